@@ -1,0 +1,167 @@
+"""Experiment configs: YAML files validated into typed, fully resolved settings.
+
+A config is a YAML mapping whose ``experiment`` key names a pipeline
+(see :mod:`qml_imaging.pipelines`). The pipeline's pydantic schema gives every
+key its type, default and allowed range, so an unknown key, a wrong type or an
+out-of-range value stops the run before any work, with a message that names the
+dotted key and what is allowed.
+
+This module imports no torch: validating a config takes well under a second.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from pathlib import Path
+from typing import Any, Literal, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run; the message names the key and what is allowed."""
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class TrainSettings(Section):
+    """Settings of :class:`qml_imaging.training.Trainer` (the one training loop)."""
+
+    epochs: int = Field(100, ge=1, description="passes over the training data")
+    batch_size: int | None = Field(None, ge=1, description="samples per step; null = whole data set in one step")
+    optimizer: Literal["adam", "adamw", "adamax"] = "adam"
+    lr: float = Field(1e-3, gt=0, description="learning rate")
+    weight_decay: float = Field(0.0, ge=0)
+    lr_schedule: Literal["constant", "cosine", "step", "exponential"] = "constant"
+    warmup_epochs: int = Field(0, ge=0, description="linear warm-up before the schedule starts")
+    step_size: int = Field(30, ge=1, description="epochs between decays (lr_schedule: step)")
+    gamma: float = Field(0.1, gt=0, le=1, description="decay factor (lr_schedule: step, exponential)")
+    grad_clip: float | None = Field(None, gt=0, description="max global gradient norm; null = no clipping")
+    ema_decay: float | None = Field(None, gt=0, lt=1, description="EMA of weights; null = off")
+    eval_every: int = Field(50, ge=1, description="epochs between evaluations (the last epoch is always evaluated)")
+    checkpoint_every: int = Field(10, ge=1, description="epochs between checkpoints (the last epoch always saves)")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = Field(True, description="mixed precision; only takes effect on CUDA")
+    progress: bool = Field(True, description="show a progress bar with the live loss")
+
+
+class ExperimentConfig(Section):
+    """Keys shared by every experiment; each pipeline subclasses this with its own sections."""
+
+    experiment: str = Field(description="pipeline that runs this config")
+    name: str = Field(min_length=1, description="run name, used in the run folder's name")
+    description: str = ""
+    seed: int = Field(0, ge=0)
+
+
+def pipeline_schema(experiment: str) -> type[ExperimentConfig]:
+    """The config class of the pipeline named ``experiment``."""
+    from qml_imaging.pipelines import PIPELINES
+
+    if experiment not in PIPELINES:
+        raise ConfigError(
+            f"experiment: unknown pipeline {experiment!r}; expected one of {sorted(PIPELINES)}"
+            + _suggestion(experiment, PIPELINES)
+        )
+    module_name, _, class_name = PIPELINES[experiment].config.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Read ``path``, apply ``key=value`` overrides (dotted keys) and validate.
+
+    Raises :class:`ConfigError` naming the offending key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    return config_from_dict(raw, overrides, source=str(path))
+
+
+def config_from_dict(raw: Any, overrides: list[str] | tuple[str, ...] = (), source: str = "config") -> ExperimentConfig:
+    """Validate a config mapping after applying ``key=value`` overrides."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(raw).__name__}")
+    raw = dict(raw)
+    for override in overrides:
+        apply_override(raw, override)
+    if "experiment" not in raw:
+        raise ConfigError(f"{source}: missing key 'experiment' (the pipeline to run)")
+    schema = pipeline_schema(raw["experiment"])
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: " + "; ".join(_describe(schema, e) for e in error.errors())) from None
+
+
+def apply_override(raw: dict, override: str) -> None:
+    """Set ``a.b.c=value`` in a nested mapping; the value is parsed as YAML (``3``, ``1e-3``, ``[1, 2]``, ``null``)."""
+    key, sep, text = override.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {override!r}: expected KEY=VALUE, e.g. train.lr=0.01")
+    parts = key.split(".")
+    node = raw
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {override!r}: {'.'.join(parts[: depth + 1])} is a value, not a section")
+        node[part] = child = dict(child)
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override {override!r}: value is not valid YAML: {error}") from error
+
+
+def dump_config(config: ExperimentConfig) -> str:
+    """The fully resolved config as YAML (every default written out)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def _describe(schema: type[BaseModel], error: dict) -> str:
+    location = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(schema, error["loc"][:-1])
+        return f"unknown key {location!r}; allowed keys here: {allowed}" + _suggestion(str(error["loc"][-1]), allowed)
+    return f"{location}: {error['msg']} (got {error.get('input')!r})"
+
+
+def _allowed_keys(schema: type[BaseModel], parent: tuple) -> list[str]:
+    model: Any = schema
+    mapping_key_next = False
+    for part in parent:
+        if isinstance(part, int) or mapping_key_next:
+            mapping_key_next = False
+            continue
+        field = model.model_fields.get(part) if model is not None else None
+        if field is None:
+            return []
+        model = _section_type(field.annotation)
+        mapping_key_next = get_origin(field.annotation) is dict
+    return list(model.model_fields) if model is not None else []
+
+
+def _section_type(annotation: Any) -> Any:
+    """The Section class inside an annotation such as ``Section``, ``dict[str, Section]`` or ``Section | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = _section_type(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _suggestion(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

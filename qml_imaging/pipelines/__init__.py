@@ -1,0 +1,28 @@
+"""Pipelines: one per experiment kind (config -> data + model -> Trainer -> evaluation -> report).
+
+``PIPELINES`` maps the ``experiment`` key of a config to where its schema and its
+``run`` function live, as ``module:attribute`` strings, so that a config can be
+validated without importing torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PipelineEntry:
+    """Where a pipeline's config schema and ``run(config, run_dir)`` function live."""
+
+    config: str
+    run: str
+    summary: str
+
+
+PIPELINES: dict[str, PipelineEntry] = {
+    "inr_image": PipelineEntry(
+        config="qml_imaging.pipelines.inr_image.config:InrImageConfig",
+        run="qml_imaging.pipelines.inr_image.pipeline:run",
+        summary="fit implicit neural representations to scikit-image images at a shared parameter budget",
+    ),
+}

@@ -1,0 +1,1 @@
+"""Image representation with implicit neural representations at a shared parameter budget."""

@@ -1,0 +1,49 @@
+"""Config schema of the ``inr_image`` pipeline (torch-free)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from qml_imaging.config import ExperimentConfig, Section, TrainSettings
+from qml_imaging.data.catalog import SKIMAGE_IMAGES
+
+
+class InrModelSpec(Section):
+    """One model of the comparison; its hidden width is chosen to meet the shared parameter budget."""
+
+    kind: Literal["relu", "tanh", "rff", "siren"]
+    lr: float | None = Field(None, gt=0, description="learning rate of this model; null = train.lr")
+    hidden_layers: int = Field(3, ge=1, le=16)
+    batch_norm: bool = Field(True, description="BatchNorm1d after each hidden Linear (relu, tanh, rff)")
+    n_frequencies: int = Field(16, ge=1, le=1024, description="Fourier features (rff)")
+    sigma: float = Field(5.0, gt=0, description="std of the Fourier frequencies for coordinates in [-1, 1] (rff)")
+    omega_0: float = Field(30.0, gt=0, description="SIREN frequency factor (siren)")
+
+
+class InrImageConfig(ExperimentConfig):
+    """Fit every model in ``models`` to every image in ``images``, ``seeds`` times each."""
+
+    experiment: Literal["inr_image"]
+    images: list[str] = Field(default_factory=lambda: ["camera"], min_length=1)
+    size: int = Field(32, ge=4, le=512, description="side of the square image in pixels")
+    parameter_budget: int = Field(657, ge=16, description="trainable parameters of every model (within 10 %)")
+    seeds: int = Field(1, ge=1, le=20, description="independent fits per model and image")
+    reference_model: str = Field("tanh", description="model the others' MSE is divided by in the summary")
+    models: dict[str, InrModelSpec] = Field(min_length=1)
+    train: TrainSettings = Field(default_factory=lambda: TrainSettings(epochs=301, eval_every=50))
+
+    @field_validator("images")
+    @classmethod
+    def _known_images(cls, images: list[str]) -> list[str]:
+        unknown = [name for name in images if name not in SKIMAGE_IMAGES]
+        if unknown:
+            raise ValueError(f"unknown image(s) {unknown}; expected names from {list(SKIMAGE_IMAGES)}")
+        return images
+
+    @model_validator(mode="after")
+    def _reference_is_a_model(self) -> InrImageConfig:
+        if self.reference_model not in self.models:
+            raise ValueError(f"reference_model {self.reference_model!r} is not one of the models {list(self.models)}")
+        return self

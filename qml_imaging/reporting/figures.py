@@ -1,0 +1,72 @@
+"""Figures written as PNG files with matplotlib's non-interactive backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+
+
+def image_grid(
+    rows: Sequence[Sequence[np.ndarray]],
+    path: str | Path,
+    *,
+    column_titles: Sequence[str] = (),
+    row_titles: Sequence[str] = (),
+    value_range: tuple[float, float] | None = None,
+) -> Path:
+    """A grid of grey ``(H, W)`` images, ``rows[i][j]`` in row i, column j."""
+    n_rows, n_cols = len(rows), max(len(row) for row in rows)
+    figure, axes = plt.subplots(n_rows, n_cols, figsize=(1.9 * n_cols, 1.9 * n_rows), squeeze=False)
+    vmin, vmax = value_range if value_range is not None else (None, None)
+    for i, row in enumerate(rows):
+        for j in range(n_cols):
+            axis = axes[i][j]
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if j < len(row):
+                axis.imshow(np.asarray(row[j]), cmap="gray", vmin=vmin, vmax=vmax)
+            else:
+                axis.axis("off")
+            if i == 0 and j < len(column_titles):
+                axis.set_title(column_titles[j], fontsize=9)
+            if j == 0 and i < len(row_titles):
+                axis.set_ylabel(row_titles[i], fontsize=9)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def curves(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    log_y: bool = True,
+) -> Path:
+    """Line plot of named ``(x, y)`` series."""
+    figure, axis = plt.subplots(figsize=(5.5, 3.8))
+    for name, (x, y) in series.items():
+        axis.plot(x, y, label=name)
+    if log_y:
+        axis.set_yscale("log")
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def _save(figure: plt.Figure, path: str | Path) -> Path:
+    path = Path(path)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

@@ -1,0 +1,309 @@
+"""The one training loop of qml-imaging.
+
+:class:`Trainer` fits any ``nn.Module``. What differs between experiments is handed to it:
+
+* the **data**: a ``torch.utils.data.Dataset`` (shuffled each epoch by a generator seeded from
+  ``(seed, epoch)``) or a *batch source*, a callable ``(epoch, generator) -> iterable of batches``
+  for data generated afresh every epoch (it must draw its randomness from ``generator``);
+* the **objective**: ``objective(model, batch) -> scalar loss tensor``
+  (:func:`supervised` builds one from a ``loss(prediction, target)``);
+* the **evaluation**: ``evaluate(model) -> {name: float}``, run on the EMA weights when EMA is on.
+
+Checkpoints are taken at epoch boundaries and hold model, optimizer, scheduler, EMA, gradient
+scaler and every RNG state, so a run killed at any moment and resumed from its last checkpoint
+ends with the same numbers as an uninterrupted one (on CPU; CUDA kernels may differ in the last bits).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+from tqdm.auto import tqdm
+
+from qml_imaging.config import TrainSettings
+from qml_imaging.runs import MetricsLog
+from qml_imaging.training import distributed
+from qml_imaging.training.checkpoints import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+
+Objective = Callable[[nn.Module, Any], torch.Tensor]
+Evaluator = Callable[[nn.Module], dict[str, float]]
+BatchSource = Callable[[int, torch.Generator], Iterable[Any]]
+
+
+def supervised(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Objective:
+    """Objective for ``(inputs, targets)`` batches: ``loss(model(inputs), targets)``."""
+
+    def objective(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        inputs, targets = batch
+        return loss(model(inputs), targets)
+
+    return objective
+
+
+@dataclass
+class FitResult:
+    """What a finished fit returns.
+
+    ``metrics`` is the last evaluation (empty without an evaluator); ``seconds`` is the training
+    wall time summed over every session of the fit, resumed ones included.
+    """
+
+    epochs: int
+    final_loss: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    resumed_from_epoch: int | None = None
+
+
+class Trainer:
+    """Fit ``model`` with ``settings``; see the module docstring for the data/objective/evaluate contract."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        settings: TrainSettings,
+        *,
+        objective: Objective,
+        evaluate: Evaluator | None = None,
+        checkpoint_dir: str | Path | None = None,
+        metrics: MetricsLog | None = None,
+        seed: int = 0,
+        fit_name: str = "fit",
+    ):
+        self.settings = settings
+        self.objective = objective
+        self.evaluate_fn = evaluate
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.metrics = metrics
+        self.seed = seed
+        self.fit_name = fit_name
+        self.group = distributed.current_process_group()
+        self.device = _select_device(settings.device, self.group)
+        self.module = model.to(self.device)
+        self.model: nn.Module = (
+            DistributedDataParallel(self.module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            if self.group.is_distributed
+            else self.module
+        )
+        self.optimizer = _make_optimizer(self.module, settings)
+        self.scheduler = _make_scheduler(self.optimizer, settings)
+        self.ema = (
+            AveragedModel(self.module, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay), use_buffers=True)
+            if settings.ema_decay is not None
+            else None
+        )
+        self.autocast_dtype = _autocast_dtype(self.device, settings.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights evaluation uses: the EMA average when EMA is on, else the trained module."""
+        return self.ema.module if self.ema is not None else self.module
+
+    def fit(self, data: Dataset | BatchSource) -> FitResult:
+        """Train for ``settings.epochs`` epochs, resuming from ``checkpoint_dir`` when it holds a checkpoint."""
+        batches = data if callable(data) and not isinstance(data, Dataset) else _dataset_batches(data, self.settings, self.seed)
+        start_epoch, seconds, last_loss, last_metrics = self._resume()
+        resumed_from = start_epoch if start_epoch > 0 else None
+        if start_epoch == 0:
+            torch.manual_seed(self.seed + 7919 * self.group.rank)
+        bar = tqdm(
+            total=self.settings.epochs,
+            initial=start_epoch,
+            desc=self.fit_name,
+            disable=not (self.settings.progress and self.group.is_main),
+            mininterval=0.5,
+            leave=False,
+        )
+        for epoch in range(start_epoch, self.settings.epochs):
+            started = time.perf_counter()
+            generator = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch, self.group.rank))
+            last_loss = self._train_epoch(batches(epoch, generator), epoch, bar)
+            self.scheduler.step()
+            seconds += time.perf_counter() - started
+            done = epoch + 1
+            self._log({"epoch": done, "train_loss": last_loss, "lr": self.optimizer.param_groups[0]["lr"]})
+            if self.evaluate_fn is not None and (done % self.settings.eval_every == 0 or done == self.settings.epochs):
+                last_metrics = self._evaluate()
+                self._log({"epoch": done, **{f"eval/{k}": v for k, v in last_metrics.items()}})
+            if done % self.settings.checkpoint_every == 0 or done == self.settings.epochs:
+                self._save(done, seconds, last_loss, last_metrics)
+            bar.update(1)
+        bar.close()
+        return FitResult(self.settings.epochs, last_loss, last_metrics, seconds, resumed_from)
+
+    def _train_epoch(self, batches: Iterable[Any], epoch: int, bar: tqdm) -> float:
+        self.model.train()
+        total, count = 0.0, 0
+        for batch in batches:
+            batch = _to_device(batch, self.device)
+            autocast = (
+                torch.autocast(self.device.type, dtype=self.autocast_dtype)
+                if self.autocast_dtype is not None
+                else nullcontext()
+            )
+            with autocast:
+                loss = self.objective(self.model, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"{self.fit_name}: loss became {loss.item()} in epoch {epoch + 1}; "
+                    "lower train.lr or set train.grad_clip"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if self.settings.grad_clip is not None:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.module.parameters(), self.settings.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if self.ema is not None:
+                self.ema.update_parameters(self.module)
+            total += loss.item()
+            count += 1
+            bar.set_postfix(loss=f"{loss.item():.4g}", refresh=False)
+        if count == 0:
+            raise ValueError(f"{self.fit_name}: epoch {epoch + 1} produced no batches")
+        return distributed.mean_over_ranks(total / count)
+
+    def _evaluate(self) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        if self.group.is_main:
+            model = self.eval_model
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                metrics = {k: float(v) for k, v in self.evaluate_fn(model).items()}
+            model.train(was_training)
+        return distributed.broadcast_object(metrics)
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if self.metrics is not None and self.group.is_main:
+            self.metrics.append({"fit": self.fit_name, **record})
+
+    def _save(self, epoch: int, seconds: float, loss: float, metrics: dict[str, float]) -> None:
+        if self.checkpoint_dir is None:
+            return
+        rng_states = distributed.gather_objects(capture_rng_state())
+        if self.group.is_main:
+            save_checkpoint(
+                self.checkpoint_dir,
+                {
+                    "epoch": epoch,
+                    "seconds": seconds,
+                    "train_loss": loss,
+                    "metrics": metrics,
+                    "model": self.module.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(),
+                    "ema": self.ema.state_dict() if self.ema is not None else None,
+                    "scaler": self.scaler.state_dict(),
+                    "rng": rng_states,
+                    "settings": self.settings.model_dump(),
+                },
+            )
+        distributed.barrier()
+
+    def _resume(self) -> tuple[int, float, float, dict[str, float]]:
+        state = load_checkpoint(self.checkpoint_dir, self.device) if self.checkpoint_dir is not None else None
+        if state is None:
+            return 0, 0.0, math.nan, {}
+        self.module.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.scaler.load_state_dict(state["scaler"])
+        rng_states = state["rng"]
+        if len(rng_states) == self.group.world_size:
+            restore_rng_state(rng_states[self.group.rank])
+        if self.metrics is not None and self.group.is_main:
+            self.metrics.truncate(self.fit_name, after_epoch=state["epoch"])
+        return state["epoch"], state["seconds"], state["train_loss"], state["metrics"]
+
+
+def _select_device(choice: str, group: distributed.ProcessGroup) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA GPU is visible; use 'auto' or 'cpu'")
+    if choice == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", group.local_rank)
+
+
+def _autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    if not amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _make_optimizer(module: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
+    optimizer_class = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamax": torch.optim.Adamax}
+    return optimizer_class[settings.optimizer](
+        module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+    )
+
+
+def _make_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-epoch schedule: optional linear warm-up, then constant / cosine / step / exponential."""
+    lr_scheduler = torch.optim.lr_scheduler
+    remaining = max(settings.epochs - settings.warmup_epochs, 1)
+    main = {
+        "constant": lambda: lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0),
+        "cosine": lambda: lr_scheduler.CosineAnnealingLR(optimizer, T_max=remaining),
+        "step": lambda: lr_scheduler.StepLR(optimizer, step_size=settings.step_size, gamma=settings.gamma),
+        "exponential": lambda: lr_scheduler.ExponentialLR(optimizer, gamma=settings.gamma),
+    }[settings.lr_schedule]()
+    if settings.warmup_epochs == 0:
+        return main
+    warmup = lr_scheduler.LinearLR(
+        optimizer, start_factor=1.0 / (settings.warmup_epochs + 1), total_iters=settings.warmup_epochs
+    )
+    return lr_scheduler.SequentialLR(optimizer, [warmup, main], milestones=[settings.warmup_epochs])
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919 + rank * 104_729) % 2**63
+
+
+def _dataset_batches(dataset: Dataset, settings: TrainSettings, seed: int) -> BatchSource:
+    """Turn a dataset into a batch source: a seeded shuffle per epoch, sharded over data-parallel ranks."""
+    group = distributed.current_process_group()
+    size = len(dataset)
+    shard = size // group.world_size
+    if shard == 0:
+        raise ValueError(f"data set of {size} samples cannot be split over {group.world_size} processes")
+    batch_size = settings.batch_size or shard
+
+    def batches(epoch: int, generator: torch.Generator) -> Iterator[Any]:
+        del generator  # the shuffle must be the same on every rank so that the shards partition the data
+        order = torch.randperm(size, generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch, 0)))
+        indices = order[group.rank * shard : (group.rank + 1) * shard]
+        if isinstance(dataset, TensorDataset):
+            for start in range(0, shard, batch_size):
+                chunk = indices[start : start + batch_size]
+                yield tuple(tensor[chunk] for tensor in dataset.tensors)
+        else:
+            yield from DataLoader(dataset, batch_size=batch_size, sampler=indices.tolist())
+
+    return batches
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor in a (nested) tuple, list or dict to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_to_device(item, device) for item in batch)
+    if isinstance(batch, dict):
+        return {key: _to_device(value, device) for key, value in batch.items()}
+    return batch

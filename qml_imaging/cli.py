@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from qml_imaging.config import ConfigError, load_config
-from qml_imaging.data.datasets import DATA_ENV
+from qml_imaging.data.catalog import DATA_ENV
 
 
 def main(argv: list[str] | None = None) -> int:

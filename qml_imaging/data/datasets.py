@@ -21,9 +21,8 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from qml_imaging.data.catalog import SKIMAGE_IMAGES
+from qml_imaging.data.catalog import DATA_ENV, SKIMAGE_IMAGES
 
-DATA_ENV = "QML_IMAGING_DATA"
 MNIST_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),

@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics.functional import mean_absolute_percentage_error, structural_similarity_index_measure
+from torchmetrics.functional.image import structural_similarity_index_measure
+from torchmetrics.functional.regression import mean_absolute_percentage_error
 
 SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 

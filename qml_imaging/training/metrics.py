@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torchmetrics.functional import mean_absolute_percentage_error, peak_signal_noise_ratio, r2_score
+from torchmetrics.functional.image import peak_signal_noise_ratio
+from torchmetrics.functional.regression import mean_absolute_percentage_error, r2_score
 
 from qml_imaging.training.losses import ssim
 

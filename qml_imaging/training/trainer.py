@@ -285,7 +285,7 @@ def _dataset_batches(dataset: Dataset, settings: TrainSettings, seed: int) -> Ba
     batch_size = settings.batch_size or shard
 
     def batches(epoch: int, generator: torch.Generator) -> Iterator[Any]:
-        del generator  # the shuffle must be the same on every rank so that the shards partition the data
+        # The shuffle must be the same on every rank so that the shards partition the data.
         order = torch.randperm(size, generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch, 0)))
         indices = order[group.rank * shard : (group.rank + 1) * shard]
         if isinstance(dataset, TensorDataset):
@@ -293,7 +293,8 @@ def _dataset_batches(dataset: Dataset, settings: TrainSettings, seed: int) -> Ba
                 chunk = indices[start : start + batch_size]
                 yield tuple(tensor[chunk] for tensor in dataset.tensors)
         else:
-            yield from DataLoader(dataset, batch_size=batch_size, sampler=indices.tolist())
+            # DataLoader draws a worker seed from its generator; give it ours so the global RNG is untouched.
+            yield from DataLoader(dataset, batch_size=batch_size, sampler=indices.tolist(), generator=generator)
 
     return batches
 

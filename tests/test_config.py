@@ -1,0 +1,110 @@
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from qml_imaging.config import ConfigError, TrainSettings, apply_override, config_from_dict, load_config
+from tests.conftest import EXPERIMENTS
+
+
+def smoke_dict():
+    import yaml
+
+    return yaml.safe_load((EXPERIMENTS / "inr_smoke.yaml").read_text())
+
+
+def test_every_shipped_experiment_validates():
+    paths = sorted(EXPERIMENTS.glob("*.yaml"))
+    assert paths
+    for path in paths:
+        load_config(path)
+
+
+def test_misspelt_top_level_key_is_named_with_a_suggestion():
+    raw = smoke_dict()
+    raw["seedz"] = 3
+    with pytest.raises(ConfigError, match=r"unknown key 'seedz'.*did you mean 'seed'"):
+        config_from_dict(raw)
+
+
+def test_misspelt_nested_key_names_the_dotted_path_and_allowed_keys():
+    with pytest.raises(ConfigError) as error:
+        config_from_dict(smoke_dict(), ["train.lrr=0.1"])
+    message = str(error.value)
+    assert "'train.lrr'" in message and "'lr'" in message and "grad_clip" in message
+
+
+def test_misspelt_key_inside_a_mapping_of_sections():
+    with pytest.raises(ConfigError, match=r"unknown key 'models.tanh.omega'.*did you mean 'omega_0'"):
+        config_from_dict(smoke_dict(), ["models.tanh.omega=3"])
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("train.lr=-1", "train.lr: Input should be greater than 0"),
+        ("train.epochs=ten", "train.epochs: Input should be a valid integer"),
+        ("train.optimizer=sgd", "train.optimizer: Input should be 'adam', 'adamw' or 'adamax'"),
+        ("size=2", "size: Input should be greater than or equal to 4"),
+        ("images=[lena]", "unknown image(s) ['lena']"),
+        ("reference_model=relu", "reference_model 'relu' is not one of the models"),
+    ],
+)
+def test_wrong_types_and_ranges_are_rejected_with_the_key(override, fragment):
+    with pytest.raises(ConfigError) as error:
+        config_from_dict(smoke_dict(), [override])
+    assert fragment in str(error.value)
+
+
+def test_unknown_pipeline_is_rejected():
+    with pytest.raises(ConfigError, match=r"unknown pipeline 'inr_imag'.*did you mean 'inr_image'"):
+        config_from_dict({"experiment": "inr_imag", "name": "x"})
+
+
+def test_overrides_parse_yaml_values_and_resolve_defaults():
+    config = config_from_dict(smoke_dict(), ["train.lr=1e-2", "train.grad_clip=null", "seeds=2", "images=[camera, coffee]"])
+    assert config.train.lr == pytest.approx(0.01)
+    assert config.train.grad_clip is None
+    assert config.seeds == 2 and config.images == ["camera", "coffee"]
+    assert config.models["tanh"].omega_0 == 30.0  # defaults are filled in
+
+
+def test_override_into_a_value_is_an_error():
+    raw = {"train": {"lr": 0.1}}
+    with pytest.raises(ConfigError, match="train.lr is a value, not a section"):
+        apply_override(raw, "train.lr.x=1")
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        apply_override(raw, "train.lr")
+
+
+def test_missing_file_and_non_mapping(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(path)
+
+
+def test_train_settings_reject_unknown_keys_directly():
+    with pytest.raises(ValueError):
+        TrainSettings(epochs=1, momentum=0.9)
+
+
+def test_cli_rejects_misspelt_key_without_importing_torch(tmp_path):
+    """The misspelt-key path must not import torch (that is what keeps it well under two seconds)."""
+    config = tmp_path / "bad.yaml"
+    config.write_text((EXPERIMENTS / "inr_smoke.yaml").read_text().replace("epochs:", "epocs:"))
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from qml_imaging.cli import main
+        code = main(["run", {str(config)!r}])
+        assert "torch" not in sys.modules, "torch was imported before the config was validated"
+        sys.exit(code)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "unknown key 'train.epocs'" in result.stderr and "did you mean 'epochs'" in result.stderr

@@ -26,7 +26,12 @@ from qml_imaging.data.catalog import DATA_ENV
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    arguments = parser.parse_args(argv)
+    arguments, extra = parser.parse_known_args(argv)
+    stray = [item for item in extra if "=" not in item or item.startswith("-")]
+    if stray or (extra and not hasattr(arguments, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        arguments.overrides = [*arguments.overrides, *extra]  # key=value given after an option such as --out
     try:
         return arguments.handler(arguments)
     except ConfigError as error:
@@ -67,10 +72,10 @@ def _validate(arguments: argparse.Namespace) -> int:
 
 
 def _run(arguments: argparse.Namespace) -> int:
+    if arguments.resume and (arguments.overrides or "=" in (arguments.config or "")):
+        raise ConfigError("--resume continues a run with its saved config; overrides are not allowed")
     if bool(arguments.config) == bool(arguments.resume):
         raise ConfigError("give either CONFIG (a new run) or --resume RUN_DIR, not both or neither")
-    if arguments.resume and arguments.overrides:
-        raise ConfigError("--resume continues a run with its saved config; overrides are not allowed")
     if arguments.data_dir:
         os.environ[DATA_ENV] = arguments.data_dir
     if arguments.config:

@@ -1,0 +1,115 @@
+"""End-to-end tests of the ``qml-imaging`` command: runs, resume after a hard kill, torchrun."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from qml_imaging.cli import main
+from tests.conftest import EXPERIMENTS, REPO_ROOT
+
+SMOKE = str(EXPERIMENTS / "inr_smoke.yaml")
+
+
+def cli(*arguments, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "qml_imaging.cli", *arguments],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT,
+    )
+
+
+def test_smoke_run_writes_a_self_describing_folder(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", SMOKE, "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["summary"]) >= {"mse", "psnr", "mse_ratio_vs_tanh", "parameters", "seconds_per_fit"}
+    assert report["summary"]["mse_ratio_vs_tanh"]["camera"]["tanh"] == 1.0
+    assert (out / "reconstructions.png").stat().st_size > 1000
+    assert (out / "config.yaml").read_text().count("grad_clip") == 1  # resolved: defaults written out
+    fits = {json.loads(line)["fit"] for line in (out / "metrics.jsonl").read_text().splitlines()}
+    assert fits == {"camera/tanh/seed0", "camera/siren/seed0"}
+    assert (out / "checkpoints" / "camera" / "tanh" / "seed0" / "last.pt").is_file()
+
+
+def test_run_into_an_existing_run_folder_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", SMOKE, "--out", str(out), "train.epochs=2"]) == 0
+    assert main(["run", SMOKE, "--out", str(out)]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_run_needs_a_config_or_resume(capsys):
+    assert main(["run"]) == 2
+    assert "either CONFIG" in capsys.readouterr().err
+
+
+def test_killed_run_resumes_to_the_same_numbers(tmp_path):
+    """SIGKILL mid-training, then `run --resume`: the report equals an uninterrupted run's."""
+    overrides = ["train.epochs=200", "train.checkpoint_every=1", "train.eval_every=100"]
+    reference = cli("run", SMOKE, *overrides, "--out", str(tmp_path / "reference"))
+    assert reference.returncode == 0, reference.stderr
+
+    killed_dir = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qml_imaging.cli", "run", SMOKE, *overrides, "--out", str(killed_dir)],
+        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    metrics = killed_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 40:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed_dir / "report.json").exists(), "the run finished before it could be killed"
+
+    resumed = cli("run", "--resume", str(killed_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    expected = json.loads((tmp_path / "reference" / "report.json").read_text())["summary"]
+    got = json.loads((killed_dir / "report.json").read_text())["summary"]
+    for model in ("tanh", "siren"):
+        assert got["mse"]["camera"][model][0] == pytest.approx(expected["mse"]["camera"][model][0], rel=1e-6)
+    epochs = [json.loads(l)["epoch"] for l in metrics.read_text().splitlines() if "train_loss" in l]
+    assert sorted(epochs) == sorted(list(range(1, 201)) * 2), "every epoch logged exactly once per fit"
+
+
+def test_resume_rejects_overrides(tmp_path, capsys):
+    assert main(["run", "--resume", str(tmp_path), "train.lr=1"]) == 2
+    assert "overrides are not allowed" in capsys.readouterr().err
+
+
+def test_list_shows_one_line_per_shipped_experiment():
+    result = cli("list")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == len(list(EXPERIMENTS.glob("*.yaml")))
+    assert any("inr_smoke.yaml" in line and "[inr_image]" in line for line in lines)
+
+
+def test_validate_prints_the_resolved_config():
+    result = cli("validate", SMOKE, "train.lr=0.5")
+    assert result.returncode == 0, result.stderr
+    assert "lr: 0.5" in result.stdout and "ema_decay: null" in result.stdout
+
+
+def test_torchrun_with_two_processes_writes_one_run_folder(tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "qml_imaging.cli", "run", SMOKE, "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("run folder:") == 1
+    report = json.loads((out / "report.json").read_text())
+    records = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    tanh_losses = [r["train_loss"] for r in records if r["fit"] == "camera/tanh/seed0" and "train_loss" in r]
+    assert len(tanh_losses) == 20, "only rank 0 logs"
+    assert tanh_losses[-1] < tanh_losses[0]
+    assert report["summary"]["parameters"]["tanh"] > 0

@@ -1,0 +1,1 @@
+"""Quantum core: circuit templates written once in PennyLane, executed by interchangeable backends."""

@@ -1,0 +1,119 @@
+"""Circuit templates: PennyLane quantum functions of ``(inputs, weights)``, written once.
+
+Every backend (the fast batched simulator, ``default.qubit``, ``lightning.qubit``, Qiskit Aer,
+IBM Runtime) executes these same functions. Inputs are read as ``inputs[..., j]`` so a batch
+``(B, n_qubits)`` broadcasts; ``weights`` is one tensor of shape :attr:`CircuitTemplate.weight_shape`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pennylane as qml
+
+
+@dataclass(frozen=True)
+class CircuitTemplate:
+    """A quantum function with its sizes.
+
+    ``function(inputs, weights)`` queues the gates and returns the measurements;
+    ``inputs`` is ``(..., n_qubits)``, ``weights`` has ``weight_shape``; the circuit yields
+    ``n_outputs`` expectation values per sample.
+    """
+
+    name: str
+    n_qubits: int
+    weight_shape: tuple[int, ...]
+    function: Callable[[Any, Any], Any]
+    init_scale: float = math.pi
+    """Weights are initialised ``U(-init_scale, init_scale)`` (radians)."""
+
+    @property
+    def n_outputs(self) -> int:
+        return self.n_qubits
+
+
+def qiren_block(n_qubits: int, reuploads: int = 2, sublayers: int = 2) -> CircuitTemplate:
+    """QIREN's data re-uploading circuit (Zhao et al., ICML 2024).
+
+    ``reuploads`` times: a trainable StronglyEntanglingLayers block of ``sublayers`` sub-layers
+    (Rot on every qubit, then a ring of CZ coupling i <-> i + k in sub-layer k), then RZ(x_j) on
+    wire j. One more trainable block at the end; readout <Z_j> on every wire.
+    Weights: ``(reuploads + 1, sublayers, n_qubits, 3)`` Rot angles.
+    """
+    _check_sizes(n_qubits=n_qubits, reuploads=reuploads, sublayers=sublayers)
+    wires = list(range(n_qubits))
+
+    def circuit(inputs, weights):
+        for block in range(reuploads):
+            qml.StronglyEntanglingLayers(weights[block], wires=wires, imprimitive=qml.CZ)
+            for j in wires:
+                qml.RZ(inputs[..., j], wires=j)
+        qml.StronglyEntanglingLayers(weights[reuploads], wires=wires, imprimitive=qml.CZ)
+        return [qml.expval(qml.PauliZ(j)) for j in wires]
+
+    return CircuitTemplate("qiren", n_qubits, (reuploads + 1, sublayers, n_qubits, 3), circuit)
+
+
+def bottleneck_ansatz(n_qubits: int, layers: int = 3, entangler: str = "ring", input_scale: float = math.pi) -> CircuitTemplate:
+    """Angle-encoded variational circuit for the diffusion U-Net's bottleneck.
+
+    RY(input_scale * x_j) on wire j, then ``layers`` times: RY(w) and RZ(w) on every wire and a
+    CNOT ``chain`` (0->1->...->n-1) or ``ring`` (plus n-1 -> 0). Readout <Z_j>. The RY weights
+    rotate out of the Z basis, so every weight changes <Z> (unlike RZ-only ansätze, whose <Z>
+    outputs ignore their weights). Weights: ``(layers, n_qubits, 2)``.
+    """
+    _check_sizes(n_qubits=n_qubits, layers=layers)
+    if entangler not in ("chain", "ring"):
+        raise ValueError(f"entangler must be 'chain' or 'ring', got {entangler!r}")
+    wires = list(range(n_qubits))
+    pairs = [(j, j + 1) for j in range(n_qubits - 1)]
+    if entangler == "ring" and n_qubits > 2:
+        pairs.append((n_qubits - 1, 0))
+
+    def circuit(inputs, weights):
+        for j in wires:
+            qml.RY(input_scale * inputs[..., j], wires=j)
+        for layer in range(layers):
+            for j in wires:
+                qml.RY(weights[layer, j, 0], wires=j)
+                qml.RZ(weights[layer, j, 1], wires=j)
+            for control, target in pairs:
+                qml.CNOT(wires=[control, target])
+        return [qml.expval(qml.PauliZ(j)) for j in wires]
+
+    return CircuitTemplate(f"bottleneck_{entangler}", n_qubits, (layers, n_qubits, 2), circuit)
+
+
+def noise_circuit(n_qubits: int) -> CircuitTemplate:
+    """Hadamard on every wire: each computational-basis measurement gives ``n_qubits`` fair random bits.
+
+    The inputs are unused (the circuit takes none); it has no weights. Measure it with shots
+    (``sample``) to draw bits; its <Z_j> outputs are 0.
+    """
+    _check_sizes(n_qubits=n_qubits)
+    wires = list(range(n_qubits))
+
+    def circuit(inputs, weights):
+        del inputs, weights
+        for j in wires:
+            qml.Hadamard(wires=j)
+        return [qml.expval(qml.PauliZ(j)) for j in wires]
+
+    return CircuitTemplate("noise", n_qubits, (0,), circuit, init_scale=0.0)
+
+
+TEMPLATES: dict[str, Callable[..., CircuitTemplate]] = {
+    "qiren": qiren_block,
+    "bottleneck": bottleneck_ansatz,
+    "noise": noise_circuit,
+}
+
+
+def _check_sizes(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")

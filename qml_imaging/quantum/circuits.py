@@ -61,10 +61,11 @@ def qiren_block(n_qubits: int, reuploads: int = 2, sublayers: int = 2) -> Circui
 def bottleneck_ansatz(n_qubits: int, layers: int = 3, entangler: str = "ring", input_scale: float = math.pi) -> CircuitTemplate:
     """Angle-encoded variational circuit for the diffusion U-Net's bottleneck.
 
-    RY(input_scale * x_j) on wire j, then ``layers`` times: RY(w) and RZ(w) on every wire and a
-    CNOT ``chain`` (0->1->...->n-1) or ``ring`` (plus n-1 -> 0). Readout <Z_j>. The RY weights
-    rotate out of the Z basis, so every weight changes <Z> (unlike RZ-only ansätze, whose <Z>
-    outputs ignore their weights). Weights: ``(layers, n_qubits, 2)``.
+    RY(input_scale * x_j) on wire j, then ``layers`` times: RZ(w) then RY(w) on every wire and a
+    CNOT ``chain`` (0->1->...->n-1) or ``ring`` (plus n-1 -> 0). Readout <Z_j>. Every RZ is
+    followed by an RY that turns its phase into a change of <Z>, so every weight has a nonzero
+    gradient (an RZ followed only by CNOTs, as in the diffusion paper's ansatz, never changes <Z>).
+    Weights: ``(layers, n_qubits, 2)``, ``[..., 0]`` the RZ and ``[..., 1]`` the RY angles.
     """
     _check_sizes(n_qubits=n_qubits, layers=layers)
     if entangler not in ("chain", "ring"):
@@ -79,8 +80,8 @@ def bottleneck_ansatz(n_qubits: int, layers: int = 3, entangler: str = "ring", i
             qml.RY(input_scale * inputs[..., j], wires=j)
         for layer in range(layers):
             for j in wires:
-                qml.RY(weights[layer, j, 0], wires=j)
-                qml.RZ(weights[layer, j, 1], wires=j)
+                qml.RZ(weights[layer, j, 0], wires=j)
+                qml.RY(weights[layer, j, 1], wires=j)
             for control, target in pairs:
                 qml.CNOT(wires=[control, target])
         return [qml.expval(qml.PauliZ(j)) for j in wires]

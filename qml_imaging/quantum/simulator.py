@@ -84,9 +84,12 @@ def prepare_gates(operations: list, dtype: torch.dtype, device: torch.device) ->
         first = operations[positions[0]]
         if first.num_params == 0:
             stacked = _as_tensor(first.matrix(), dtype, device).expand(len(positions), -1, -1)
+        elif first.hyperparameters:  # e.g. controlled gates: PennyLane builds each matrix from its hyperparameters
+            stacked = torch.stack([_as_tensor(operations[p].matrix(), dtype, device) for p in positions])
         else:
-            columns = [torch.stack([operations[p].data[i] for p in positions]) for i in range(first.num_params)]
-            matrices = gate_type.compute_matrix(*(c.reshape(-1) for c in columns), **first.hyperparameters)
+            columns = [torch.stack([torch.as_tensor(operations[p].data[i]) for p in positions])
+                       for i in range(first.num_params)]
+            matrices = gate_type.compute_matrix(*(c.reshape(-1) for c in columns))
             stacked = _as_tensor(matrices, dtype, device).reshape(*columns[0].shape, *matrices.shape[-2:])
         for position, gate in zip(positions, _classify_group(stacked, [operations[p] for p in positions], batched)):
             gates[position] = gate

@@ -1,0 +1,172 @@
+"""Executors: run a :class:`~qml_imaging.quantum.circuits.CircuitTemplate` on a batch.
+
+Every executor maps ``(inputs (B, n_qubits), weights)`` to expectation values ``(B, n_outputs)``
+as a torch tensor that is differentiable with respect to both (backprop for ``fast`` and
+``default.qubit``, adjoint for ``lightning.qubit``, parameter shift for Qiskit devices).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from qml_imaging.quantum.backends import SIMULATOR_MAX_QUBITS, BackendConfig, ibm_credentials_present
+from qml_imaging.quantum.circuits import CircuitTemplate
+from qml_imaging.quantum.simulator import expectation_values
+
+DEFAULT_HARDWARE_SHOTS = 4096
+
+
+class Executor:
+    """Runs templates; subclasses set ``max_qubits`` and implement :meth:`_run`."""
+
+    def __init__(self, config: BackendConfig, max_qubits: int):
+        self.config = config
+        self.max_qubits = max_qubits
+
+    @property
+    def name(self) -> str:
+        return self.config.backend
+
+    def expvals(self, template: CircuitTemplate, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        if template.n_qubits > self.max_qubits:
+            raise ValueError(
+                f"template {template.name!r} needs {template.n_qubits} qubits but backend {self.describe()} "
+                f"has {self.max_qubits}"
+            )
+        return self._run(template, inputs, weights)
+
+    def describe(self) -> str:
+        return repr(self.name)
+
+    def _run(self, template: CircuitTemplate, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class FastExecutor(Executor):
+    """Batched torch statevector simulation of the template's own PennyLane tape."""
+
+    def _run(self, template, inputs, weights):
+        return expectation_values(template.function, inputs, weights, template.n_qubits)
+
+
+class QNodeExecutor(Executor):
+    """Runs the template as a PennyLane QNode on a device; one QNode per template is cached."""
+
+    def __init__(self, config: BackendConfig, max_qubits: int, make_device, diff_method: str):
+        super().__init__(config, max_qubits)
+        self._make_device = make_device
+        self._diff_method = diff_method
+        self._qnodes: dict[int, object] = {}
+
+    def describe(self) -> str:
+        detail = self.config.device_name or self.config.noise_from
+        return f"{self.name!r}" + (f" ({detail})" if detail else "")
+
+    def _qnode(self, template: CircuitTemplate):
+        import pennylane as qml
+
+        key = id(template.function)
+        if key not in self._qnodes:
+            device = self._make_device(template.n_qubits)
+            qnode = qml.QNode(template.function, device, interface="torch", diff_method=self._diff_method)
+            shots = self.config.shots
+            if self.name == "ibm" and shots is None:
+                shots = DEFAULT_HARDWARE_SHOTS
+            self._qnodes[key] = qml.set_shots(qnode, shots=shots) if shots is not None else qnode
+        return self._qnodes[key]
+
+    def _run(self, template, inputs, weights):
+        outputs = self._qnode(template)(inputs, weights)
+        stacked = torch.stack([torch.as_tensor(o) for o in outputs], dim=-1)
+        return stacked.reshape(inputs.shape[0], -1).to(inputs.dtype)
+
+
+def make_executor(config: BackendConfig) -> Executor:
+    """The executor for a validated backend config."""
+    import pennylane as qml
+
+    kind = config.backend
+    if kind == "fast":
+        return FastExecutor(config, SIMULATOR_MAX_QUBITS["fast"])
+    if kind == "default.qubit":
+        diff = "backprop" if config.shots is None else "parameter-shift"
+        return QNodeExecutor(config, SIMULATOR_MAX_QUBITS[kind],
+                             lambda n: qml.device("default.qubit", wires=n, seed=config.seed), diff)
+    if kind == "lightning.qubit":
+        if config.threads is not None:
+            os.environ["OMP_NUM_THREADS"] = str(config.threads)
+        return QNodeExecutor(config, SIMULATOR_MAX_QUBITS[kind], lambda n: qml.device("lightning.qubit", wires=n), "adjoint")
+    if kind == "qiskit.aer":
+        return _aer_executor(config)
+    return _ibm_executor(config)
+
+
+def _aer_executor(config: BackendConfig) -> QNodeExecutor:
+    import pennylane as qml
+
+    options = {"method": config.method, "optimization_level": config.optimization_level}
+    if config.seed is not None:
+        options["seed_simulator"] = config.seed
+    max_qubits = SIMULATOR_MAX_QUBITS["qiskit.aer"]
+    if config.noise_from:
+        from qiskit_aer.noise import NoiseModel
+
+        fake = fake_backend(config.noise_from)
+        options["noise_model"] = NoiseModel.from_backend(fake)
+        max_qubits = fake.num_qubits
+    if config.noise_from and config.shots is None:
+        raise ValueError("a noisy Aer backend needs shots (noise is sampled); set shots in its YAML")
+    return QNodeExecutor(config, max_qubits, lambda n: qml.device("qiskit.aer", wires=n, **options), "parameter-shift")
+
+
+def _ibm_executor(config: BackendConfig) -> QNodeExecutor:
+    import pennylane as qml
+
+    name = config.device_name
+    if name.startswith("Fake"):
+        backend = fake_backend(name)
+    else:
+        backend = _runtime_backend(name)
+    options = {"optimization_level": config.optimization_level}
+    return QNodeExecutor(config, backend.num_qubits,
+                         lambda n: qml.device("qiskit.remote", wires=n, backend=backend, **options), "parameter-shift")
+
+
+def fake_backend(name: str):
+    """A fake IBM backend from ``qiskit_ibm_runtime.fake_provider`` by class name (``FakeManilaV2``)."""
+    from qiskit_ibm_runtime import fake_provider
+
+    backend_class = getattr(fake_provider, name, None)
+    if backend_class is None or not name.startswith("Fake"):
+        known = sorted(n for n in dir(fake_provider) if n.startswith("Fake") and n.endswith("V2"))
+        raise ValueError(f"unknown fake backend {name!r}; expected one of {known}")
+    return backend_class()
+
+
+def _runtime_backend(name: str):
+    """A real IBM backend; credentials from the environment or a saved account, never echoed."""
+    if not ibm_credentials_present():
+        raise PermissionError(
+            "no IBM Quantum credentials: set QISKIT_IBM_TOKEN (and QISKIT_IBM_INSTANCE) in the environment, "
+            "or save an account once with QiskitRuntimeService.save_account(...); "
+            "to test locally use a fake backend such as device_name: FakeManilaV2"
+        )
+    from qiskit_ibm_runtime import QiskitRuntimeService
+
+    options = {}
+    if os.environ.get("QISKIT_IBM_TOKEN"):
+        options = {
+            "channel": os.environ.get("QISKIT_IBM_CHANNEL", "ibm_quantum_platform"),
+            "token": os.environ["QISKIT_IBM_TOKEN"],
+            "instance": os.environ.get("QISKIT_IBM_INSTANCE"),
+        }
+    try:
+        service = QiskitRuntimeService(**options)
+        return service.backend(name)
+    except Exception as error:  # the service's errors may quote the request; keep the token out of ours
+        raise RuntimeError(
+            f"could not reach IBM backend {name!r} ({type(error).__name__}); check the credentials, "
+            "the instance and the network"
+        ) from None

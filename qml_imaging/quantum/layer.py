@@ -1,0 +1,58 @@
+"""``QuantumLayer``: a circuit template with trainable weights, run by a backend, as an ``nn.Module``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from qml_imaging.quantum.backends import BackendConfig, load_backend
+from qml_imaging.quantum.circuits import CircuitTemplate
+from qml_imaging.quantum.executors import Executor
+
+
+class QuantumLayer(nn.Module):
+    """Maps ``(B, n_qubits)`` inputs to ``(B, n_outputs)`` expectation values of ``template``.
+
+    Leading dimensions beyond one batch dimension are flattened and restored. The weights are a
+    torch Parameter of ``template.weight_shape``, initialised ``U(-init_scale, init_scale)``
+    (``pi`` for rotation angles) from the global torch generator. ``backend`` is an executor, or a
+    spec understood by :func:`qml_imaging.quantum.backends.load_backend` (default ``"fast"``).
+    """
+
+    def __init__(self, template: CircuitTemplate, backend: Executor | str | Path | dict | BackendConfig = "fast"):
+        super().__init__()
+        self.template = template
+        self.backend = backend if isinstance(backend, Executor) else load_backend(backend)
+        if template.n_qubits > self.backend.max_qubits:
+            raise ValueError(
+                f"template {template.name!r} needs {template.n_qubits} qubits but backend "
+                f"{self.backend.describe()} has {self.backend.max_qubits}"
+            )
+        initial = (2 * torch.rand(template.weight_shape) - 1) * template.init_scale
+        self.weights = nn.Parameter(initial)
+
+    @property
+    def n_qubits(self) -> int:
+        return self.template.n_qubits
+
+    @property
+    def n_outputs(self) -> int:
+        return self.template.n_outputs
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if inputs.ndim < 2 or inputs.shape[-1] != self.n_qubits:
+            raise ValueError(
+                f"QuantumLayer({self.template.name!r}) expects inputs of shape (B, {self.n_qubits}), "
+                f"got {tuple(inputs.shape)}"
+            )
+        if not torch.isfinite(inputs).all():
+            raise ValueError(f"QuantumLayer({self.template.name!r}) got non-finite inputs (NaN or inf)")
+        flat = inputs.reshape(-1, self.n_qubits)
+        weights = self.weights.to(flat.dtype)
+        outputs = self.backend.expvals(self.template, flat, weights)
+        return outputs.to(inputs.dtype).reshape(*inputs.shape[:-1], self.n_outputs)
+
+    def extra_repr(self) -> str:
+        return f"template={self.template.name}, qubits={self.n_qubits}, backend={self.backend.describe()}"

@@ -1,0 +1,112 @@
+"""The same templates on every backend: exact backends agree to 1e-5, sampled ones within their shot noise."""
+
+import math
+
+import pytest
+import torch
+
+from qml_imaging.config import ConfigError
+from qml_imaging.quantum.backends import backend_config, hardware_configs_dir, load_backend
+from qml_imaging.quantum.circuits import bottleneck_ansatz, qiren_block
+from qml_imaging.quantum.layer import QuantumLayer
+from tests.quantum.conftest import random_batch, reference_expvals
+
+EXACT_BACKENDS = ["fast", "default_qubit", "lightning", pytest.param("aer_statevector", marks=pytest.mark.qiskit)]
+
+
+@pytest.mark.parametrize("backend", EXACT_BACKENDS)
+def test_exact_backends_agree_on_every_template(template, backend):
+    inputs, weights = random_batch(template, 4, dtype=torch.float32)
+    result = load_backend(backend).expvals(template, inputs, weights)
+    reference = reference_expvals(template, inputs.double(), weights.double())
+    assert result.shape == (4, template.n_outputs)
+    assert torch.allclose(result.double(), reference, atol=1e-5)
+
+
+def test_lightning_adjoint_gradients_match_fast():
+    template = qiren_block(3, reuploads=2, sublayers=2)
+    inputs, weights = random_batch(template, 3)
+    grads = []
+    for name in ("fast", "lightning"):
+        w = weights.clone().requires_grad_()
+        load_backend(name).expvals(template, inputs, w).sum().backward()
+        grads.append(w.grad)
+    assert torch.allclose(grads[0], grads[1], atol=1e-5)
+
+
+@pytest.mark.qiskit
+def test_aer_shots_agree_within_five_standard_errors():
+    template = qiren_block(3, reuploads=1, sublayers=2)
+    inputs, weights = random_batch(template, 4)
+    config = backend_config("aer_shots")
+    sampled = load_backend(config).expvals(template, inputs, weights).double()
+    exact = reference_expvals(template, inputs, weights)
+    standard_error = torch.sqrt((1 - exact**2).clamp_min(1e-12) / config.shots)
+    assert ((sampled - exact).abs() <= 5 * standard_error + 1e-9).all()
+    assert not torch.allclose(sampled, exact, atol=1e-6), "4096 shots cannot reproduce exact values"
+
+
+@pytest.mark.qiskit
+def test_noisy_fake_backend_differs_from_exact_within_tolerance():
+    """FakeManilaV2 noise (gate, readout, T1/T2) biases <Z> towards 0; the bias stays below 0.35 here."""
+    template = bottleneck_ansatz(3, layers=1, entangler="chain")
+    inputs, weights = random_batch(template, 4, seed=2)
+    noisy = load_backend("aer_noisy_manila").expvals(template, inputs, weights).double()
+    exact = reference_expvals(template, inputs, weights)
+    config = backend_config("aer_noisy_manila")
+    shot_error = 5 * torch.sqrt((1 - exact**2).clamp_min(1e-12) / config.shots)
+    difference = (noisy - exact).abs()
+    assert (difference > shot_error).any(), "device noise should be visible beyond shot noise"
+    assert difference.max() < 0.35
+
+
+@pytest.mark.qiskit
+def test_ibm_path_runs_locally_on_a_fake_backend():
+    template = qiren_block(2, reuploads=1, sublayers=1)
+    inputs, weights = random_batch(template, 2)
+    config = backend_config({"backend": "ibm", "device_name": "FakeManilaV2", "shots": 2000})
+    result = load_backend(config).expvals(template, inputs, weights).double()
+    assert torch.allclose(result, reference_expvals(template, inputs, weights), atol=0.35)
+
+
+def test_ibm_without_credentials_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
+    monkeypatch.setenv("QISKIT_IBM_CONFIG", str(tmp_path / "absent.json"))
+    with pytest.raises(PermissionError, match="no IBM Quantum credentials.*QISKIT_IBM_TOKEN.*FakeManilaV2"):
+        load_backend({"backend": "ibm", "device_name": "ibm_brisbane"})
+
+
+def test_unknown_backend_names_and_keys_are_clear_errors():
+    with pytest.raises(ConfigError, match="unknown backend 'aer_noisy_manilla'.*aer_noisy_manila"):
+        backend_config("aer_noisy_manilla")
+    with pytest.raises(ConfigError, match="shotz.*allowed keys"):
+        backend_config({"backend": "qiskit.aer", "shotz": 10})
+    with pytest.raises(ConfigError, match="backend"):
+        backend_config({"backend": "cirq"})
+    with pytest.raises(ConfigError, match="needs device_name"):
+        backend_config({"backend": "ibm"})
+    with pytest.raises(ConfigError, match="shots are not supported by backend 'fast'"):
+        backend_config({"backend": "fast", "shots": 100})
+    with pytest.raises(ValueError, match="unknown fake backend 'FakeNowhereV2'"):
+        load_backend({"backend": "qiskit.aer", "noise_from": "FakeNowhereV2", "shots": 10})
+
+
+def test_every_shipped_hardware_config_validates():
+    paths = sorted(hardware_configs_dir().glob("*.yaml"))
+    assert {p.stem for p in paths} >= {"fast", "default_qubit", "lightning", "aer_statevector", "aer_shots",
+                                       "aer_noisy_manila", "ibm_example"}
+    for path in paths:
+        assert backend_config(path).backend
+
+
+def test_a_config_cannot_hold_a_token_and_the_error_does_not_echo_it():
+    secret = "s3cr3t-token-value"
+    with pytest.raises(ConfigError) as error:
+        backend_config({"backend": "ibm", "device_name": "ibm_brisbane", "token": secret})
+    assert "token" in str(error.value) and secret not in str(error.value)
+
+
+@pytest.mark.qiskit
+def test_more_qubits_than_the_device_is_refused():
+    with pytest.raises(ValueError, match="needs 8 qubits but backend 'qiskit.aer' \\(FakeManilaV2\\) has 5"):
+        QuantumLayer(qiren_block(8), "aer_noisy_manila")

@@ -1,0 +1,93 @@
+"""The fast simulator executes the templates' own PennyLane tapes: it must agree with default.qubit."""
+
+import math
+
+import pennylane as qml
+import pytest
+import torch
+
+from qml_imaging.quantum import simulator
+from qml_imaging.quantum.circuits import noise_circuit
+from tests.quantum.conftest import random_batch, reference_expvals
+
+
+@pytest.mark.parametrize("batch", [1, 7, 64])  # 64 >= 2**n: the fused-unitary path
+def test_fast_matches_default_qubit_on_every_template(template, batch):
+    inputs, weights = random_batch(template, batch)
+    fast = simulator.expectation_values(template.function, inputs, weights, template.n_qubits)
+    assert fast.shape == (batch, template.n_outputs)
+    assert torch.allclose(fast, reference_expvals(template, inputs, weights), atol=1e-10)
+
+
+def test_fast_gradients_match_pennylane_backprop(template):
+    inputs, weights = random_batch(template, 33, seed=1)
+    grads = []
+    for run in (
+        lambda x, w: simulator.expectation_values(template.function, x, w, template.n_qubits),
+        lambda x, w: reference_expvals(template, x, w),
+    ):
+        x, w = inputs.clone().requires_grad_(), weights.clone().requires_grad_()
+        projection = torch.linspace(-1, 1, template.n_outputs, dtype=x.dtype)
+        (run(x, w) @ projection).sum().backward()
+        grads.append((x.grad, w.grad))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-10)
+    assert torch.allclose(grads[0][1], grads[1][1], atol=1e-10)
+
+
+def test_single_precision_agrees_to_1e_5(template):
+    inputs, weights = random_batch(template, 50, dtype=torch.float32)
+    fast = simulator.expectation_values(template.function, inputs, weights, template.n_qubits)
+    reference = reference_expvals(template, inputs.double(), weights.double())
+    assert fast.dtype == torch.float32
+    assert torch.allclose(fast.double(), reference, atol=1e-5)
+
+
+def generic_circuit(inputs, weights):
+    """Gates and observables beyond the templates: dense controlled, permutation, 3-qubit, rotated bases."""
+    qml.Hadamard(wires=0)
+    qml.RX(inputs[..., 0], wires=1)
+    qml.CRX(weights[0], wires=[0, 2])
+    qml.Toffoli(wires=[0, 1, 2])
+    qml.SWAP(wires=[1, 2])
+    qml.IsingXX(inputs[..., 1], wires=[0, 2])
+    qml.CRY(inputs[..., 2], wires=[2, 0])
+    qml.PhaseShift(weights[1], wires=1)
+    qml.MultiRZ(inputs[..., 0], wires=[0, 1, 2])
+    qml.CNOT(wires=[2, 0])
+    return [
+        qml.expval(qml.PauliX(0)),
+        qml.expval(qml.PauliY(1)),
+        qml.expval(qml.PauliZ(0) @ qml.PauliZ(2)),
+        qml.expval(qml.PauliX(1) @ qml.PauliY(2)),
+    ]
+
+
+@pytest.mark.parametrize("batch", [1, 5, 16])
+def test_generic_gates_and_observables_match_default_qubit(batch):
+    generator = torch.Generator().manual_seed(3)
+    inputs = torch.rand(batch, 3, generator=generator, dtype=torch.float64) * math.pi
+    weights = torch.rand(2, generator=generator, dtype=torch.float64) * math.pi
+    fast = simulator.expectation_values(generic_circuit, inputs, weights, 3)
+    qnode = qml.QNode(generic_circuit, qml.device("default.qubit", wires=3), interface="torch")
+    assert torch.allclose(fast, torch.stack(qnode(inputs, weights), dim=-1), atol=1e-10)
+
+
+def test_noise_circuit_has_zero_z_expectations():
+    template = noise_circuit(4)
+    out = simulator.expectation_values(template.function, torch.zeros(3, 4), torch.zeros(0), 4)
+    assert torch.allclose(out, torch.zeros(3, 4), atol=1e-7)
+
+
+def test_too_many_qubits_is_refused():
+    template = noise_circuit(simulator.MAX_QUBITS + 1)
+    with pytest.raises(ValueError, match="at most 20 qubits, got 21"):
+        simulator.expectation_values(template.function, torch.zeros(1, 21), torch.zeros(0), 21)
+
+
+def test_only_expectation_values_are_supported():
+    def sampled(inputs, weights):
+        qml.Hadamard(wires=0)
+        return qml.probs(wires=[0])
+
+    with pytest.raises(NotImplementedError, match="expectation values only, not ProbabilityMP"):
+        simulator.expectation_values(sampled, torch.zeros(2, 1), torch.zeros(0), 1)

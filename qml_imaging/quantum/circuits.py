@@ -30,6 +30,8 @@ class CircuitTemplate:
     function: Callable[[Any, Any], Any]
     init_scale: float = math.pi
     """Weights are initialised ``U(-init_scale, init_scale)`` (radians)."""
+    input_scale: float = 1.0
+    """:class:`~qml_imaging.quantum.layer.QuantumLayer` multiplies its inputs by this before the circuit."""
 
     @property
     def n_outputs(self) -> int:
@@ -61,7 +63,7 @@ def qiren_block(n_qubits: int, reuploads: int = 2, sublayers: int = 2) -> Circui
 def bottleneck_ansatz(n_qubits: int, layers: int = 3, entangler: str = "ring", input_scale: float = math.pi) -> CircuitTemplate:
     """Angle-encoded variational circuit for the diffusion U-Net's bottleneck.
 
-    RY(input_scale * x_j) on wire j, then ``layers`` times: RZ(w) then RY(w) on every wire and a
+    RY(x_j) on wire j (the layer scales features by ``input_scale`` first), then ``layers`` times: RZ(w) then RY(w) on every wire and a
     CNOT ``chain`` (0->1->...->n-1) or ``ring`` (plus n-1 -> 0). Readout <Z_j>. Every RZ is
     followed by an RY that turns its phase into a change of <Z>, so every weight has a nonzero
     gradient (an RZ followed only by CNOTs, as in the diffusion paper's ansatz, never changes <Z>).
@@ -77,7 +79,7 @@ def bottleneck_ansatz(n_qubits: int, layers: int = 3, entangler: str = "ring", i
 
     def circuit(inputs, weights):
         for j in wires:
-            qml.RY(input_scale * inputs[..., j], wires=j)
+            qml.RY(inputs[..., j], wires=j)
         for layer in range(layers):
             for j in wires:
                 qml.RZ(weights[layer, j, 0], wires=j)
@@ -86,7 +88,7 @@ def bottleneck_ansatz(n_qubits: int, layers: int = 3, entangler: str = "ring", i
                 qml.CNOT(wires=[control, target])
         return [qml.expval(qml.PauliZ(j)) for j in wires]
 
-    return CircuitTemplate(f"bottleneck_{entangler}", n_qubits, (layers, n_qubits, 2), circuit)
+    return CircuitTemplate(f"bottleneck_{entangler}", n_qubits, (layers, n_qubits, 2), circuit, input_scale=input_scale)
 
 
 def noise_circuit(n_qubits: int) -> CircuitTemplate:

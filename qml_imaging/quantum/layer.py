@@ -15,7 +15,8 @@ from qml_imaging.quantum.executors import Executor
 class QuantumLayer(nn.Module):
     """Maps ``(B, n_qubits)`` inputs to ``(B, n_outputs)`` expectation values of ``template``.
 
-    Leading dimensions beyond one batch dimension are flattened and restored. The weights are a
+    Inputs are multiplied by ``template.input_scale`` (the angle per unit feature) before the
+    circuit. Leading dimensions beyond one batch dimension are flattened and restored. The weights are a
     torch Parameter of ``template.weight_shape``, initialised ``U(-init_scale, init_scale)``
     (``pi`` for rotation angles) from the global torch generator. ``backend`` is an executor, or a
     spec understood by :func:`qml_imaging.quantum.backends.load_backend` (default ``"fast"``).
@@ -50,6 +51,8 @@ class QuantumLayer(nn.Module):
         if not torch.isfinite(inputs).all():
             raise ValueError(f"QuantumLayer({self.template.name!r}) got non-finite inputs (NaN or inf)")
         flat = inputs.reshape(-1, self.n_qubits)
+        if self.template.input_scale != 1.0:
+            flat = flat * self.template.input_scale
         weights = self.weights.to(flat.dtype)
         outputs = self.backend.expvals(self.template, flat, weights)
         return outputs.to(inputs.dtype).reshape(*inputs.shape[:-1], self.n_outputs)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -57,11 +58,17 @@ def expectation_values(function, inputs: torch.Tensor, weights: torch.Tensor, n_
     """
     if n_qubits > MAX_QUBITS:
         raise ValueError(f"the fast simulator handles at most {MAX_QUBITS} qubits, got {n_qubits}")
-    tape = qml.tape.make_qscript(function)(inputs, weights)
+    inputs, weights = inputs.contiguous(), weights.contiguous()
     dtype = torch.complex128 if inputs.dtype == torch.float64 else torch.complex64
-    gates = prepare_gates(list(decompose(tape.operations)), dtype, inputs.device)
+    key = (tuple(weights.shape), n_qubits, dtype, inputs.device)
+    plan = _PLANS.get(function, {}).get(key)
+    if plan is None:
+        plan = CircuitPlan.record(function, inputs, weights, dtype)
+        if plan.reusable:
+            _PLANS.setdefault(function, {})[key] = plan
+    gates = plan.gates(inputs, weights)
     state = run_gates(gates, inputs.shape[0], n_qubits, dtype, inputs.device)
-    return _expectations(state, tape.measurements, n_qubits)
+    return _expectations(state, plan.measurements, n_qubits)
 
 
 def decompose(operations: Sequence[qml.operation.Operator]) -> Iterator[qml.operation.Operator]:
@@ -73,56 +80,171 @@ def decompose(operations: Sequence[qml.operation.Operator]) -> Iterator[qml.oper
             yield from decompose(operation.decomposition())
 
 
-def prepare_gates(operations: list, dtype: torch.dtype, device: torch.device) -> list[_Gate]:
-    """Matrices of all operations, computed and classified once per (gate type, batched) group."""
-    groups: dict[tuple, list[int]] = defaultdict(list)
-    for position, operation in enumerate(operations):
-        key = (type(operation), operation.batch_size is not None, repr(sorted(operation.hyperparameters.items())))
-        groups[key].append(position)
-    gates: list[_Gate | None] = [None] * len(operations)
-    for (gate_type, batched, _), positions in groups.items():
-        first = operations[positions[0]]
-        if first.num_params == 0:
-            stacked = _as_tensor(first.matrix(), dtype, device).expand(len(positions), -1, -1)
-        elif first.hyperparameters:  # e.g. controlled gates: PennyLane builds each matrix from its hyperparameters
-            stacked = torch.stack([_as_tensor(operations[p].matrix(), dtype, device) for p in positions])
+_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class _Group:
+    """Gates of one type that get their matrices from one vectorised PennyLane call."""
+
+    gate_type: type
+    batched: bool
+    operations: list
+    kinds: list[str]
+    sources: list  # per parameter: ("weights", flat indices (k,)) | ("inputs", columns (k,)) | ("recorded", None)
+    positions: list[int]  # where the group's gates stand in the circuit
+    constant: torch.Tensor | None = None  # (d, d) for parameterless gates
+
+
+class CircuitPlan:
+    """The gates of one recorded tape, grouped by type, with where each gate parameter comes from.
+
+    A plan whose every gate parameter is an element of ``weights``, a column ``inputs[..., j]`` or
+    a constant is *reusable*: later calls with new values of the same shapes gather the parameters
+    in one indexing operation instead of recording the tape again. This assumes the template
+    queues the same gates for every input (no control flow on values), true of every template
+    in :mod:`qml_imaging.quantum.circuits`. Other plans are rebuilt from a fresh tape on each call.
+    """
+
+    def __init__(self, n_operations: int, measurements: list, groups: list[_Group], reusable: bool):
+        self.n_operations = n_operations
+        self.measurements = measurements
+        self.groups = groups
+        self.reusable = reusable
+
+    @classmethod
+    def record(cls, function, inputs: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> CircuitPlan:
+        """Record ``function``'s tape for these arguments and plan its execution."""
+        tape = qml.tape.make_qscript(function)(inputs, weights)
+        return cls.from_operations(list(decompose(tape.operations)), tape.measurements, inputs, weights, dtype)
+
+    @classmethod
+    def from_operations(cls, operations: list, measurements: list, inputs: torch.Tensor, weights: torch.Tensor,
+                        dtype: torch.dtype) -> CircuitPlan:
+        by_key: dict[tuple, list[int]] = defaultdict(list)
+        for position, operation in enumerate(operations):
+            constant = operation.num_params == 0  # one local matrix for every gate of the type
+            hyper = "" if constant else repr(sorted(operation.hyperparameters.items()))
+            by_key[type(operation), operation.batch_size is not None, hyper].append(position)
+        groups, reusable = [], True
+        for (gate_type, batched, _), positions in by_key.items():
+            members = [operations[p] for p in positions]
+            sources = [_parameter_source([m.data[i] for m in members], inputs, weights)
+                       for i in range(members[0].num_params)]
+            reusable = reusable and all(kind != "recorded" for kind, _ in sources)
+            reusable = reusable and not (members[0].num_params and members[0].hyperparameters)
+            constant = _as_tensor(members[0].matrix(), dtype, inputs.device) if members[0].num_params == 0 else None
+            group = _Group(gate_type, batched, members, [], sources, positions, constant)
+            group.kinds = _kinds(group, dtype, inputs.device)
+            groups.append(group)
+        return cls(len(operations), measurements, groups, reusable)
+
+    def gates(self, inputs: torch.Tensor, weights: torch.Tensor) -> list[_Gate]:
+        """The gates with matrices for these ``inputs`` and ``weights``, in circuit order."""
+        flat_weights = weights.reshape(-1)
+        ordered: list[_Gate | None] = [None] * self.n_operations
+        for group in self.groups:
+            stacked = self._matrices(group, inputs, flat_weights)
+            for index, position in enumerate(group.positions):
+                ordered[position] = _gate(stacked[index], group.operations[index], group.batched, group.kinds[index])
+        return ordered
+
+    @staticmethod
+    def _matrices(group: _Group, inputs: torch.Tensor, flat_weights: torch.Tensor) -> torch.Tensor:
+        dtype = torch.complex128 if inputs.dtype == torch.float64 else torch.complex64
+        if group.constant is not None:
+            return group.constant.expand(len(group.operations), -1, -1)
+        if group.operations[0].hyperparameters or any(kind == "recorded" for kind, _ in group.sources):
+            return torch.stack([_as_tensor(op.matrix(), dtype, inputs.device) for op in group.operations])
+        columns = [_gather(source, inputs, flat_weights) for source in group.sources]
+        matrices = group.gate_type.compute_matrix(*(c.reshape(-1) for c in columns))
+        return _as_tensor(matrices, dtype, inputs.device).reshape(*columns[0].shape, *matrices.shape[-2:])
+
+
+def _parameter_source(values: list, inputs: torch.Tensor, weights: torch.Tensor) -> tuple[str, torch.Tensor | None]:
+    """Where a group's parameter values live: elements of ``weights``, columns of ``inputs``, or constants."""
+    if all(isinstance(v, (int, float)) for v in values):
+        return "constant", torch.tensor(values, dtype=inputs.dtype, device=inputs.device)
+    if not all(isinstance(v, torch.Tensor) for v in values):
+        return "recorded", None
+    weight_indices = [_element_index(v, weights) for v in values]
+    if all(i is not None for i in weight_indices):
+        return "weights", torch.tensor(weight_indices, device=inputs.device)
+    columns = [_column_index(v, inputs) for v in values]
+    if all(c is not None for c in columns):
+        return "inputs", torch.tensor(columns, device=inputs.device)
+    return "recorded", None
+
+
+def _element_index(value: torch.Tensor, weights: torch.Tensor) -> int | None:
+    """``i`` if ``value`` is the 0-d view ``weights.reshape(-1)[i]``, else None."""
+    if value.ndim != 0 or weights.numel() == 0 or value.untyped_storage().data_ptr() != weights.untyped_storage().data_ptr():
+        return None
+    offset = value.storage_offset() - weights.storage_offset()
+    return offset if 0 <= offset < weights.numel() else None
+
+
+def _column_index(value: torch.Tensor, inputs: torch.Tensor) -> int | None:
+    """``j`` if ``value`` is the view ``inputs[..., j]`` of a contiguous ``(B, n)`` batch, else None."""
+    if value.shape != inputs.shape[:1] or value.untyped_storage().data_ptr() != inputs.untyped_storage().data_ptr():
+        return None
+    offset = value.storage_offset() - inputs.storage_offset()
+    if value.shape[0] > 1 and value.stride(0) != inputs.shape[1]:
+        return None
+    return offset if 0 <= offset < inputs.shape[1] else None
+
+
+def _gather(source: tuple, inputs: torch.Tensor, flat_weights: torch.Tensor) -> torch.Tensor:
+    kind, index = source
+    if kind == "weights":
+        return flat_weights[index]
+    if kind == "inputs":
+        return inputs[:, index].transpose(0, 1)  # (k, B)
+    return index
+
+
+def _kinds(group: _Group, dtype: torch.dtype, device: torch.device) -> list[str]:
+    """Each gate's kind, judged from its matrix at random parameters so it holds for all values."""
+    operations = group.operations
+    if group.constant is not None:
+        sample = group.constant.expand(len(operations), -1, -1)
+    elif operations[0].hyperparameters:
+        sample = torch.stack([_as_tensor(op.matrix(), dtype, device) for op in operations])
+    else:
+        generic = [torch.rand(len(operations), dtype=torch.float64) * 6.0 + 0.1 for _ in range(operations[0].num_params)]
+        sample = _as_tensor(group.gate_type.compute_matrix(*generic), dtype, device)
+    magnitude = sample.detach().abs()
+    if magnitude.ndim == 4:
+        magnitude = magnitude.amax(dim=1)
+    off_diagonal = (magnitude - torch.diag_embed(torch.diagonal(magnitude, dim1=-2, dim2=-1))).flatten(1).amax(dim=1)
+    nonzero = magnitude > 0
+    one_per_row = (nonzero.sum(dim=-1) == 1).all(dim=-1) & (nonzero.sum(dim=-2) == 1).all(dim=-1)
+    kinds = []
+    for index, operation in enumerate(operations):
+        if off_diagonal[index] == 0:
+            kinds.append("diagonal")
+        elif len(operation.wires) == 1:
+            kinds.append("one_qubit")
+        elif one_per_row[index] and not group.batched:
+            kinds.append("monomial")
         else:
-            columns = [torch.stack([torch.as_tensor(operations[p].data[i]) for p in positions])
-                       for i in range(first.num_params)]
-            matrices = gate_type.compute_matrix(*(c.reshape(-1) for c in columns))
-            stacked = _as_tensor(matrices, dtype, device).reshape(*columns[0].shape, *matrices.shape[-2:])
-        for position, gate in zip(positions, _classify_group(stacked, [operations[p] for p in positions], batched)):
-            gates[position] = gate
-    return gates
+            kinds.append("dense")
+    return kinds
 
 
 def _as_tensor(matrix, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(matrix).to(device=device, dtype=dtype)
 
 
-def _classify_group(stacked: torch.Tensor, operations: list, batched: bool) -> list[_Gate]:
-    """Gates of one group from their stacked matrices ``(k, [B,] d, d)``, classified in one pass."""
-    magnitude = stacked.detach().abs()
-    diagonal_magnitude = torch.diagonal(magnitude, dim1=-2, dim2=-1)
-    off_diagonal = (magnitude - torch.diag_embed(diagonal_magnitude)).flatten(1).amax(dim=1)
-    nonzero = (magnitude > 0).flatten(1, -3) if batched else magnitude > 0
-    one_per_row = (nonzero.sum(dim=-1) == 1).flatten(1).all(dim=1) & (nonzero.sum(dim=-2) == 1).flatten(1).all(dim=1)
-    is_diagonal, is_monomial = (off_diagonal == 0).tolist(), one_per_row.tolist()
-    gates = []
-    for index, operation in enumerate(operations):
-        matrix = stacked[index]
-        wires = tuple(int(w) for w in operation.wires)
-        if is_diagonal[index]:
-            gates.append(_Gate(matrix, wires, batched, "diagonal", diagonal=torch.diagonal(matrix, dim1=-2, dim2=-1)))
-        elif len(wires) == 1:
-            gates.append(_Gate(matrix, wires, batched, "one_qubit"))
-        elif is_monomial[index] and not batched:
-            source = (magnitude[index] > 0).to(torch.int64).argmax(dim=-1)
-            phases = matrix.gather(-1, source.unsqueeze(-1)).squeeze(-1)
-            gates.append(_Gate(matrix, wires, batched, "monomial", diagonal=phases, source=source))
-        else:
-            gates.append(_Gate(matrix, wires, batched, "dense"))
-    return gates
+def _gate(matrix: torch.Tensor, operation, batched: bool, kind: str) -> _Gate:
+    wires = tuple(int(w) for w in operation.wires)
+    if kind == "diagonal":
+        return _Gate(matrix, wires, batched, kind, diagonal=torch.diagonal(matrix, dim1=-2, dim2=-1))
+    if kind == "monomial":
+        source = (matrix.detach().abs() > 0).to(torch.int64).argmax(dim=-1)
+        phases = matrix.gather(-1, source.unsqueeze(-1)).squeeze(-1)
+        return _Gate(matrix, wires, batched, kind, diagonal=phases, source=source)
+    return _Gate(matrix, wires, batched, kind)
 
 
 def run_gates(gates: list[_Gate], batch: int, n_qubits: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -148,10 +270,48 @@ def _apply_static_block(state: torch.Tensor, gates: list[_Gate], n_qubits: int) 
     """Data-independent gates: fused into one unitary for large batches, else applied gate by gate."""
     batch, dimension = state.shape
     if batch > 1 and n_qubits <= FUSE_MAX_QUBITS and batch >= dimension:
-        identity = torch.eye(dimension, dtype=state.dtype, device=state.device)
-        unitary_transposed = _apply_gates(identity, gates, n_qubits)  # row i holds U e_i
-        return state @ unitary_transposed
+        return state @ _fused_transpose(gates, n_qubits, state.dtype, state.device)
     return _apply_gates(state, gates, n_qubits)
+
+
+def _fused_transpose(gates: list[_Gate], n_qubits: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``U^T`` of the product ``U`` of static gates, so that a batch of row states maps as ``state @ U^T``.
+
+    Runs of one-qubit gates on distinct wires become one Kronecker product, runs of diagonal gates
+    one phase vector; other gates apply to the rows of ``U^T`` (each row is ``U e_i``).
+    """
+    transposed = None
+    index = 0
+    while index < len(gates):
+        end = index + 1
+        if gates[index].kind == "one_qubit":
+            wires = {gates[index].wires[0]}
+            while end < len(gates) and gates[end].kind == "one_qubit" and gates[end].wires[0] not in wires:
+                wires.add(gates[end].wires[0])
+                end += 1
+            layer = _kron_layer(gates[index:end], n_qubits, dtype, device).transpose(0, 1)
+            transposed = layer if transposed is None else transposed @ layer
+        elif gates[index].kind == "diagonal":
+            while end < len(gates) and gates[end].kind == "diagonal":
+                end += 1
+            phases = _merged_phases(gates[index:end], n_qubits)
+            transposed = torch.diag(phases) if transposed is None else transposed * phases
+        else:
+            if transposed is None:
+                transposed = torch.eye(2**n_qubits, dtype=dtype, device=device)
+            transposed = _apply_gate(transposed, gates[index], n_qubits)
+        index = end
+    return transposed
+
+
+def _kron_layer(gates: list[_Gate], n_qubits: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """One-qubit gates on distinct wires as one ``2**n x 2**n`` matrix (identity on the other wires)."""
+    per_wire = {gate.wires[0]: gate.matrix for gate in gates}
+    identity = torch.eye(2, dtype=dtype, device=device)
+    matrix = per_wire.get(0, identity)
+    for wire in range(1, n_qubits):
+        matrix = torch.kron(matrix, per_wire.get(wire, identity))
+    return matrix
 
 
 def _apply_encoding_block(state: torch.Tensor, gates: list[_Gate], n_qubits: int) -> torch.Tensor:
@@ -277,7 +437,9 @@ def _expectations(state: torch.Tensor, measurements: Sequence, n_qubits: int) ->
         rotations = list(decompose(observable.diagonalizing_gates()))
         key = tuple(repr(g) for g in rotations)
         if key not in probabilities:
-            rotated = _apply_gates(state, prepare_gates(rotations, state.dtype, state.device), n_qubits)
+            probe = state.real.new_zeros(1, 1)
+            gates = CircuitPlan.from_operations(rotations, [], probe, probe, state.dtype).gates(probe, probe)
+            rotated = _apply_gates(state, gates, n_qubits)
             probabilities[key] = rotated.real**2 + rotated.imag**2
         eigenvalues = torch.as_tensor(qml.eigvals(observable), device=state.device)
         eigenvalues = (eigenvalues.real if eigenvalues.is_complex() else eigenvalues).to(probabilities[key].dtype)

@@ -5,8 +5,10 @@
 Cases: the QIREN layer (8 qubits, L = 2, K = 2, batch 1024) and the bottleneck layer (8 and 12
 qubits, 3 layers, batch 64), forward + backward of ``sum(outputs @ r)``. Each (case, backend) runs
 in a fresh process so that its peak resident memory (above the process's baseline after imports)
-is its own. Qiskit Aer differentiates by parameter shift (two circuits per weight per sample), so
-it is timed forward-only on ``--aer-batch`` samples and its throughput scaled per sample.
+is its own. Backends that run one circuit per sample cost time linear in the batch, so they are
+timed on fewer samples and reported per sample: lightning.qubit (adjoint) on at most
+``--per-sample-batch`` samples, Qiskit Aer (parameter shift: two circuits per weight per sample)
+forward-only on ``--aer-batch`` samples.
 Times are medians; the machine is shared, so compare ratios from the same run.
 """
 
@@ -26,7 +28,7 @@ CASES = {
 BACKENDS = ("fast", "default_qubit", "lightning", "aer_statevector")
 
 
-def measure(template_kind: str, n_qubits: int, batch: int, backend: str, repeats: int, aer_batch: int, queue) -> None:
+def measure(template_kind: str, n_qubits: int, batch: int, backend: str, repeats: int, limits: dict, queue) -> None:
     import torch
 
     from qml_imaging.quantum.circuits import bottleneck_ansatz, qiren_block
@@ -36,7 +38,7 @@ def measure(template_kind: str, n_qubits: int, batch: int, backend: str, repeats
     template = qiren_block(n_qubits) if template_kind == "qiren" else bottleneck_ansatz(n_qubits, layers=3)
     layer = QuantumLayer(template, backend)
     forward_only = backend == "aer_statevector"
-    samples = min(batch, aer_batch) if forward_only else batch
+    samples = min(batch, limits.get(backend, batch))
     inputs = torch.rand(samples, n_qubits) * 2 - 1
     projection = torch.randn(n_qubits)
 
@@ -48,8 +50,8 @@ def measure(template_kind: str, n_qubits: int, batch: int, backend: str, repeats
             layer.zero_grad()
             (layer(inputs) @ projection).sum().backward()
 
-    step()  # warm-up: QNode construction, caches
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    step()  # warm-up: QNode construction, compiled plans
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -61,10 +63,10 @@ def measure(template_kind: str, n_qubits: int, batch: int, backend: str, repeats
                "peak_mib": max(peak - baseline, 0) / 1024, "forward_only": forward_only, "samples": samples})
 
 
-def run_case(case: tuple[str, int, int], backend: str, repeats: int, aer_batch: int) -> dict:
+def run_case(case: tuple[str, int, int], backend: str, repeats: int, limits: dict) -> dict:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=measure, args=(*case, backend, repeats, aer_batch, queue))
+    process = context.Process(target=measure, args=(*case, backend, repeats, limits, queue))
     process.start()
     result = queue.get()
     process.join()
@@ -75,22 +77,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--aer-batch", type=int, default=16)
+    parser.add_argument("--per-sample-batch", type=int, default=128)
     arguments = parser.parse_args()
+    limits = {"aer_statevector": arguments.aer_batch, "lightning": arguments.per_sample_batch}
     results = {}
     print(f"{'case':46s} {'backend':16s} {'median s':>10s} {'samples/s':>12s} {'peak MiB':>9s}")
     for label, case in CASES.items():
         for backend in BACKENDS:
             repeats = arguments.repeats if backend == "fast" else max(1, min(arguments.repeats, 3))
-            result = run_case(case, backend, repeats, arguments.aer_batch)
+            result = run_case(case, backend, repeats, limits)
             results[label, backend] = result
-            note = f"  (forward only, {result['samples']} samples)" if result["forward_only"] else ""
+            note = f"  ({'forward only, ' if result['forward_only'] else ''}{result['samples']} samples)"
             print(f"{label:46s} {backend:16s} {result['seconds']:10.4f} {result['samples_per_second']:12.1f} "
                   f"{result['peak_mib']:9.1f}{note}", flush=True)
     for label in CASES:
-        ratio = results[label, "default_qubit"]["seconds"] / results[label, "fast"]["seconds"]
-        print(f"speedup fast vs default.qubit ({label}): {ratio:.1f}x")
+        for peer in ("default_qubit", "lightning"):
+            ratio = results[label, "fast"]["samples_per_second"] / results[label, peer]["samples_per_second"]
+            print(f"throughput fast / {peer} ({label}): {ratio:.1f}x")
     qiren = next(iter(CASES))
-    ratio = results[qiren, "default_qubit"]["seconds"] / results[qiren, "fast"]["seconds"]
+    ratio = results[qiren, "fast"]["samples_per_second"] / results[qiren, "default_qubit"]["samples_per_second"]
     print(f"speedup fast vs default.qubit (QIREN layer): {ratio:.1f}x")
 
 

@@ -115,3 +115,17 @@ def test_bundled_pack_matches_its_source_images(shared_data):
     assert np.bincount(pneumonia_labels).tolist() == [50, 50]
     with pytest.raises(ValueError, match="bundled pack holds"):
         load_fewshot_pack("cifar10")
+
+
+def test_failed_download_becomes_a_clear_error(tmp_path, monkeypatch):
+    """Offline machines: the library's download raises, the loader explains what to do."""
+    import urllib.error
+
+    import torchvision.datasets.mnist as tv_mnist
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(tv_mnist.MNIST, "download", offline)
+    with pytest.raises(DatasetUnavailable, match=r"MNIST test set not found.*no network.*--data-dir"):
+        load_mnist(train=False, data_dir=tmp_path, download=True)

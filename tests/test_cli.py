@@ -26,12 +26,15 @@ def test_smoke_run_writes_a_self_describing_folder(tmp_path):
     out = tmp_path / "run"
     assert main(["run", SMOKE, "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert set(report["summary"]) >= {"mse", "psnr", "mse_ratio_vs_tanh", "parameters", "seconds_per_fit"}
+    assert set(report["summary"]) >= {"mse", "psnr", "mse_ratio_vs_tanh", "parameters", "seconds_per_fit", "superres_mse"}
+    assert set(report["summary"]["superres_mse"]["camera"]) == {"qiren", "tanh", "siren", "bilinear", "nearest"}
+    assert "| camera | qiren |" in (out / "table.md").read_text()
+    assert (out / "mse_relative_to_tanh.png").is_file()
     assert report["summary"]["mse_ratio_vs_tanh"]["camera"]["tanh"] == 1.0
     assert (out / "reconstructions.png").stat().st_size > 1000
     assert (out / "config.yaml").read_text().count("grad_clip") == 1  # resolved: defaults written out
     fits = {json.loads(line)["fit"] for line in (out / "metrics.jsonl").read_text().splitlines()}
-    assert fits == {"camera/tanh/seed0", "camera/siren/seed0"}
+    assert fits == {"camera/qiren/seed0", "camera/tanh/seed0", "camera/siren/seed0"}
     assert (out / "checkpoints" / "camera" / "tanh" / "seed0" / "last.pt").is_file()
 
 
@@ -72,10 +75,10 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     expected = json.loads((tmp_path / "reference" / "report.json").read_text())["summary"]
     got = json.loads((killed_dir / "report.json").read_text())["summary"]
-    for model in ("tanh", "siren"):
+    for model in ("qiren", "tanh", "siren"):
         assert got["mse"]["camera"][model][0] == pytest.approx(expected["mse"]["camera"][model][0], rel=1e-6)
     epochs = [json.loads(l)["epoch"] for l in metrics.read_text().splitlines() if "train_loss" in l]
-    assert sorted(epochs) == sorted(list(range(1, 201)) * 2), "every epoch logged exactly once per fit"
+    assert sorted(epochs) == sorted(list(range(1, 201)) * 3), "every epoch logged exactly once per fit"
 
 
 def test_resume_rejects_overrides(tmp_path, capsys):

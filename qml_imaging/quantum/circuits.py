@@ -44,7 +44,13 @@ def qiren_block(n_qubits: int, reuploads: int = 2, sublayers: int = 2) -> Circui
     ``reuploads`` times: a trainable StronglyEntanglingLayers block of ``sublayers`` sub-layers
     (Rot on every qubit, then a ring of CZ coupling i <-> i + k in sub-layer k), then RZ(x_j) on
     wire j. One more trainable block at the end; readout <Z_j> on every wire.
-    Weights: ``(reuploads + 1, sublayers, n_qubits, 3)`` Rot angles.
+    Weights: ``(reuploads + 1, sublayers, n_qubits, 3)`` Rot angles ``(phi, theta, omega)`` of
+    ``Rot = RZ(omega) RY(theta) RZ(phi)``.
+
+    As in the authors' circuit, ``2 * n_qubits`` of these angles cannot change the output (see
+    :func:`qiren_redundant_weights`): the first RZ of the first sub-layer acts on ``|0>`` (a global
+    phase) and the last RZ of the final sub-layer is followed only by diagonal CZ gates and the Z
+    readout. They are kept so the parameter count matches the paper (657 for the default network).
     """
     _check_sizes(n_qubits=n_qubits, reuploads=reuploads, sublayers=sublayers)
     wires = list(range(n_qubits))
@@ -58,6 +64,14 @@ def qiren_block(n_qubits: int, reuploads: int = 2, sublayers: int = 2) -> Circui
         return [qml.expval(qml.PauliZ(j)) for j in wires]
 
     return CircuitTemplate("qiren", n_qubits, (reuploads + 1, sublayers, n_qubits, 3), circuit)
+
+
+def qiren_redundant_weights(weight_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Indices of the QIREN weights whose gradient is zero for every input (see :func:`qiren_block`)."""
+    blocks, sublayers, n_qubits, _ = weight_shape
+    first = [(0, 0, wire, 0) for wire in range(n_qubits)]
+    last = [(blocks - 1, sublayers - 1, wire, 2) for wire in range(n_qubits)]
+    return first + last
 
 
 def bottleneck_ansatz(n_qubits: int, layers: int = 3, entangler: str = "ring", input_scale: float = math.pi) -> CircuitTemplate:

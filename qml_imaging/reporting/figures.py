@@ -65,6 +65,24 @@ def curves(
     return _save(figure, path)
 
 
+def grouped_bars(values: dict[str, dict[str, float]], path: str | Path, *, ylabel: str, title: str = "") -> Path:
+    """Bars of ``values[group][series]``: one group of bars per key, one colour per series."""
+    groups = list(values)
+    series = list(next(iter(values.values())))
+    width = 0.8 / len(series)
+    figure, axis = plt.subplots(figsize=(1.2 + 1.4 * len(groups), 3.6))
+    for index, name in enumerate(series):
+        positions = np.arange(len(groups)) + (index - (len(series) - 1) / 2) * width
+        axis.bar(positions, [values[g][name] for g in groups], width, label=name)
+    axis.set_xticks(np.arange(len(groups)), groups)
+    axis.axhline(1.0, color="black", linewidth=0.8)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
 def _save(figure: plt.Figure, path: str | Path) -> Path:
     path = Path(path)
     figure.savefig(path, dpi=120)

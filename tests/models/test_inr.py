@@ -56,3 +56,21 @@ def test_models_map_coordinates_to_values():
     x = torch.rand(10, 2) * 2 - 1
     for model in (CoordinateMLP(2, 8, 2), FourierFeatureMLP(2, 8, 2), Siren(2, 8, 2)):
         assert model(x).shape == (10, 1)
+
+
+def test_qiren_has_the_authors_parameter_counts_and_live_quantum_weights():
+    from qml_imaging.models.inr import QIREN
+    from qml_imaging.quantum.circuits import qiren_redundant_weights
+
+    assert parameter_count(QIREN(2)) == 657
+    assert parameter_count(QIREN(1)) == 649
+    torch.manual_seed(0)
+    model = QIREN(2, n_qubits=4, hybrid_layers=2, reuploads=2, sublayers=2)
+    out = model(torch.rand(32, 2) * 2 - 1)
+    assert out.shape == (32, 1)
+    (out**2).sum().backward()
+    for layer in model.quantum_layers():
+        live = torch.ones_like(layer.weights, dtype=torch.bool)
+        for index in qiren_redundant_weights(layer.weights.shape):
+            live[index] = False
+        assert (layer.weights.grad[live].abs() > 1e-6).all()

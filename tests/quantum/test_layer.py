@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from qml_imaging.quantum.circuits import bottleneck_ansatz, qiren_block
+from qml_imaging.quantum.circuits import bottleneck_ansatz, qiren_block, qiren_redundant_weights
 from qml_imaging.quantum.layer import QuantumLayer
 
 
@@ -16,15 +16,29 @@ def test_layer_maps_batches_and_extra_leading_dimensions():
     assert layer.weights.abs().max() <= math.pi
 
 
-@pytest.mark.parametrize("make_template", [lambda: qiren_block(4), lambda: bottleneck_ansatz(6, layers=3)])
-def test_every_weight_gets_a_nonzero_gradient(make_template):
-    """The diffusion paper's circuit had weights that could not change <Z>; here none may be dead."""
-    torch.manual_seed(0)
-    layer = QuantumLayer(make_template())
-    inputs = torch.rand(16, layer.n_qubits) * 2 - 1
-    projection = torch.randn(layer.n_outputs)
+def weight_gradients(template, seed=0):
+    torch.manual_seed(seed)
+    layer = QuantumLayer(template).double()
+    inputs = torch.rand(16, layer.n_qubits, dtype=torch.float64) * 2 - 1
+    projection = torch.randn(layer.n_outputs, dtype=torch.float64)
     (layer(inputs) @ projection).sum().backward()
-    assert (layer.weights.grad.abs() > 1e-7).all()
+    return layer.weights.grad.abs()
+
+
+def test_every_bottleneck_weight_gets_a_nonzero_gradient():
+    """The diffusion paper's circuit had weights that could not change <Z>; here none may be dead."""
+    assert (weight_gradients(bottleneck_ansatz(6, layers=3)) > 1e-9).all()
+
+
+def test_qiren_weights_are_live_except_the_documented_redundant_ones():
+    template = qiren_block(4, reuploads=2, sublayers=2)
+    gradients = weight_gradients(template)
+    redundant = torch.zeros_like(gradients, dtype=torch.bool)
+    for index in qiren_redundant_weights(template.weight_shape):
+        redundant[index] = True
+    assert (gradients[~redundant] > 1e-9).all()
+    assert (gradients[redundant] < 1e-12).all()
+    assert int(redundant.sum()) == 2 * template.n_qubits
 
 
 def test_training_changes_the_circuit_weights_and_lowers_the_loss():

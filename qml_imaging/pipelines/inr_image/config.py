@@ -13,13 +13,17 @@ from qml_imaging.data.catalog import SKIMAGE_IMAGES
 class InrModelSpec(Section):
     """One model of the comparison; its hidden width is chosen to meet the shared parameter budget."""
 
-    kind: Literal["relu", "tanh", "rff", "siren"]
+    kind: Literal["qiren", "relu", "tanh", "rff", "siren"]
     lr: float | None = Field(None, gt=0, description="learning rate of this model; null = train.lr")
-    hidden_layers: int = Field(3, ge=1, le=16)
+    hidden_layers: int = Field(3, ge=1, le=16, description="hidden (or, for qiren, hybrid) layers")
     batch_norm: bool = Field(True, description="BatchNorm1d after each hidden Linear (relu, tanh, rff)")
     n_frequencies: int = Field(16, ge=1, le=1024, description="Fourier features (rff)")
     sigma: float = Field(5.0, gt=0, description="std of the Fourier frequencies for coordinates in [-1, 1] (rff)")
     omega_0: float = Field(30.0, gt=0, description="SIREN frequency factor (siren)")
+    n_qubits: int = Field(8, ge=1, le=20, description="qubits = hidden width (qiren; not budget-matched)")
+    reuploads: int = Field(2, ge=1, le=10, description="data re-uploads L per quantum layer (qiren)")
+    sublayers: int = Field(2, ge=1, le=10, description="StronglyEntanglingLayers sub-layers K per block (qiren)")
+    backend: str = Field("fast", description="hardware_configs name or backend kind that runs the circuits (qiren)")
 
 
 class InrImageConfig(ExperimentConfig):
@@ -31,6 +35,7 @@ class InrImageConfig(ExperimentConfig):
     parameter_budget: int = Field(657, ge=16, description="trainable parameters of every model (within 10 %)")
     seeds: int = Field(1, ge=1, le=20, description="independent fits per model and image")
     reference_model: str = Field("tanh", description="model the others' MSE is divided by in the summary")
+    superres_size: int | None = Field(None, ge=4, le=1024, description="also evaluate on this finer grid; null = off")
     models: dict[str, InrModelSpec] = Field(min_length=1)
     train: TrainSettings = Field(default_factory=lambda: TrainSettings(epochs=301, eval_every=50))
 

@@ -1,0 +1,24 @@
+import pytest
+
+from qml_imaging.config import config_from_dict
+from qml_imaging.pipelines.inr_image.pipeline import _width, interpolation_mse
+
+
+def test_interpolation_to_the_same_size_is_exact():
+    errors = interpolation_mse("camera", 16, 16)
+    assert errors["bilinear"] == pytest.approx(0.0, abs=1e-12)
+    assert errors["nearest"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_upsampling_loses_detail_that_the_fine_image_has():
+    errors = interpolation_mse("camera", 16, 64)
+    assert errors["bilinear"] > 1e-3 and errors["nearest"] > 1e-3
+
+
+def test_qiren_outside_the_budget_is_a_clear_error():
+    config = config_from_dict({
+        "experiment": "inr_image", "name": "x", "parameter_budget": 300, "reference_model": "qiren",
+        "models": {"qiren": {"kind": "qiren"}},
+    })
+    with pytest.raises(ValueError, match="QIREN with these settings has 657 parameters, not within 10 % of the budget 300"):
+        _width(config.models["qiren"], config.parameter_budget)

@@ -22,6 +22,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import update_bn
 from torch.utils.data import TensorDataset
 
 from qml_imaging.data.datasets import coordinate_grid, load_skimage_image
@@ -119,6 +120,18 @@ def _width(spec: InrModelSpec, budget: int) -> int:
     return spec.n_qubits
 
 
+def recalibrate_batch_norm(model: nn.Module, coordinates: torch.Tensor) -> None:
+    """Set BatchNorm running statistics to the exact statistics of the full training grid.
+
+    The models train on the whole grid as one batch, so in training mode BatchNorm normalises with
+    that grid's statistics; its running averages lag behind them. Evaluation (eval mode, also on a
+    finer grid) should use the statistics the final weights were trained with.
+    """
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        device = next(model.parameters()).device
+        update_bn([coordinates.to(device)], model)
+
+
 def _predict(model: nn.Module, coordinates: torch.Tensor) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
@@ -127,6 +140,7 @@ def _predict(model: nn.Module, coordinates: torch.Tensor) -> torch.Tensor:
 
 
 def _evaluate(model: nn.Module, *, coordinates: torch.Tensor, values: torch.Tensor) -> dict[str, float]:
+    recalibrate_batch_norm(model, coordinates)
     prediction = _predict(model, coordinates)
     return {"mse": mse(prediction, values), "psnr": psnr(prediction, values, data_range=VALUE_RANGE[1] - VALUE_RANGE[0])}
 

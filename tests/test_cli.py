@@ -116,3 +116,13 @@ def test_torchrun_with_two_processes_writes_one_run_folder(tmp_path):
     assert len(tanh_losses) == 20, "only rank 0 logs"
     assert tanh_losses[-1] < tanh_losses[0]
     assert report["summary"]["parameters"]["tanh"] > 0
+
+
+def test_signal_smoke_run_reports_band_errors(tmp_path):
+    out = tmp_path / "signal"
+    assert main(["run", str(EXPERIMENTS / "signal_smoke.yaml"), "--out", str(out)]) == 0
+    summary = json.loads((out / "report.json").read_text())["summary"]
+    for model in ("qiren", "tanh"):
+        total = summary["mse"][model][0]
+        assert summary["mse_low_band"][model][0] + summary["mse_high_band"][model][0] == pytest.approx(total, rel=1e-4)
+    assert summary["parameters"]["qiren"] == 106

@@ -25,4 +25,9 @@ PIPELINES: dict[str, PipelineEntry] = {
         run="qml_imaging.pipelines.inr_image.pipeline:run",
         summary="fit implicit neural representations to scikit-image images at a shared parameter budget",
     ),
+    "inr_signal": PipelineEntry(
+        config="qml_imaging.pipelines.inr_signal.config:InrSignalConfig",
+        run="qml_imaging.pipelines.inr_signal.pipeline:run",
+        summary="fit implicit neural representations to a 1-D signal (WAV or generated) at a shared parameter budget",
+    ),
 }

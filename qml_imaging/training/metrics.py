@@ -42,3 +42,23 @@ def r2(prediction: torch.Tensor, target: torch.Tensor) -> float:
 def _check_same_shape(prediction: torch.Tensor, target: torch.Tensor) -> None:
     if prediction.shape != target.shape:
         raise ValueError(f"prediction shape {tuple(prediction.shape)} differs from target shape {tuple(target.shape)}")
+
+
+def band_mse(prediction: torch.Tensor, target: torch.Tensor, cutoff_fraction: float) -> tuple[float, float]:
+    """MSE of a 1-D signal split into the error below and above ``cutoff_fraction`` of the Nyquist frequency.
+
+    The error ``prediction - target`` (shape ``(N,)`` or ``(N, 1)``) is split with the real FFT into
+    a low band (bins ``k <= cutoff_fraction * N / 2``) and the rest; the two parts are orthogonal,
+    so ``low + high`` equals the total MSE (Parseval).
+    """
+    _check_same_shape(prediction, target)
+    if not 0.0 < cutoff_fraction < 1.0:
+        raise ValueError(f"cutoff_fraction must be in (0, 1), got {cutoff_fraction}")
+    error = (prediction - target).reshape(-1).double()
+    spectrum = torch.fft.rfft(error)
+    cutoff = int(cutoff_fraction * (error.numel() // 2))
+    low_spectrum = spectrum.clone()
+    low_spectrum[cutoff + 1 :] = 0
+    low = torch.fft.irfft(low_spectrum, n=error.numel())
+    high = error - low
+    return (low**2).mean().item(), (high**2).mean().item()

@@ -1,7 +1,8 @@
 import pytest
 
 from qml_imaging.config import config_from_dict
-from qml_imaging.pipelines.inr_image.pipeline import _width, interpolation_mse
+from qml_imaging.pipelines.inr_common import matched_width
+from qml_imaging.pipelines.inr_image.pipeline import interpolation_mse
 
 
 def test_interpolation_to_the_same_size_is_exact():
@@ -21,4 +22,4 @@ def test_qiren_outside_the_budget_is_a_clear_error():
         "models": {"qiren": {"kind": "qiren"}},
     })
     with pytest.raises(ValueError, match="QIREN with these settings has 657 parameters, not within 10 % of the budget 300"):
-        _width(config.models["qiren"], config.parameter_budget)
+        matched_width(config.models["qiren"], config.parameter_budget)

@@ -26,18 +26,29 @@ class InrModelSpec(Section):
     backend: str = Field("fast", description="hardware_configs name or backend kind that runs the circuits (qiren)")
 
 
-class InrImageConfig(ExperimentConfig):
+class InrComparison(ExperimentConfig):
+    """Keys shared by the INR comparisons: models at one parameter budget, seeds, the reference model."""
+
+    parameter_budget: int = Field(657, ge=16, description="trainable parameters of every model (within 10 %)")
+    seeds: int = Field(1, ge=1, le=20, description="independent fits per model")
+    reference_model: str = Field("tanh", description="model the others' MSE is divided by in the summary")
+    models: dict[str, InrModelSpec] = Field(min_length=1)
+    train: TrainSettings = Field(default_factory=lambda: TrainSettings(epochs=301, eval_every=50))
+
+    @model_validator(mode="after")
+    def _reference_is_a_model(self) -> InrComparison:
+        if self.reference_model not in self.models:
+            raise ValueError(f"reference_model {self.reference_model!r} is not one of the models {list(self.models)}")
+        return self
+
+
+class InrImageConfig(InrComparison):
     """Fit every model in ``models`` to every image in ``images``, ``seeds`` times each."""
 
     experiment: Literal["inr_image"]
     images: list[str] = Field(default_factory=lambda: ["camera"], min_length=1)
     size: int = Field(32, ge=4, le=512, description="side of the square image in pixels")
-    parameter_budget: int = Field(657, ge=16, description="trainable parameters of every model (within 10 %)")
-    seeds: int = Field(1, ge=1, le=20, description="independent fits per model and image")
-    reference_model: str = Field("tanh", description="model the others' MSE is divided by in the summary")
     superres_size: int | None = Field(None, ge=4, le=1024, description="also evaluate on this finer grid; null = off")
-    models: dict[str, InrModelSpec] = Field(min_length=1)
-    train: TrainSettings = Field(default_factory=lambda: TrainSettings(epochs=301, eval_every=50))
 
     @field_validator("images")
     @classmethod
@@ -46,9 +57,3 @@ class InrImageConfig(ExperimentConfig):
         if unknown:
             raise ValueError(f"unknown image(s) {unknown}; expected names from {list(SKIMAGE_IMAGES)}")
         return images
-
-    @model_validator(mode="after")
-    def _reference_is_a_model(self) -> InrImageConfig:
-        if self.reference_model not in self.models:
-            raise ValueError(f"reference_model {self.reference_model!r} is not one of the models {list(self.models)}")
-        return self

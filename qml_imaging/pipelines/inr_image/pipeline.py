@@ -17,46 +17,25 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import update_bn
-from torch.utils.data import TensorDataset
 
 from qml_imaging.data.datasets import coordinate_grid, load_skimage_image
-from qml_imaging.models.inr import QIREN, CoordinateMLP, FourierFeatureMLP, Siren, parameter_count, width_for_budget
-from qml_imaging.pipelines.inr_image.config import InrImageConfig, InrModelSpec
+from qml_imaging.models.inr import parameter_count
+from qml_imaging.pipelines.inr_common import VALUE_RANGE, fit_model, matched_width, predict
+from qml_imaging.pipelines.inr_image.config import InrImageConfig
 from qml_imaging.reporting import figures
 from qml_imaging.reporting.stats import mean_std
 from qml_imaging.runs import RunDir
-from qml_imaging.training import Trainer, seed_everything, supervised
 from qml_imaging.training.distributed import current_process_group
-from qml_imaging.training.metrics import mse, psnr
-
-VALUE_RANGE = (-1.0, 1.0)
-
-
-def build_model(spec: InrModelSpec, width: int, in_features: int = 2, out_features: int = 1) -> nn.Module:
-    """The network of ``spec`` with hidden ``width`` (QIREN's width is its qubit count)."""
-    if spec.kind == "qiren":
-        return QIREN(in_features, out_features, n_qubits=spec.n_qubits, hybrid_layers=spec.hidden_layers,
-                     reuploads=spec.reuploads, sublayers=spec.sublayers, backend=spec.backend)
-    if spec.kind == "siren":
-        return Siren(in_features, width, spec.hidden_layers, out_features, omega_0=spec.omega_0)
-    if spec.kind == "rff":
-        return FourierFeatureMLP(in_features, width, spec.hidden_layers, out_features,
-                                 n_frequencies=spec.n_frequencies, sigma=spec.sigma, batch_norm=spec.batch_norm)
-    activation = {"relu": nn.ReLU, "tanh": nn.Tanh}[spec.kind]
-    return CoordinateMLP(in_features, width, spec.hidden_layers, out_features,
-                         activation=activation, batch_norm=spec.batch_norm)
-
+from qml_imaging.training.metrics import mse
 
 def run(config: InrImageConfig, run_dir: RunDir) -> dict:
     """Run every fit (resuming finished or interrupted ones from their checkpoints); return the summary."""
     is_main = current_process_group().is_main
-    widths = {name: _width(spec, config.parameter_budget) for name, spec in config.models.items()}
+    widths = {name: matched_width(spec, config.parameter_budget) for name, spec in config.models.items()}
     fits = []
     reconstructions: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
     for image_name in config.images:
@@ -66,17 +45,9 @@ def run(config: InrImageConfig, run_dir: RunDir) -> dict:
         for model_name, spec in config.models.items():
             for seed in range(config.seeds):
                 fit_name = f"{image_name}/{model_name}/seed{seed}"
-                seed_everything(seed)
-                model = build_model(spec, widths[model_name])
-                settings = config.train.model_copy(update={"lr": spec.lr or config.train.lr})
-                trainer = Trainer(
-                    model, settings,
-                    objective=supervised(F.mse_loss),
-                    evaluate=partial(_evaluate, coordinates=coordinates, values=values),
-                    checkpoint_dir=run_dir.checkpoint_dir(fit_name),
-                    metrics=run_dir.metrics, seed=seed, fit_name=fit_name,
-                )
-                result = trainer.fit(TensorDataset(coordinates, values))
+                trainer, result = fit_model(spec, widths[model_name], config.train, coordinates, values,
+                                            run_dir=run_dir, fit_name=fit_name, seed=seed)
+                model = trainer.module
                 fit = {"image": image_name, "model": model_name, "seed": seed, "width": widths[model_name],
                        "parameters": parameter_count(model), "seconds": result.seconds,
                        "final_train_loss": result.final_loss, **result.metrics}
@@ -84,7 +55,7 @@ def run(config: InrImageConfig, run_dir: RunDir) -> dict:
                     fit["superres_mse"] = _superres_mse(trainer.eval_model, image_name, config.superres_size)
                 fits.append(fit)
                 if seed == 0:
-                    reconstructions[image_name][model_name] = _predict(trainer.eval_model, coordinates).reshape(
+                    reconstructions[image_name][model_name] = predict(trainer.eval_model, coordinates).reshape(
                         config.size, config.size)
     summary = _summarise(config, fits)
     if is_main:
@@ -97,7 +68,7 @@ def run(config: InrImageConfig, run_dir: RunDir) -> dict:
 def _superres_mse(model: nn.Module, image_name: str, size: int) -> float:
     """MSE of ``model`` on the ``size x size`` grid against the image loaded at that size."""
     fine = load_skimage_image(image_name, size, value_range=VALUE_RANGE).reshape(-1, 1)
-    return mse(_predict(model, coordinate_grid(size, size)), fine)
+    return mse(predict(model, coordinate_grid(size, size)), fine)
 
 
 def interpolation_mse(image_name: str, size: int, superres_size: int) -> dict[str, float]:
@@ -107,42 +78,6 @@ def interpolation_mse(image_name: str, size: int, superres_size: int) -> dict[st
     bilinear = F.interpolate(coarse, size=(superres_size, superres_size), mode="bilinear", align_corners=True)
     nearest = F.interpolate(coarse, size=(superres_size, superres_size), mode="nearest")
     return {"bilinear": mse(bilinear, fine), "nearest": mse(nearest, fine)}
-
-
-def _width(spec: InrModelSpec, budget: int) -> int:
-    """Hidden width meeting ``budget``; QIREN's is fixed by its qubits, so its count must already be within 10 %."""
-    if spec.kind != "qiren":
-        return width_for_budget(partial(build_model, spec), budget)
-    count = parameter_count(build_model(spec, spec.n_qubits))
-    if abs(count - budget) > 0.1 * budget:
-        raise ValueError(f"QIREN with these settings has {count} parameters, not within 10 % of the budget {budget}; "
-                         "set parameter_budget to its count or change n_qubits / hidden_layers / reuploads / sublayers")
-    return spec.n_qubits
-
-
-def recalibrate_batch_norm(model: nn.Module, coordinates: torch.Tensor) -> None:
-    """Set BatchNorm running statistics to the exact statistics of the full training grid.
-
-    The models train on the whole grid as one batch, so in training mode BatchNorm normalises with
-    that grid's statistics; its running averages lag behind them. Evaluation (eval mode, also on a
-    finer grid) should use the statistics the final weights were trained with.
-    """
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        device = next(model.parameters()).device
-        update_bn([coordinates.to(device)], model)
-
-
-def _predict(model: nn.Module, coordinates: torch.Tensor) -> torch.Tensor:
-    model.eval()
-    with torch.no_grad():
-        device = next(model.parameters()).device
-        return model(coordinates.to(device)).cpu()
-
-
-def _evaluate(model: nn.Module, *, coordinates: torch.Tensor, values: torch.Tensor) -> dict[str, float]:
-    recalibrate_batch_norm(model, coordinates)
-    prediction = _predict(model, coordinates)
-    return {"mse": mse(prediction, values), "psnr": psnr(prediction, values, data_range=VALUE_RANGE[1] - VALUE_RANGE[0])}
 
 
 def _summarise(config: InrImageConfig, fits: list[dict]) -> dict:

@@ -1,0 +1,92 @@
+"""Pieces shared by the implicit-neural-representation pipelines (images and signals)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim.swa_utils import update_bn
+from torch.utils.data import TensorDataset
+
+from qml_imaging.config import TrainSettings
+from qml_imaging.models.inr import QIREN, CoordinateMLP, FourierFeatureMLP, Siren, parameter_count, width_for_budget
+from qml_imaging.pipelines.inr_image.config import InrModelSpec
+from qml_imaging.runs import RunDir
+from qml_imaging.training import FitResult, Trainer, seed_everything, supervised
+from qml_imaging.training.metrics import mse, psnr
+
+VALUE_RANGE = (-1.0, 1.0)
+"""Targets (pixels, audio samples) are scaled to this range; PSNR uses its width as data range."""
+
+
+def build_model(spec: InrModelSpec, width: int, in_features: int = 2, out_features: int = 1) -> nn.Module:
+    """The network of ``spec`` with hidden ``width`` (QIREN's width is its qubit count)."""
+    if spec.kind == "qiren":
+        return QIREN(in_features, out_features, n_qubits=spec.n_qubits, hybrid_layers=spec.hidden_layers,
+                     reuploads=spec.reuploads, sublayers=spec.sublayers, backend=spec.backend)
+    if spec.kind == "siren":
+        return Siren(in_features, width, spec.hidden_layers, out_features, omega_0=spec.omega_0)
+    if spec.kind == "rff":
+        return FourierFeatureMLP(in_features, width, spec.hidden_layers, out_features,
+                                 n_frequencies=spec.n_frequencies, sigma=spec.sigma, batch_norm=spec.batch_norm)
+    activation = {"relu": nn.ReLU, "tanh": nn.Tanh}[spec.kind]
+    return CoordinateMLP(in_features, width, spec.hidden_layers, out_features,
+                         activation=activation, batch_norm=spec.batch_norm)
+
+
+def matched_width(spec: InrModelSpec, budget: int, in_features: int = 2) -> int:
+    """Hidden width meeting ``budget``; QIREN's is fixed by its qubits, so its count must already be within 10 %."""
+    if spec.kind != "qiren":
+        return width_for_budget(partial(build_model, spec, in_features=in_features), budget)
+    count = parameter_count(build_model(spec, spec.n_qubits, in_features))
+    if abs(count - budget) > 0.1 * budget:
+        raise ValueError(f"QIREN with these settings has {count} parameters, not within 10 % of the budget {budget}; "
+                         "set parameter_budget to its count or change n_qubits / hidden_layers / reuploads / sublayers")
+    return spec.n_qubits
+
+
+def recalibrate_batch_norm(model: nn.Module, coordinates: torch.Tensor) -> None:
+    """Set BatchNorm running statistics to the exact statistics of the full training grid.
+
+    The models train on the whole grid as one batch, so in training mode BatchNorm normalises with
+    that grid's statistics; its running averages lag behind them. Evaluation (eval mode, also on a
+    finer grid) should use the statistics the final weights were trained with.
+    """
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        device = next(model.parameters()).device
+        update_bn([coordinates.to(device)], model)
+
+
+def predict(model: nn.Module, coordinates: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        device = next(model.parameters()).device
+        return model(coordinates.to(device)).cpu()
+
+
+def evaluate_fit(model: nn.Module, *, coordinates: torch.Tensor, values: torch.Tensor) -> dict[str, float]:
+    """MSE and PSNR of ``model`` on its training coordinates, after BatchNorm recalibration."""
+    recalibrate_batch_norm(model, coordinates)
+    prediction = predict(model, coordinates)
+    return {"mse": mse(prediction, values), "psnr": psnr(prediction, values, data_range=VALUE_RANGE[1] - VALUE_RANGE[0])}
+
+
+def fit_model(spec: InrModelSpec, width: int, train: TrainSettings, coordinates: torch.Tensor, values: torch.Tensor,
+              *, run_dir: RunDir, fit_name: str, seed: int) -> tuple[Trainer, FitResult]:
+    """Fit a fresh model of ``spec`` to ``values`` ``(N, 1)`` at ``coordinates`` ``(N, d)`` with MSE.
+
+    Runs through the one training loop, with checkpoints under ``run_dir`` and the model's own lr.
+    """
+    seed_everything(seed)
+    model = build_model(spec, width, in_features=coordinates.shape[1])
+    settings = train.model_copy(update={"lr": spec.lr or train.lr})
+    trainer = Trainer(
+        model, settings,
+        objective=supervised(F.mse_loss),
+        evaluate=partial(evaluate_fit, coordinates=coordinates, values=values),
+        checkpoint_dir=run_dir.checkpoint_dir(fit_name),
+        metrics=run_dir.metrics, seed=seed, fit_name=fit_name,
+    )
+    return trainer, trainer.fit(TensorDataset(coordinates, values))

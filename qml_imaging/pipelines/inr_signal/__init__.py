@@ -1,0 +1,1 @@
+"""Signal (sound) representation with implicit neural representations at a shared parameter budget."""

@@ -1,0 +1,76 @@
+"""``inr_signal``: fit implicit neural representations to a 1-D signal at one parameter budget.
+
+The signal (``n_samples`` values in [-1, 1] on ``t = linspace(-1, 1)``) is a WAV file or the
+generated default of :func:`qml_imaging.data.signals.default_signal`. Every model is trained on all
+samples as one batch with MSE and evaluated by MSE, PSNR and the MSE split into the error below and
+above ``cutoff_fraction`` of the Nyquist frequency.
+
+Summary (``report.json``): ``mse``, ``mse_low_band``, ``mse_high_band`` and ``psnr`` as
+{model: [mean, std]}, ``mse_ratio_vs_<reference>`` as {model: mean ratio}, ``parameters`` and
+``seconds_per_fit``.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import numpy as np
+import torch
+
+from qml_imaging.data.signals import default_signal, load_wav
+from qml_imaging.models.inr import parameter_count
+from qml_imaging.pipelines.inr_common import fit_model, matched_width, predict
+from qml_imaging.pipelines.inr_signal.config import InrSignalConfig
+from qml_imaging.reporting import figures
+from qml_imaging.reporting.stats import mean_std
+from qml_imaging.runs import RunDir
+from qml_imaging.training.distributed import current_process_group
+from qml_imaging.training.metrics import band_mse
+
+
+def load_signal(config: InrSignalConfig) -> np.ndarray:
+    source = config.signal
+    if source.wav is None:
+        return default_signal(source.n_samples)
+    return load_wav(source.wav, source.n_samples, source.offset)
+
+
+def run(config: InrSignalConfig, run_dir: RunDir) -> dict:
+    """Run every fit (resuming from checkpoints); return the summary."""
+    signal = load_signal(config)
+    times = torch.linspace(-1.0, 1.0, len(signal)).unsqueeze(1)
+    values = torch.as_tensor(signal, dtype=torch.float32).unsqueeze(1)
+    widths = {name: matched_width(spec, config.parameter_budget, in_features=1) for name, spec in config.models.items()}
+    fits, reconstructions = [], {}
+    for model_name, spec in config.models.items():
+        for seed in range(config.seeds):
+            trainer, result = fit_model(spec, widths[model_name], config.train, times, values,
+                                        run_dir=run_dir, fit_name=f"{model_name}/seed{seed}", seed=seed)
+            prediction = predict(trainer.eval_model, times)
+            low, high = band_mse(prediction, values, config.cutoff_fraction)
+            fits.append({"model": model_name, "seed": seed, "width": widths[model_name],
+                         "parameters": parameter_count(trainer.module), "seconds": result.seconds,
+                         "mse_low_band": low, "mse_high_band": high, **result.metrics})
+            if seed == 0:
+                reconstructions[model_name] = prediction.squeeze(1).numpy()
+    summary = _summarise(config, fits)
+    if current_process_group().is_main:
+        series = {"signal": (times.squeeze(1).numpy(), signal)}
+        series.update({m: (times.squeeze(1).numpy(), r) for m, r in reconstructions.items()})
+        figures.curves(series, run_dir.figure_path("reconstructions"), xlabel="t", ylabel="amplitude",
+                       title="signal and reconstructions (seed 0)", log_y=False)
+        run_dir.write_report(summary, {"fits": fits, "widths": widths})
+    return summary
+
+
+def _summarise(config: InrSignalConfig, fits: list[dict]) -> dict:
+    summary: dict = {}
+    for key in ("mse", "mse_low_band", "mse_high_band", "psnr"):
+        summary[key] = {m: mean_std([f[key] for f in fits if f["model"] == m]) for m in config.models}
+    reference = summary["mse"][config.reference_model][0]
+    summary[f"mse_ratio_vs_{config.reference_model}"] = {m: summary["mse"][m][0] / reference for m in config.models}
+    summary["parameters"] = {m: next(f["parameters"] for f in fits if f["model"] == m) for m in config.models}
+    summary["seconds_per_fit"] = {
+        m: statistics.median(f["seconds"] for f in fits if f["model"] == m) for m in config.models
+    }
+    return summary

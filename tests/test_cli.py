@@ -126,3 +126,19 @@ def test_signal_smoke_run_reports_band_errors(tmp_path):
         total = summary["mse"][model][0]
         assert summary["mse_low_band"][model][0] + summary["mse_high_band"][model][0] == pytest.approx(total, rel=1e-4)
     assert summary["parameters"]["qiren"] == 106
+
+
+@pytest.mark.qiskit
+def test_fitted_qiren_is_re_evaluated_on_a_shot_based_backend(tmp_path, capsys):
+    source = tmp_path / "source"
+    assert main(["run", SMOKE, "--out", str(source), "train.epochs=3"]) == 0
+    hardware = str(EXPERIMENTS / "qiren_hardware.yaml")
+    out = tmp_path / "hardware"
+    assert main(["run", hardware, f"source_run={source}", "backends=[aer_shots]", "n_coordinates=4",
+                 "--out", str(out)]) == 0
+    summary = json.loads((out / "report.json").read_text())["summary"]
+    assert summary["n_coordinates"] == 4
+    assert 0 < summary["mse_vs_exact"]["aer_shots"] < 0.01  # 4096 shots: shot noise only
+    with pytest.raises(ValueError, match="'camera/tanh/seed0' is not a QIREN fit"):
+        main(["run", hardware, f"source_run={source}", "fit=camera/tanh/seed0", "backends=[aer_shots]",
+              "--out", str(tmp_path / "wrong")])

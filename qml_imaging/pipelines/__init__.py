@@ -30,4 +30,9 @@ PIPELINES: dict[str, PipelineEntry] = {
         run="qml_imaging.pipelines.inr_signal.pipeline:run",
         summary="fit implicit neural representations to a 1-D signal (WAV or generated) at a shared parameter budget",
     ),
+    "inr_hardware": PipelineEntry(
+        config="qml_imaging.pipelines.inr_hardware.config:InrHardwareConfig",
+        run="qml_imaging.pipelines.inr_hardware.pipeline:run",
+        summary="re-evaluate a fitted QIREN on shot-based, noisy or hardware backends against exact simulation",
+    ),
 }

@@ -25,14 +25,19 @@ class QuantumLayer(nn.Module):
     def __init__(self, template: CircuitTemplate, backend: Executor | str | Path | dict | BackendConfig = "fast"):
         super().__init__()
         self.template = template
-        self.backend = backend if isinstance(backend, Executor) else load_backend(backend)
-        if template.n_qubits > self.backend.max_qubits:
-            raise ValueError(
-                f"template {template.name!r} needs {template.n_qubits} qubits but backend "
-                f"{self.backend.describe()} has {self.backend.max_qubits}"
-            )
+        self.use_backend(backend)
         initial = (2 * torch.rand(template.weight_shape) - 1) * template.init_scale
         self.weights = nn.Parameter(initial)
+
+    def use_backend(self, backend: Executor | str | Path | dict | BackendConfig) -> None:
+        """Run the circuit on ``backend`` from now on (weights unchanged), e.g. to re-evaluate on a noisy device."""
+        executor = backend if isinstance(backend, Executor) else load_backend(backend)
+        if self.template.n_qubits > executor.max_qubits:
+            raise ValueError(
+                f"template {self.template.name!r} needs {self.template.n_qubits} qubits but backend "
+                f"{executor.describe()} has {executor.max_qubits}"
+            )
+        self.backend = executor
 
     @property
     def n_qubits(self) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from qml_imaging.config import ConfigError, load_config
+from qml_imaging.config import ConfigError, dump_config, load_config
 from qml_imaging.data.catalog import DATA_ENV
 
 
@@ -65,8 +65,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(arguments: argparse.Namespace) -> int:
-    from qml_imaging.config import dump_config
-
     print(dump_config(load_config(arguments.config, arguments.overrides)), end="")
     return 0
 

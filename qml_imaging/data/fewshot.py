@@ -38,7 +38,7 @@ def few_shot_indices(labels: np.ndarray | torch.Tensor, k: int, *, classes: list
     counts = np.full(len(chosen), k // len(chosen))
     counts[rng.choice(len(chosen), size=k % len(chosen), replace=False)] += 1
     picked = []
-    for label, count in zip(chosen, counts):
+    for label, count in zip(chosen, counts, strict=True):
         pool = np.flatnonzero(labels == label)
         if count > len(pool):
             raise ValueError(f"class {label} has {len(pool)} samples, fewer than the {count} requested")

@@ -1,5 +1,4 @@
 import math
-from functools import partial
 
 import pytest
 import torch

@@ -1,6 +1,5 @@
 """The same templates on every backend: exact backends agree to 1e-5, sampled ones within their shot noise."""
 
-import math
 
 import pytest
 import torch

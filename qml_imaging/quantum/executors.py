@@ -29,12 +29,16 @@ class Executor:
     def name(self) -> str:
         return self.config.backend
 
-    def expvals(self, template: CircuitTemplate, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def check_fits(self, template: CircuitTemplate) -> None:
+        """Raise ValueError when ``template`` needs more qubits than this backend has."""
         if template.n_qubits > self.max_qubits:
             raise ValueError(
                 f"template {template.name!r} needs {template.n_qubits} qubits but backend {self.describe()} "
                 f"has {self.max_qubits}"
             )
+
+    def expvals(self, template: CircuitTemplate, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        self.check_fits(template)
         return self._run(template, inputs, weights)
 
     def describe(self) -> str:

@@ -32,11 +32,7 @@ class QuantumLayer(nn.Module):
     def use_backend(self, backend: Executor | str | Path | dict | BackendConfig) -> None:
         """Run the circuit on ``backend`` from now on (weights unchanged), e.g. to re-evaluate on a noisy device."""
         executor = backend if isinstance(backend, Executor) else load_backend(backend)
-        if self.template.n_qubits > executor.max_qubits:
-            raise ValueError(
-                f"template {self.template.name!r} needs {self.template.n_qubits} qubits but backend "
-                f"{executor.describe()} has {executor.max_qubits}"
-            )
+        executor.check_fits(self.template)
         self.backend = executor
 
     @property

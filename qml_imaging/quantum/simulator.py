@@ -106,8 +106,9 @@ class CircuitPlan:
     in :mod:`qml_imaging.quantum.circuits`. Other plans are rebuilt from a fresh tape on each call.
     """
 
-    def __init__(self, n_operations: int, measurements: list, groups: list[_Group], reusable: bool):
+    def __init__(self, n_operations: int, measurements: list, groups: list[_Group], reusable: bool, dtype: torch.dtype):
         self.n_operations = n_operations
+        self.dtype = dtype
         self.measurements = measurements
         self.groups = groups
         self.reusable = reusable
@@ -137,7 +138,7 @@ class CircuitPlan:
             group = _Group(gate_type, batched, members, [], sources, positions, constant)
             group.kinds = _kinds(group, dtype, inputs.device)
             groups.append(group)
-        return cls(len(operations), measurements, groups, reusable)
+        return cls(len(operations), measurements, groups, reusable, dtype)
 
     def gates(self, inputs: torch.Tensor, weights: torch.Tensor) -> list[_Gate]:
         """The gates with matrices for these ``inputs`` and ``weights``, in circuit order."""
@@ -149,16 +150,14 @@ class CircuitPlan:
                 ordered[position] = _gate(stacked[index], group.operations[index], group.batched, group.kinds[index])
         return ordered
 
-    @staticmethod
-    def _matrices(group: _Group, inputs: torch.Tensor, flat_weights: torch.Tensor) -> torch.Tensor:
-        dtype = torch.complex128 if inputs.dtype == torch.float64 else torch.complex64
+    def _matrices(self, group: _Group, inputs: torch.Tensor, flat_weights: torch.Tensor) -> torch.Tensor:
         if group.constant is not None:
             return group.constant.expand(len(group.operations), -1, -1)
         if group.operations[0].hyperparameters or any(kind == "recorded" for kind, _ in group.sources):
-            return torch.stack([_as_tensor(op.matrix(), dtype, inputs.device) for op in group.operations])
+            return _recorded_matrices(group.operations, self.dtype, inputs.device)
         columns = [_gather(source, inputs, flat_weights) for source in group.sources]
         matrices = group.gate_type.compute_matrix(*(c.reshape(-1) for c in columns))
-        return _as_tensor(matrices, dtype, inputs.device).reshape(*columns[0].shape, *matrices.shape[-2:])
+        return _as_tensor(matrices, self.dtype, inputs.device).reshape(*columns[0].shape, *matrices.shape[-2:])
 
 
 def _parameter_source(values: list, inputs: torch.Tensor, weights: torch.Tensor) -> tuple[str, torch.Tensor | None]:
@@ -209,7 +208,7 @@ def _kinds(group: _Group, dtype: torch.dtype, device: torch.device) -> list[str]
     if group.constant is not None:
         sample = group.constant.expand(len(operations), -1, -1)
     elif operations[0].hyperparameters:
-        sample = torch.stack([_as_tensor(op.matrix(), dtype, device) for op in operations])
+        sample = _recorded_matrices(operations, dtype, device)
     else:
         generic = [torch.rand(len(operations), dtype=torch.float64) * 6.0 + 0.1 for _ in range(operations[0].num_params)]
         sample = _as_tensor(group.gate_type.compute_matrix(*generic), dtype, device)
@@ -234,6 +233,11 @@ def _kinds(group: _Group, dtype: torch.dtype, device: torch.device) -> list[str]
 
 def _as_tensor(matrix, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(matrix).to(device=device, dtype=dtype)
+
+
+def _recorded_matrices(operations: list, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Each operation's own matrix, stacked (for gates built from hyperparameters or unmapped parameters)."""
+    return torch.stack([_as_tensor(op.matrix(), dtype, device) for op in operations])
 
 
 def _gate(matrix: torch.Tensor, operation, batched: bool, kind: str) -> _Gate:

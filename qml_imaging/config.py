@@ -14,10 +14,13 @@ from __future__ import annotations
 import difflib
 import importlib
 from pathlib import Path
-from typing import Any, Literal, get_origin
+from typing import Any, Literal, TypeVar, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
 
 
 class ConfigError(ValueError):
@@ -97,7 +100,16 @@ def config_from_dict(raw: Any, overrides: list[str] | tuple[str, ...] = (), sour
         apply_override(raw, override)
     if "experiment" not in raw:
         raise ConfigError(f"{source}: missing key 'experiment' (the pipeline to run)")
-    schema = pipeline_schema(raw["experiment"])
+    return validate(pipeline_schema(raw["experiment"]), raw, source)
+
+
+def validate(schema: type[BaseModelT], raw: Any, source: str) -> BaseModelT:
+    """``schema`` validated from ``raw``, or a :class:`ConfigError` naming every bad key and what is allowed.
+
+    Values are quoted only for errors of a single key, never the whole mapping.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(raw).__name__}")
     try:
         return schema.model_validate(raw)
     except ValidationError as error:
@@ -133,6 +145,8 @@ def _describe(schema: type[BaseModel], error: dict) -> str:
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(schema, error["loc"][:-1])
         return f"unknown key {location!r}; allowed keys here: {allowed}" + _suggestion(str(error["loc"][-1]), allowed)
+    if not location:
+        return error["msg"]
     return f"{location}: {error['msg']} (got {error.get('input')!r})"
 
 

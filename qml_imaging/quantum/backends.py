@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from qml_imaging.config import ConfigError, Section
+from qml_imaging.config import ConfigError, Section, validate
 
-BACKEND_KINDS = ("fast", "default.qubit", "lightning.qubit", "qiskit.aer", "ibm")
 SIMULATOR_MAX_QUBITS = {"fast": 20, "default.qubit": 24, "lightning.qubit": 30, "qiskit.aer": 30}
 
 
@@ -57,6 +56,9 @@ class BackendConfig(Section):
         return self
 
 
+BACKEND_KINDS: tuple[str, ...] = get_args(BackendConfig.model_fields["backend"].annotation)
+
+
 def hardware_configs_dir() -> Path:
     """The shipped ``hardware_configs/`` folder: ``./hardware_configs`` if present, else the one beside the package."""
     local = Path("hardware_configs")
@@ -68,13 +70,13 @@ def backend_config(spec: str | Path | dict | BackendConfig) -> BackendConfig:
     if isinstance(spec, BackendConfig):
         return spec
     if isinstance(spec, dict):
-        return _validated(spec, "backend config")
+        return validate(BackendConfig, spec, "backend config")
     path = Path(spec)
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        return _validated(yaml.safe_load(path.read_text()), str(path))
+        return validate(BackendConfig, yaml.safe_load(path.read_text()), str(path))
     named = hardware_configs_dir() / f"{spec}.yaml"
     if named.is_file():
-        return _validated(yaml.safe_load(named.read_text()), str(named))
+        return validate(BackendConfig, yaml.safe_load(named.read_text()), str(named))
     if str(spec) in BACKEND_KINDS:
         return BackendConfig(backend=str(spec))
     shipped = sorted(p.stem for p in hardware_configs_dir().glob("*.yaml"))
@@ -82,20 +84,6 @@ def backend_config(spec: str | Path | dict | BackendConfig) -> BackendConfig:
         f"unknown backend {str(spec)!r}; expected a backend kind {list(BACKEND_KINDS)}, "
         f"a config name from hardware_configs/ {shipped}, or a path to a YAML file"
     )
-
-
-def _validated(raw, source: str) -> BackendConfig:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping, got {type(raw).__name__}")
-    try:
-        return BackendConfig.model_validate(raw)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}"
-            + (f"; allowed keys: {list(BackendConfig.model_fields)}" if e["type"] == "extra_forbidden" else "")
-            for e in error.errors()
-        )
-        raise ConfigError(f"{source}: {problems}") from None
 
 
 def load_backend(spec: str | Path | dict | BackendConfig = "fast"):

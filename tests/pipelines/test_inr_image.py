@@ -1,18 +1,23 @@
 import pytest
 
 from qml_imaging.config import config_from_dict
+from qml_imaging.data.datasets import load_skimage_image
 from qml_imaging.pipelines.inr_common import matched_width
 from qml_imaging.pipelines.inr_image.pipeline import interpolation_mse
 
 
+def camera(size):
+    return load_skimage_image("camera", size, value_range=(-1.0, 1.0))
+
+
 def test_interpolation_to_the_same_size_is_exact():
-    errors = interpolation_mse("camera", 16, 16)
+    errors = interpolation_mse(camera(16), camera(16))
     assert errors["bilinear"] == pytest.approx(0.0, abs=1e-12)
     assert errors["nearest"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_upsampling_loses_detail_that_the_fine_image_has():
-    errors = interpolation_mse("camera", 16, 64)
+    errors = interpolation_mse(camera(16), camera(64))
     assert errors["bilinear"] > 1e-3 and errors["nearest"] > 1e-3
 
 

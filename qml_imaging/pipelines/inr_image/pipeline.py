@@ -20,7 +20,6 @@ from collections import defaultdict
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from qml_imaging.data.datasets import coordinate_grid, load_skimage_image
 from qml_imaging.models.inr import parameter_count
@@ -32,16 +31,22 @@ from qml_imaging.runs import RunDir
 from qml_imaging.training.distributed import current_process_group
 from qml_imaging.training.metrics import mse
 
+
 def run(config: InrImageConfig, run_dir: RunDir) -> dict:
     """Run every fit (resuming finished or interrupted ones from their checkpoints); return the summary."""
     is_main = current_process_group().is_main
     widths = {name: matched_width(spec, config.parameter_budget) for name, spec in config.models.items()}
     fits = []
     reconstructions: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
+    targets, interpolation = {}, {}
     for image_name in config.images:
-        target = load_skimage_image(image_name, config.size, value_range=VALUE_RANGE)
+        target = targets[image_name] = load_skimage_image(image_name, config.size, value_range=VALUE_RANGE)
         coordinates = coordinate_grid(config.size, config.size)
         values = target.reshape(-1, 1)
+        if config.superres_size:
+            fine = load_skimage_image(image_name, config.superres_size, value_range=VALUE_RANGE)
+            fine_coordinates = coordinate_grid(config.superres_size, config.superres_size)
+            interpolation[image_name] = interpolation_mse(target, fine)
         for model_name, spec in config.models.items():
             for seed in range(config.seeds):
                 fit_name = f"{image_name}/{model_name}/seed{seed}"
@@ -52,35 +57,31 @@ def run(config: InrImageConfig, run_dir: RunDir) -> dict:
                        "parameters": parameter_count(model), "seconds": result.seconds,
                        "final_train_loss": result.final_loss, **result.metrics}
                 if config.superres_size:
-                    fit["superres_mse"] = _superres_mse(trainer.eval_model, image_name, config.superres_size)
+                    fit["superres_mse"] = mse(predict(trainer.eval_model, fine_coordinates), fine.reshape(-1, 1))
                 fits.append(fit)
                 if seed == 0:
                     reconstructions[image_name][model_name] = predict(trainer.eval_model, coordinates).reshape(
                         config.size, config.size)
-    summary = _summarise(config, fits)
+    summary = _summarise(config, fits, interpolation)
     if is_main:
-        _write_figures(config, run_dir, reconstructions, summary)
+        _write_figures(config, run_dir, targets, reconstructions, summary)
         (run_dir.path / "table.md").write_text(_table(config, summary))
         run_dir.write_report(summary, {"fits": fits, "widths": widths})
     return summary
 
 
-def _superres_mse(model: nn.Module, image_name: str, size: int) -> float:
-    """MSE of ``model`` on the ``size x size`` grid against the image loaded at that size."""
-    fine = load_skimage_image(image_name, size, value_range=VALUE_RANGE).reshape(-1, 1)
-    return mse(predict(model, coordinate_grid(size, size)), fine)
+def interpolation_mse(coarse: torch.Tensor, fine: torch.Tensor) -> dict[str, float]:
+    """MSE against ``fine`` ``(C, H, W)`` of bilinear and nearest-neighbour upsampling of ``coarse`` ``(C, h, w)``.
+
+    Bilinear uses ``align_corners=True``, matching the ``linspace(-1, 1)`` coordinate grids.
+    """
+    size = tuple(fine.shape[-2:])
+    bilinear = F.interpolate(coarse.unsqueeze(0), size=size, mode="bilinear", align_corners=True)
+    nearest = F.interpolate(coarse.unsqueeze(0), size=size, mode="nearest")
+    return {"bilinear": mse(bilinear, fine.unsqueeze(0)), "nearest": mse(nearest, fine.unsqueeze(0))}
 
 
-def interpolation_mse(image_name: str, size: int, superres_size: int) -> dict[str, float]:
-    """MSE of bilinear and nearest-neighbour upsampling of the ``size`` image to ``superres_size``."""
-    coarse = load_skimage_image(image_name, size, value_range=VALUE_RANGE).unsqueeze(0)
-    fine = load_skimage_image(image_name, superres_size, value_range=VALUE_RANGE).unsqueeze(0)
-    bilinear = F.interpolate(coarse, size=(superres_size, superres_size), mode="bilinear", align_corners=True)
-    nearest = F.interpolate(coarse, size=(superres_size, superres_size), mode="nearest")
-    return {"bilinear": mse(bilinear, fine), "nearest": mse(nearest, fine)}
-
-
-def _summarise(config: InrImageConfig, fits: list[dict]) -> dict:
+def _summarise(config: InrImageConfig, fits: list[dict], interpolation: dict[str, dict[str, float]]) -> dict:
     by_key: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for fit in fits:
         by_key[fit["image"], fit["model"]].append(fit)
@@ -97,7 +98,7 @@ def _summarise(config: InrImageConfig, fits: list[dict]) -> dict:
         summary["superres_mse"] = {}
         for image in config.images:
             row = {m: mean_std([f["superres_mse"] for f in by_key[image, m]]) for m in config.models}
-            for method, value in interpolation_mse(image, config.size, config.superres_size).items():
+            for method, value in interpolation[image].items():
                 row[method] = (value, 0.0)
             summary["superres_mse"][image] = row
     summary["parameters"] = {m: by_key[config.images[0], m][0]["parameters"] for m in config.models}
@@ -130,12 +131,12 @@ def _table(config: InrImageConfig, summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_figures(config: InrImageConfig, run_dir: RunDir, reconstructions: dict[str, dict[str, torch.Tensor]],
+def _write_figures(config: InrImageConfig, run_dir: RunDir, targets: dict[str, torch.Tensor],
+                   reconstructions: dict[str, dict[str, torch.Tensor]],
                    summary: dict) -> None:
     rows = []
     for image in config.images:
-        truth = load_skimage_image(image, config.size, value_range=VALUE_RANGE)[0]
-        rows.append([truth.numpy()] + [reconstructions[image][m].numpy() for m in config.models])
+        rows.append([targets[image][0].numpy()] + [reconstructions[image][m].numpy() for m in config.models])
     figures.image_grid(rows, run_dir.figure_path("reconstructions"), column_titles=["ground truth", *config.models],
                        row_titles=config.images, value_range=VALUE_RANGE)
     for image in config.images:

@@ -35,4 +35,14 @@ PIPELINES: dict[str, PipelineEntry] = {
         run="qml_imaging.pipelines.inr_hardware.pipeline:run",
         summary="re-evaluate a fitted QIREN on shot-based, noisy or hardware backends against exact simulation",
     ),
+    "qcrb_parametric": PipelineEntry(
+        config="qml_imaging.pipelines.qcrb.config:QcrbParametricConfig",
+        run="qml_imaging.pipelines.qcrb.parametric:run",
+        summary="U-Net denoisers and the Poisson MLE on a parameterised image family against the quantum Cramér-Rao bound",
+    ),
+    "qcrb_natural": PipelineEntry(
+        config="qml_imaging.pipelines.qcrb.config:QcrbNaturalConfig",
+        run="qml_imaging.pipelines.qcrb.natural:run",
+        summary="U-Net denoisers of natural shot-noise images against the standard quantum and Heisenberg limits",
+    ),
 }

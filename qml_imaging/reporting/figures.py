@@ -38,7 +38,7 @@ def image_grid(
             if j == 0 and i < len(row_titles):
                 axis.set_ylabel(row_titles[i], fontsize=9)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def curves(
@@ -62,7 +62,7 @@ def curves(
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def grouped_bars(values: dict[str, dict[str, float]], path: str | Path, *, ylabel: str, title: str = "") -> Path:
@@ -80,10 +80,11 @@ def grouped_bars(values: dict[str, dict[str, float]], path: str | Path, *, ylabe
     axis.set_title(title)
     axis.legend(fontsize=8)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
-def _save(figure: plt.Figure, path: str | Path) -> Path:
+def save_figure(figure: plt.Figure, path: str | Path) -> Path:
+    """Write ``figure`` to ``path`` as PNG and close it."""
     path = Path(path)
     figure.savefig(path, dpi=120)
     plt.close(figure)

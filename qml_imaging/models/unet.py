@@ -1,0 +1,103 @@
+"""Denoising U-Net for shot-noise images (the architecture family of paper 000's prior code).
+
+Encoder levels ``0 .. depth-1``: level 0 is a convolution with ``first_kernel`` followed by
+``res_blocks`` ResNet blocks; each later level halves the resolution with a stride-2 convolution
+and applies its ResNet blocks. The decoder mirrors it: bilinear upsampling, a convolution, a skip
+concatenation with the encoder level of the same resolution and ResNet blocks. A ResNet block is
+``conv - BatchNorm - GELU - conv - BatchNorm - dropout`` added to its input (through a 1x1
+convolution when the width changes), then GELU. Level ``l`` has
+``min(base_channels * 2**l, max_channels)`` channels.
+
+Input ``(B, in_channels, H, W)`` with ``H`` and ``W`` divisible by ``2**(depth-1)``; output
+``(B, out_channels, H, W)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ResBlock(nn.Module):
+    """``GELU(x + dropout(BN(conv(GELU(BN(conv(x)))))))`` with a 1x1 projection when widths differ."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, dropout: float = 0.0):
+        super().__init__()
+        padding = kernel_size // 2
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.GELU(),
+            nn.Conv2d(out_channels, out_channels, kernel_size, padding=padding, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.Dropout2d(dropout),
+        )
+        self.shortcut = nn.Identity() if in_channels == out_channels else nn.Conv2d(in_channels, out_channels, 1)
+        self.activation = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.shortcut(x) + self.body(x))
+
+
+def _stage(in_channels: int, out_channels: int, blocks: int, kernel_size: int, dropout: float) -> nn.Sequential:
+    layers = [ResBlock(in_channels, out_channels, kernel_size, dropout)]
+    layers += [ResBlock(out_channels, out_channels, kernel_size, dropout) for _ in range(blocks - 1)]
+    return nn.Sequential(*layers)
+
+
+class DenoisingUNet(nn.Module):
+    """U-Net ``(B, in_channels, H, W) -> (B, out_channels, H, W)``; see the module docstring."""
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        *,
+        depth: int = 4,
+        base_channels: int = 32,
+        max_channels: int = 256,
+        first_kernel: int = 5,
+        kernel: int = 3,
+        res_blocks: int = 1,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if depth < 1 or res_blocks < 1:
+            raise ValueError(f"depth and res_blocks must be >= 1, got depth={depth}, res_blocks={res_blocks}")
+        if first_kernel % 2 == 0 or kernel % 2 == 0:
+            raise ValueError(f"kernel sizes must be odd (same padding), got first_kernel={first_kernel}, kernel={kernel}")
+        self.depth = depth
+        widths = [min(base_channels * 2**level, max_channels) for level in range(depth)]
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, widths[0], first_kernel, padding=first_kernel // 2, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.GELU(),
+        )
+        self.encoder = nn.ModuleList([_stage(widths[0], widths[0], res_blocks, kernel, dropout)])
+        self.downsample = nn.ModuleList()
+        for level in range(1, depth):
+            self.downsample.append(nn.Conv2d(widths[level - 1], widths[level], kernel, stride=2, padding=kernel // 2))
+            self.encoder.append(_stage(widths[level], widths[level], res_blocks, kernel, dropout))
+        self.upsample = nn.ModuleList()
+        self.decoder = nn.ModuleList()
+        for level in reversed(range(depth - 1)):
+            self.upsample.append(nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.Conv2d(widths[level + 1], widths[level], kernel, padding=kernel // 2),
+            ))
+            self.decoder.append(_stage(2 * widths[level], widths[level], res_blocks, kernel, dropout))
+        self.head = nn.Conv2d(widths[0], out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        factor = 2 ** (self.depth - 1)
+        if x.ndim != 4 or x.shape[-1] % factor or x.shape[-2] % factor:
+            raise ValueError(f"expected input (B, C, H, W) with H and W divisible by {factor} (depth {self.depth}), "
+                             f"got {tuple(x.shape)}")
+        features = self.encoder[0](self.stem(x))
+        skips = [features]
+        for down, stage in zip(self.downsample, self.encoder[1:], strict=True):
+            features = stage(down(features))
+            skips.append(features)
+        for up, stage, skip in zip(self.upsample, self.decoder, reversed(skips[:-1]), strict=True):
+            features = stage(torch.cat([up(features), skip], dim=1))
+        return self.head(features)

@@ -1,0 +1,1 @@
+"""Physics of imaging with light: shot noise, parameterised image families, estimation bounds."""

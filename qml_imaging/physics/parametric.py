@@ -1,0 +1,224 @@
+"""Parameterised image families ``theta -> phi(theta)`` written in torch, so Jacobians come from autograd.
+
+Every family is an intensity pattern ``I(x, y; theta) > 0`` sampled at pixel centres
+``x = (j + 1/2) / W``, ``y = (i + 1/2) / H`` (so the image spans the unit square) and normalised to a
+transmittance ``phi = I / sum(I)`` (see :mod:`qml_imaging.physics.shot_noise`). The building blocks:
+
+* linear wave ``L(kx, ky, p) = cos(2 pi (kx x + ky y) + p)``; ``kx``, ``ky`` in cycles per image;
+* radial wave ``R(cx, cy, k, p) = cos(2 pi k r + p)`` with ``r = sqrt((x - cx)^2 + (y - cy)^2)``.
+
+The families (``V = 0.8`` is the total visibility, so ``I >= 0.2`` everywhere):
+
+============================  ==================================================================  ==========
+name                          intensity                                                           parameters
+============================  ==================================================================  ==========
+``sinusoid``                  ``1 + V L1``                                                        3
+``double_sinusoid``           ``1 + V (a L1 + (1 - a) L2)``                                       7
+``triple_sinusoid``           ``1 + V (a1 L1 + a2 L2 + (1 - a1 - a2) L3)``                        11
+``radial_linear``             ``1 + V (a R1 + (1 - a) L1)``                                       8
+``double_radial``             ``1 + V (a R1 + (1 - a) R2)``                                       9
+============================  ==================================================================  ==========
+
+Parameter ranges: linear ``kx`` in [0.5, 4] (positive, so ``(k, p)`` and ``(-k, -p)`` do not both
+occur), ``ky`` in [-4, 4]; radial centres in [0.25, 0.75], ``k`` in [1, 5]; phases in [0, 2 pi]
+(periodic); amplitude shares in [0.2, 0.8] (``a1, a2`` in [0.1, 0.45] for three waves). Add a family
+with :func:`register_family`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch.func import jvp, vmap
+
+VISIBILITY = 0.8
+TWO_PI = 2.0 * math.pi
+
+Intensity = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One parameter of a family: its name and closed range; periodic ones wrap modulo their range."""
+
+    name: str
+    low: float
+    high: float
+    periodic: bool = False
+
+
+@dataclass(frozen=True)
+class ImageFamily:
+    """A named family: ``intensity(theta (B, P), x (H, W), y (H, W)) -> (B, H, W)`` positive, and its parameters."""
+
+    name: str
+    parameters: tuple[ParameterSpec, ...]
+    intensity: Intensity
+    description: str
+
+    @property
+    def n_parameters(self) -> int:
+        return len(self.parameters)
+
+    @property
+    def bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Lower and upper bounds, each ``(P,)`` float64."""
+        return (torch.tensor([p.low for p in self.parameters], dtype=torch.float64),
+                torch.tensor([p.high for p in self.parameters], dtype=torch.float64))
+
+    @property
+    def periodic(self) -> torch.Tensor:
+        """``(P,)`` bool mask of the periodic parameters."""
+        return torch.tensor([p.periodic for p in self.parameters])
+
+    def check(self, theta: torch.Tensor) -> torch.Tensor:
+        """``theta`` as a float64 ``(B, P)`` tensor after checking its shape, finiteness and range."""
+        theta = torch.as_tensor(theta, dtype=torch.float64)
+        if theta.ndim == 1:
+            theta = theta.unsqueeze(0)
+        if theta.ndim != 2 or theta.shape[1] != self.n_parameters:
+            raise ValueError(f"family {self.name!r} takes theta of shape (B, {self.n_parameters}) "
+                             f"({', '.join(p.name for p in self.parameters)}), got {tuple(theta.shape)}")
+        if not torch.isfinite(theta).all():
+            raise ValueError(f"theta for family {self.name!r} contains NaN or infinite values")
+        low, high = self.bounds
+        outside = (theta < low - 1e-12) | (theta > high + 1e-12)
+        if outside.any():
+            row, column = (int(i) for i in outside.nonzero()[0])
+            spec = self.parameters[column]
+            raise ValueError(f"parameter {spec.name!r} of family {self.name!r} is {theta[row, column].item():.6g}, "
+                             f"outside its range [{spec.low:.6g}, {spec.high:.6g}]")
+        return theta
+
+    def phi(self, theta: torch.Tensor, size: int) -> torch.Tensor:
+        """Normalised images ``(B, size, size)`` (float64) for parameters ``theta`` ``(B, P)`` or ``(P,)``."""
+        return self.phi_unchecked(self.check(theta), size)
+
+    def jacobian(self, theta: torch.Tensor, size: int) -> torch.Tensor:
+        """``J[b, k, i] = d phi_k / d theta_i`` of shape ``(B, size*size, P)`` (float64), pixels row-major."""
+        return self.jacobian_unchecked(self.check(theta), size)
+
+    def phi_unchecked(self, theta: torch.Tensor, size: int) -> torch.Tensor:
+        """:meth:`phi` without the range check, for optimisers that step outside and clamp afterwards."""
+        x, y = pixel_centres(size, theta.dtype, theta.device)
+        intensity = self.intensity(theta, x, y)
+        return intensity / intensity.sum(dim=(1, 2), keepdim=True)
+
+    def jacobian_unchecked(self, theta: torch.Tensor, size: int) -> torch.Tensor:
+        """:meth:`jacobian` without the range check (one forward-mode pass per parameter)."""
+        basis = torch.eye(self.n_parameters, dtype=theta.dtype, device=theta.device)
+        tangents = basis[:, None, :].expand(-1, len(theta), -1)
+
+        def directional(tangent: torch.Tensor) -> torch.Tensor:
+            return jvp(lambda t: self.phi_unchecked(t, size).flatten(1), (theta,), (tangent,))[1]
+
+        return vmap(directional)(tangents).permute(1, 2, 0)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` parameter vectors ``(n, P)`` drawn uniformly from the ranges."""
+        low, high = self.bounds
+        return low + (high - low) * torch.rand(n, self.n_parameters, generator=generator, dtype=torch.float64)
+
+    def wrap(self, theta: torch.Tensor) -> torch.Tensor:
+        """Periodic parameters taken modulo their range, the others clamped into theirs."""
+        low, high = (b.to(theta) for b in self.bounds)
+        periodic = self.periodic.to(theta.device)
+        wrapped = low + torch.remainder(theta - low, high - low)
+        return torch.where(periodic, wrapped, torch.minimum(torch.maximum(theta, low), high))
+
+
+def pixel_centres(size: int, dtype: torch.dtype = torch.float64, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` and ``y`` coordinates ``(size, size)`` of the pixel centres in the unit square."""
+    axis = (torch.arange(size, dtype=dtype, device=device) + 0.5) / size
+    y, x = torch.meshgrid(axis, axis, indexing="ij")
+    return x, y
+
+
+def linear_wave(x: torch.Tensor, y: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """``cos(2 pi (kx x + ky y) + p)`` ``(B, H, W)`` for ``theta = (kx, ky, p)`` ``(B, 3)``."""
+    kx, ky, phase = (theta[:, i, None, None] for i in range(3))
+    return torch.cos(TWO_PI * (kx * x + ky * y) + phase)
+
+
+def radial_wave(x: torch.Tensor, y: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """``cos(2 pi k r + p)`` ``(B, H, W)`` for ``theta = (cx, cy, k, p)`` ``(B, 4)``."""
+    cx, cy, k, phase = (theta[:, i, None, None] for i in range(4))
+    radius = torch.sqrt((x - cx) ** 2 + (y - cy) ** 2 + 1e-12)
+    return torch.cos(TWO_PI * k * radius + phase)
+
+
+def _column(theta: torch.Tensor, index: int) -> torch.Tensor:
+    return theta[:, index, None, None]
+
+
+def _linear_specs(index: int) -> tuple[ParameterSpec, ...]:
+    return (ParameterSpec(f"kx{index}", 0.5, 4.0), ParameterSpec(f"ky{index}", -4.0, 4.0),
+            ParameterSpec(f"phase{index}", 0.0, TWO_PI, periodic=True))
+
+
+def _radial_specs(index: int) -> tuple[ParameterSpec, ...]:
+    return (ParameterSpec(f"cx{index}", 0.25, 0.75), ParameterSpec(f"cy{index}", 0.25, 0.75),
+            ParameterSpec(f"k{index}", 1.0, 5.0), ParameterSpec(f"radial_phase{index}", 0.0, TWO_PI, periodic=True))
+
+
+def _sinusoid(theta, x, y):
+    return 1.0 + VISIBILITY * linear_wave(x, y, theta)
+
+
+def _double_sinusoid(theta, x, y):
+    share = _column(theta, 6)
+    return 1.0 + VISIBILITY * (share * linear_wave(x, y, theta[:, 0:3]) + (1 - share) * linear_wave(x, y, theta[:, 3:6]))
+
+
+def _triple_sinusoid(theta, x, y):
+    a1, a2 = _column(theta, 9), _column(theta, 10)
+    waves = a1 * linear_wave(x, y, theta[:, 0:3]) + a2 * linear_wave(x, y, theta[:, 3:6])
+    return 1.0 + VISIBILITY * (waves + (1 - a1 - a2) * linear_wave(x, y, theta[:, 6:9]))
+
+
+def _radial_linear(theta, x, y):
+    share = _column(theta, 7)
+    return 1.0 + VISIBILITY * (share * radial_wave(x, y, theta[:, 0:4]) + (1 - share) * linear_wave(x, y, theta[:, 4:7]))
+
+
+def _double_radial(theta, x, y):
+    share = _column(theta, 8)
+    return 1.0 + VISIBILITY * (share * radial_wave(x, y, theta[:, 0:4]) + (1 - share) * radial_wave(x, y, theta[:, 4:8]))
+
+
+_SHARE = ParameterSpec("share", 0.2, 0.8)
+
+FAMILIES: dict[str, ImageFamily] = {}
+
+
+def register_family(family: ImageFamily) -> ImageFamily:
+    """Add ``family`` to :data:`FAMILIES` (its name must be new) and return it."""
+    if family.name in FAMILIES:
+        raise ValueError(f"an image family named {family.name!r} is already registered")
+    FAMILIES[family.name] = family
+    return family
+
+
+def get_family(name: str) -> ImageFamily:
+    """The registered family called ``name``; a clear error lists the known ones."""
+    if name not in FAMILIES:
+        raise ValueError(f"unknown image family {name!r}; known families: {sorted(FAMILIES)}")
+    return FAMILIES[name]
+
+
+for _family in (
+    ImageFamily("sinusoid", _linear_specs(1), _sinusoid, "one linear sinusoid, 1 + 0.8 cos(2 pi (kx x + ky y) + p)"),
+    ImageFamily("double_sinusoid", _linear_specs(1) + _linear_specs(2) + (_SHARE,), _double_sinusoid,
+                "two linear sinusoids sharing the visibility 0.8 as a : (1 - a)"),
+    ImageFamily("triple_sinusoid", _linear_specs(1) + _linear_specs(2) + _linear_specs(3)
+                + (ParameterSpec("share1", 0.1, 0.45), ParameterSpec("share2", 0.1, 0.45)), _triple_sinusoid,
+                "three linear sinusoids sharing the visibility 0.8 as a1 : a2 : (1 - a1 - a2)"),
+    ImageFamily("radial_linear", _radial_specs(1) + _linear_specs(2) + (_SHARE,), _radial_linear,
+                "a radial and a linear sinusoid sharing the visibility 0.8 as a : (1 - a)"),
+    ImageFamily("double_radial", _radial_specs(1) + _radial_specs(2) + (_SHARE,), _double_radial,
+                "two radial sinusoids sharing the visibility 0.8 as a : (1 - a)"),
+):
+    register_family(_family)

@@ -1,0 +1,73 @@
+"""Shot-noise images: Poisson photon counts of a coherent-state probe through a transmittance image.
+
+Convention (the one of the prior code of paper 000): a transmittance image ``phi`` of shape
+``(..., H, W)`` is non-negative and **sums to 1 over each image**, and ``nbar`` is the mean total
+number of detected photons per image. Pixel ``k`` then counts ``n_k ~ Poisson(nbar * phi_k)``
+independently, which is what photon counting of a coherent state gives. ``nbar = 4096`` on a
+64x64 image is 1 photon per pixel on average; ``nbar = 40.96`` is 0.01.
+"""
+
+from __future__ import annotations
+
+import torch
+
+NORMALISATION_TOLERANCE = 1e-4
+"""Relative tolerance on ``sum(phi) == 1`` (float32 sums of 4096 pixels are good to about 1e-6)."""
+
+
+def check_nbar(nbar: float | torch.Tensor) -> torch.Tensor:
+    """``nbar`` as a tensor after checking every value is finite and > 0."""
+    values = torch.as_tensor(nbar, dtype=torch.float64)
+    if not torch.isfinite(values).all() or (values <= 0).any():
+        raise ValueError(f"nbar (mean total photons per image) must be finite and > 0, got {nbar}")
+    return values
+
+
+def check_transmittance(phi: torch.Tensor) -> torch.Tensor:
+    """Check that ``phi`` (..., H, W) is finite, non-negative and sums to 1 per image; return it."""
+    if not isinstance(phi, torch.Tensor) or phi.ndim < 2:
+        shape = tuple(phi.shape) if isinstance(phi, torch.Tensor) else type(phi).__name__
+        raise ValueError(f"phi must be a tensor of shape (..., H, W), got {shape}")
+    if not torch.isfinite(phi).all():
+        raise ValueError("phi contains NaN or infinite values")
+    if (phi < 0).any():
+        raise ValueError(f"phi must be non-negative (a transmittance), its smallest entry is {phi.min().item():.4g}")
+    sums = phi.sum(dim=(-2, -1))
+    worst = (sums - 1.0).abs().max().item()
+    if worst > NORMALISATION_TOLERANCE:
+        raise ValueError(
+            f"each image of phi must sum to 1 (the convention: nbar counts the photons of the whole image); "
+            f"found sums up to {worst:.3g} away from 1 - divide the image by its sum (see normalise)"
+        )
+    return phi
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """Non-negative images (..., H, W) divided by their sums, so each sums to 1."""
+    if (images < 0).any() or not torch.isfinite(images).all():
+        raise ValueError("images to normalise must be finite and non-negative")
+    sums = images.sum(dim=(-2, -1), keepdim=True)
+    if (sums <= 0).any():
+        raise ValueError("an image to normalise is all zeros")
+    return images / sums
+
+
+def shot_noise_counts(phi: torch.Tensor, nbar: float | torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Poisson photon counts ``n ~ Poisson(nbar * phi)`` with the shape and dtype of ``phi``.
+
+    ``phi`` is (..., H, W) (see the module convention); ``nbar`` is a number or a tensor that
+    broadcasts against ``phi``'s leading dimensions (one value per image: shape ``phi.shape[:-2]``).
+    """
+    check_transmittance(phi)
+    rates = _per_image(check_nbar(nbar), phi) * phi
+    return torch.poisson(rates.to(torch.float64), generator=generator).to(phi.dtype)
+
+
+def _per_image(nbar: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+    """``nbar`` shaped to multiply ``phi`` image by image."""
+    leading = phi.shape[:-2]
+    if nbar.ndim == 0:
+        return nbar.to(phi.dtype)
+    if nbar.shape != leading:
+        raise ValueError(f"nbar has shape {tuple(nbar.shape)}; expected a number or one value per image, shape {tuple(leading)}")
+    return nbar.to(phi.dtype)[..., None, None]

@@ -1,0 +1,1 @@
+"""Shot-noise denoising against the quantum Cramér-Rao bound (paper 000)."""

@@ -1,0 +1,139 @@
+"""Config schemas of the ``qcrb_parametric`` and ``qcrb_natural`` pipelines (torch-free)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from qml_imaging.config import ExperimentConfig, Section, TrainSettings
+from qml_imaging.data.catalog import SKIMAGE_IMAGES
+
+
+class UNetSpec(Section):
+    """Architecture of :class:`qml_imaging.models.unet.DenoisingUNet`."""
+
+    depth: int = Field(4, ge=1, le=8, description="resolution levels; image side must be divisible by 2**(depth-1)")
+    base_channels: int = Field(32, ge=1, le=1024, description="channels of the first level (doubled per level)")
+    max_channels: int = Field(128, ge=1, le=1024, description="cap on the channels of any level")
+    first_kernel: int = Field(5, ge=1, le=11, description="kernel size of the first convolution (odd)")
+    kernel: int = Field(3, ge=1, le=11, description="kernel size of every later convolution (odd)")
+    res_blocks: int = Field(1, ge=1, le=8, description="ResNet blocks per level and side")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    condition_on_nbar: bool = Field(True, description="feed log(nbar) as a second input plane")
+
+
+class DenoiserLoss(Section):
+    """Training loss ``mse * MSE + ssim * (1 - SSIM) + gdl * GDL`` on images scaled to mean 1."""
+
+    mse: float = Field(1.0, ge=0)
+    ssim: float = Field(1.0, ge=0)
+    gdl: float = Field(1.0, ge=0)
+    mse_weighting: Literal["uniform", "nbar"] = Field(
+        "nbar", description="nbar: each image's squared error is weighted by nbar / batch mean of nbar, so every "
+                            "photon level counts relative to its own shot noise; uniform: plain MSE")
+
+    @model_validator(mode="after")
+    def _some_term(self) -> DenoiserLoss:
+        if self.mse == self.ssim == self.gdl == 0:
+            raise ValueError("at least one of mse, ssim, gdl must be > 0")
+        return self
+
+
+class PhotonRange(Section):
+    """Training data: fresh images every step, nbar log-uniform in [nbar_min, nbar_max]."""
+
+    nbar_min: float = Field(40.96, gt=0)
+    nbar_max: float = Field(4096.0, gt=0)
+    batches_per_epoch: int = Field(50, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PhotonRange:
+        if self.nbar_min > self.nbar_max:
+            raise ValueError(f"nbar_min ({self.nbar_min}) must be <= nbar_max ({self.nbar_max})")
+        return self
+
+
+class Evaluation(Section):
+    """Where the estimators are evaluated: an nbar grid, ``realisations`` noisy images at each."""
+
+    nbars: list[float] = Field(default_factory=lambda: [100.0, 1000.0, 4000.0], min_length=1)
+    realisations: int = Field(1000, ge=2, le=100_000)
+
+    @model_validator(mode="after")
+    def _positive(self) -> Evaluation:
+        bad = [n for n in self.nbars if n <= 0]
+        if bad:
+            raise ValueError(f"evaluation nbars must be > 0, got {bad}")
+        return self
+
+
+class MleSpec(Section):
+    """Multi-start Poisson maximum-likelihood estimator (see :mod:`qml_imaging.physics.mle`)."""
+
+    enabled: bool = True
+    candidates: int = Field(4096, ge=1, description="screened start points")
+    starts: int = Field(8, ge=1, description="best candidates refined per realisation")
+    iterations: int = Field(50, ge=1, description="max damped Fisher-scoring steps per start")
+
+
+class DenoiserExperiment(ExperimentConfig):
+    """Keys shared by both pipelines: image size, U-Net, losses to train, training photon range."""
+
+    image_size: int = Field(32, ge=4, le=512, description="side of the square images in pixels")
+    unet: UNetSpec = Field(default_factory=UNetSpec)
+    denoisers: dict[str, DenoiserLoss] = Field(default_factory=lambda: {"unet": DenoiserLoss()}, min_length=1,
+                                               description="one U-Net is trained per entry, with that loss")
+    training: PhotonRange = Field(default_factory=PhotonRange)
+    train: TrainSettings = Field(default_factory=lambda: TrainSettings(epochs=100, batch_size=64, lr=5e-4,
+                                                                       weight_decay=1e-6, eval_every=10))
+    evaluation: Evaluation = Field(default_factory=Evaluation)
+
+    @model_validator(mode="after")
+    def _size_fits_depth(self) -> DenoiserExperiment:
+        factor = 2 ** (self.unet.depth - 1)
+        if self.image_size % factor:
+            raise ValueError(f"image_size {self.image_size} must be divisible by 2**(unet.depth - 1) = {factor}")
+        return self
+
+
+class QcrbParametricConfig(DenoiserExperiment):
+    """U-Nets and the MLE on one image family at one ``theta``, against the QCRB."""
+
+    experiment: Literal["qcrb_parametric"]
+    family: str = Field("sinusoid", description="name in qml_imaging.physics.parametric.FAMILIES")
+    theta: list[float] = Field(description="parameters of the evaluated image, in the family's order")
+    mle: MleSpec = Field(default_factory=MleSpec)
+
+
+class ImageSource(Section):
+    """Natural images of one kind, split into training and held-out images (intensities in [0, 1])."""
+
+    kind: Literal["skimage", "mnist", "medmnist"]
+    flag: str = Field("pneumoniamnist", description="MedMNIST flag (kind: medmnist)")
+    names: list[str] = Field(default_factory=lambda: [n for n in SKIMAGE_IMAGES if n not in ("camera", "coins")],
+                             description="scikit-image images whose random crops train (kind: skimage)")
+    held_out: list[str] = Field(default_factory=lambda: ["camera", "coins"],
+                                description="scikit-image images whose crops are evaluated (kind: skimage)")
+    source_size: int = Field(128, ge=4, description="side the scikit-image images are resized to before cropping")
+    train_images: int = Field(2000, ge=1, description="training images (mnist: from the test set's first part)")
+    test_images: int = Field(8, ge=1, description="held-out images (or crops) evaluated")
+    floor: float = Field(0.05, ge=0, lt=1, description="added to the [0, 1] intensity before normalising, "
+                                                        "so dark pixels still transmit a little")
+
+    @model_validator(mode="after")
+    def _known_names(self) -> ImageSource:
+        unknown = [n for n in self.names + self.held_out if n not in SKIMAGE_IMAGES]
+        if unknown:
+            raise ValueError(f"unknown scikit-image image(s) {unknown}; expected names from {list(SKIMAGE_IMAGES)}")
+        overlap = sorted(set(self.names) & set(self.held_out))
+        if self.kind == "skimage" and overlap:
+            raise ValueError(f"images {overlap} are both in names (training) and held_out")
+        return self
+
+
+class QcrbNaturalConfig(DenoiserExperiment):
+    """U-Nets on natural images, against the SQL and the Heisenberg limit."""
+
+    experiment: Literal["qcrb_natural"]
+    datasets: dict[str, ImageSource] = Field(min_length=1)

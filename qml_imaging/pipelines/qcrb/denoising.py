@@ -1,0 +1,150 @@
+"""Training and applying U-Net denoisers of shot-noise images; error statistics over realisations.
+
+Scaling: a transmittance ``phi`` (sums to 1, ``K`` pixels) is shown to the network as
+``K * phi`` (mean 1). The input is the unbiased shot-noise estimate of that, ``K * n / nbar``, plus,
+when conditioned, a constant plane ``log10(nbar) - 2.5``. The output ``y`` estimates ``K * phi``, so
+the image estimate is ``y / K``; errors are always reported in units of ``phi``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from qml_imaging.config import TrainSettings
+from qml_imaging.models.unet import DenoisingUNet
+from qml_imaging.physics.shot_noise import check_nbar, shot_noise_counts
+from qml_imaging.pipelines.qcrb.config import DenoiserExperiment, DenoiserLoss, PhotonRange, UNetSpec
+from qml_imaging.runs import RunDir
+from qml_imaging.training import FitResult, Trainer, seed_everything
+from qml_imaging.training.losses import gradient_difference_loss, ssim
+
+PhiSampler = Callable[[int, torch.Generator], torch.Tensor]
+"""``(n, generator) -> phi`` of shape ``(n, H, W)``: normalised training images."""
+
+VALIDATION_NBARS = (100.0, 1000.0, 4000.0)
+
+
+def build_unet(spec: UNetSpec) -> DenoisingUNet:
+    return DenoisingUNet(2 if spec.condition_on_nbar else 1, 1, depth=spec.depth, base_channels=spec.base_channels,
+                         max_channels=spec.max_channels, first_kernel=spec.first_kernel, kernel=spec.kernel,
+                         res_blocks=spec.res_blocks, dropout=spec.dropout)
+
+
+def network_inputs(counts: torch.Tensor, nbar: torch.Tensor, condition_on_nbar: bool) -> torch.Tensor:
+    """``(B, C, H, W)`` float32 inputs from counts ``(B, H, W)`` and ``nbar`` ``(B,)``."""
+    pixels = counts.shape[-1] * counts.shape[-2]
+    nbar = nbar.to(torch.float32)
+    scaled = (counts.to(torch.float32) * pixels / nbar[:, None, None]).unsqueeze(1)
+    if not condition_on_nbar:
+        return scaled
+    plane = (torch.log10(nbar) - 2.5)[:, None, None, None].expand_as(scaled)
+    return torch.cat([scaled, plane], dim=1)
+
+
+class DenoiserObjective:
+    """Loss of a batch ``(inputs, targets, nbar)``: see :class:`DenoiserLoss`; targets are ``K * phi``."""
+
+    def __init__(self, loss: DenoiserLoss, data_range: float):
+        self.loss = loss
+        self.data_range = data_range
+
+    def __call__(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        inputs, targets, nbar = batch
+        prediction = model(inputs)
+        total = prediction.new_zeros(())
+        if self.loss.mse:
+            squared = (prediction - targets).pow(2).mean(dim=(1, 2, 3))
+            weights = nbar / nbar.mean() if self.loss.mse_weighting == "nbar" else torch.ones_like(nbar)
+            total = total + self.loss.mse * (weights.to(squared) * squared).mean()
+        if self.loss.ssim:
+            total = total + self.loss.ssim * (1.0 - ssim(prediction, targets, self.data_range))
+        if self.loss.gdl:
+            total = total + self.loss.gdl * gradient_difference_loss(prediction, targets)
+        return total
+
+
+def photon_batches(sampler: PhiSampler, photons: PhotonRange, batch_size: int, condition_on_nbar: bool):
+    """Batch source for :class:`Trainer`: fresh images and shot noise every step, nbar log-uniform."""
+    log_low, log_high = math.log(photons.nbar_min), math.log(photons.nbar_max)
+
+    def batches(epoch: int, generator: torch.Generator):
+        for _ in range(photons.batches_per_epoch):
+            phi = sampler(batch_size, generator)
+            nbar = torch.exp(log_low + (log_high - log_low) * torch.rand(batch_size, generator=generator, dtype=torch.float64))
+            counts = shot_noise_counts(phi.to(torch.float64), nbar, generator)
+            pixels = phi.shape[-1] * phi.shape[-2]
+            yield (network_inputs(counts, nbar, condition_on_nbar), (pixels * phi).unsqueeze(1).to(torch.float32),
+                   nbar.to(torch.float32))
+
+    return batches
+
+
+def validation_metric(sampler: PhiSampler, spec: UNetSpec, images: int = 96, seed: int = 12345) -> Callable[[nn.Module], dict]:
+    """Evaluator: total squared error over the SQL (``nbar * sum_k err_k^2``) of fixed noisy images per nbar."""
+    generator = torch.Generator().manual_seed(seed)
+    phi = sampler(images, generator).to(torch.float64)
+    cases = []
+    for nbar in VALIDATION_NBARS:
+        nbars = torch.full((images,), nbar, dtype=torch.float64)
+        cases.append((nbar, shot_noise_counts(phi, nbars, generator)))
+
+    def evaluate(model: nn.Module) -> dict[str, float]:
+        metrics = {}
+        for nbar, counts in cases:
+            estimate = denoise(model, counts, nbar, spec.condition_on_nbar)
+            metrics[f"mse_over_sql@{nbar:g}"] = float(nbar * (estimate - phi).pow(2).sum(dim=(1, 2)).mean())
+        return metrics
+
+    return evaluate
+
+
+def train_denoiser(name: str, loss: DenoiserLoss, config: DenoiserExperiment, sampler: PhiSampler, run_dir: RunDir,
+                   data_range: float) -> tuple[Trainer, FitResult]:
+    """Train one U-Net of ``config.unet`` with ``loss`` through the one training loop (resumable)."""
+    settings: TrainSettings = config.train
+    if settings.batch_size is None:
+        raise ValueError("train.batch_size must be set for denoiser training (images are generated per batch)")
+    seed_everything(config.seed)
+    trainer = Trainer(build_unet(config.unet), settings, objective=DenoiserObjective(loss, data_range),
+                      evaluate=validation_metric(sampler, config.unet), checkpoint_dir=run_dir.checkpoint_dir(name),
+                      metrics=run_dir.metrics, seed=config.seed, fit_name=name)
+    result = trainer.fit(photon_batches(sampler, config.training, settings.batch_size, config.unet.condition_on_nbar))
+    return trainer, result
+
+
+@torch.no_grad()
+def denoise(model: nn.Module, counts: torch.Tensor, nbar: float, condition_on_nbar: bool, chunk: int = 250) -> torch.Tensor:
+    """Image estimates ``phi_hat`` ``(B, H, W)`` (float64) from counts ``(B, H, W)`` taken with ``nbar`` photons."""
+    check_nbar(nbar)
+    model.eval()
+    device = next(model.parameters()).device
+    pixels = counts.shape[-1] * counts.shape[-2]
+    outputs = []
+    for part in counts.split(chunk):
+        nbars = torch.full((len(part),), float(nbar), dtype=torch.float64)
+        outputs.append(model(network_inputs(part, nbars, condition_on_nbar).to(device)).squeeze(1).cpu())
+    return torch.cat(outputs).to(torch.float64) / pixels
+
+
+def error_statistics(estimates: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Total MSE and its split into bias² and variance over realisations ``estimates`` ``(R, H, W)`` of ``truth``.
+
+    ``mse = bias2 + variance`` exactly (population variance over the ``R`` realisations); the maps
+    are per pixel ``(H, W)``.
+    """
+    errors = estimates - truth
+    bias = errors.mean(dim=0)
+    variance = errors.var(dim=0, unbiased=False)
+    return {"mse": errors.pow(2).mean(dim=0).sum(), "bias2": bias.pow(2).sum(), "variance": variance.sum(),
+            "bias_map": bias, "variance_map": variance, "mse_map": errors.pow(2).mean(dim=0)}
+
+
+def upsample_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """``(N, H, W)`` images resized to ``(N, size, size)`` with antialiased bilinear interpolation."""
+    return F.interpolate(images.unsqueeze(1), size=(size, size), mode="bilinear", antialias=True,
+                         align_corners=False).squeeze(1)

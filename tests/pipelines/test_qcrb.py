@@ -1,0 +1,92 @@
+import json
+
+import pytest
+import torch
+
+from qml_imaging.config import ConfigError, config_from_dict, load_config
+from qml_imaging.pipelines.qcrb.denoising import DenoiserObjective, error_statistics, network_inputs
+from qml_imaging.pipelines.qcrb.config import DenoiserLoss
+from qml_imaging.runs import RunDir
+from tests.conftest import EXPERIMENTS
+
+
+def test_error_statistics_split_mse_into_bias_and_variance():
+    truth = torch.zeros(2, 2, dtype=torch.float64)
+    estimates = torch.tensor([[[1.0, 0.0], [0.0, 0.0]], [[3.0, 0.0], [0.0, 0.0]]], dtype=torch.float64)
+    stats = error_statistics(estimates, truth)
+    assert stats["bias2"].item() == pytest.approx(4.0)
+    assert stats["variance"].item() == pytest.approx(1.0)
+    assert stats["mse"].item() == pytest.approx(5.0)
+
+
+def test_network_input_is_the_unbiased_shot_noise_estimate_times_pixels():
+    counts = torch.tensor([[[2.0, 0.0], [1.0, 1.0]]])
+    inputs = network_inputs(counts, torch.tensor([4.0]), condition_on_nbar=True)
+    assert torch.allclose(inputs[0, 0], counts[0] * 4 / 4)
+    assert torch.allclose(inputs[0, 1], torch.full((2, 2), torch.log10(torch.tensor(4.0)).item() - 2.5))
+
+
+def test_nbar_weighting_weighs_each_image_by_its_photon_number():
+    model = torch.nn.Identity()
+    targets = torch.zeros(2, 1, 2, 2)
+    inputs = torch.ones(2, 1, 2, 2)
+    nbar = torch.tensor([1.0, 3.0])
+    uniform = DenoiserObjective(DenoiserLoss(ssim=0, gdl=0, mse_weighting="uniform"), 1.0)
+    weighted = DenoiserObjective(DenoiserLoss(ssim=0, gdl=0, mse_weighting="nbar"), 1.0)
+    inputs[1] *= 2
+    assert uniform(model, (inputs, targets, nbar)).item() == pytest.approx((1 + 4) / 2)
+    assert weighted(model, (inputs, targets, nbar)).item() == pytest.approx((0.5 * 1 + 1.5 * 4) / 2)
+
+
+def test_smoke_run_reports_ratios_to_the_qcrb(tmp_path):
+    config = load_config(EXPERIMENTS / "qcrb_smoke.yaml")
+    from qml_imaging.pipelines.qcrb.parametric import run
+
+    summary = run(config, RunDir.create(config, tmp_path / "run"))
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["summary"]["mse_over_qcrb"].keys() == {"unet", "mle"}
+    assert set(summary["mse_over_qcrb"]["mle"]) == {"100", "10000"}
+    assert summary["out_of_training_range"] == [10000.0]
+    for estimator in ("unet", "mle"):
+        for nbar in ("100", "10000"):
+            total = summary["bias2_over_qcrb"][estimator][nbar] + summary["variance_over_qcrb"][estimator][nbar]
+            assert total == pytest.approx(summary["mse_over_qcrb"][estimator][nbar])
+    assert summary["qcrb_total"]["100"] == pytest.approx(100 * summary["qcrb_total"]["10000"])
+    assert {"mse_vs_nbar.png", "reconstructions.png", "bias_variance_maps.png"} <= set(report["figures"])
+
+
+def test_natural_smoke_run_on_offline_data(tmp_path, shared_data, monkeypatch):
+    monkeypatch.setenv("QML_IMAGING_DATA", str(shared_data))
+    config = config_from_dict({
+        "experiment": "qcrb_natural", "name": "natural_smoke", "image_size": 16,
+        "datasets": {"mnist": {"kind": "mnist", "train_images": 40, "test_images": 2},
+                     "skimage": {"kind": "skimage", "source_size": 32, "test_images": 2}},
+        "unet": {"depth": 2, "base_channels": 4, "max_channels": 8}, "training": {"batches_per_epoch": 2},
+        "train": {"epochs": 1, "batch_size": 8, "progress": False}, "evaluation": {"nbars": [100], "realisations": 10},
+    })
+    from qml_imaging.pipelines.qcrb.natural import run
+
+    summary = run(config, RunDir.create(config, tmp_path / "run"))
+    assert set(summary["mse_over_sql"]) == {"mnist/unet", "skimage/unet"}
+    ratio = summary["mse_over_sql"]["mnist/unet"]["100"]
+    assert summary["mse_over_heisenberg"]["mnist/unet"]["100"] == pytest.approx(100 * ratio)
+    assert 0.0 <= summary["pixels_below_sql"]["skimage/unet"]["100"] <= 1.0
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("evaluation.nbars=[0, 100]", "evaluation nbars must be > 0"),
+    ("training.nbar_min=5000", "nbar_min .* must be <= nbar_max"),
+    ("image_size=30", "image_size 30 must be divisible by 2\\*\\*\\(unet.depth - 1\\) = 16"),
+    ("denoisers.unet.ssim_weight=1", "ssim_weight"),
+])
+def test_bad_config_values_are_clear_errors(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(EXPERIMENTS / "qcrb_sinusoid.yaml", [override])
+
+
+def test_theta_outside_the_family_range_fails_before_training(tmp_path):
+    config = load_config(EXPERIMENTS / "qcrb_smoke.yaml", ["theta=[9.0, 1.0, 1.0]"])
+    from qml_imaging.pipelines.qcrb.parametric import run
+
+    with pytest.raises(ValueError, match="parameter 'kx1' of family 'sinusoid' is 9"):
+        run(config, RunDir.create(config, tmp_path / "run"))

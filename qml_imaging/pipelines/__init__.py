@@ -45,4 +45,9 @@ PIPELINES: dict[str, PipelineEntry] = {
         run="qml_imaging.pipelines.qcrb.natural:run",
         summary="U-Net denoisers of natural shot-noise images against the standard quantum and Heisenberg limits",
     ),
+    "g2_regression": PipelineEntry(
+        config="qml_imaging.pipelines.g2.config:G2RegressionConfig",
+        run="qml_imaging.pipelines.g2.regression:run",
+        summary="g2(0) from sparse HBT histograms: the paper's CNN against Levenberg-Marquardt fits",
+    ),
 }

@@ -65,6 +65,21 @@ def curves(
     return save_figure(figure, path)
 
 
+def scatter(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: str | Path, *, xlabel: str, ylabel: str,
+            title: str = "") -> Path:
+    """Scatter plot of named ``(x, y)`` point sets."""
+    figure, axis = plt.subplots(figsize=(4.8, 4.2))
+    for name, (x, y) in series.items():
+        axis.plot(x, y, ".", markersize=3, alpha=0.5, label=name)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
 def grouped_bars(values: dict[str, dict[str, float]], path: str | Path, *, ylabel: str, title: str = "") -> Path:
     """Bars of ``values[group][series]``: one group of bars per key, one colour per series."""
     groups = list(values)

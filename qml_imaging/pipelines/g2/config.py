@@ -1,0 +1,67 @@
+"""Config schema of the ``g2_regression`` pipeline (torch-free)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from qml_imaging.config import ExperimentConfig, Section, TrainSettings
+
+
+class Range(Section):
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.low <= self.high:
+            raise ValueError(f"low ({self.low}) must be <= high ({self.high})")
+        return self
+
+
+class HistogramSimulation(Section):
+    """Simulated pixels: effective three-level curves (emitters and background folded in), rates, acquisition."""
+
+    samples: int = Field(30000, ge=10, description="training histograms")
+    seconds: Range = Field(default_factory=lambda: Range(low=5, high=10), description="acquisition times (integer s)")
+    g2_zero: Range = Field(default_factory=lambda: Range(low=0.1, high=0.9))
+    lifetime_ns: Range = Field(default_factory=lambda: Range(low=10, high=100), description="t1")
+    shelving_ns: Range = Field(default_factory=lambda: Range(low=150, high=1000), description="t2 (metastable state)")
+    bunching: Range = Field(default_factory=lambda: Range(low=0.0, high=0.3), description="a2")
+    rate: Range = Field(default_factory=lambda: Range(low=1e4, high=1e5), description="counts/s per detector, log-uniform")
+    dark_fraction: float = Field(0.1, ge=0, lt=1, description="share of pixels at 1e3-1e4 counts/s (mostly < 4 events)")
+    efficiency: float = Field(0.0122, gt=0, le=1, description="coincidence efficiency (see physics.hbt)")
+
+
+class CnnSpec(Section):
+    """:class:`qml_imaging.models.g2_cnn.G2CNN` sizes (the paper: 260 filters, kernel 4)."""
+
+    filters: int = Field(260, ge=1, le=2048)
+    kernel: int = Field(4, ge=1, le=32)
+    dense: list[int] = Field(default_factory=lambda: [256, 64])
+    dropout: float = Field(0.25, ge=0, lt=1)
+
+
+class G2Evaluation(Section):
+    """Held-out histograms at each acquisition time; L-M at longer times to find the speed-up."""
+
+    seconds: list[int] = Field(default_factory=lambda: [5, 6, 7], min_length=1)
+    histograms: int = Field(2000, ge=10, description="held-out histograms per acquisition time")
+    lm_seconds: list[int] = Field(default_factory=lambda: [5, 10, 20, 40, 80, 160],
+                                  description="acquisition times at which L-M is evaluated for the speed-up")
+    lm_histograms: int = Field(400, ge=10, description="held-out histograms per L-M speed-up point")
+    workers: int = Field(2, ge=1, le=64, description="processes for the L-M fits")
+    timing_histograms: int = Field(1024, ge=1, description="histograms of the CNN inference timing")
+
+
+class G2RegressionConfig(ExperimentConfig):
+    """Train the CNN on simulated sparse histograms; compare it with L-M fits at short acquisitions."""
+
+    experiment: Literal["g2_regression"]
+    simulation: HistogramSimulation = Field(default_factory=HistogramSimulation)
+    cnn: CnnSpec = Field(default_factory=CnnSpec)
+    loss: Literal["mape"] = "mape"
+    train: TrainSettings = Field(default_factory=lambda: TrainSettings(epochs=30, batch_size=128, optimizer="adamax",
+                                                                       lr=2e-3, eval_every=5))
+    evaluation: G2Evaluation = Field(default_factory=G2Evaluation)

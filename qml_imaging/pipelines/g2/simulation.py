@@ -1,0 +1,58 @@
+"""Simulated training and test histograms for g2(0) regression (see :mod:`qml_imaging.physics.hbt`)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from qml_imaging.physics.g2_fit import DARK_THRESHOLD
+from qml_imaging.physics.hbt import DelayAxis, EmitterParameters, expected_histogram, simulate_histograms
+from qml_imaging.pipelines.g2.config import HistogramSimulation, Range
+
+DARK_RATE = Range(low=1e3, high=1e4)
+
+
+def sample_pixels(simulation: HistogramSimulation, n: int, generator: torch.Generator, *, dark_fraction: float) -> EmitterParameters:
+    """``n`` effective three-level curves: g2(0) uniform, ``a1 = 1 + a2 - g2(0)``; a ``dark_fraction`` share is dim."""
+    def uniform(span: Range) -> torch.Tensor:
+        return span.low + (span.high - span.low) * torch.rand(n, generator=generator, dtype=torch.float64)
+
+    def log_uniform(span: Range) -> torch.Tensor:
+        return torch.exp(math.log(span.low) + math.log(span.high / span.low) * torch.rand(n, generator=generator, dtype=torch.float64))
+
+    g2_zero, bunching = uniform(simulation.g2_zero), uniform(simulation.bunching)
+    dark = torch.rand(n, generator=generator) < dark_fraction
+    rate = torch.where(dark, log_uniform(DARK_RATE), log_uniform(simulation.rate))
+    return EmitterParameters(a1=1.0 + bunching - g2_zero, t1=uniform(simulation.lifetime_ns), a2=bunching,
+                             t2=uniform(simulation.shelving_ns), rate=rate)
+
+
+def labelled_histograms(simulation: HistogramSimulation, n: int, seconds: torch.Tensor | float, generator: torch.Generator,
+                        *, dark_fraction: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(histograms (n, bins), labels (n,), baselines (n,))``.
+
+    Histograms with fewer than 4 events are labelled g2(0) = 1; ``baselines`` are the uncorrelated
+    coincidences per bin that the singles counts give (the L-M fit's normalisation).
+    """
+    pixels = sample_pixels(simulation, n, generator, dark_fraction=dark_fraction)
+    histograms = simulate_histograms(pixels, seconds, DelayAxis(), simulation.efficiency, generator)
+    labels = torch.where(histograms.sum(1) < DARK_THRESHOLD, torch.ones(n, dtype=torch.float64), pixels.g2_zero)
+    uncorrelated = EmitterParameters(torch.zeros(n, dtype=torch.float64), pixels.t1, torch.zeros(n, dtype=torch.float64),
+                                     pixels.t2, pixels.rate)
+    baselines = expected_histogram(uncorrelated, seconds, DelayAxis(), simulation.efficiency)[:, 0]
+    return histograms, labels, baselines
+
+
+def training_set(simulation: HistogramSimulation, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Training histograms with acquisition times drawn from the integer seconds in ``simulation.seconds``."""
+    generator = torch.Generator().manual_seed(seed)
+    low, high = int(simulation.seconds.low), int(simulation.seconds.high)
+    seconds = torch.randint(low, high + 1, (simulation.samples,), generator=generator).to(torch.float64)
+    return labelled_histograms(simulation, simulation.samples, seconds, generator, dark_fraction=simulation.dark_fraction)
+
+
+def test_set(simulation: HistogramSimulation, n: int, seconds: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Held-out histograms of emitters (no dark pixels) at one acquisition time, from their own seed."""
+    generator = torch.Generator().manual_seed(seed)
+    return labelled_histograms(simulation, n, float(seconds), generator, dark_fraction=0.0)

@@ -56,13 +56,7 @@ def curves(
         axis.plot(x, y, label=name)
     if log_y:
         axis.set_yscale("log")
-    axis.set_xlabel(xlabel)
-    axis.set_ylabel(ylabel)
-    axis.set_title(title)
-    axis.legend(fontsize=8)
-    axis.grid(alpha=0.3)
-    figure.tight_layout()
-    return save_figure(figure, path)
+    return _finish(figure, axis, path, xlabel, ylabel, title)
 
 
 def scatter(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: str | Path, *, xlabel: str, ylabel: str,
@@ -71,6 +65,11 @@ def scatter(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: st
     figure, axis = plt.subplots(figsize=(4.8, 4.2))
     for name, (x, y) in series.items():
         axis.plot(x, y, ".", markersize=3, alpha=0.5, label=name)
+    return _finish(figure, axis, path, xlabel, ylabel, title)
+
+
+def _finish(figure: plt.Figure, axis: plt.Axes, path: str | Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Label, add legend and grid, save."""
     axis.set_xlabel(xlabel)
     axis.set_ylabel(ylabel)
     axis.set_title(title)

@@ -47,10 +47,10 @@ class G2Evaluation(Section):
     """Held-out histograms at each acquisition time; L-M at longer times to find the speed-up."""
 
     seconds: list[int] = Field(default_factory=lambda: [5, 6, 7], min_length=1)
-    histograms: int = Field(2000, ge=10, description="held-out histograms per acquisition time")
+    histograms: int = Field(2000, ge=2, description="held-out histograms per acquisition time")
     lm_seconds: list[int] = Field(default_factory=lambda: [5, 10, 20, 40, 80, 160],
                                   description="acquisition times at which L-M is evaluated for the speed-up")
-    lm_histograms: int = Field(400, ge=10, description="held-out histograms per L-M speed-up point")
+    lm_histograms: int = Field(400, ge=2, description="held-out histograms per L-M speed-up point")
     workers: int = Field(2, ge=1, le=64, description="processes for the L-M fits")
     timing_histograms: int = Field(1024, ge=1, description="histograms of the CNN inference timing")
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 
 from qml_imaging.physics.parametric import ImageFamily
-from qml_imaging.physics.shot_noise import check_nbar, check_transmittance
+from qml_imaging.physics.shot_noise import check_nbar, check_transmittance, nbar_per_image
 
 
 def fisher_information(phi: torch.Tensor, jacobian: torch.Tensor, nbar: float | torch.Tensor) -> torch.Tensor:
@@ -65,7 +65,7 @@ def family_bounds(family: ImageFamily, theta: torch.Tensor, size: int, nbar: flo
 def sql_pixel(phi: torch.Tensor, nbar: float | torch.Tensor) -> torch.Tensor:
     """Standard quantum limit per pixel, ``phi / nbar``, for images ``phi`` (..., H, W)."""
     check_transmittance(phi)
-    return phi / _per_image(check_nbar(nbar), phi)
+    return phi / nbar_per_image(check_nbar(nbar), phi)
 
 
 def sql_total(nbar: float | torch.Tensor) -> torch.Tensor:
@@ -76,16 +76,12 @@ def sql_total(nbar: float | torch.Tensor) -> torch.Tensor:
 def heisenberg_pixel(phi: torch.Tensor, nbar: float | torch.Tensor) -> torch.Tensor:
     """Heisenberg limit per pixel (this module's convention), ``phi / nbar^2``."""
     check_transmittance(phi)
-    return phi / _per_image(check_nbar(nbar), phi) ** 2
+    return phi / nbar_per_image(check_nbar(nbar), phi) ** 2
 
 
 def heisenberg_total(nbar: float | torch.Tensor) -> torch.Tensor:
     """Heisenberg limit on the total squared error of an image, ``1 / nbar^2``."""
     return 1.0 / check_nbar(nbar) ** 2
-
-
-def _per_image(nbar: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
-    return nbar.to(phi.dtype).reshape(nbar.shape + (1, 1)) if nbar.ndim else nbar.to(phi.dtype)
 
 
 def _check(phi: torch.Tensor, jacobian: torch.Tensor, nbar: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -59,12 +59,12 @@ def shot_noise_counts(phi: torch.Tensor, nbar: float | torch.Tensor, generator: 
     broadcasts against ``phi``'s leading dimensions (one value per image: shape ``phi.shape[:-2]``).
     """
     check_transmittance(phi)
-    rates = _per_image(check_nbar(nbar), phi) * phi
+    rates = nbar_per_image(check_nbar(nbar), phi) * phi
     return torch.poisson(rates.to(torch.float64), generator=generator).to(phi.dtype)
 
 
-def _per_image(nbar: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
-    """``nbar`` shaped to multiply ``phi`` image by image."""
+def nbar_per_image(nbar: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+    """``nbar`` (a number or one value per image, ``phi.shape[:-2]``) shaped to multiply ``phi`` (..., H, W) image by image."""
     leading = phi.shape[:-2]
     if nbar.ndim == 0:
         return nbar.to(phi.dtype)

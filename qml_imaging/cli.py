@@ -4,6 +4,7 @@
     qml-imaging run --resume RUN_DIR
     qml-imaging validate CONFIG.yaml [key=value ...]
     qml-imaging list
+    qml-imaging hardware {backends,plan,submit,status,fetch} ...   (see qml_imaging.cli_hardware)
 
 Configs are validated before torch is imported, so a bad key fails in well under two seconds.
 Under ``torchrun`` the same ``run`` trains data-parallel and writes one run folder.
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from qml_imaging.cli_hardware import add_hardware_commands
 from qml_imaging.config import ConfigError, dump_config, load_config
 from qml_imaging.data.catalog import DATA_ENV
 
@@ -37,9 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"qml-imaging: invalid config: {error}", file=sys.stderr)
         return 2
-    except (FileExistsError, FileNotFoundError) as error:
+    except (FileExistsError, FileNotFoundError, PermissionError) as error:
         print(f"qml-imaging: {error}", file=sys.stderr)
         return 2
+    except (ValueError, RuntimeError) as error:
+        if arguments.command != "hardware":
+            raise
+        print(f"qml-imaging hardware: {error}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list the experiments shipped in experiments/")
     listing.set_defaults(handler=_list)
+    add_hardware_commands(commands)
     return parser
 
 

@@ -50,6 +50,14 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         temporary.write_text(text)
 
 
+def save_arrays_atomic(path: str | Path, **arrays) -> None:
+    """Write numpy ``arrays`` to the ``.npz`` file ``path`` atomically."""
+    import numpy as np
+
+    with atomic_replace(path) as temporary, open(temporary, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
 class MetricsLog:
     """Append-only ``metrics.jsonl``; on resume, records past the restored checkpoint are dropped."""
 

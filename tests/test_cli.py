@@ -142,3 +142,53 @@ def test_fitted_qiren_is_re_evaluated_on_a_shot_based_backend(tmp_path, capsys):
     with pytest.raises(ValueError, match="'camera/tanh/seed0' is not a QIREN fit"):
         main(["run", hardware, f"source_run={source}", "fit=camera/tanh/seed0", "backends=[aer_shots]",
               "--out", str(tmp_path / "wrong")])
+
+
+@pytest.mark.qiskit
+def test_hardware_submission_killed_mid_run_is_completed_by_fetch_exactly_once(tmp_path, capsys):
+    source = tmp_path / "source"
+    assert main(["run", SMOKE, "--out", str(source), "train.epochs=3"]) == 0
+    capsys.readouterr()
+    assert main(["hardware", "plan", str(source), "--backend", "FakeManilaV2"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["jobs"] == 2 and plan["circuit_executions_unbatched"] == 2 * 256
+    secret = "never-write-this-token"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qml_imaging.cli", "hardware", "submit", str(source), "--backend", "FakeManilaV2"],
+        cwd=REPO_ROOT, env={**os.environ, "QISKIT_IBM_TOKEN": secret},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    store = source / "hardware" / "FakeManilaV2" / "jobs.json"
+    deadline = time.monotonic() + 240
+    while not (store.is_file() and '"submitted"' in store.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert store.is_file(), "the submission never happened"
+    killed_states = [r["state"] for r in json.loads(store.read_text())["layers"].values()]
+    assert killed_states != ["done", "done"], "the evaluation finished before it could be killed"
+    folder = str(store.parent)
+    assert main(["hardware", "fetch", folder]) == 0
+    capsys.readouterr()
+    assert main(["hardware", "fetch", folder]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    records = json.loads(store.read_text())["layers"]
+    assert summary["state"] == "complete" and summary["results_recorded"] == 2
+    assert [r["state"] for r in records.values()] == ["done", "done"]
+    assert summary["jobs"] == sum(len(r["attempts"]) for r in records.values()) == 2
+    assert summary["mse_vs_exact"] < 0.05
+    for path in source.rglob("*"):
+        assert not path.is_file() or secret.encode() not in path.read_bytes()
+    assert main(["hardware", "submit", str(source), "--backend", "FakeManilaV2"]) == 2
+    assert "already holds this evaluation" in capsys.readouterr().err
+
+
+def test_hardware_errors_name_the_problem(tmp_path, capsys, monkeypatch):
+    source = tmp_path / "source"
+    assert main(["run", SMOKE, "--out", str(source), "train.epochs=1"]) == 0
+    assert main(["hardware", "plan", str(source), "--backend", "aer_shots"]) == 1
+    assert "is of kind 'qiskit.aer'" in capsys.readouterr().err
+    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
+    monkeypatch.setenv("QISKIT_IBM_CONFIG", str(tmp_path / "absent.json"))
+    assert main(["hardware", "submit", str(source), "--backend", "ibm_brisbane"]) == 2
+    assert "no IBM Quantum credentials" in capsys.readouterr().err

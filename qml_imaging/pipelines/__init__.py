@@ -35,6 +35,11 @@ PIPELINES: dict[str, PipelineEntry] = {
         run="qml_imaging.pipelines.inr_hardware.pipeline:run",
         summary="re-evaluate a fitted QIREN on shot-based, noisy or hardware backends against exact simulation",
     ),
+    "inr_runtime": PipelineEntry(
+        config="qml_imaging.pipelines.inr_runtime.config:InrRuntimeConfig",
+        run="qml_imaging.pipelines.inr_runtime.pipeline:run",
+        summary="evaluate a fitted QIREN on IBM Runtime (or a fake backend), one Estimator job per quantum layer",
+    ),
     "qcrb_parametric": PipelineEntry(
         config="qml_imaging.pipelines.qcrb.config:QcrbParametricConfig",
         run="qml_imaging.pipelines.qcrb.parametric:run",

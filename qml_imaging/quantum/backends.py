@@ -9,8 +9,9 @@
 ``lightning.qubit`` PennyLane Lightning, adjoint differentiation (one circuit per sample)
 ``qiskit.aer``     Qiskit Aer: exact (``shots: null``), sampled, or noisy with a fake IBM
                    device's noise model (``noise_from: FakeManilaV2``); parameter-shift gradients
-``ibm``            an IBM Quantum backend by name through qiskit-ibm-runtime (``qiskit.remote``);
-                   a fake backend name (``FakeManilaV2``) runs the same path locally
+``ibm``            an IBM Quantum backend by name through qiskit-ibm-runtime: a batch is one
+                   EstimatorV2 PUB (:mod:`qml_imaging.quantum.runtime`); a fake backend name
+                   (``FakeManilaV2``) runs the same path locally ("local testing mode")
 =================  ===========================================================================
 
 Credentials for ``ibm`` come from ``QISKIT_IBM_TOKEN`` / ``QISKIT_IBM_INSTANCE`` (and
@@ -29,6 +30,42 @@ from pydantic import Field, model_validator
 
 from qml_imaging.config import ConfigError, Section, validate
 
+class DynamicalDecoupling(Section):
+    """EstimatorV2 ``dynamical_decoupling`` options (IBM hardware only)."""
+
+    enable: bool = Field(False, description="insert pulse sequences on idle qubits")
+    sequence_type: Literal["XX", "XpXm", "XY4"] = Field("XX", description="the decoupling sequence")
+
+
+class Twirling(Section):
+    """EstimatorV2 ``twirling`` options (IBM hardware only)."""
+
+    enable_gates: bool = Field(False, description="Pauli-twirl two-qubit gates")
+    enable_measure: bool = Field(True, description="twirl measurements (TREX readout mitigation)")
+    num_randomizations: int | Literal["auto"] = Field("auto", description="twirled circuit instances per PUB")
+
+
+class RuntimeOptions(Section):
+    """How ``ibm`` backends submit: execution mode, error suppression and mitigation, retries."""
+
+    mode: Literal["batch", "session", "job"] = Field(
+        "batch", description="batch: independent jobs run back to back; session: exclusive access between jobs; "
+                             "job: each job on its own")
+    resilience_level: int = Field(1, ge=0, le=2, description="0 none, 1 readout mitigation (TREX), 2 adds ZNE")
+    dynamical_decoupling: DynamicalDecoupling = Field(default_factory=DynamicalDecoupling)
+    twirling: Twirling = Field(default_factory=Twirling)
+    max_retries: int = Field(2, ge=0, description="resubmissions of a failed or lost job before giving up")
+    poll_seconds: float = Field(10.0, gt=0, description="seconds between status checks while waiting for a job")
+
+
+class ZeroNoiseExtrapolation(Section):
+    """PennyLane ZNE (``qml.noise.mitigate_with_zne``): global unitary folding, then extrapolation to zero noise."""
+
+    scale_factors: list[int] = Field([1, 3, 5], min_length=2, description="odd noise scale factors (1 = the circuit)")
+    extrapolation: Literal["richardson", "linear"] = Field(
+        "richardson", description="richardson: polynomial through all points; linear: least-squares line")
+
+
 SIMULATOR_MAX_QUBITS = {"fast": 20, "default.qubit": 24, "lightning.qubit": 30, "qiskit.aer": 30}
 
 
@@ -44,6 +81,8 @@ class BackendConfig(Section):
     device_name: str | None = Field(None, description="IBM backend name (ibm_brisbane) or fake backend (FakeManilaV2)")
     optimization_level: int = Field(1, ge=0, le=3, description="Qiskit transpiler optimisation level")
     threads: int | None = Field(None, ge=1, description="OpenMP threads for lightning.qubit (see its YAML)")
+    runtime: RuntimeOptions = Field(default_factory=RuntimeOptions, description="ibm only: how jobs are submitted")
+    zne: ZeroNoiseExtrapolation | None = Field(None, description="qiskit.aer only: zero-noise extrapolation")
 
     @model_validator(mode="after")
     def _consistent(self) -> BackendConfig:
@@ -53,6 +92,16 @@ class BackendConfig(Section):
             raise ValueError("noise_from applies to backend 'qiskit.aer' only")
         if self.shots is not None and self.backend not in ("qiskit.aer", "ibm", "default.qubit"):
             raise ValueError(f"shots are not supported by backend {self.backend!r}; use qiskit.aer or default.qubit")
+        if "runtime" in self.model_fields_set and self.backend != "ibm":
+            raise ValueError("runtime options apply to backend 'ibm' only")
+        if self.zne is not None:
+            if self.backend != "qiskit.aer":
+                raise ValueError("zne applies to backend 'qiskit.aer' only")
+            if self.optimization_level != 0:
+                raise ValueError(f"zne needs optimization_level 0, got {self.optimization_level}: "
+                                 "the transpiler would cancel the folded gate pairs")
+            if any(factor < 1 or factor % 2 == 0 for factor in self.zne.scale_factors):
+                raise ValueError(f"zne scale_factors must be odd integers >= 1, got {self.zne.scale_factors}")
         return self
 
 

@@ -11,7 +11,7 @@ import os
 
 import torch
 
-from qml_imaging.quantum.backends import SIMULATOR_MAX_QUBITS, BackendConfig, ibm_credentials_present
+from qml_imaging.quantum.backends import SIMULATOR_MAX_QUBITS, BackendConfig, ZeroNoiseExtrapolation
 from qml_imaging.quantum.circuits import CircuitTemplate
 from qml_imaging.quantum.simulator import expectation_values
 
@@ -78,13 +78,29 @@ class QNodeExecutor(Executor):
             shots = self.config.shots
             if self.name == "ibm" and shots is None:
                 shots = DEFAULT_HARDWARE_SHOTS
-            self._qnodes[key] = qml.set_shots(qnode, shots=shots) if shots is not None else qnode
+            qnode = qml.set_shots(qnode, shots=shots) if shots is not None else qnode
+            self._qnodes[key] = with_zne(qnode, self.config.zne) if self.config.zne is not None else qnode
         return self._qnodes[key]
 
     def _run(self, template, inputs, weights):
         outputs = self._qnode(template)(inputs, weights)
         stacked = torch.stack([torch.as_tensor(o) for o in outputs], dim=-1)
         return stacked.reshape(inputs.shape[0], -1).to(inputs.dtype)
+
+
+def with_zne(qnode, zne: ZeroNoiseExtrapolation):
+    """``qnode`` mitigated by zero-noise extrapolation: each circuit is folded globally
+    (``U (U^dagger U)^k``, noise scale ``2k + 1``), run at every scale factor, and the expectation
+    values are extrapolated to scale 0 (Richardson: the polynomial through all points; linear: a
+    least-squares line)."""
+    import pennylane as qml
+
+    if zne.extrapolation == "richardson":
+        extrapolate, options = qml.noise.richardson_extrapolate, None
+    else:
+        extrapolate, options = qml.noise.poly_extrapolate, {"order": 1}
+    return qml.noise.mitigate_with_zne(qnode, scale_factors=zne.scale_factors, folding=qml.noise.fold_global,
+                                       extrapolate=extrapolate, extrapolate_kwargs=options)
 
 
 def make_executor(config: BackendConfig) -> Executor:
@@ -117,6 +133,8 @@ def _aer_executor(config: BackendConfig) -> QNodeExecutor:
     if config.noise_from:
         from qiskit_aer.noise import NoiseModel
 
+        from qml_imaging.quantum.runtime import fake_backend
+
         fake = fake_backend(config.noise_from)
         options["noise_model"] = NoiseModel.from_backend(fake)
         max_qubits = fake.num_qubits
@@ -125,52 +143,7 @@ def _aer_executor(config: BackendConfig) -> QNodeExecutor:
     return QNodeExecutor(config, max_qubits, lambda n: qml.device("qiskit.aer", wires=n, **options), "parameter-shift")
 
 
-def _ibm_executor(config: BackendConfig) -> QNodeExecutor:
-    import pennylane as qml
+def _ibm_executor(config: BackendConfig) -> Executor:
+    from qml_imaging.quantum.runtime import RuntimeExecutor
 
-    name = config.device_name
-    if name.startswith("Fake"):
-        backend = fake_backend(name)
-    else:
-        backend = _runtime_backend(name)
-    options = {"optimization_level": config.optimization_level}
-    return QNodeExecutor(config, backend.num_qubits,
-                         lambda n: qml.device("qiskit.remote", wires=n, backend=backend, **options), "parameter-shift")
-
-
-def fake_backend(name: str):
-    """A fake IBM backend from ``qiskit_ibm_runtime.fake_provider`` by class name (``FakeManilaV2``)."""
-    from qiskit_ibm_runtime import fake_provider
-
-    backend_class = getattr(fake_provider, name, None)
-    if backend_class is None or not name.startswith("Fake"):
-        known = sorted(n for n in dir(fake_provider) if n.startswith("Fake") and n.endswith("V2"))
-        raise ValueError(f"unknown fake backend {name!r}; expected one of {known}")
-    return backend_class()
-
-
-def _runtime_backend(name: str):
-    """A real IBM backend; credentials from the environment or a saved account, never echoed."""
-    if not ibm_credentials_present():
-        raise PermissionError(
-            "no IBM Quantum credentials: set QISKIT_IBM_TOKEN (and QISKIT_IBM_INSTANCE) in the environment, "
-            "or save an account once with QiskitRuntimeService.save_account(...); "
-            "to test locally use a fake backend such as device_name: FakeManilaV2"
-        )
-    from qiskit_ibm_runtime import QiskitRuntimeService
-
-    options = {}
-    if os.environ.get("QISKIT_IBM_TOKEN"):
-        options = {
-            "channel": os.environ.get("QISKIT_IBM_CHANNEL", "ibm_quantum_platform"),
-            "token": os.environ["QISKIT_IBM_TOKEN"],
-            "instance": os.environ.get("QISKIT_IBM_INSTANCE"),
-        }
-    try:
-        service = QiskitRuntimeService(**options)
-        return service.backend(name)
-    except Exception as error:  # the service's errors may quote the request; keep the token out of ours
-        raise RuntimeError(
-            f"could not reach IBM backend {name!r} ({type(error).__name__}); check the credentials, "
-            "the instance and the network"
-        ) from None
+    return RuntimeExecutor(config)

@@ -109,3 +109,28 @@ def test_a_config_cannot_hold_a_token_and_the_error_does_not_echo_it():
 def test_more_qubits_than_the_device_is_refused():
     with pytest.raises(ValueError, match="needs 8 qubits but backend 'qiskit.aer' \\(FakeManilaV2\\) has 5"):
         QuantumLayer(qiren_block(8), "aer_noisy_manila")
+
+
+@pytest.mark.qiskit
+def test_zero_noise_extrapolation_brings_noisy_aer_closer_to_exact():
+    template = qiren_block(3, reuploads=2, sublayers=2)
+    inputs, weights = random_batch(template, 4)
+    exact = reference_expvals(template, inputs, weights)
+    noisy = {"backend": "qiskit.aer", "noise_from": "FakeManilaV2", "shots": 20000, "seed": 1,
+             "method": "density_matrix", "optimization_level": 0}
+    unmitigated = load_backend(noisy).expvals(template, inputs, weights).double()
+    mitigated = load_backend({**noisy, "zne": {"scale_factors": [1, 3, 5]}}).expvals(template, inputs, weights).double()
+    unmitigated_error = (unmitigated - exact).abs().mean().item()
+    mitigated_error = (mitigated - exact).abs().mean().item()
+    assert unmitigated_error > 0.03, "the noise model should visibly bias this circuit"
+    assert mitigated_error < 0.7 * unmitigated_error
+
+
+def test_zero_noise_extrapolation_settings_are_checked():
+    noisy = {"backend": "qiskit.aer", "noise_from": "FakeManilaV2", "shots": 100}
+    with pytest.raises(ConfigError, match="zne needs optimization_level 0, got 1.*cancel the folded gate pairs"):
+        backend_config({**noisy, "zne": {}})
+    with pytest.raises(ConfigError, match="odd integers >= 1, got \\[1, 2\\]"):
+        backend_config({**noisy, "optimization_level": 0, "zne": {"scale_factors": [1, 2]}})
+    with pytest.raises(ConfigError, match="zne applies to backend 'qiskit.aer' only"):
+        backend_config({"backend": "fast", "zne": {}})

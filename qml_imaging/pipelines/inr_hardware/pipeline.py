@@ -1,6 +1,7 @@
 """``inr_hardware``: evaluate a fitted QIREN's circuits on other backends and compare with exact simulation.
 
-Loads the final checkpoint of one QIREN fit from an ``inr_image`` run, predicts a seeded random
+Loads the final checkpoint of one QIREN fit from an ``inr_image`` run (BatchNorm statistics set
+to those of its full training grid, as in ``inr_image``'s evaluation), predicts a seeded random
 subset of its pixels with the exact fast simulator, then again with every quantum layer switched to
 each backend in ``backends`` (shots, device noise models, IBM hardware). No training happens here.
 
@@ -17,7 +18,7 @@ import torch
 
 from qml_imaging.data.datasets import coordinate_grid, load_skimage_image
 from qml_imaging.models.inr import QIREN
-from qml_imaging.pipelines.inr_common import VALUE_RANGE, build_model, predict
+from qml_imaging.pipelines.inr_common import VALUE_RANGE, build_model, predict, recalibrate_batch_norm
 from qml_imaging.pipelines.inr_hardware.config import InrHardwareConfig
 from qml_imaging.runs import RunDir
 from qml_imaging.training.checkpoints import load_checkpoint
@@ -37,19 +38,26 @@ def load_fitted_qiren(source: RunDir, fit: str) -> tuple[QIREN, str]:
         raise ValueError(f"fit {fit!r} of {source.path} has not finished; finish it with `qml-imaging run --resume`")
     model = build_model(spec, spec.n_qubits)
     model.load_state_dict(state["model"])
+    recalibrate_batch_norm(model, coordinate_grid(source.config.size, source.config.size))
     return model, image
+
+
+def evaluation_pixels(source: RunDir, image: str, n_coordinates: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coordinates ``(N, 2)`` and image values ``(N, 1)`` of the source run's grid: all pixels in
+    raster order (``n_coordinates`` None) or a ``seed``-ed random subset of ``n_coordinates``."""
+    size = source.config.size
+    coordinates = coordinate_grid(size, size)
+    values = load_skimage_image(image, size, value_range=VALUE_RANGE).reshape(-1, 1)
+    if n_coordinates is not None and n_coordinates < len(coordinates):
+        chosen = torch.randperm(len(coordinates), generator=torch.Generator().manual_seed(seed))[:n_coordinates]
+        coordinates, values = coordinates[chosen], values[chosen]
+    return coordinates, values
 
 
 def run(config: InrHardwareConfig, run_dir: RunDir) -> dict:
     source = RunDir.open(config.source_run)
     model, image = load_fitted_qiren(source, config.fit)
-    size = source.config.size
-    coordinates = coordinate_grid(size, size)
-    values = load_skimage_image(image, size, value_range=VALUE_RANGE).reshape(-1, 1)
-    if config.n_coordinates is not None and config.n_coordinates < len(coordinates):
-        chosen = torch.randperm(len(coordinates), generator=torch.Generator().manual_seed(config.seed))
-        chosen = chosen[: config.n_coordinates]
-        coordinates, values = coordinates[chosen], values[chosen]
+    coordinates, values = evaluation_pixels(source, image, config.n_coordinates, config.seed)
     exact = predict(model, coordinates)
     summary = {"n_coordinates": len(coordinates), "mse_vs_exact": {}, "mse_vs_image": {"fast": mse(exact, values)},
                "seconds": {}}

@@ -1,0 +1,109 @@
+"""``qml-imaging hardware ...``: evaluate a trained QIREN on IBM Runtime (or a fake backend).
+
+    qml-imaging hardware backends
+    qml-imaging hardware plan RUN_DIR --backend NAME [--fit IMAGE/MODEL/seedN] [--n-coordinates N]
+    qml-imaging hardware submit RUN_DIR --backend NAME [--fit ...] [--n-coordinates N] [--detach]
+    qml-imaging hardware status EVAL_DIR
+    qml-imaging hardware fetch EVAL_DIR [--no-wait]
+
+``RUN_DIR`` is a finished ``inr_image`` run; ``submit`` makes the evaluation folder
+``RUN_DIR/hardware/<backend>`` (an ``inr_runtime`` run) and prints it. ``--detach`` returns after
+the first submission; ``fetch`` continues from the job store, whichever process submitted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from qml_imaging.config import ExperimentConfig
+from qml_imaging.runs import RunDir
+
+
+def add_hardware_commands(commands) -> None:
+    """Register ``hardware`` and its sub-commands on the main parser's ``commands``."""
+    hardware = commands.add_parser("hardware", help="IBM Runtime: backends, plan, submit, status, fetch")
+    actions = hardware.add_subparsers(dest="hardware_command", required=True)
+    actions.add_parser("backends", help="fake backends and, with credentials, your IBM backends").set_defaults(
+        handler=_backends)
+    for name, handler, text in (("plan", _plan, "transpile and count circuits, shots and jobs; submit nothing"),
+                                ("submit", _submit, "submit a fitted QIREN's layers, one Estimator job each")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("run_dir", help="a finished inr_image run folder")
+        action.add_argument("--backend", required=True, help="hardware_configs/ibm_*.yaml name, IBM or Fake* name")
+        action.add_argument("--fit", default="camera/qiren/seed0", help="IMAGE/MODEL/seedN of the QIREN fit")
+        action.add_argument("--n-coordinates", type=int, default=None, help="random pixels (default: all)")
+        action.set_defaults(handler=handler)
+    actions.choices["submit"].add_argument("--detach", action="store_true", help="return after the first submission")
+    status = actions.add_parser("status", help="state of every layer's job")
+    status.add_argument("eval_dir")
+    status.set_defaults(handler=_status)
+    fetch = actions.add_parser("fetch", help="fetch finished jobs (each once) and continue the evaluation")
+    fetch.add_argument("eval_dir")
+    fetch.add_argument("--no-wait", action="store_true", help="do not wait for running jobs")
+    fetch.set_defaults(handler=_fetch)
+
+
+def _evaluation_config(arguments: argparse.Namespace) -> ExperimentConfig:
+    from qml_imaging.pipelines.inr_runtime.config import InrRuntimeConfig
+
+    return InrRuntimeConfig(experiment="inr_runtime", name=f"hardware-{Path(arguments.backend).stem}",
+                            description=f"{arguments.fit} of {arguments.run_dir} on {arguments.backend}",
+                            source_run=str(arguments.run_dir), fit=arguments.fit, backend=arguments.backend,
+                            n_coordinates=arguments.n_coordinates)
+
+
+def _backends(arguments: argparse.Namespace) -> int:
+    from qml_imaging.quantum.hardware import list_backends
+
+    for row in list_backends():
+        queue = f"  queue {row['pending_jobs']}" if row.get("pending_jobs") is not None else ""
+        print(f"{row['name']:<24} {row['qubits']:>4} qubits  {row['kind']}{queue}")
+    return 0
+
+
+def _plan(arguments: argparse.Namespace) -> int:
+    from qml_imaging.pipelines.inr_runtime.pipeline import prepare
+
+    config = _evaluation_config(arguments)
+    evaluation, _, _ = prepare(config, RunDir(Path(arguments.run_dir) / "hardware" / "plan-only", config))
+    print(json.dumps(evaluation.plan(), indent=1))
+    return 0
+
+
+def _submit(arguments: argparse.Namespace) -> int:
+    from qml_imaging.pipelines.inr_runtime.pipeline import run
+
+    config = _evaluation_config(arguments)
+    folder = Path(arguments.run_dir) / "hardware" / Path(arguments.backend).stem
+    if (folder / "config.yaml").is_file():
+        raise FileExistsError(f"{folder} already holds this evaluation; continue it with "
+                              f"`qml-imaging hardware fetch {folder}`")
+    return _report(run(config, RunDir.create(config, folder), wait=not arguments.detach), folder)
+
+
+def _status(arguments: argparse.Namespace) -> int:
+    from qml_imaging.pipelines.inr_runtime.pipeline import prepare
+
+    run_dir = RunDir.open(arguments.eval_dir)
+    evaluation, _, _ = prepare(run_dir.config, run_dir)
+    for row in evaluation.status():
+        live = f" ({row['service_status']})" if "service_status" in row else ""
+        failures = f"; failed: {row['failures']}" if row["failures"] else ""
+        print(f"layer {row['layer']}: {row['state']}{live}  jobs {row['jobs']}{failures}")
+    return 0
+
+
+def _fetch(arguments: argparse.Namespace) -> int:
+    from qml_imaging.pipelines.inr_runtime.pipeline import run
+
+    run_dir = RunDir.open(arguments.eval_dir)
+    return _report(run(run_dir.config, run_dir, wait=not arguments.no_wait), run_dir.path)
+
+
+def _report(summary: dict, folder: Path) -> int:
+    print(json.dumps(summary, indent=1, default=str))
+    print(f"evaluation folder: {folder}", file=sys.stderr)
+    return 0

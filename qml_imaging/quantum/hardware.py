@@ -1,0 +1,227 @@
+"""Evaluating a trained hybrid model on IBM Runtime, one Estimator PUB per quantum layer.
+
+A model's quantum layers depend on each other through its classical layers, so they are run in
+order: the classical forward pass reaches quantum layer ``k`` with its whole batch of inputs
+``(B, n_qubits)``; those inputs become the parameter array of one PUB (one job); when its result is
+fetched, the forward pass continues to layer ``k + 1``. A 3-layer QIREN on 1024 pixels is thus 3
+jobs, not 3072 circuits submitted one by one.
+
+:class:`HardwareEvaluation` keeps every step in a :class:`~qml_imaging.quantum.jobstore.JobStore`,
+so :meth:`~HardwareEvaluation.advance` can stop after any submission (``wait=False``, or a killed
+process) and be called again later, from any process: submitted jobs are looked up by id, fetched
+once, failed or lost jobs are resubmitted up to ``runtime.max_retries`` times with the reason kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from qml_imaging.quantum.backends import BackendConfig
+from qml_imaging.quantum.executors import Executor
+from qml_imaging.quantum.isa import IsaCircuit, transpile_template
+from qml_imaging.quantum.jobstore import DONE, FAILED, JobStore
+from qml_imaging.quantum.layer import QuantumLayer
+from qml_imaging.quantum.runtime import FINISHED_OK, WAITING, hardware_shots, job_service, wait_for
+
+INPUT_TOLERANCE = 1e-6
+"""Largest change (radians) of a layer's inputs between submission and use of its result."""
+
+
+class PendingLayer(Exception):
+    """Quantum layer ``index`` has no result yet; ``inputs`` ``(B, n_qubits)`` are what it needs evaluated."""
+
+    def __init__(self, index: int, inputs: torch.Tensor):
+        super().__init__(f"quantum layer {index} awaits its result")
+        self.index = index
+        self.inputs = inputs
+
+
+class StoredResultExecutor(Executor):
+    """Answers quantum layer ``index`` from the job store, or raises :class:`PendingLayer`."""
+
+    def __init__(self, config: BackendConfig, max_qubits: int, store: JobStore, index: int):
+        super().__init__(config, max_qubits)
+        self.store = store
+        self.index = index
+
+    def _run(self, template, inputs, weights):
+        values = self.store.result(self.index)
+        if values is None:
+            raise PendingLayer(self.index, inputs.detach())
+        submitted = self.store.inputs(self.index)
+        if submitted.shape != tuple(inputs.shape) or not np.allclose(
+                submitted, inputs.detach().double().numpy(), atol=INPUT_TOLERANCE, rtol=0):
+            raise ValueError(f"the inputs of quantum layer {self.index} differ from those submitted; the model or "
+                             f"its coordinates changed since ({self.store.path}); evaluate again in a new folder")
+        return torch.as_tensor(values, dtype=inputs.dtype)
+
+
+class HardwareEvaluation:
+    """``model(inputs)`` on an ``ibm`` backend, every quantum layer one job, persisted in ``folder``.
+
+    ``model``: an ``nn.Module`` whose :class:`QuantumLayer` modules run in the order of
+    ``model.modules()``; ``inputs``: the batch ``(B, ...)`` to evaluate (e.g. pixel coordinates).
+    ``jobs``: a job service (default: from ``config``; local testing mode keeps its results in
+    ``folder/local_jobs``). ``log`` receives one line per submission, result and failure.
+    """
+
+    def __init__(self, model: nn.Module, inputs: torch.Tensor, config: BackendConfig, folder: str | Path, jobs=None,
+                 log: Callable[[str], None] = lambda message: None):
+        self.model = model
+        self.log = log
+        self.inputs = inputs
+        self.config = config
+        self.folder = Path(folder)
+        self.jobs = jobs if jobs is not None else job_service(config, spool_dir=self.folder / "local_jobs")
+        self.store = JobStore(self.folder, backend=config.device_name)
+        self.layers = [m for m in model.modules() if isinstance(m, QuantumLayer)]
+        if not self.layers:
+            raise ValueError(f"{type(model).__name__} has no QuantumLayer to evaluate on hardware")
+        for index, layer in enumerate(self.layers):
+            if layer.n_qubits > self.jobs.backend.num_qubits:
+                raise ValueError(f"quantum layer {index} ({layer.template.name}) needs {layer.n_qubits} qubits but "
+                                 f"backend {config.device_name!r} has {self.jobs.backend.num_qubits}")
+        self._isa: dict[int, IsaCircuit] = {}
+
+    def isa_circuit(self, index: int) -> IsaCircuit:
+        """Layer ``index``'s circuit, trained weights fixed, transpiled for the backend (the one
+        submitted before, if any, as kept in ``circuits/``)."""
+        if index not in self._isa:
+            layer = self.layers[index]
+            kept = self._circuit_file(index)
+            if kept.is_file():
+                self._isa[index] = IsaCircuit.load(kept, layer.template.name, layer.n_qubits)
+            else:
+                self._isa[index] = transpile_template(layer.template, layer.weights.detach().double(),
+                                                      self.jobs.backend, self.config.optimization_level,
+                                                      seed=self.config.seed or 0)
+        return self._isa[index]
+
+    def _circuit_file(self, index: int) -> Path:
+        return self.folder / "circuits" / f"layer{index}.qpy"
+
+    def plan(self) -> dict:
+        """What :meth:`advance` will submit, before anything is submitted."""
+        batch = len(self.inputs)
+        layers = []
+        for index, layer in enumerate(self.layers):
+            isa = self.isa_circuit(index)
+            layers.append({"layer": index, "template": layer.template.name, "qubits": layer.n_qubits,
+                           "parameter_sets": batch, "observables": layer.n_outputs, **isa.metrics()})
+        return {"backend": self.config.device_name, "backend_qubits": self.jobs.backend.num_qubits,
+                "local_testing_mode": self.jobs.local, "shots": hardware_shots(self.config),
+                "circuits": len(self.layers), "parameter_sets": batch * len(self.layers),
+                "jobs": len(self.layers), "circuit_executions_unbatched": batch * len(self.layers),
+                "layers": layers}
+
+    def advance(self, wait: bool = True) -> torch.Tensor | None:
+        """Carry the evaluation as far as it goes; the model's outputs once every layer has its result.
+
+        ``wait=False`` returns None right after a submission or when a submitted job is still
+        running (come back later); ``wait=True`` polls every ``runtime.poll_seconds`` until done.
+        """
+        backends = [layer.backend for layer in self.layers]
+        for index, layer in enumerate(self.layers):
+            layer.backend = StoredResultExecutor(self.config, self.jobs.backend.num_qubits, self.store, index)
+        self.model.eval()
+        try:
+            while True:
+                try:
+                    with torch.no_grad():
+                        return self.model(self.inputs)
+                except PendingLayer as pending:
+                    if not self._progress(pending, wait):
+                        return None
+        finally:
+            for layer, backend in zip(self.layers, backends):
+                layer.backend = backend
+
+    def status(self) -> list[dict]:
+        """Per layer: its state, job ids and, for a running job, the service's current status."""
+        rows = []
+        for index in range(len(self.layers)):
+            record = self.store.layer(index)
+            row = {"layer": index, "state": record["state"], "jobs": [a["job_id"] for a in record["attempts"]],
+                   "failures": [a.get("detail", "") for a in record["attempts"] if a["state"] == FAILED]}
+            job_id = self.store.active_job(index)
+            if job_id is not None:
+                row["service_status"] = self.jobs.state(job_id).status
+            rows.append(row)
+        return rows
+
+    def summary(self) -> dict:
+        """Job count, retries and times from the store (Unix seconds), for the report."""
+        layers = self.store.layers()
+        attempts = [a for record in layers.values() for a in record["attempts"]]
+        finished = [a["finished_at"] for a in attempts if "finished_at" in a]
+        return {
+            "jobs": self.store.jobs_submitted(),
+            "layers": len(self.layers),
+            "results_recorded": sum(record["state"] == DONE for record in layers.values()),
+            "failed_attempts": [{"layer": i, "job_id": a["job_id"], "reason": a.get("detail", "")}
+                                for i, record in layers.items() for a in record["attempts"] if a["state"] == FAILED],
+            "wall_seconds": max(finished) - min(a["submitted_at"] for a in attempts) if finished else None,
+        }
+
+    def _progress(self, pending: PendingLayer, wait: bool) -> bool:
+        """Move layer ``pending.index`` one step; False when the caller should stop for now."""
+        index = pending.index
+        job_id = self.store.active_job(index)
+        if job_id is not None:
+            state = wait_for(self.jobs, job_id, self.config.runtime.poll_seconds) if wait else self.jobs.state(job_id)
+            if state.status == WAITING:
+                return False
+            if state.status == FINISHED_OK:
+                values, stds = self.jobs.result(job_id)[0]
+                self.store.record_result(index, values, stds)
+                self.log(f"layer {index}: fetched job {job_id} ({len(values)} parameter sets)")
+                return True
+            self.store.record_failure(index, state.detail)
+            self.log(f"layer {index}: job {job_id} failed: {state.detail}")
+        failures = self.store.failed_attempts(index)
+        if len(failures) > self.config.runtime.max_retries:
+            reasons = "; ".join(f"{a['job_id']}: {a['detail']}" for a in failures)
+            raise RuntimeError(f"quantum layer {index} failed {len(failures)} times on {self.config.device_name} "
+                               f"(runtime.max_retries = {self.config.runtime.max_retries}): {reasons}")
+        self._submit(index, pending.inputs)
+        return wait
+
+    def _submit(self, index: int, inputs: torch.Tensor) -> None:
+        isa = self.isa_circuit(index)
+        isa.save(self._circuit_file(index))
+        values = inputs.double().numpy()
+        submitted_at = time.time()
+        job_id = self.jobs.submit([isa.pub(values)])
+        pub = {"parameter_values_shape": [len(values), 1, isa.n_inputs], "observables_shape": [1, isa.n_inputs],
+               "result_shape": [len(values), isa.n_inputs], "shots": hardware_shots(self.config),
+               "depth": isa.depth, "two_qubit_gates": isa.two_qubit_gates, "physical_qubits": isa.physical_qubits}
+        self.store.record_submission(index, job_id, pub, values, submitted_at)
+        self.log(f"layer {index}: submitted job {job_id} to {self.config.device_name} "
+                 f"({len(values)} parameter sets, {isa.two_qubit_gates} two-qubit gates)")
+
+
+def list_backends(include_ibm: bool | None = None) -> list[dict]:
+    """Backends to evaluate on: every fake backend (local testing mode) and, with credentials, IBM's.
+
+    Each row: ``name``, ``qubits``, ``kind`` ("fake" or "ibm") and, for IBM, ``pending_jobs`` (queue).
+    """
+    from qml_imaging.quantum.backends import ibm_credentials_present
+    from qml_imaging.quantum.runtime import fake_backend, fake_backend_names, runtime_service
+
+    rows = [{"name": name, "qubits": fake_backend(name).num_qubits, "kind": "fake"} for name in fake_backend_names()]
+    if include_ibm is None:
+        include_ibm = ibm_credentials_present()
+    if include_ibm:
+        for backend in runtime_service().backends():
+            try:
+                queue = backend.status().pending_jobs
+            except Exception:
+                queue = None
+            rows.append({"name": backend.name, "qubits": backend.num_qubits, "kind": "ibm", "pending_jobs": queue})
+    return rows

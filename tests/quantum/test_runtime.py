@@ -1,0 +1,270 @@
+"""IBM Runtime path: ISA circuits, one PUB per layer, the persistent job store, retries and errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from qml_imaging.config import ConfigError
+from qml_imaging.quantum.backends import BackendConfig, backend_config
+from qml_imaging.quantum.circuits import qiren_block
+from qml_imaging.quantum.hardware import HardwareEvaluation
+from qml_imaging.quantum.isa import IsaCircuit, template_circuit, transpile_template
+from qml_imaging.quantum.jobstore import JobStore
+from qml_imaging.quantum.layer import QuantumLayer
+from qml_imaging.quantum.runtime import (
+    FINISHED_BADLY,
+    JobState,
+    LocalJobService,
+    configure_estimator,
+    fake_backend,
+    ibm_backend_config,
+    job_service,
+    runtime_service,
+)
+from tests.quantum.conftest import random_batch, reference_expvals
+
+pytestmark = pytest.mark.qiskit
+
+MANILA = BackendConfig(backend="ibm", device_name="FakeManilaV2", shots=8000, seed=7,
+                       runtime={"poll_seconds": 0.01, "max_retries": 1})
+
+
+def exact_isa_expvals(isa, inputs):
+    """Noiseless <Z_j> of a transpiled circuit, through its layout: checks the ISA conversion exactly."""
+    from qiskit.quantum_info import Statevector
+
+    rows = []
+    for values in inputs:
+        state = Statevector(isa.circuit.assign_parameters(values))
+        rows.append([state.expectation_value(observable).real for observable in isa.observables])
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def test_template_as_qiskit_circuit_matches_pennylane(template):
+    from qiskit.quantum_info import SparsePauliOp, Statevector
+
+    inputs, weights = random_batch(template, 3)
+    circuit = template_circuit(template, weights)
+    assert len(circuit.parameters) == template.n_qubits
+    expected = reference_expvals(template, inputs, weights)
+    for row, values in enumerate(inputs.numpy()):
+        state = Statevector(circuit.assign_parameters(values))
+        for wire in range(template.n_qubits):
+            z = SparsePauliOp.from_sparse_list([("Z", [wire], 1.0)], num_qubits=template.n_qubits)
+            assert state.expectation_value(z).real == pytest.approx(expected[row, wire].item(), abs=1e-9)
+
+
+def test_transpiled_circuit_keeps_the_outputs_through_its_layout():
+    template = qiren_block(4, reuploads=2, sublayers=2)
+    inputs, weights = random_batch(template, 4)
+    isa = transpile_template(template, weights, fake_backend("FakeManilaV2"), optimization_level=3)
+    assert set(isa.circuit.count_ops()) <= {"rz", "sx", "x", "cx", "measure", "barrier"}
+    assert isa.two_qubit_gates > 0 and len(isa.physical_qubits) == 4
+    torch.testing.assert_close(exact_isa_expvals(isa, inputs.numpy()), reference_expvals(template, inputs, weights),
+                               atol=1e-8, rtol=0)
+    with pytest.raises(ValueError, match=r"inputs must have shape \(B, 4\), got \(4, 3\)"):
+        isa.pub(inputs[:, :3].numpy())
+
+
+def test_one_pub_evaluates_a_whole_batch_with_shot_and_device_noise():
+    template = qiren_block(3, reuploads=1, sublayers=2)
+    inputs, weights = random_batch(template, 40)
+    jobs = LocalJobService(MANILA)
+    isa = transpile_template(template, weights, jobs.backend)
+    job_id = jobs.submit([isa.pub(inputs.numpy())])
+    (values, stds), = jobs.result(job_id)
+    assert values.shape == (40, 3) and stds.shape == (40, 3)
+    error = np.abs(values - reference_expvals(template, inputs, weights).numpy())
+    assert error.mean() < 0.15, "a shallow 3-qubit circuit on Manila's noise stays near the exact values"
+    assert (error > 3 * stds).any(), "device noise should show beyond the shot noise"
+
+
+def small_hybrid_model(n_qubits=3, seed=0):
+    torch.manual_seed(seed)
+    first = QuantumLayer(qiren_block(n_qubits, reuploads=1, sublayers=2))
+    second = QuantumLayer(qiren_block(n_qubits, reuploads=1, sublayers=2))
+    return nn.Sequential(nn.Linear(2, n_qubits), first, nn.Linear(n_qubits, n_qubits), nn.Tanh(), second,
+                         nn.Linear(n_qubits, 1))
+
+
+@pytest.fixture
+def model_and_inputs():
+    model = small_hybrid_model()
+    inputs = torch.rand(48, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        exact = model(inputs)
+    return model, inputs, exact
+
+
+def evaluation(model, inputs, folder, config=MANILA, jobs=None):
+    """A fresh evaluation object, as a new process would build it from the folder."""
+    return HardwareEvaluation(model, inputs, config, folder, jobs=jobs)
+
+
+def test_every_layer_is_one_job_and_the_result_matches_exact_simulation(model_and_inputs, tmp_path):
+    model, inputs, exact = model_and_inputs
+    run = evaluation(model, inputs, tmp_path)
+    plan = run.plan()
+    assert plan["jobs"] == 2 and plan["circuit_executions_unbatched"] == 96
+    assert [layer["parameter_sets"] for layer in plan["layers"]] == [48, 48]
+    outputs = run.advance()
+    assert run.store.jobs_submitted() == 2
+    assert torch.mean((outputs - exact) ** 2).item() < 0.01
+    assert [layer.backend.name for layer in run.layers] == ["fast", "fast"], "the layers' own backends are restored"
+
+
+def test_detached_submission_is_finished_by_a_later_process_without_resubmitting(model_and_inputs, tmp_path):
+    model, inputs, _ = model_and_inputs
+    assert evaluation(model, inputs, tmp_path).advance(wait=False) is None
+    stored = json.loads((tmp_path / "jobs.json").read_text())
+    assert [record["state"] for record in stored["layers"].values()] == ["submitted"]
+    later = evaluation(model, inputs, tmp_path)
+    outputs = later.advance()
+    assert later.store.jobs_submitted() == 2 and later.summary()["results_recorded"] == 2
+    fetched_at = [r["fetched_at"] for r in later.store.layers().values()]
+    again = evaluation(model, inputs, tmp_path)
+    torch.testing.assert_close(again.advance(), outputs)
+    assert again.store.jobs_submitted() == 2
+    assert [r["fetched_at"] for r in again.store.layers().values()] == fetched_at, "fetched twice"
+
+
+def test_a_process_killed_after_submission_loses_nothing_and_counts_each_result_once(
+        model_and_inputs, tmp_path, monkeypatch):
+    model, inputs, exact = model_and_inputs
+    original = JobStore.record_result
+    calls = {"n": 0}
+
+    def killed_before_second_fetch(store, index, values, stds):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # the process dies with layer 1 submitted, its result not yet recorded
+        original(store, index, values, stds)
+
+    monkeypatch.setattr(JobStore, "record_result", killed_before_second_fetch)
+    with pytest.raises(KeyboardInterrupt):
+        evaluation(model, inputs, tmp_path).advance()
+    monkeypatch.setattr(JobStore, "record_result", original)
+    submitted_job = JobStore(tmp_path, "FakeManilaV2").active_job(1)
+    resumed = evaluation(model, inputs, tmp_path)
+    outputs = resumed.advance()
+    assert resumed.store.jobs_submitted() == 2, "the submitted job was fetched by id, not resubmitted"
+    assert resumed.store.layer(1)["attempts"][-1]["job_id"] == submitted_job
+    assert torch.mean((outputs - exact) ** 2).item() < 0.01
+    with pytest.raises(ValueError, match="results are recorded once"):
+        resumed.store.record_result(0, np.zeros((48, 3)), np.zeros((48, 3)))
+
+
+def test_a_submitted_circuit_is_kept_and_reloaded_with_its_layout(tmp_path):
+    template = qiren_block(3, reuploads=1, sublayers=2)
+    inputs, weights = random_batch(template, 5)
+    isa = transpile_template(template, weights, fake_backend("FakeManilaV2"))
+    isa.save(tmp_path / "layer.qpy")
+    loaded = IsaCircuit.load(tmp_path / "layer.qpy", template.name, 3)
+    assert loaded.physical_qubits == isa.physical_qubits
+    torch.testing.assert_close(exact_isa_expvals(loaded, inputs.numpy()), reference_expvals(template, inputs, weights),
+                               atol=1e-8, rtol=0)
+
+
+class FailingFirst:
+    """A job service whose first ``failures`` jobs end in an error."""
+
+    def __init__(self, inner, failures):
+        self.inner, self.failures, self.local, self.backend = inner, failures, inner.local, inner.backend
+        self.failed = set()
+
+    def submit(self, pubs):
+        job_id = self.inner.submit(pubs)
+        if len(self.failed) < self.failures:
+            self.failed.add(job_id)
+        return job_id
+
+    def state(self, job_id):
+        if job_id in self.failed:
+            return JobState(FINISHED_BADLY, "ERROR: simulated calibration outage")
+        return self.inner.state(job_id)
+
+    def result(self, job_id):
+        return self.inner.result(job_id)
+
+
+def test_failed_jobs_are_retried_a_bounded_number_of_times_with_the_reason_kept(model_and_inputs, tmp_path):
+    model, inputs, exact = model_and_inputs
+    run = evaluation(model, inputs, tmp_path / "once", jobs=FailingFirst(LocalJobService(MANILA), failures=1))
+    outputs = run.advance()
+    summary = run.summary()
+    assert summary["jobs"] == 3 and summary["results_recorded"] == 2
+    assert summary["failed_attempts"][0]["reason"] == "ERROR: simulated calibration outage"
+    assert torch.mean((outputs - exact) ** 2).item() < 0.01
+    hopeless = evaluation(model, inputs, tmp_path / "always", jobs=FailingFirst(LocalJobService(MANILA), failures=9))
+    with pytest.raises(RuntimeError, match=r"failed 2 times on FakeManilaV2 \(runtime.max_retries = 1\).*outage"):
+        hopeless.advance()
+
+
+def test_a_lost_local_job_is_resubmitted(model_and_inputs, tmp_path):
+    model, inputs, _ = model_and_inputs
+    evaluation(model, inputs, tmp_path).advance(wait=False)
+    for spooled in (tmp_path / "local_jobs").glob("*.npz"):
+        spooled.unlink()
+    resumed = evaluation(model, inputs, tmp_path)
+    resumed.advance()
+    assert resumed.summary()["failed_attempts"][0]["reason"].startswith("lost")
+    assert resumed.store.jobs_submitted() == 3
+
+
+def test_changed_inputs_are_refused(model_and_inputs, tmp_path):
+    model, inputs, _ = model_and_inputs
+    evaluation(model, inputs, tmp_path).advance(wait=False)
+    evaluation(model, inputs, tmp_path).advance(wait=False)
+    with pytest.raises(ValueError, match="inputs of quantum layer 0 differ from those submitted"):
+        evaluation(model, inputs + 0.1, tmp_path).advance()
+
+
+def test_layers_wider_than_the_backend_and_unknown_backends_are_clear_errors(tmp_path, monkeypatch):
+    model = small_hybrid_model(n_qubits=6)
+    with pytest.raises(ValueError, match="quantum layer 0 \\(qiren\\) needs 6 qubits but backend 'FakeManilaV2' has 5"):
+        evaluation(model, torch.zeros(2, 2), tmp_path)
+    with pytest.raises(ValueError, match="unknown fake backend 'FakeNowhere'.*FakeManilaV2"):
+        job_service(ibm_backend_config("FakeNowhere"))
+    with pytest.raises(ValueError, match="backend 'aer_shots' is of kind 'qiskit.aer'; IBM Runtime jobs need"):
+        ibm_backend_config("aer_shots")
+    with pytest.raises(ConfigError, match="unknown backend 'brisbane'"):
+        ibm_backend_config("brisbane")
+    with pytest.raises(ConfigError, match="runtime options apply to backend 'ibm' only"):
+        backend_config({"backend": "qiskit.aer", "runtime": {"mode": "session"}})
+
+
+def test_missing_credentials_are_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
+    monkeypatch.setenv("QISKIT_IBM_CONFIG", str(tmp_path / "absent.json"))
+    with pytest.raises(PermissionError, match="no IBM Quantum credentials.*QISKIT_IBM_TOKEN.*save_account"):
+        job_service(ibm_backend_config("ibm_brisbane"))
+
+
+def test_a_failing_service_never_echoes_the_token(monkeypatch):
+    import qiskit_ibm_runtime
+
+    secret = "tok-123-secret"
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", secret)
+
+    def refuse(**options):
+        raise ValueError(f"invalid token {options['token']}")
+
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", refuse)
+    with pytest.raises(RuntimeError) as error:
+        runtime_service()
+    assert secret not in str(error.value) and error.value.__cause__ is None
+
+
+def test_yaml_runtime_options_reach_the_estimator():
+    from qiskit_ibm_runtime import EstimatorV2
+
+    config = ibm_backend_config("ibm_example")
+    estimator = EstimatorV2(mode=fake_backend("FakeManilaV2"))
+    configure_estimator(estimator, config, local=False)
+    options = estimator.options
+    assert options.default_shots == 4096 and options.resilience_level == 1
+    assert options.dynamical_decoupling.enable and options.dynamical_decoupling.sequence_type == "XY4"
+    assert options.twirling.enable_measure and not options.twirling.enable_gates

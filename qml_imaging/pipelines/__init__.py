@@ -55,4 +55,9 @@ PIPELINES: dict[str, PipelineEntry] = {
         run="qml_imaging.pipelines.g2.regression:run",
         summary="g2(0) from sparse HBT histograms: the paper's CNN against Levenberg-Marquardt fits",
     ),
+    "srm_scan": PipelineEntry(
+        config="qml_imaging.pipelines.g2.config:SrmScanConfig",
+        run="qml_imaging.pipelines.g2.scan:run",
+        summary="antibunching super-resolution: confocal scans, g2 maps by L-M and CNN, G2 images, FWHM ratio",
+    ),
 }

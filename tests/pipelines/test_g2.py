@@ -23,3 +23,24 @@ def test_smoke_run_writes_the_mape_table(tmp_path):
     assert summary["cnn_seconds_per_1024"] > 0 and summary["speedup"] > 0
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert "g2_predictions.png" in report["figures"]
+
+
+def test_scan_smoke_run_gives_g2_maps_g2_images_and_the_fwhm_ratio(tmp_path):
+    from qml_imaging.config import config_from_dict
+    from qml_imaging.pipelines.g2.regression import run as regression
+    from qml_imaging.pipelines.g2.scan import run as scan
+
+    source_config = load_config(EXPERIMENTS / "g2_smoke.yaml")
+    source = RunDir.create(source_config, tmp_path / "cnn")
+    regression(source_config, source)
+    raw = load_config(EXPERIMENTS / "srm_scan.yaml").model_dump()
+    raw.update(source_run=str(source.path), workers=1,
+               scan={**raw["scan"], "pixels": 13, "field_nm": 13 * 60.0, "seconds": 20})
+    config = config_from_dict(raw)
+    summary = scan(config, RunDir.create(config, tmp_path / "scan"))
+    assert summary["fwhm_nm"]["one"]["pl"] == pytest.approx(300, rel=0.05)
+    assert summary["fwhm_ratio_true"] == pytest.approx(2**0.5, rel=0.05)  # exact g2 maps: the squared PSF
+    assert summary["dip"]["two"]["G2_true"] > summary["dip"]["two"]["pl"] > 0
+    assert 0 < summary["g2_map_mape"]["one"]["lm"] and summary["cnn_seconds_per_1024"] > 0
+    report = json.loads((tmp_path / "scan" / "report.json").read_text())
+    assert {"scan_one.png", "cross_section_two.png"} <= set(report["figures"])

@@ -65,3 +65,38 @@ class G2RegressionConfig(ExperimentConfig):
     train: TrainSettings = Field(default_factory=lambda: TrainSettings(epochs=30, batch_size=128, optimizer="adamax",
                                                                        lr=2e-3, eval_every=5))
     evaluation: G2Evaluation = Field(default_factory=G2Evaluation)
+
+
+class ScanSettings(Section):
+    """:class:`qml_imaging.physics.microscopy.ConfocalScan` settings (nm, counts/s per detector, s per pixel)."""
+
+    pixels: int = Field(32, ge=5, le=256)
+    field_nm: float = Field(775.0, gt=0)
+    psf_fwhm_nm: float = Field(300.0, gt=0)
+    peak_rate: float = Field(1e5, gt=0, description="an emitter's detected rate with the focus on it")
+    background_rate: float = Field(0.0, ge=0, description="uniform background rate")
+    seconds: float = Field(5.0, gt=0, description="acquisition time per pixel")
+
+
+class EmitterCurve(Section):
+    """One emitter's three-level curve (all emitters of a scene share it)."""
+
+    g2_zero: float = Field(0.15, ge=0, lt=1, description="the single emitter's g2(0) = 1 - a1 + a2")
+    bunching: float = Field(0.2, ge=0, description="a2")
+    lifetime_ns: float = Field(20.0, gt=0, description="t1")
+    shelving_ns: float = Field(300.0, gt=0, description="t2")
+
+
+class SrmScanConfig(ExperimentConfig):
+    """Confocal scans of emitter scenes; g2 maps by L-M and by the CNN of a finished g2_regression run."""
+
+    experiment: Literal["srm_scan"]
+    source_run: str = Field(description="finished g2_regression run whose CNN is used")
+    scan: ScanSettings = Field(default_factory=ScanSettings)
+    emitter: EmitterCurve = Field(default_factory=EmitterCurve)
+    scenes: dict[str, list[tuple[float, float]]] = Field(
+        default_factory=lambda: {"one": [(0.0, 0.0)], "two": [(-300.0, 0.0), (300.0, 0.0)],
+                                 "three": [(-200.0, -150.0), (200.0, -150.0), (0.0, 200.0)]},
+        description="scene name -> emitter positions (x, y) in nm; 'one' gives the FWHM ratio, 'two' the dip")
+    efficiency: float = Field(0.0122, gt=0, le=1, description="coincidence efficiency (see physics.hbt)")
+    workers: int = Field(2, ge=1, le=64, description="processes for the L-M fits")

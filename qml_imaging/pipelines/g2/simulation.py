@@ -38,10 +38,14 @@ def labelled_histograms(simulation: HistogramSimulation, n: int, seconds: torch.
     pixels = sample_pixels(simulation, n, generator, dark_fraction=dark_fraction)
     histograms = simulate_histograms(pixels, seconds, DelayAxis(), simulation.efficiency, generator)
     labels = torch.where(histograms.sum(1) < DARK_THRESHOLD, torch.ones(n, dtype=torch.float64), pixels.g2_zero)
-    uncorrelated = EmitterParameters(torch.zeros(n, dtype=torch.float64), pixels.t1, torch.zeros(n, dtype=torch.float64),
-                                     pixels.t2, pixels.rate)
-    baselines = expected_histogram(uncorrelated, seconds, DelayAxis(), simulation.efficiency)[:, 0]
-    return histograms, labels, baselines
+    return histograms, labels, uncorrelated_baselines(pixels, seconds, simulation.efficiency)
+
+
+def uncorrelated_baselines(pixels: EmitterParameters, seconds: torch.Tensor | float, efficiency: float) -> torch.Tensor:
+    """Coincidences per bin ``(n,)`` that uncorrelated light at the pixels' singles rates would give."""
+    zeros = torch.zeros_like(pixels.rate, dtype=torch.float64)
+    uncorrelated = EmitterParameters(zeros, pixels.t1, zeros, pixels.t2, pixels.rate)
+    return expected_histogram(uncorrelated, seconds, DelayAxis(), efficiency)[:, 0]
 
 
 def training_set(simulation: HistogramSimulation, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

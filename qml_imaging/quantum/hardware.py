@@ -15,6 +15,7 @@ once, failed or lost jobs are resubmitted up to ``runtime.max_retries`` times wi
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -169,6 +170,25 @@ class HardwareEvaluation:
             "wall_seconds": max(finished) - min(a["submitted_at"] for a in attempts) if finished else None,
         }
 
+    def layer_agreement(self) -> list[dict]:
+        """Per finished layer: its hardware ``<Z>`` against an exact evaluation of the same submitted inputs.
+
+        ``correlation`` (Pearson, all outputs), ``damping`` (least-squares slope of hardware on exact:
+        1 = no loss of contrast, depolarising noise pulls it towards 0) and ``rmse``. This separates
+        a layer's own error from the error it inherits from the layers before it.
+        """
+        rows = []
+        for index, layer in enumerate(self.layers):
+            measured = self.store.result(index)
+            if measured is None:
+                continue
+            inputs = torch.as_tensor(self.store.inputs(index))
+            exact = layer.backend.expvals(layer.template, inputs, layer.weights.detach().double()).numpy()
+            rows.append({"layer": index, "correlation": float(np.corrcoef(measured.ravel(), exact.ravel())[0, 1]),
+                         "damping": float((measured * exact).sum() / (exact * exact).sum()),
+                         "rmse": float(np.sqrt(np.mean((measured - exact) ** 2)))})
+        return rows
+
     def _progress(self, pending: PendingLayer, wait: bool) -> bool:
         """Move layer ``pending.index`` one step; False when the caller should stop for now."""
         index = pending.index
@@ -214,7 +234,9 @@ def list_backends(include_ibm: bool | None = None) -> list[dict]:
     from qml_imaging.quantum.backends import ibm_credentials_present
     from qml_imaging.quantum.runtime import fake_backend, fake_backend_names, runtime_service
 
-    rows = [{"name": name, "qubits": fake_backend(name).num_qubits, "kind": "fake"} for name in fake_backend_names()]
+    with warnings.catch_warnings():  # some fake backends warn that their error values are not typical
+        warnings.simplefilter("ignore", UserWarning)
+        rows = [{"name": name, "qubits": fake_backend(name).num_qubits, "kind": "fake"} for name in fake_backend_names()]
     if include_ibm is None:
         include_ibm = ibm_credentials_present()
     if include_ibm:

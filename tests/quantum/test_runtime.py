@@ -113,6 +113,8 @@ def test_every_layer_is_one_job_and_the_result_matches_exact_simulation(model_an
     outputs = run.advance()
     assert run.store.jobs_submitted() == 2
     assert torch.mean((outputs - exact) ** 2).item() < 0.01
+    for row in run.layer_agreement():
+        assert row["correlation"] > 0.95 and 0.3 < row["damping"] <= 1.05  # noise damps, never amplifies
     assert [layer.backend.name for layer in run.layers] == ["fast", "fast"], "the layers' own backends are restored"
 
 
@@ -268,3 +270,11 @@ def test_yaml_runtime_options_reach_the_estimator():
     assert options.default_shots == 4096 and options.resilience_level == 1
     assert options.dynamical_decoupling.enable and options.dynamical_decoupling.sequence_type == "XY4"
     assert options.twirling.enable_measure and not options.twirling.enable_gates
+
+
+def test_backend_listing_has_the_fake_devices_without_credentials():
+    from qml_imaging.quantum.hardware import list_backends
+
+    rows = {row["name"]: row for row in list_backends(include_ibm=False)}
+    assert rows["FakeManilaV2"]["qubits"] == 5 and rows["FakeBrisbane"]["qubits"] == 127
+    assert {row["kind"] for row in rows.values()} == {"fake"}

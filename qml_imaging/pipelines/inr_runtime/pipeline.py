@@ -9,7 +9,9 @@ with ``qml-imaging hardware fetch RUN_FOLDER`` (or ``qml-imaging run --resume``)
 
 Summary: ``state`` ("complete" or "waiting"), ``jobs``, ``layers``, ``results_recorded``,
 ``wall_seconds`` (first submission to last result), ``failed_attempts``, and when complete
-``mse_vs_exact`` (hardware vs exact prediction), ``mse_vs_image`` and ``exact_mse_vs_image``.
+``mse_vs_exact`` (hardware vs exact prediction), ``mse_vs_image``, ``exact_mse_vs_image`` and
+``layer_agreement`` (each layer's results against exact evaluation of its own submitted inputs:
+correlation, damping slope, RMSE).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def run(config: InrRuntimeConfig, run_dir: RunDir, *, wait: bool = True, jobs=No
         run_dir.write_report(summary, {"plan": plan})
         return summary
     summary.update(state="complete", mse_vs_exact=mse(outputs, exact), mse_vs_image=mse(outputs, values),
-                   exact_mse_vs_image=mse(exact, values))
+                   exact_mse_vs_image=mse(exact, values), layer_agreement=evaluation.layer_agreement())
     _figure(config, run_dir, values, exact, outputs)
     run_dir.write_report(summary, {"plan": plan, "source_run": config.source_run, "fit": config.fit})
     return summary

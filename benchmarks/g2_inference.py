@@ -12,26 +12,15 @@ scaled to 1024 pixels. The machine is shared: compare the ratios printed by the 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-
 import torch
 
 from qml_imaging.models.g2_cnn import G2CNN
 from qml_imaging.physics.g2_fit import fit_g2
 from qml_imaging.pipelines.g2.config import HistogramSimulation
 from qml_imaging.pipelines.g2.simulation import test_set
+from timing import median_seconds
 
 PIXELS = 1024
-
-
-def median_seconds(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:

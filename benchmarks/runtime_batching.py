@@ -13,8 +13,6 @@ more than these local seconds.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
@@ -22,15 +20,7 @@ from qml_imaging.quantum.backends import BackendConfig
 from qml_imaging.quantum.circuits import qiren_block
 from qml_imaging.quantum.isa import transpile_template
 from qml_imaging.quantum.runtime import LocalJobService
-
-
-def timed(function, repeats: int) -> float:
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds)
+from timing import median_seconds
 
 
 def main() -> None:
@@ -47,8 +37,8 @@ def main() -> None:
     jobs = LocalJobService(BackendConfig(backend="ibm", device_name=arguments.backend, shots=4096, seed=1))
     isa = transpile_template(template, weights, jobs.backend)
 
-    batched = timed(lambda: jobs.submit([isa.pub(inputs)]), arguments.repeats)
-    per_sample = timed(lambda: [jobs.submit([isa.pub(row[None])]) for row in inputs], arguments.repeats)
+    batched = median_seconds(lambda: jobs.submit([isa.pub(inputs)]), arguments.repeats)
+    per_sample = median_seconds(lambda: [jobs.submit([isa.pub(row[None])]) for row in inputs], arguments.repeats)
     print(f"{arguments.backend}, QIREN layer 4 qubits, {arguments.batch} parameter sets, 4096 shots, "
           f"median of {arguments.repeats}")
     print(f"  one PUB (1 job)            {batched:8.2f} s")

@@ -81,7 +81,7 @@ def _submit(arguments: argparse.Namespace) -> int:
     if (folder / "config.yaml").is_file():
         raise FileExistsError(f"{folder} already holds this evaluation; continue it with "
                               f"`qml-imaging hardware fetch {folder}`")
-    return _report(run(config, RunDir.create(config, folder), wait=not arguments.detach), folder)
+    return _advance(lambda: run(config, RunDir.create(config, folder), wait=not arguments.detach), folder)
 
 
 def _status(arguments: argparse.Namespace) -> int:
@@ -100,10 +100,17 @@ def _fetch(arguments: argparse.Namespace) -> int:
     from qml_imaging.pipelines.inr_runtime.pipeline import run
 
     run_dir = RunDir.open(arguments.eval_dir)
-    return _report(run(run_dir.config, run_dir, wait=not arguments.no_wait), run_dir.path)
+    return _advance(lambda: run(run_dir.config, run_dir, wait=not arguments.no_wait), run_dir.path)
 
 
-def _report(summary: dict, folder: Path) -> int:
+def _advance(evaluate, folder: Path) -> int:
+    """Run ``evaluate`` (submit or fetch) and print its summary; Ctrl-C leaves submitted jobs running."""
+    try:
+        summary = evaluate()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; submitted jobs keep running; continue with: qml-imaging hardware fetch {folder}",
+              file=sys.stderr)
+        return 130
     print(json.dumps(summary, indent=1, default=str))
     print(f"evaluation folder: {folder}", file=sys.stderr)
     return 0

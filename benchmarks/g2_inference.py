@@ -12,6 +12,7 @@ scaled to 1024 pixels. The machine is shared: compare the ratios printed by the 
 from __future__ import annotations
 
 import argparse
+
 import torch
 
 from qml_imaging.models.g2_cnn import G2CNN

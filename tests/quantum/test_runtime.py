@@ -278,3 +278,67 @@ def test_backend_listing_has_the_fake_devices_without_credentials():
     rows = {row["name"]: row for row in list_backends(include_ibm=False)}
     assert rows["FakeManilaV2"]["qubits"] == 5 and rows["FakeBrisbane"]["qubits"] == 127
     assert {row["kind"] for row in rows.values()} == {"fake"}
+
+
+class FakeRuntimeJob:
+    def __init__(self, status, message=None):
+        self._status, self._message = status, message
+
+    def status(self):
+        return self._status
+
+    def error_message(self):
+        return self._message
+
+    def result(self):
+        class Data:
+            evs, stds = np.ones((2, 3)), np.zeros((2, 3))
+
+        class Pub:
+            data = Data()
+
+        return [Pub()]
+
+
+def test_ibm_job_service_maps_runtime_states_and_submits_in_a_batch_with_the_yaml_options(monkeypatch):
+    import qiskit_ibm_runtime
+
+    from qml_imaging.quantum import runtime
+
+    jobs = {"a": FakeRuntimeJob("DONE"), "b": FakeRuntimeJob("QUEUED"), "c": FakeRuntimeJob("ERROR", "qubit 3 down"),
+            "d": FakeRuntimeJob("CANCELLED")}
+
+    class Service:
+        def job(self, job_id):
+            return jobs[job_id]
+
+    created = []
+    real_estimator = qiskit_ibm_runtime.EstimatorV2
+
+    class RecordingEstimator:
+        def __init__(self, mode):
+            self.mode = mode
+            self.options = real_estimator(mode=fake_backend("FakeManilaV2")).options
+            created.append(self)
+
+        def run(self, pubs):
+            self.pubs = pubs
+            return type("Job", (), {"job_id": lambda self: "new-job"})()
+
+    class RecordingBatch:
+        def __init__(self, backend):
+            self.backend = backend
+
+    monkeypatch.setattr(runtime, "runtime_service", Service)
+    monkeypatch.setattr(runtime, "ibm_backend", lambda service, name: fake_backend("FakeManilaV2"))
+    monkeypatch.setattr(qiskit_ibm_runtime, "EstimatorV2", RecordingEstimator)
+    monkeypatch.setattr(qiskit_ibm_runtime, "Batch", RecordingBatch)
+    service = job_service(ibm_backend_config("ibm_example"))
+    assert not service.local
+    assert [service.state(j).status for j in "abcd"] == ["DONE", "PENDING", "ERROR", "ERROR"]
+    assert service.state("c").detail == "ERROR: qubit 3 down" and service.state("b").detail == "QUEUED"
+    (values, _), = service.result("a")
+    assert values.shape == (2, 3)
+    assert service.submit(["pub"]) == "new-job" and service.submit(["pub"]) == "new-job"
+    assert isinstance(created[0].mode, RecordingBatch) and created[0].mode is created[1].mode, "one batch per process"
+    assert created[0].options.dynamical_decoupling.sequence_type == "XY4"

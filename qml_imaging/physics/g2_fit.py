@@ -12,8 +12,9 @@ into the parameterisation: ``A = exp(u0)``, ``a1 = 2 s(u1)``, ``a2 = s(u3)`` and
 function). Without this, sparse histograms send ``a1`` and ``a2`` to large cancelling values.
 Plain least squares on the counts, multi-start over lifetime guesses; the lowest cost wins.
 
-``g2(0) = 1 - a1 + a2``; its uncertainty is ``sqrt(g^T C g)`` with ``g = d g2(0) / d u`` and
-``C = s^2 (J^T J)^-1``, ``s^2`` the residual variance. Histograms with fewer than
+``g2(0) = 1 - a1 + a2``; its uncertainty is ``sqrt(g^T C g)`` with ``g = d g2(0) / d u`` and ``C``
+the Poisson sandwich covariance of the least-squares fit (the counts near zero delay, which decide
+g2(0), have less variance than the average bin, so ``s^2 (J^T J)^-1`` would overstate it). Histograms with fewer than
 ``dark_threshold`` events are "dark": g2(0) = 1 (the convention the paper's CNN is trained with),
 uncertainty infinite. Pixels are fitted in parallel processes when ``workers > 1``.
 """
@@ -110,38 +111,45 @@ def _fit_one(counts: np.ndarray, baseline: float, tau: np.ndarray, dark_threshol
     fitted_baseline = math.isnan(baseline)
     far = np.abs(tau) > 0.6 * np.abs(tau).max()
     amplitude = max(counts[far].mean(), counts.mean(), 1e-3) if fitted_baseline else baseline
+    free = np.array([fitted_baseline, True, True, True, True])
 
-    def residuals(u: np.ndarray) -> np.ndarray:
-        full = u if fitted_baseline else np.concatenate([[math.log(amplitude)], u])
-        return _model(full, tau) - counts
+    def coordinates(fitted: np.ndarray) -> np.ndarray:
+        """All five coordinates, the known baseline's ``log A`` put back in."""
+        return fitted if fitted_baseline else np.concatenate([[math.log(amplitude)], fitted])
+
+    def residuals(fitted: np.ndarray) -> np.ndarray:
+        return _model(coordinates(fitted), tau) - counts
 
     best = None
     for t1, t2 in LIFETIME_STARTS_NS:
         start = np.array([math.log(amplitude), _logit(0.35), _lifetime_coordinate(t1, T1_RANGE_NS), _logit(0.1),
                           _lifetime_coordinate(t2, T2_RANGE_NS)])
-        result = least_squares(residuals, start if fitted_baseline else start[1:], method="lm", max_nfev=MAX_EVALUATIONS)
-        if not fitted_baseline:
-            result.x = np.concatenate([[math.log(amplitude)], result.x])
-            result.jac = np.concatenate([np.zeros((len(counts), 1)), result.jac], axis=1)
+        result = least_squares(residuals, start[free], method="lm", max_nfev=MAX_EVALUATIONS)
         if np.all(np.isfinite(result.x)) and (best is None or result.cost < best.cost):
             best = result
     if best is None:
         return math.nan, math.inf, 0.0
-    _, a1, _, a2, _ = _physical(best.x)
-    return 1.0 - a1 + a2, _uncertainty(best, len(counts)), float(best.success)
+    u = coordinates(best.x)
+    _, a1, _, a2, _ = _physical(u)
+    return 1.0 - a1 + a2, _uncertainty(u, best.jac, _model(u, tau), free), float(best.success)
 
 
-def _uncertainty(result, points: int) -> float:
-    """1-sigma of ``1 - a1 + a2`` from the Gauss-Newton covariance of the fit (over its free coordinates)."""
-    free = np.any(result.jac != 0, axis=0)
-    jacobian = result.jac[:, free]
-    dof = max(points - jacobian.shape[1], 1)
-    residual_variance = 2.0 * result.cost / dof
+def _uncertainty(u: np.ndarray, jacobian: np.ndarray, expected: np.ndarray, free: np.ndarray) -> float:
+    """1-sigma of ``1 - a1 + a2`` over the fitted coordinates ``free``.
+
+    The fit is unweighted least squares while the counts are Poisson with means ``expected``
+    (``(points,)``, the fitted model), so the covariance is the sandwich
+    ``(J^T J)^-1 J^T diag(expected) J (J^T J)^-1``; ``jacobian`` ``(points, free.sum())`` is the
+    residuals' Jacobian at the optimum. Coordinates whose column is zero (saturated) are left out.
+    """
+    s1, s3 = float(_logistic(u[1])), float(_logistic(u[3]))
+    gradient = np.array([0.0, -2.0 * s1 * (1.0 - s1), 0.0, s3 * (1.0 - s3), 0.0])[free]
+    moving = np.any(jacobian != 0, axis=0)
+    jacobian, gradient = jacobian[:, moving], gradient[moving]
     try:
-        covariance = np.linalg.inv(jacobian.T @ jacobian) * residual_variance
+        bread = np.linalg.inv(jacobian.T @ jacobian)
     except np.linalg.LinAlgError:
         return math.inf
-    s1, s3 = float(_logistic(result.x[1])), float(_logistic(result.x[3]))
-    gradient = np.array([0.0, -2.0 * s1 * (1.0 - s1), 0.0, s3 * (1.0 - s3), 0.0])[free]
+    covariance = bread @ (jacobian.T @ (np.clip(expected, 0.0, None)[:, None] * jacobian)) @ bread
     variance = float(gradient @ covariance @ gradient)
     return math.sqrt(variance) if variance >= 0 else math.inf

@@ -68,6 +68,16 @@ def test_levenberg_marquardt_recovers_g2_from_a_long_acquisition():
     assert (fit.uncertainty < 0.05).all()
 
 
+def test_reported_uncertainty_matches_the_scatter_of_repeated_fits():
+    parameters = emitter(n=80, g2_zero=0.3)
+    histograms = simulate_histograms(parameters, 400.0, generator=torch.Generator().manual_seed(2))
+    flat = EmitterParameters(a1=torch.zeros(80, dtype=torch.float64), t1=parameters.t1,
+                             a2=torch.zeros(80, dtype=torch.float64), t2=parameters.t2, rate=parameters.rate)
+    fit = fit_g2(histograms, baseline=expected_histogram(flat, 400.0)[:, 0])
+    scatter = fit.g2_zero.std().item()
+    assert 0.75 < fit.uncertainty.median().item() / scatter < 1.35
+
+
 def test_dark_histograms_are_g2_one():
     fit = fit_g2(torch.zeros(2, 215))
     assert fit.g2_zero.tolist() == [1.0, 1.0]

@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     arguments = parser.parse_args()
 
-    histograms, _, baselines = test_set(HistogramSimulation(), PIXELS, 5, seed=0)
+    histograms, _, baselines, _ = test_set(HistogramSimulation(), PIXELS, 5, seed=0)
     print(f"{PIXELS} histograms of 5 s, torch threads {torch.get_num_threads()}")
     lm = median_seconds(lambda: fit_g2(histograms[: arguments.lm_pixels], baseline=baselines[: arguments.lm_pixels],
                                        workers=arguments.workers), 1)

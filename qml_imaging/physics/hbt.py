@@ -106,6 +106,35 @@ def simulate_histograms(parameters: EmitterParameters, seconds: float | torch.Te
     return torch.poisson(expected_histogram(parameters, seconds, axis, efficiency), generator=generator)
 
 
+def g2_zero_cramer_rao(parameters: EmitterParameters, seconds: float | torch.Tensor, axis: DelayAxis = DelayAxis(),
+                       efficiency: float = DEFAULT_EFFICIENCY) -> torch.Tensor:
+    """Cramér-Rao bound on the standard deviation of unbiased g2(0) estimates, ``(B,)``.
+
+    The histogram's bins are independent Poisson counts with means ``mu_k`` (see
+    :func:`expected_histogram`); with the baseline known (the L-M fit's setting) the unknowns are
+    ``theta = (a1, t1, a2, t2)``, the Fisher information is ``F = sum_k (d mu_k / d theta)
+    (d mu_k / d theta)^T / mu_k`` and ``Var(g2(0)) >= g^T F^+ g`` with ``g = (-1, 0, 1, 0)``
+    (pseudo-inverse: ``t2`` is not identifiable when ``a2 = 0``, and g2(0) does not depend on it).
+    """
+    tau = axis.centres().abs()
+    decay1 = torch.exp(-tau / parameters.t1[:, None])
+    decay2 = torch.exp(-tau / parameters.t2[:, None])
+    baseline = expected_histogram(EmitterParameters(torch.zeros_like(parameters.a1), parameters.t1,
+                                                    torch.zeros_like(parameters.a2), parameters.t2, parameters.rate),
+                                  seconds, axis, efficiency)
+    means = expected_histogram(parameters, seconds, axis, efficiency).clamp_min(1e-12)
+    derivatives = torch.stack([
+        -baseline * decay1,
+        -baseline * parameters.a1[:, None] * decay1 * tau / parameters.t1[:, None] ** 2,
+        baseline * decay2,
+        baseline * parameters.a2[:, None] * decay2 * tau / parameters.t2[:, None] ** 2,
+    ], dim=-1)
+    fisher = torch.einsum("bki,bkj->bij", derivatives / means[..., None], derivatives)
+    gradient = torch.tensor([-1.0, 0.0, 1.0, 0.0], dtype=fisher.dtype)
+    variance = gradient @ torch.linalg.pinv(fisher, hermitian=True) @ gradient
+    return variance.clamp_min(0.0).sqrt()
+
+
 def sum_one_second_histograms(one_second: torch.Tensor, seconds: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """The paper's augmentation: bin-wise sums of ``seconds`` distinct 1 s histograms ``(N, bins)`` of one emitter."""
     if not 1 <= seconds <= len(one_second):

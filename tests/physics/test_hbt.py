@@ -91,3 +91,16 @@ def test_dark_histograms_are_g2_one():
 def test_bad_histograms_are_clear_errors(histograms, message):
     with pytest.raises(ValueError, match=message):
         check_histograms(histograms)
+
+
+def test_cramer_rao_bound_scales_with_acquisition_and_levenberg_marquardt_nearly_reaches_it():
+    from qml_imaging.physics.hbt import g2_zero_cramer_rao
+
+    parameters = emitter(n=80, g2_zero=0.3)
+    bound = g2_zero_cramer_rao(parameters, 2000.0)
+    assert bound[0].item() == pytest.approx(5**0.5 * g2_zero_cramer_rao(parameters, 10000.0)[0].item(), rel=1e-9)
+    histograms = simulate_histograms(parameters, 2000.0, generator=torch.Generator().manual_seed(2))
+    flat = EmitterParameters(a1=torch.zeros(80, dtype=torch.float64), t1=parameters.t1,
+                             a2=torch.zeros(80, dtype=torch.float64), t2=parameters.t2, rate=parameters.rate)
+    scatter = fit_g2(histograms, baseline=expected_histogram(flat, 2000.0)[:, 0]).g2_zero.std().item()
+    assert 0.85 < scatter / bound[0].item() < 1.4

@@ -21,6 +21,8 @@ def test_smoke_run_writes_the_mape_table(tmp_path):
     summary = run(config, RunDir.create(config, tmp_path / "run"))
     assert set(summary["mape"]) == {"cnn", "lm"} and set(summary["mape"]["cnn"]) == {"5", "6"}
     assert summary["cnn_seconds_per_1024"] > 0 and summary["speedup"] > 0
+    assert set(summary["crb_mape"]) == {"5", "6"} and all(v > 0 for v in summary["crb_mape"].values())
+    assert all(v > 0 for v in summary["constant_mape"].values())
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert "g2_predictions.png" in report["figures"]
 

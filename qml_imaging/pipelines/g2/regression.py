@@ -8,7 +8,7 @@ shortest evaluated time, divided by that time: L-M is evaluated at ``lm_seconds`
 interpolated log-log (reported as a lower bound when even the longest time is not enough).
 
 Summary (``report.json``): ``mape`` {"cnn": {"5": .., ...}, "lm": {...}} in percent, ``r2`` and
-``rmse`` alike, ``lm_mape_by_seconds``, ``speedup`` (with ``speedup_is_lower_bound``),
+``rmse`` alike, ``crb_mape`` and ``constant_mape`` {"5": ..} (references, see :func:`score_estimators`), ``lm_mape_by_seconds``, ``speedup`` (with ``speedup_is_lower_bound``),
 ``cnn_seconds_per_1024`` (median inference time), ``lm_seconds_per_pixel``, ``parameters``,
 ``training_seconds``.
 """
@@ -25,7 +25,8 @@ from torch.utils.data import TensorDataset
 
 from qml_imaging.models.g2_cnn import G2CNN
 from qml_imaging.models.inr import parameter_count
-from qml_imaging.physics.g2_fit import fit_g2
+from qml_imaging.physics.g2_fit import DARK_THRESHOLD, fit_g2
+from qml_imaging.physics.hbt import DelayAxis, g2_zero_cramer_rao
 from qml_imaging.pipelines.g2.config import G2RegressionConfig
 from qml_imaging.pipelines.g2.simulation import test_set, training_set
 from qml_imaging.reporting import figures
@@ -45,14 +46,14 @@ def build_cnn(config: G2RegressionConfig) -> G2CNN:
 
 def run(config: G2RegressionConfig, run_dir: RunDir) -> dict:
     """Train (resuming from checkpoints), evaluate CNN and L-M; return the summary."""
-    histograms, labels, _ = training_set(config.simulation, config.seed)
+    histograms, labels, _, _ = training_set(config.simulation, config.seed)
     held_out = {s: test_set(config.simulation, config.evaluation.histograms, s, config.seed + TEST_SEED_OFFSET + s)
                 for s in config.evaluation.seconds}
     seed_everything(config.seed)
     first = min(config.evaluation.seconds)
 
     def evaluate(model: torch.nn.Module) -> dict[str, float]:
-        test_histograms, test_labels, _ = held_out[first]
+        test_histograms, test_labels = held_out[first].histograms, held_out[first].labels
         return {f"mape@{first}s": mape_percent(model(test_histograms.float()).double(), test_labels)}
 
     trainer = Trainer(build_cnn(config), config.train, objective=supervised(mape_loss), evaluate=evaluate,
@@ -68,7 +69,7 @@ def run(config: G2RegressionConfig, run_dir: RunDir) -> dict:
         "paper_mape": PAPER_MAPE,
         "lm_mape_by_seconds": {str(s): m for s, m in lm_curve.items()},
         "speedup": speedup, "speedup_is_lower_bound": lower_bound,
-        "cnn_seconds_per_1024": inference_seconds(model, held_out[first][0], config.evaluation.timing_histograms),
+        "cnn_seconds_per_1024": inference_seconds(model, held_out[first].histograms, config.evaluation.timing_histograms),
         "lm_seconds_per_pixel": lm_seconds_per_pixel,
         "parameters": parameter_count(model), "training_seconds": result.seconds,
     }
@@ -78,10 +79,15 @@ def run(config: G2RegressionConfig, run_dir: RunDir) -> dict:
 
 
 def score_estimators(config: G2RegressionConfig, model: G2CNN, held_out: dict) -> tuple[dict, dict]:
-    """MAPE (%), r² and RMSE of the CNN and L-M at every evaluated acquisition time."""
-    scores: dict = {"mape": {"cnn": {}, "lm": {}}, "r2": {"cnn": {}, "lm": {}}, "rmse": {"cnn": {}, "lm": {}}}
+    """MAPE (%), r² and RMSE of the CNN and L-M at every evaluated acquisition time, with two
+    references: ``crb_mape``, the MAPE an unbiased estimator at the Cramér-Rao bound would have
+    (mean of ``sqrt(2/pi) sigma_CRB / g2`` over non-dark pixels, dark ones exact), and
+    ``constant_mape``, that of answering every lit pixel with the median g2(0) of the range."""
+    scores: dict = {"mape": {"cnn": {}, "lm": {}}, "r2": {"cnn": {}, "lm": {}}, "rmse": {"cnn": {}, "lm": {}},
+                    "crb_mape": {}, "constant_mape": {}}
     predictions = {}
-    for seconds, (histograms, labels, baselines) in held_out.items():
+    middle = (config.simulation.g2_zero.low + config.simulation.g2_zero.high) / 2
+    for seconds, (histograms, labels, baselines, pixels) in held_out.items():
         estimates = {"cnn": model.predict(histograms).double(),
                      "lm": fit_g2(histograms, baseline=baselines, workers=config.evaluation.workers).g2_zero}
         predictions[seconds] = estimates
@@ -90,6 +96,11 @@ def score_estimators(config: G2RegressionConfig, model: G2CNN, held_out: dict) -
             scores["mape"][name][str(seconds)] = mape_percent(estimate[finite], labels[finite])
             scores["r2"][name][str(seconds)] = r2(estimate[finite], labels[finite])
             scores["rmse"][name][str(seconds)] = float((estimate[finite] - labels[finite]).pow(2).mean().sqrt())
+        lit = histograms.sum(1) >= DARK_THRESHOLD
+        sigma = g2_zero_cramer_rao(pixels, float(seconds), DelayAxis(), config.simulation.efficiency)
+        scores["crb_mape"][str(seconds)] = float(100 * torch.where(lit, math.sqrt(2 / math.pi) * sigma / labels, 0.0).mean())
+        constant = torch.where(lit, torch.full_like(labels, middle), labels)
+        scores["constant_mape"][str(seconds)] = mape_percent(constant, labels)
     return scores, predictions
 
 
@@ -97,8 +108,8 @@ def lm_speedup_curve(config: G2RegressionConfig) -> tuple[dict[int, float], floa
     """L-M MAPE (%) at each of ``lm_seconds`` and the median L-M time per pixel (s)."""
     curve, per_pixel = {}, []
     for seconds in config.evaluation.lm_seconds:
-        histograms, labels, baselines = test_set(config.simulation, config.evaluation.lm_histograms, seconds,
-                                                 config.seed + 2 * TEST_SEED_OFFSET + seconds)
+        histograms, labels, baselines, _ = test_set(config.simulation, config.evaluation.lm_histograms, seconds,
+                                                    config.seed + 2 * TEST_SEED_OFFSET + seconds)
         started = time.perf_counter()
         estimate = fit_g2(histograms, baseline=baselines, workers=config.evaluation.workers).g2_zero
         per_pixel.append((time.perf_counter() - started) / len(histograms))
@@ -135,7 +146,7 @@ def inference_seconds(model: G2CNN, histograms: torch.Tensor, count: int, repeat
 
 def _figures(run_dir: RunDir, predictions: dict, held_out: dict, lm_curve: dict[int, float]) -> None:
     seconds = min(predictions)
-    labels = held_out[seconds][1].numpy()
+    labels = held_out[seconds].labels.numpy()
     series = {}
     for name, estimate in predictions[seconds].items():
         order = np.argsort(labels)

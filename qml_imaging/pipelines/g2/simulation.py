@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -28,17 +29,24 @@ def sample_pixels(simulation: HistogramSimulation, n: int, generator: torch.Gene
                              t2=uniform(simulation.shelving_ns), rate=rate)
 
 
-def labelled_histograms(simulation: HistogramSimulation, n: int, seconds: torch.Tensor | float, generator: torch.Generator,
-                        *, dark_fraction: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(histograms (n, bins), labels (n,), baselines (n,))``.
+class LabelledHistograms(NamedTuple):
+    """Simulated histograms ``(n, bins)``, their labels ``(n,)`` (g2(0); 1 for fewer than 4 events),
+    ``baselines`` ``(n,)`` (uncorrelated coincidences per bin from the singles counts, the L-M fit's
+    normalisation) and the ``pixels`` they were drawn from."""
 
-    Histograms with fewer than 4 events are labelled g2(0) = 1; ``baselines`` are the uncorrelated
-    coincidences per bin that the singles counts give (the L-M fit's normalisation).
-    """
+    histograms: torch.Tensor
+    labels: torch.Tensor
+    baselines: torch.Tensor
+    pixels: EmitterParameters
+
+
+def labelled_histograms(simulation: HistogramSimulation, n: int, seconds: torch.Tensor | float, generator: torch.Generator,
+                        *, dark_fraction: float) -> LabelledHistograms:
+    """``n`` pixels drawn from ``simulation`` and their histograms after ``seconds``."""
     pixels = sample_pixels(simulation, n, generator, dark_fraction=dark_fraction)
     histograms = simulate_histograms(pixels, seconds, DelayAxis(), simulation.efficiency, generator)
     labels = torch.where(histograms.sum(1) < DARK_THRESHOLD, torch.ones(n, dtype=torch.float64), pixels.g2_zero)
-    return histograms, labels, uncorrelated_baselines(pixels, seconds, simulation.efficiency)
+    return LabelledHistograms(histograms, labels, uncorrelated_baselines(pixels, seconds, simulation.efficiency), pixels)
 
 
 def uncorrelated_baselines(pixels: EmitterParameters, seconds: torch.Tensor | float, efficiency: float) -> torch.Tensor:
@@ -48,7 +56,7 @@ def uncorrelated_baselines(pixels: EmitterParameters, seconds: torch.Tensor | fl
     return expected_histogram(uncorrelated, seconds, DelayAxis(), efficiency)[:, 0]
 
 
-def training_set(simulation: HistogramSimulation, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def training_set(simulation: HistogramSimulation, seed: int) -> LabelledHistograms:
     """Training histograms with acquisition times drawn from the integer seconds in ``simulation.seconds``."""
     generator = torch.Generator().manual_seed(seed)
     low, high = int(simulation.seconds.low), int(simulation.seconds.high)
@@ -56,7 +64,7 @@ def training_set(simulation: HistogramSimulation, seed: int) -> tuple[torch.Tens
     return labelled_histograms(simulation, simulation.samples, seconds, generator, dark_fraction=simulation.dark_fraction)
 
 
-def test_set(simulation: HistogramSimulation, n: int, seconds: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def test_set(simulation: HistogramSimulation, n: int, seconds: int, seed: int) -> LabelledHistograms:
     """Held-out histograms of emitters (no dark pixels) at one acquisition time, from their own seed."""
     generator = torch.Generator().manual_seed(seed)
     return labelled_histograms(simulation, n, float(seconds), generator, dark_fraction=0.0)

@@ -135,4 +135,4 @@ def _sections_figure(run_dir: RunDir, x: np.ndarray, sections: dict) -> None:
             if fitted is not None:
                 series[f"{image} fit"] = (x.tolist(), (fitted / scale).tolist())
         figures.curves(series, run_dir.figure_path(f"cross_section_{name}"), xlabel="x (nm)",
-                       ylabel="normalised signal", title=f"scene '{name}': cross-sections")
+                       ylabel="normalised signal", title=f"scene '{name}': cross-sections", log_y=False)

@@ -135,15 +135,14 @@ def _gaussian(x, amplitude, centre, fwhm, offset):
     return offset + amplitude * np.exp(-4 * math.log(2) * (x - centre) ** 2 / fwhm**2)
 
 
-def dip_depth(profile: np.ndarray) -> float:
-    """How far a two-lobed profile dips between its two highest local maxima, relative to the lower
-    lobe: ``1 - min(between) / min(lobe peaks)``; 0 when there are not two separated maxima."""
+def dip_depth(positions: np.ndarray, profile: np.ndarray, left: float, right: float) -> float:
+    """How far ``profile`` dips between two emitters at ``left < right`` (nm) along ``positions``:
+    ``1 - min(between) / min(lobe values)``, the lobes read at the pixels nearest the emitters.
+    0 when the emitters fall on neighbouring pixels (nothing in between) or a lobe is not positive."""
+    positions = np.asarray(positions, dtype=float)
     profile = np.asarray(profile, dtype=float)
-    interior = np.flatnonzero((profile[1:-1] >= profile[:-2]) & (profile[1:-1] >= profile[2:])) + 1
-    if len(interior) < 2:
-        return 0.0
-    first, second = sorted(interior[np.argsort(profile[interior])[-2:]])
+    first, second = (int(np.argmin(np.abs(positions - x))) for x in sorted((left, right)))
     lobe = min(profile[first], profile[second])
-    if lobe <= 0 or second - first < 2:
+    if second - first < 2 or lobe <= 0:
         return 0.0
-    return float(1.0 - profile[first:second + 1].min() / lobe)
+    return float(1.0 - profile[first + 1: second].min() / lobe)

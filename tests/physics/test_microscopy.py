@@ -34,7 +34,10 @@ def test_two_equal_emitters_seen_midway_halve_the_antibunching_and_g2_separates_
     g2 = scan.pixel_curves(emitters, CURVE).g2_zero.reshape(33, 33)
     assert 1 - g2[16, 16].item() == pytest.approx((1 - SINGLE_G2) / 2, rel=1e-9)
     counts = scan.mean_counts(emitters)
-    assert dip_depth(row_through(g2_image(counts, g2), scan, 0.0)) > dip_depth(row_through(counts, scan, 0.0)) > 0.5
+    x = scan.axis_nm().numpy()
+    g2_dip = dip_depth(x, row_through(g2_image(counts, g2), scan, 0.0), -300, 300)
+    assert g2_dip > dip_depth(x, row_through(counts, scan, 0.0), -300, 300) > 0.5
+    assert dip_depth(x, row_through(counts, scan, 0.0), -10, 10) == 0.0  # neighbouring pixels: nothing between
 
 
 def test_background_dilutes_antibunching_as_rho_squared():

@@ -10,7 +10,7 @@ a Gaussian plus offset.
 
 Summary (``report.json``): ``fwhm_ratio`` (PL FWHM / CNN G2 FWHM, scene ``one``; sqrt(2) = 1.414
 expected), ``fwhm_nm`` {scene: {"pl", "g2_cnn", "g2_lm", "g2_true"}}, ``dip`` {scene: {image: depth}}
-for scenes with two or more emitters, ``g2_map_mape`` {scene: {"cnn", "lm"}} (percent, pixels with
+for scenes with two or more emitters (between the first two emitters, along the first one's row), ``g2_map_mape`` {scene: {"cnn", "lm"}} (percent, pixels with
 at least 4 coincidences), ``cnn_seconds_per_1024`` and ``lm_seconds_per_pixel``.
 """
 
@@ -101,7 +101,8 @@ def run(config: SrmScanConfig, run_dir: RunDir) -> dict:
             summary["fwhm_nm"][name] = {image: fit.fwhm for image, fit in fits.items()}
             sections[name] = {image: (profile, fits[image](x)) for image, profile in profiles.items()}
         else:
-            summary["dip"][name] = {image: dip_depth(profile) for image, profile in profiles.items()}
+            left, right = positions[0][0], positions[1][0]
+            summary["dip"][name] = {image: dip_depth(x, profile, left, right) for image, profile in profiles.items()}
             sections[name] = {image: (profile, None) for image, profile in profiles.items()}
         _scene_figure(run_dir, name, scene)
         if name == "one":

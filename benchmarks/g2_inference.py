@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 
 import torch
+from timing import median_seconds
 
 from qml_imaging.models.g2_cnn import G2CNN
 from qml_imaging.physics.g2_fit import fit_g2
 from qml_imaging.pipelines.g2.config import HistogramSimulation
 from qml_imaging.pipelines.g2.simulation import test_set
-from timing import median_seconds
 
 PIXELS = 1024
 
@@ -40,7 +40,7 @@ def main() -> None:
     for filters in (260, 64):
         model = G2CNN(filters=filters)
         model.predict(histograms)
-        seconds = median_seconds(lambda: model.predict(histograms), arguments.repeats)
+        seconds = median_seconds(lambda model=model: model.predict(histograms), arguments.repeats)
         print(f"  CNN {filters:>3} filters             {seconds:8.3f} s per {PIXELS}  "
               f"(L-M / CNN = {lm_total / seconds:,.0f}x)")
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 
 import torch
+from timing import median_seconds
 
 from qml_imaging.quantum.backends import BackendConfig
 from qml_imaging.quantum.circuits import qiren_block
 from qml_imaging.quantum.isa import transpile_template
 from qml_imaging.quantum.runtime import LocalJobService
-from timing import median_seconds
 
 
 def main() -> None:

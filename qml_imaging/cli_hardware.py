@@ -68,7 +68,7 @@ def _plan(arguments: argparse.Namespace) -> int:
     from qml_imaging.pipelines.inr_runtime.pipeline import prepare
 
     config = _evaluation_config(arguments)
-    evaluation, _, _ = prepare(config, RunDir(Path(arguments.run_dir) / "hardware" / "plan-only", config))
+    evaluation, _ = prepare(config, RunDir(Path(arguments.run_dir) / "hardware" / "plan-only", config))
     print(json.dumps(evaluation.plan(), indent=1))
     return 0
 
@@ -88,7 +88,7 @@ def _status(arguments: argparse.Namespace) -> int:
     from qml_imaging.pipelines.inr_runtime.pipeline import prepare
 
     run_dir = RunDir.open(arguments.eval_dir)
-    evaluation, _, _ = prepare(run_dir.config, run_dir)
+    evaluation, _ = prepare(run_dir.config, run_dir)
     for row in evaluation.status():
         live = f" ({row['service_status']})" if "service_status" in row else ""
         failures = f"; failed: {row['failures']}" if row["failures"] else ""

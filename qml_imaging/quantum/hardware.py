@@ -25,10 +25,17 @@ from torch import nn
 
 from qml_imaging.quantum.backends import BackendConfig
 from qml_imaging.quantum.executors import Executor
-from qml_imaging.quantum.isa import IsaCircuit, transpile_template
+from qml_imaging.quantum.isa import IsaCircuit
 from qml_imaging.quantum.jobstore import DONE, FAILED, JobStore
 from qml_imaging.quantum.layer import QuantumLayer
-from qml_imaging.quantum.runtime import FINISHED_OK, WAITING, hardware_shots, job_service, wait_for
+from qml_imaging.quantum.runtime import (
+    FINISHED_OK,
+    WAITING,
+    hardware_shots,
+    job_service,
+    transpile_for,
+    wait_for,
+)
 
 INPUT_TOLERANCE = 1e-6
 """Largest change (radians) of a layer's inputs between submission and use of its result."""
@@ -99,9 +106,8 @@ class HardwareEvaluation:
             if kept.is_file():
                 self._isa[index] = IsaCircuit.load(kept, layer.template.name, layer.n_qubits)
             else:
-                self._isa[index] = transpile_template(layer.template, layer.weights.detach().double(),
-                                                      self.jobs.backend, self.config.optimization_level,
-                                                      seed=self.config.seed or 0)
+                self._isa[index] = transpile_for(self.config, layer.template, layer.weights.detach().double(),
+                                                 self.jobs.backend)
         return self._isa[index]
 
     def _circuit_file(self, index: int) -> Path:
@@ -232,7 +238,11 @@ def list_backends(include_ibm: bool | None = None) -> list[dict]:
     Each row: ``name``, ``qubits``, ``kind`` ("fake" or "ibm") and, for IBM, ``pending_jobs`` (queue).
     """
     from qml_imaging.quantum.backends import ibm_credentials_present
-    from qml_imaging.quantum.runtime import fake_backend, fake_backend_names, runtime_service
+    from qml_imaging.quantum.runtime import (
+        fake_backend,
+        fake_backend_names,
+        runtime_service,
+    )
 
     with warnings.catch_warnings():  # some fake backends warn that their error values are not typical
         warnings.simplefilter("ignore", UserWarning)

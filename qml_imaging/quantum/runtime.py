@@ -101,6 +101,12 @@ def hardware_shots(config: BackendConfig) -> int:
     return config.shots if config.shots is not None else DEFAULT_HARDWARE_SHOTS
 
 
+def transpile_for(config: BackendConfig, template, weights, backend) -> IsaCircuit:
+    """``template`` with ``weights`` as an ISA circuit of ``backend`` at the config's optimisation
+    level, seeded by its ``seed`` (0 when unset)."""
+    return transpile_template(template, weights, backend, config.optimization_level, seed=config.seed or 0)
+
+
 def configure_estimator(estimator, config: BackendConfig, *, local: bool) -> None:
     """Set shots, seed (local) and the YAML's IBM-side options on an ``EstimatorV2``."""
     estimator.options.default_shots = hardware_shots(config)
@@ -233,7 +239,7 @@ def ibm_backend_config(spec: str | Path | BackendConfig) -> BackendConfig:
         config = backend_config(spec)
     except ConfigError:
         name = str(spec)
-        if not (name.startswith("Fake") or name.startswith("ibm_")):
+        if not name.startswith(("Fake", "ibm_")):
             raise
         config = BackendConfig(backend="ibm", device_name=name)
     if config.backend != "ibm":
@@ -280,9 +286,7 @@ class RuntimeExecutor(Executor):
         values = weights.detach().cpu().double().numpy()
         key = (id(template.function), values.tobytes())
         if key not in self._transpiled:
-            self._transpiled[key] = transpile_template(template, values, self.jobs.backend,
-                                                       self.config.optimization_level,
-                                                       seed=self.config.seed or 0)
+            self._transpiled[key] = transpile_for(self.config, template, values, self.jobs.backend)
         return self._transpiled[key]
 
     def _run(self, template, inputs, weights):

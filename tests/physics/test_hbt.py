@@ -3,8 +3,14 @@ import torch
 
 from qml_imaging.physics.g2_fit import fit_g2
 from qml_imaging.physics.hbt import (
-    DelayAxis, EmitterParameters, check_histograms, expected_histogram, mixture_share_factor, simulate_histograms,
-    sum_one_second_histograms, three_level_g2,
+    DelayAxis,
+    EmitterParameters,
+    check_histograms,
+    expected_histogram,
+    mixture_share_factor,
+    simulate_histograms,
+    sum_one_second_histograms,
+    three_level_g2,
 )
 
 

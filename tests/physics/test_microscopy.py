@@ -5,7 +5,12 @@ import pytest
 import torch
 
 from qml_imaging.physics.hbt import EmitterParameters
-from qml_imaging.physics.microscopy import ConfocalScan, dip_depth, fit_gaussian, g2_image
+from qml_imaging.physics.microscopy import (
+    ConfocalScan,
+    dip_depth,
+    fit_gaussian,
+    g2_image,
+)
 
 CURVE = EmitterParameters(*(torch.tensor([v], dtype=torch.float64) for v in (1.1, 20.0, 0.2, 300.0, 0.0)))
 SINGLE_G2 = 1 - 1.1 + 0.2

@@ -24,7 +24,12 @@ import torch
 
 from qml_imaging.physics.g2_fit import DARK_THRESHOLD, fit_g2
 from qml_imaging.physics.hbt import DelayAxis, EmitterParameters, simulate_histograms
-from qml_imaging.physics.microscopy import ConfocalScan, dip_depth, fit_gaussian, g2_image
+from qml_imaging.physics.microscopy import (
+    ConfocalScan,
+    dip_depth,
+    fit_gaussian,
+    g2_image,
+)
 from qml_imaging.pipelines.g2.config import G2RegressionConfig, SrmScanConfig
 from qml_imaging.pipelines.g2.regression import build_cnn, inference_seconds
 from qml_imaging.pipelines.g2.simulation import uncorrelated_baselines
@@ -32,6 +37,7 @@ from qml_imaging.reporting import figures
 from qml_imaging.runs import RunDir
 from qml_imaging.training.checkpoints import load_checkpoint
 from qml_imaging.training.metrics import mape_percent
+
 
 def trained_cnn(source_run: str):
     """The final CNN of a finished ``g2_regression`` run (EMA weights when it trained with EMA)."""

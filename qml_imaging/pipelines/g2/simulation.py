@@ -8,7 +8,12 @@ from typing import NamedTuple
 import torch
 
 from qml_imaging.physics.g2_fit import DARK_THRESHOLD
-from qml_imaging.physics.hbt import DelayAxis, EmitterParameters, expected_histogram, simulate_histograms
+from qml_imaging.physics.hbt import (
+    DelayAxis,
+    EmitterParameters,
+    expected_histogram,
+    simulate_histograms,
+)
 from qml_imaging.pipelines.g2.config import HistogramSimulation, Range
 
 DARK_RATE = Range(low=1e3, high=1e4)

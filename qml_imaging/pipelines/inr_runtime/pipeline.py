@@ -22,7 +22,10 @@ import sys
 import torch
 
 from qml_imaging.pipelines.inr_common import VALUE_RANGE, predict
-from qml_imaging.pipelines.inr_hardware.pipeline import evaluation_pixels, load_fitted_qiren
+from qml_imaging.pipelines.inr_hardware.pipeline import (
+    evaluation_pixels,
+    load_fitted_qiren,
+)
 from qml_imaging.pipelines.inr_runtime.config import InrRuntimeConfig
 from qml_imaging.quantum.hardware import HardwareEvaluation
 from qml_imaging.quantum.runtime import ibm_backend_config
@@ -31,21 +34,21 @@ from qml_imaging.runs import RunDir, write_text_atomic
 from qml_imaging.training.metrics import mse
 
 
-def prepare(config: InrRuntimeConfig, run_dir: RunDir, jobs=None):
-    """The evaluation of ``config`` in ``run_dir`` with its pixels ``(N, 2)``, image values ``(N, 1)``
-    and the exact prediction ``(N, 1)``; ``jobs`` overrides the backend's job service (tests)."""
+def prepare(config: InrRuntimeConfig, run_dir: RunDir, jobs=None) -> tuple[HardwareEvaluation, torch.Tensor]:
+    """The evaluation of ``config`` in ``run_dir`` (its ``inputs``: pixels ``(N, 2)``) and the image
+    values ``(N, 1)``; ``jobs`` overrides the backend's job service (tests)."""
     source = RunDir.open(config.source_run)
     model, image = load_fitted_qiren(source, config.fit)
     coordinates, values = evaluation_pixels(source, image, config.n_coordinates, config.seed)
-    exact = predict(model, coordinates)
     evaluation = HardwareEvaluation(model, coordinates, ibm_backend_config(config.backend), run_dir.path, jobs=jobs,
                                     log=lambda message: print(message, file=sys.stderr, flush=True))
-    return evaluation, values, exact
+    return evaluation, values
 
 
 def run(config: InrRuntimeConfig, run_dir: RunDir, *, wait: bool = True, jobs=None) -> dict:
     """Submit or continue the evaluation; ``wait=False`` returns after the next submission."""
-    evaluation, values, exact = prepare(config, run_dir, jobs)
+    evaluation, values = prepare(config, run_dir, jobs)
+    exact = predict(evaluation.model, evaluation.inputs)
     plan_path = run_dir.path / "plan.json"
     if not plan_path.is_file():
         write_text_atomic(plan_path, json.dumps(evaluation.plan(), indent=1) + "\n")
@@ -69,7 +72,7 @@ def run(config: InrRuntimeConfig, run_dir: RunDir, *, wait: bool = True, jobs=No
 def _figure(config: InrRuntimeConfig, run_dir: RunDir, values: torch.Tensor, exact: torch.Tensor,
             outputs: torch.Tensor) -> None:
     if config.n_coordinates is None:
-        side = int(round(len(values) ** 0.5))
+        side = round(len(values) ** 0.5)
         images = [t.reshape(side, side).numpy() for t in (values, exact, outputs)]
         image_grid([images], run_dir.figure_path("reconstruction"), column_titles=["image", "exact", config.backend],
                    value_range=VALUE_RANGE)

@@ -1,0 +1,156 @@
+"""Gaussian noise made from quantum measurement outcomes, generated once into a stored bank.
+
+Construction:
+
+1. **Bits.** :func:`~qml_imaging.quantum.circuits.noise_circuit` puts every one of ``n_qubits``
+   wires into ``|+>``; measuring all wires in the computational basis gives ``n_qubits`` bits per
+   shot. Sources: ``fast`` (the torch statevector's outcome distribution sampled with
+   ``torch.multinomial``), ``aer`` (Qiskit Aer's ``SamplerV2``) or an ``ibm`` backend config (IBM
+   Runtime ``SamplerV2``; a ``Fake*`` device adds its readout errors). On a simulator the bits are
+   the simulator's pseudo-random numbers: only hardware makes them physically random.
+2. **Debiasing** (optional, on by default): von Neumann extraction per wire turns the pairs
+   ``01 -> 0`` and ``10 -> 1`` and drops ``00`` and ``11``, which removes any constant bias of a
+   wire's bits (e.g. readout error) at the cost of at least 3/4 of them.
+3. **Uniforms.** Consecutive groups of 32 bits are read as integers ``k`` and mapped to
+   ``u = (k + 1/2) / 2^32`` in (0, 1).
+4. **Normals.** ``z = Phi^-1(u)`` (``torch.special.ndtri``), exact in distribution for uniform ``u``.
+
+A :class:`NoiseBank` holds the normals (``.npz`` with its provenance, written atomically) and hands
+them out in order; it raises when exhausted rather than reusing samples silently.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qml_imaging.runs import save_arrays_atomic
+
+BITS_PER_UNIFORM = 32
+
+
+def measured_bits(source: str | dict, n_qubits: int, shots: int, seed: int | None = None) -> np.ndarray:
+    """``(shots, n_qubits)`` uint8 outcomes of measuring ``n_qubits`` qubits in ``|+>``."""
+    if not 1 <= n_qubits <= 20:
+        raise ValueError(f"n_qubits must be in 1..20 for noise generation, got {n_qubits}")
+    if shots < 1:
+        raise ValueError(f"shots must be >= 1, got {shots}")
+    if source == "fast":
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        probabilities = torch.full((2**n_qubits,), 2.0**-n_qubits, dtype=torch.float64)
+        outcomes = torch.multinomial(probabilities, shots, replacement=True, generator=generator).numpy()
+        return ((outcomes[:, None] >> np.arange(n_qubits - 1, -1, -1)) & 1).astype(np.uint8)
+    return _sampled_bits(source, n_qubits, shots, seed)
+
+
+def _sampled_bits(source: str | dict, n_qubits: int, shots: int, seed: int | None) -> np.ndarray:
+    from qiskit import QuantumCircuit
+
+    circuit = QuantumCircuit(n_qubits)
+    circuit.h(range(n_qubits))
+    circuit.measure_all()
+    if source == "aer":
+        from qiskit_aer.primitives import SamplerV2
+
+        sampler = SamplerV2(seed=seed)
+    else:
+        from qiskit.transpiler import generate_preset_pass_manager
+        from qiskit_ibm_runtime import SamplerV2
+
+        from qml_imaging.quantum.runtime import (
+            fake_backend,
+            ibm_backend,
+            ibm_backend_config,
+            runtime_service,
+        )
+
+        config = ibm_backend_config(source)
+        name = config.device_name
+        backend = fake_backend(name) if name.startswith("Fake") else ibm_backend(runtime_service(), name)
+        circuit = generate_preset_pass_manager(backend=backend, optimization_level=1).run(circuit)
+        sampler = SamplerV2(mode=backend)
+        if seed is not None and name.startswith("Fake"):
+            sampler.options.simulator.seed_simulator = seed
+    bit_array = sampler.run([circuit], shots=shots).result()[0].data.meas
+    return np.unpackbits(bit_array.array, axis=1)[:, -n_qubits:]
+
+
+def von_neumann(bits: np.ndarray) -> np.ndarray:
+    """Unbiased bits from each column of ``bits`` ``(shots, wires)``: pairs 01 -> 0, 10 -> 1, others dropped."""
+    kept = []
+    for wire in bits.T:
+        pairs = wire[: len(wire) // 2 * 2].reshape(-1, 2)
+        differ = pairs[:, 0] != pairs[:, 1]
+        kept.append(pairs[differ, 0])
+    return np.concatenate(kept).astype(np.uint8)
+
+
+def normals_from_bits(bits: np.ndarray) -> torch.Tensor:
+    """Standard normals ``(len(bits) // 32,)`` float64 from a flat bit stream (32 bits per sample)."""
+    bits = np.asarray(bits, dtype=np.uint8).reshape(-1)
+    usable = len(bits) // BITS_PER_UNIFORM * BITS_PER_UNIFORM
+    words = bits[:usable].reshape(-1, BITS_PER_UNIFORM).astype(np.float64)
+    integers = words @ (2.0 ** np.arange(BITS_PER_UNIFORM - 1, -1, -1))
+    uniforms = (integers + 0.5) / 2.0**BITS_PER_UNIFORM
+    return torch.special.ndtri(torch.from_numpy(uniforms))
+
+
+def noise_statistics(samples: torch.Tensor) -> dict[str, float]:
+    """Mean, variance, the KS test against N(0, 1) (statistic and p-value) and the lag-1 correlation."""
+    from scipy import stats
+
+    values = samples.detach().double().reshape(-1).numpy()
+    if len(values) < 100:
+        raise ValueError(f"need at least 100 samples for noise statistics, got {len(values)}")
+    test = stats.kstest(values, "norm")
+    return {"n": len(values), "mean": float(values.mean()), "variance": float(values.var(ddof=1)),
+            "ks_statistic": float(test.statistic), "ks_pvalue": float(test.pvalue),
+            "lag1_correlation": float(np.corrcoef(values[:-1], values[1:])[0, 1])}
+
+
+class NoiseBank:
+    """Standard normals from quantum measurements, handed out in order by :meth:`draw`."""
+
+    def __init__(self, samples: torch.Tensor, provenance: dict):
+        self.samples = samples.reshape(-1).to(torch.float64)
+        self.provenance = provenance
+        self.position = 0
+
+    @classmethod
+    def generate(cls, size: int, source: str | dict = "fast", *, n_qubits: int = 16, debias: bool = True,
+                 seed: int | None = None) -> NoiseBank:
+        """At least ``size`` normals from ``source`` (see the module docstring)."""
+        bits_needed = size * BITS_PER_UNIFORM
+        efficiency = 0.25 if debias else 1.0
+        shots = math.ceil(1.1 * bits_needed / (n_qubits * efficiency)) + 64
+        bits = measured_bits(source, n_qubits, shots, seed)
+        stream = von_neumann(bits) if debias else bits.reshape(-1)
+        samples = normals_from_bits(stream)
+        if len(samples) < size:
+            raise RuntimeError(f"{source!r} gave {len(samples)} normals, fewer than the {size} asked for")
+        provenance = {"source": source if isinstance(source, str) else json.dumps(source), "n_qubits": n_qubits,
+                      "shots": shots, "debias": debias, "seed": seed, "bits_kept": len(stream)}
+        return cls(samples[:size], provenance)
+
+    def draw(self, *shape: int) -> torch.Tensor:
+        """The next ``prod(shape)`` normals as a float32 tensor of ``shape``."""
+        count = math.prod(shape)
+        if self.position + count > len(self.samples):
+            raise RuntimeError(f"noise bank exhausted: {len(self.samples) - self.position} samples left, "
+                               f"{count} asked for; generate a larger bank")
+        values = self.samples[self.position: self.position + count]
+        self.position += count
+        return values.reshape(shape).to(torch.float32)
+
+    def save(self, path: str | Path) -> None:
+        """Write the samples and provenance to ``path`` (``.npz``) atomically."""
+        save_arrays_atomic(path, samples=self.samples.numpy(), provenance=np.array(json.dumps(self.provenance)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> NoiseBank:
+        with np.load(path) as stored:
+            return cls(torch.from_numpy(stored["samples"]), json.loads(str(stored["provenance"])))

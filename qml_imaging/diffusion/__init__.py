@@ -1,0 +1,1 @@
+"""Denoising diffusion: noise schedules, the eps-prediction objective, DDPM and DDIM samplers."""

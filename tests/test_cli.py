@@ -153,16 +153,18 @@ def test_hardware_submission_killed_mid_run_is_completed_by_fetch_exactly_once(t
     plan = json.loads(capsys.readouterr().out)
     assert plan["jobs"] == 2 and plan["circuit_executions_unbatched"] == 2 * 256
     secret = "never-write-this-token"
+    slow = tmp_path / "slow_manila.yaml"  # many shots: each layer's local job runs for seconds, a window to kill in
+    slow.write_text("backend: ibm\ndevice_name: FakeManilaV2\nshots: 20000\nseed: 3\n")
     process = subprocess.Popen(
-        [sys.executable, "-m", "qml_imaging.cli", "hardware", "submit", str(source), "--backend", "FakeManilaV2"],
+        [sys.executable, "-m", "qml_imaging.cli", "hardware", "submit", str(source), "--backend", str(slow)],
         cwd=REPO_ROOT, env={**os.environ, "QISKIT_IBM_TOKEN": secret},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    store = source / "hardware" / "FakeManilaV2" / "jobs.json"
-    deadline = time.monotonic() + 240
-    while not (store.is_file() and '"submitted"' in store.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
+    store = source / "hardware" / "slow_manila" / "jobs.json"
+    deadline = time.monotonic() + 300
+    while not store.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)  # layer 0 is recorded; layer 1's job is running or not yet submitted
     process.wait()
     assert store.is_file(), "the submission never happened"
     killed_states = [r["state"] for r in json.loads(store.read_text())["layers"].values()]
@@ -179,7 +181,7 @@ def test_hardware_submission_killed_mid_run_is_completed_by_fetch_exactly_once(t
     assert summary["mse_vs_exact"] < 0.05
     for path in source.rglob("*"):
         assert not path.is_file() or secret.encode() not in path.read_bytes()
-    assert main(["hardware", "submit", str(source), "--backend", "FakeManilaV2"]) == 2
+    assert main(["hardware", "submit", str(source), "--backend", str(slow)]) == 2
     assert "already holds this evaluation" in capsys.readouterr().err
 
 

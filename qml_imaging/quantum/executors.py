@@ -1,8 +1,9 @@
 """Executors: run a :class:`~qml_imaging.quantum.circuits.CircuitTemplate` on a batch.
 
 Every executor maps ``(inputs (B, n_qubits), weights)`` to expectation values ``(B, n_outputs)``
-as a torch tensor that is differentiable with respect to both (backprop for ``fast`` and
-``default.qubit``, adjoint for ``lightning.qubit``, parameter shift for Qiskit devices).
+as a torch tensor, differentiable with respect to both (backprop for ``fast`` and ``default.qubit``,
+adjoint for ``lightning.qubit``, parameter shift for Qiskit Aer) except on ``ibm`` backends, where
+a batch is one EstimatorV2 job (:class:`~qml_imaging.quantum.runtime.RuntimeExecutor`, evaluation only).
 """
 
 from __future__ import annotations

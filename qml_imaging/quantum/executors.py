@@ -12,11 +12,13 @@ import os
 
 import torch
 
-from qml_imaging.quantum.backends import SIMULATOR_MAX_QUBITS, BackendConfig, ZeroNoiseExtrapolation
+from qml_imaging.quantum.backends import (
+    SIMULATOR_MAX_QUBITS,
+    BackendConfig,
+    ZeroNoiseExtrapolation,
+)
 from qml_imaging.quantum.circuits import CircuitTemplate
 from qml_imaging.quantum.simulator import expectation_values
-
-DEFAULT_HARDWARE_SHOTS = 4096
 
 
 class Executor:
@@ -66,7 +68,7 @@ class QNodeExecutor(Executor):
         self._qnodes: dict[int, object] = {}
 
     def describe(self) -> str:
-        detail = self.config.device_name or self.config.noise_from
+        detail = self.config.noise_from
         return f"{self.name!r}" + (f" ({detail})" if detail else "")
 
     def _qnode(self, template: CircuitTemplate):
@@ -77,8 +79,6 @@ class QNodeExecutor(Executor):
             device = self._make_device(template.n_qubits)
             qnode = qml.QNode(template.function, device, interface="torch", diff_method=self._diff_method)
             shots = self.config.shots
-            if self.name == "ibm" and shots is None:
-                shots = DEFAULT_HARDWARE_SHOTS
             qnode = qml.set_shots(qnode, shots=shots) if shots is not None else qnode
             self._qnodes[key] = with_zne(qnode, self.config.zne) if self.config.zne is not None else qnode
         return self._qnodes[key]

@@ -71,7 +71,7 @@ def _sampled_bits(source: str | dict, n_qubits: int, shots: int, seed: int | Non
         config = ibm_backend_config(source)
         name = config.device_name
         backend = fake_backend(name) if name.startswith("Fake") else ibm_backend(runtime_service(), name)
-        circuit = generate_preset_pass_manager(backend=backend, optimization_level=1).run(circuit)
+        circuit = generate_preset_pass_manager(backend=backend, optimization_level=config.optimization_level).run(circuit)
         sampler = SamplerV2(mode=backend)
         if seed is not None and name.startswith("Fake"):
             sampler.options.simulator.seed_simulator = seed

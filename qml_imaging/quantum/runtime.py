@@ -26,11 +26,13 @@ import numpy as np
 import torch
 
 from qml_imaging.quantum.backends import BackendConfig, ibm_credentials_present
-from qml_imaging.quantum.executors import DEFAULT_HARDWARE_SHOTS, Executor
+from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.isa import IsaCircuit, transpile_template
 from qml_imaging.runs import save_arrays_atomic, write_text_atomic
 
 FINISHED_OK, FINISHED_BADLY, WAITING = "DONE", "ERROR", "PENDING"
+DEFAULT_HARDWARE_SHOTS = 4096
+"""Shots per parameter set when an ``ibm`` backend YAML leaves ``shots`` null."""
 
 
 @dataclass(frozen=True)

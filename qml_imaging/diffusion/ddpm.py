@@ -43,26 +43,42 @@ def bank_noise(bank) -> NoiseSource:
 
 
 class EpsilonObjective:
-    """Trainer objective: ``MSE(model(x_t, t), eps)`` with ``t`` uniform over the schedule's steps
-    (or drawn with ``timestep_weights`` ``(T,)``) and ``eps`` from ``noise``."""
+    """Trainer objective: the mean over the batch of ``w_t |model(x_t, t) - eps|^2 / pixels``.
+
+    Batches are ``x0`` ``(B, C, H, W)``, a tuple whose first item is ``x0`` (e.g. ``(x0, labels)``), or
+    ``{"x0": x0, "eps": eps}`` with the noise already drawn (how a batch source makes bank noise
+    resumable); without ``eps`` it comes from ``noise``. Timesteps ``t`` are uniform
+    over the schedule's steps (``w_t = 1``, the plain eps objective), or drawn with probabilities
+    ``p_t`` proportional to ``timestep_weights`` ``(T,)``; then ``w_t = 1 / (T p_t)`` makes the
+    expected loss the same as with uniform steps (importance sampling), unless ``reweight`` is False.
+    """
 
     def __init__(self, schedule: NoiseSchedule, noise: NoiseSource | None = None,
-                 timestep_weights: torch.Tensor | None = None):
-        if timestep_weights is not None and (timestep_weights.shape != (schedule.steps,) or (timestep_weights < 0).any()):
-            raise ValueError(f"timestep_weights must be {schedule.steps} non-negative numbers")
+                 timestep_weights: torch.Tensor | None = None, reweight: bool = True):
+        if timestep_weights is not None and (timestep_weights.shape != (schedule.steps,) or (timestep_weights < 0).any()
+                                             or timestep_weights.sum() <= 0):
+            raise ValueError(f"timestep_weights must be {schedule.steps} non-negative numbers, not all zero")
         self.schedule = schedule
         self.noise = noise or torch_noise()
-        self.timestep_weights = timestep_weights
+        self.probabilities = None if timestep_weights is None else timestep_weights.double() / timestep_weights.sum()
+        self.reweight = reweight
 
     def __call__(self, model: nn.Module, batch) -> torch.Tensor:
-        x0 = batch[0] if isinstance(batch, (tuple, list)) else batch
-        if self.timestep_weights is None:
-            t = torch.randint(0, self.schedule.steps, (len(x0),))
+        if isinstance(batch, dict):
+            x0, eps = batch["x0"], batch.get("eps")
         else:
-            t = torch.multinomial(self.timestep_weights, len(x0), replacement=True)
-        t = t.to(x0.device)
-        eps = self.noise(tuple(x0.shape), x0.device).to(x0.dtype)
-        return F.mse_loss(model(self.schedule.add_noise(x0, t, eps), t), eps)
+            x0, eps = (batch[0] if isinstance(batch, (tuple, list)) else batch), None
+        if eps is None:
+            eps = self.noise(tuple(x0.shape), x0.device).to(x0.dtype)
+        if self.probabilities is None:
+            t = torch.randint(0, self.schedule.steps, (len(x0),)).to(x0.device)
+            return F.mse_loss(model(self.schedule.add_noise(x0, t, eps), t), eps)
+        t = torch.multinomial(self.probabilities, len(x0), replacement=True).to(x0.device)
+        per_sample = (model(self.schedule.add_noise(x0, t, eps), t) - eps).pow(2).flatten(1).mean(1)
+        if not self.reweight:
+            return per_sample.mean()
+        weights = 1.0 / (self.schedule.steps * self.probabilities.to(x0.device)[t])
+        return (weights.to(per_sample.dtype) * per_sample).mean()
 
 
 def _constants(schedule: NoiseSchedule, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -40,16 +40,28 @@ class LeNetClassifier(nn.Module):
 
 
 class FeatureExtractor(nn.Module):
-    """A frozen classifier's penultimate features, in the form torchmetrics expects (``num_features``)."""
+    """A frozen classifier's penultimate features times ``scale``, in the form torchmetrics expects.
+
+    ReLU features have no natural unit; :func:`feature_scale` of a reference set makes their RMS 1,
+    so FID and KID (whose polynomial kernel is not scale-free) read alike across data sets.
+    """
 
     num_features = FEATURES
 
-    def __init__(self, classifier: LeNetClassifier):
+    def __init__(self, classifier: LeNetClassifier, scale: float = 1.0):
         super().__init__()
         self.classifier = classifier.eval().requires_grad_(False)
+        self.scale = scale
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classifier.features(images.float())
+        return self.scale * self.classifier.features(images.float())
+
+
+@torch.no_grad()
+def feature_scale(classifier: LeNetClassifier, images: torch.Tensor) -> float:
+    """``1 / RMS`` of the classifier's features over ``images`` ``(N, C, H, W)``."""
+    features = classifier.eval().features(images.float())
+    return float(features.pow(2).mean().rsqrt())
 
 
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, classes: int, settings: TrainSettings,

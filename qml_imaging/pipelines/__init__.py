@@ -60,4 +60,9 @@ PIPELINES: dict[str, PipelineEntry] = {
         run="qml_imaging.pipelines.g2.scan:run",
         summary="antibunching super-resolution: confocal scans, g2 maps by L-M and CNN, G2 images, FWHM ratio",
     ),
+    "diffusion_fewshot": PipelineEntry(
+        config="qml_imaging.pipelines.diffusion.config:DiffusionFewShotConfig",
+        run="qml_imaging.pipelines.diffusion.pipeline:run",
+        summary="few-shot DDPMs with none / classical / quantum bottlenecks and quantum noise, scored by FID and KID",
+    ),
 }

@@ -113,38 +113,50 @@ def noise_statistics(samples: torch.Tensor) -> dict[str, float]:
 
 
 class NoiseBank:
-    """Standard normals from quantum measurements, handed out in order by :meth:`draw`."""
+    """Standard normals (float32) from quantum measurements, handed out in order by :meth:`draw`
+    or read at a fixed offset by :meth:`window`."""
+
+    CHUNK = 2**20
 
     def __init__(self, samples: torch.Tensor, provenance: dict):
-        self.samples = samples.reshape(-1).to(torch.float64)
+        self.samples = samples.reshape(-1).to(torch.float32)
         self.provenance = provenance
         self.position = 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
 
     @classmethod
     def generate(cls, size: int, source: str | dict = "fast", *, n_qubits: int = 16, debias: bool = True,
                  seed: int | None = None) -> NoiseBank:
-        """At least ``size`` normals from ``source`` (see the module docstring)."""
-        bits_needed = size * BITS_PER_UNIFORM
-        efficiency = 0.25 if debias else 1.0
-        shots = math.ceil(1.1 * bits_needed / (n_qubits * efficiency)) + 64
-        bits = measured_bits(source, n_qubits, shots, seed)
-        stream = von_neumann(bits) if debias else bits.reshape(-1)
-        samples = normals_from_bits(stream)
-        if len(samples) < size:
-            raise RuntimeError(f"{source!r} gave {len(samples)} normals, fewer than the {size} asked for")
+        """``size`` normals from ``source`` (see the module docstring), made in chunks of
+        :attr:`CHUNK` normals so memory stays bounded (chunk ``i`` is seeded with ``seed + i``)."""
+        if size < 1:
+            raise ValueError(f"a noise bank needs at least 1 sample, got size {size}")
+        chunks, shots, kept = [], 0, 0
+        for index, start in enumerate(range(0, size, cls.CHUNK)):
+            count = min(cls.CHUNK, size - start)
+            chunk_seed = None if seed is None else seed + index
+            samples, chunk_shots, chunk_kept = _normals(count, source, n_qubits, debias, chunk_seed)
+            chunks.append(samples.to(torch.float32))
+            shots, kept = shots + chunk_shots, kept + chunk_kept
         provenance = {"source": source if isinstance(source, str) else json.dumps(source), "n_qubits": n_qubits,
-                      "shots": shots, "debias": debias, "seed": seed, "bits_kept": len(stream)}
-        return cls(samples[:size], provenance)
+                      "shots": shots, "debias": debias, "seed": seed, "bits_kept": kept, "chunk": cls.CHUNK}
+        return cls(torch.cat(chunks), provenance)
 
     def draw(self, *shape: int) -> torch.Tensor:
         """The next ``prod(shape)`` normals as a float32 tensor of ``shape``."""
+        values = self.window(self.position, *shape)
+        self.position += values.numel()
+        return values
+
+    def window(self, offset: int, *shape: int) -> torch.Tensor:
+        """The ``prod(shape)`` normals from ``offset`` on, as a float32 tensor of ``shape`` (position unchanged)."""
         count = math.prod(shape)
-        if self.position + count > len(self.samples):
-            raise RuntimeError(f"noise bank exhausted: {len(self.samples) - self.position} samples left, "
-                               f"{count} asked for; generate a larger bank")
-        values = self.samples[self.position: self.position + count]
-        self.position += count
-        return values.reshape(shape).to(torch.float32)
+        if offset < 0 or offset + count > len(self.samples):
+            raise RuntimeError(f"noise bank exhausted: {len(self.samples) - max(offset, 0)} samples left at offset "
+                               f"{offset}, {count} asked for; generate a larger bank")
+        return self.samples[offset: offset + count].reshape(shape)
 
     def save(self, path: str | Path) -> None:
         """Write the samples and provenance to ``path`` (``.npz``) atomically."""
@@ -154,3 +166,15 @@ class NoiseBank:
     def load(cls, path: str | Path) -> NoiseBank:
         with np.load(path) as stored:
             return cls(torch.from_numpy(stored["samples"]), json.loads(str(stored["provenance"])))
+
+
+def _normals(count: int, source: str | dict, n_qubits: int, debias: bool, seed: int | None) -> tuple[torch.Tensor, int, int]:
+    """``(count normals, shots used, bits kept)`` from one batch of measurements."""
+    efficiency = 0.25 if debias else 1.0
+    shots = math.ceil(1.1 * count * BITS_PER_UNIFORM / (n_qubits * efficiency)) + 64
+    bits = measured_bits(source, n_qubits, shots, seed)
+    stream = von_neumann(bits) if debias else bits.reshape(-1)
+    samples = normals_from_bits(stream)
+    if len(samples) < count:
+        raise RuntimeError(f"{source!r} gave {len(samples)} normals, fewer than the {count} asked for")
+    return samples[:count], shots, len(stream)

@@ -99,3 +99,29 @@ def test_bad_schedules_and_sampler_settings_are_clear_errors():
         ddim_sample(GaussianDenoiser(schedule, 0.0, 0.0), schedule, (1, 1, 2, 2), torch_noise(), steps=20)
     with pytest.raises(ValueError, match="timestep_weights must be 10 non-negative numbers"):
         EpsilonObjective(schedule, timestep_weights=torch.ones(5))
+
+
+def test_importance_sampled_timesteps_keep_the_uniform_objective_in_expectation():
+    schedule = cosine_schedule(20)
+    model = GaussianDenoiser(schedule, mu=0.3, s=0.0)
+    x0 = torch.full((4000, 1, 2, 2), -0.2)
+    torch.manual_seed(0)
+    uniform = EpsilonObjective(schedule)(model, x0).item()
+    weights = torch.linspace(3.0, 0.1, 20)
+    torch.manual_seed(1)
+    importance = EpsilonObjective(schedule, timestep_weights=weights)(model, x0).item()
+    torch.manual_seed(1)
+    biased = EpsilonObjective(schedule, timestep_weights=weights, reweight=False)(model, x0).item()
+    assert importance == pytest.approx(uniform, rel=0.08)
+    assert abs(biased - uniform) > 0.15 * uniform, "without reweighting the objective favours the heavy steps"
+
+
+def test_objective_uses_noise_carried_by_the_batch():
+    schedule = cosine_schedule(30)
+    x0 = torch.randn(6, 1, 4, 4)
+    eps = torch.randn(6, 1, 4, 4)
+
+    def echo(x_t, t):
+        return eps
+    assert EpsilonObjective(schedule)(echo, {"x0": x0, "eps": eps}).item() == 0.0
+    assert EpsilonObjective(schedule)(echo, {"x0": x0}).item() > 0.5

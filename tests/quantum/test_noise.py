@@ -69,7 +69,19 @@ def test_bank_hands_out_samples_in_order_saves_and_refuses_to_reuse(tmp_path):
     torch.testing.assert_close(loaded.samples, bank.samples)
     assert loaded.provenance == bank.provenance
     bank.draw(80)
-    with pytest.raises(RuntimeError, match="noise bank exhausted: 0 samples left, 1 asked for"):
+    with pytest.raises(RuntimeError, match="noise bank exhausted: 0 samples left at offset 100, 1 asked for"):
         bank.draw(1)
+    torch.testing.assert_close(bank.window(30, 5), bank.samples[30:35])
+    with pytest.raises(RuntimeError, match="5 samples left at offset 95, 10 asked for"):
+        bank.window(95, 10)
+
+
+def test_bank_generated_in_chunks_is_seeded_per_chunk(monkeypatch):
+    monkeypatch.setattr(NoiseBank, "CHUNK", 1000)
+    bank = NoiseBank.generate(2500, "fast", seed=7)
+    assert len(bank) == 2500 and bank.provenance["chunk"] == 1000
+    assert not torch.equal(bank.samples[:1000], bank.samples[1000:2000])
+    torch.testing.assert_close(NoiseBank.generate(2500, "fast", seed=7).samples, bank.samples)
+    assert_standard_normal(bank.samples)
     with pytest.raises(ValueError, match="n_qubits must be in 1..20"):
         measured_bits("fast", 30, 10)

@@ -1,0 +1,1 @@
+"""Few-shot diffusion with a quantum bottleneck (see :mod:`.pipeline`)."""

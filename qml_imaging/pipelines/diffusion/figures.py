@@ -1,0 +1,57 @@
+"""Figures of the few-shot diffusion run: sample grids and FID per variant."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
+from qml_imaging.pipelines.diffusion.model_task import ModelTask
+from qml_imaging.reporting.figures import image_grid, plt, save_figure
+from qml_imaging.runs import RunDir
+
+
+def write_figures(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[ModelTask]) -> None:
+    """``samples_<dataset>_k<k>.png`` (training images, then each variant's first seed) and ``fid.png``."""
+    count = config.evaluation.grid_images
+    first_seed = config.seeds[0]
+    cells = sorted({(t.dataset, t.k) for t in tasks}, key=lambda cell: (cell[0], -cell[1]))
+    for dataset, k in cells:
+        variants = [t for t in tasks if (t.dataset, t.k, t.seed) == (dataset, k, first_seed)]
+        with np.load(variants[0].folder(run_dir.path) / "samples.npz") as stored:
+            rows = [list(_grey(stored["training_images"][:count]))]
+        titles = [f"training (k={k})"]
+        for task in variants:
+            with np.load(task.folder(run_dir.path) / "samples.npz") as stored:
+                rows.append(list(_grey(stored["samples"][:count])))
+            titles.append(task.variant)
+        image_grid(rows, run_dir.figure_path(f"samples_{dataset}_k{k}"), row_titles=titles, value_range=(0, 255))
+    _fid_bars(run_dir, tasks, cells)
+
+
+def _fid_bars(run_dir: RunDir, tasks: list[ModelTask], cells: list[tuple[str, int]]) -> None:
+    """Mean FID per variant (error bars: std over seeds), one group per data set and k."""
+    results = [json.loads((t.folder(run_dir.path) / "result.json").read_text()) for t in tasks]
+    variants = list(dict.fromkeys(r["variant"] for r in results))
+    figure, axis = plt.subplots(figsize=(1.5 + 1.8 * len(cells), 3.8))
+    width = 0.8 / len(variants)
+    for index, variant in enumerate(variants):
+        means, errors, positions = [], [], []
+        for position, cell in enumerate(cells):
+            values = [r["fid"] for r in results if (r["dataset"], r["k"], r["variant"]) == (*cell, variant)]
+            if values:
+                positions.append(position + (index - (len(variants) - 1) / 2) * width)
+                means.append(np.mean(values))
+                errors.append(np.std(values, ddof=1) if len(values) > 1 else 0.0)
+        axis.bar(positions, means, width, yerr=errors, capsize=2, label=variant)
+    axis.set_xticks(np.arange(len(cells)), [f"{d}\nk={k}" for d, k in cells], fontsize=8)
+    axis.set_ylabel("FID (classifier features)")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    save_figure(figure, run_dir.figure_path("fid"))
+
+
+def _grey(images: np.ndarray) -> np.ndarray:
+    """``(N, C, H, W)`` uint8 -> ``(N, H, W)`` (channel mean) or ``(N, H, W, 3)`` for colour."""
+    return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)

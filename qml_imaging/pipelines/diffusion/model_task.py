@@ -1,0 +1,211 @@
+"""One few-shot model: train it (resuming), sample from it with DDIM, score the samples.
+
+A :class:`ModelTask` is everything that identifies one model (data set, k, variant, seed) plus
+where its quantum noise starts in the run's noise bank. :func:`run_task` is what a worker process
+runs; its products live in ``models/<dataset>/k<k>/<variant>/seed<seed>/`` of the run folder:
+``metrics.jsonl`` (training loss per epoch), ``samples.npz`` (uint8 samples), ``result.json``
+(written last: a task with a result is done), and checkpoints under ``checkpoints/<task name>/``.
+
+Training batches are ``{"x0", "eps"}``: ``x0`` drawn with replacement from the k images, ``eps``
+from the epoch's generator (pseudo-random) or read from the noise bank at an offset fixed by
+``(epoch, batch)`` (quantum), so a resumed run reads exactly the noise an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qml_imaging.config import TrainSettings
+from qml_imaging.diffusion.ddpm import EpsilonObjective, bank_noise, ddim_sample, torch_noise
+from qml_imaging.diffusion.evaluation import FeatureExtractor, LeNetClassifier, fid_kid
+from qml_imaging.diffusion.schedules import NoiseSchedule, make_schedule
+from qml_imaging.diffusion.tailored import importance_weights, timestep_loss_profile
+from qml_imaging.models.diffusion_unet import DiffusionUNet
+from qml_imaging.models.inr import parameter_count
+from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
+from qml_imaging.pipelines.diffusion.data import load_split
+from qml_imaging.quantum.noise import NoiseBank
+from qml_imaging.runs import MetricsLog, RunDir, save_arrays_atomic, write_text_atomic
+from qml_imaging.training import Trainer, seed_everything
+
+IMAGE_SIDE = 28
+PROFILE_SEED = 4_000_037
+SAMPLING_SEED = 5_000_011
+MAIN_PHASE_SEED = 1_000_003
+
+
+@dataclass(frozen=True)
+class ModelTask:
+    dataset: str
+    k: int
+    variant: str
+    seed: int
+    noise_offset: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/k{self.k}/{self.variant}/seed{self.seed}"
+
+    def folder(self, run_path: Path) -> Path:
+        return Path(run_path) / "models" / self.name
+
+
+def noise_needed(config: DiffusionFewShotConfig, channels: int) -> int:
+    """Normals one ``noise: quantum`` model reads from the bank: every training batch, then sampling."""
+    pixels = channels * IMAGE_SIDE * IMAGE_SIDE
+    training = config.train.epochs * config.batches_per_epoch * config.train.batch_size * pixels
+    draws_per_sample = 1 + (config.sampling.ddim_steps - 1 if config.sampling.eta > 0 else 0)
+    return training + config.sampling.samples * pixels * draws_per_sample
+
+
+def result_of(task: ModelTask, run_path: Path) -> dict | None:
+    path = task.folder(run_path) / "result.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTask) -> dict:
+    """Train, sample and score ``task``'s model; return (and store) its result. Done tasks return at once."""
+    run_path = Path(run_path)
+    done = result_of(task, run_path)
+    if done is not None:
+        return done
+    variant = config.variants[task.variant]
+    split = load_split(config.datasets[task.dataset], config.split)
+    images = split.fewshot(task.k, task.seed)
+    bank = _bank(str(run_path / "noise_bank.npz")) if variant.noise == "quantum" else None
+    folder = task.folder(run_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    seed_everything(task.seed)
+    model = DiffusionUNet(split.channels, tuple(config.unet.channels), variant.bottleneck, config.unet.n_qubits,
+                          config.unet.quantum_layers, dropout=config.unet.dropout)
+    schedule_name = variant.schedule or config.diffusion.schedule
+    base = config.tailored.base if schedule_name == "tailored" else schedule_name
+    schedule = make_schedule(base, config.diffusion.timesteps)
+    batches = _batch_source(config, images, bank, task.noise_offset)
+    trainer, seconds, profile = _train(config, RunDir(run_path, config), task, model, schedule, schedule_name,
+                                       images, batches, MetricsLog(folder / "metrics.jsonl"))
+
+    denoiser = trainer.eval_model.eval()
+    if bank is not None:
+        start = task.noise_offset + noise_needed(config, split.channels) - _sampling_normals(config, split.channels)
+        sampling_noise = bank_noise(NoiseBank(bank.samples[start:], bank.provenance))
+    else:
+        sampling_noise = torch_noise(torch.Generator().manual_seed(SAMPLING_SEED + task.seed))
+    started = time.perf_counter()
+    samples = _sample(denoiser, schedule, config, split.channels, sampling_noise)
+    sampling_seconds = time.perf_counter() - started
+    save_arrays_atomic(folder / "samples.npz", samples=_to_uint8(samples), training_images=_to_uint8(images))
+
+    scores = fid_kid(split.reference, samples, feature_extractor(run_path, task.dataset),
+                     config.evaluation.kid_subset_size, config.evaluation.kid_subsets)
+    result = {
+        **asdict(task), "bottleneck": variant.bottleneck, "noise": variant.noise, "schedule": schedule_name,
+        **scores, "nearest_training_distance": nearest_distance(samples, images),
+        "parameters": parameter_count(model), "bottleneck_parameters": parameter_count(model.bottleneck),
+        "training_seconds": seconds, "sampling_seconds": sampling_seconds, "samples": len(samples),
+        "timestep_profile": profile,
+    }
+    write_text_atomic(folder / "result.json", json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def _train(config, run_dir, task, model, schedule, schedule_name, images, batches, metrics):
+    """Fit with uniform timesteps, or (tailored) a pilot then importance-sampled timesteps."""
+    settings = config.train
+    if schedule_name != "tailored":
+        trainer = Trainer(model, settings, objective=EpsilonObjective(schedule), metrics=metrics, seed=task.seed,
+                          checkpoint_dir=run_dir.checkpoint_dir(task.name), fit_name=task.name)
+        return trainer, trainer.fit(batches).seconds, None
+    pilot_epochs = min(max(1, round(config.tailored.pilot_fraction * settings.epochs)), settings.epochs - 1)
+    pilot = Trainer(model, _with_epochs(settings, pilot_epochs), objective=EpsilonObjective(schedule),
+                    metrics=metrics, seed=task.seed, checkpoint_dir=run_dir.checkpoint_dir(f"{task.name}/pilot"),
+                    fit_name=f"{task.name}/pilot")
+    pilot_seconds = pilot.fit(batches).seconds
+    started = time.perf_counter()
+    profile = timestep_loss_profile(pilot.eval_model.eval(), schedule, images, config.tailored.bins,
+                                    config.tailored.repeats, torch.Generator().manual_seed(PROFILE_SEED + task.seed))
+    profile_seconds = time.perf_counter() - started
+    weights = importance_weights(profile, schedule.steps, config.tailored.uniform_share)
+    main = Trainer(model, _with_epochs(settings, settings.epochs - pilot_epochs),
+                   objective=EpsilonObjective(schedule, timestep_weights=weights), metrics=metrics,
+                   seed=task.seed + MAIN_PHASE_SEED, checkpoint_dir=run_dir.checkpoint_dir(f"{task.name}/main"),
+                   fit_name=f"{task.name}/main")
+    main_seconds = main.fit(lambda epoch, generator: batches(epoch + pilot_epochs, generator)).seconds
+    return main, pilot_seconds + profile_seconds + main_seconds, profile.tolist()
+
+
+def _with_epochs(settings: TrainSettings, epochs: int) -> TrainSettings:
+    return settings.model_copy(update={"epochs": epochs})
+
+
+def _batch_source(config: DiffusionFewShotConfig, images: torch.Tensor, bank: NoiseBank | None, offset: int | None):
+    batch_size, per_epoch = config.train.batch_size, config.batches_per_epoch
+    shape = (batch_size, *images.shape[1:])
+    size = int(np.prod(shape))
+
+    def batches(epoch: int, generator: torch.Generator):
+        for index in range(per_epoch):
+            x0 = images[torch.randint(len(images), (batch_size,), generator=generator)]
+            if bank is None:
+                eps = torch.randn(shape, generator=generator)
+            else:
+                eps = bank.window(offset + (epoch * per_epoch + index) * size, *shape)
+            yield {"x0": x0, "eps": eps}
+
+    return batches
+
+
+def _sampling_normals(config: DiffusionFewShotConfig, channels: int) -> int:
+    training = config.train.epochs * config.batches_per_epoch * config.train.batch_size * channels * IMAGE_SIDE**2
+    return noise_needed(config, channels) - training
+
+
+def _sample(model, schedule: NoiseSchedule, config: DiffusionFewShotConfig, channels: int, noise) -> torch.Tensor:
+    """``config.sampling.samples`` DDIM samples ``(N, C, 28, 28)`` in [-1, 1]."""
+    device = next(model.parameters()).device
+    batches = []
+    for start in range(0, config.sampling.samples, config.sampling.batch_size):
+        count = min(config.sampling.batch_size, config.sampling.samples - start)
+        batches.append(ddim_sample(model, schedule, (count, channels, IMAGE_SIDE, IMAGE_SIDE), noise,
+                                   config.sampling.ddim_steps, config.sampling.eta, device).cpu())
+    return torch.cat(batches)
+
+
+def nearest_distance(samples: torch.Tensor, training: torch.Tensor) -> float:
+    """Median over ``samples`` of the RMS pixel distance to the nearest training image (0: a copy)."""
+    distances = torch.cdist(samples.flatten(1).double(), training.flatten(1).double())
+    return float(distances.min(dim=1).values.median() / np.sqrt(samples[0].numel()))
+
+
+def _to_uint8(images: torch.Tensor) -> np.ndarray:
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+
+
+@lru_cache(maxsize=2)
+def _bank(path: str) -> NoiseBank:
+    return NoiseBank.load(path)
+
+
+@lru_cache(maxsize=8)
+def _stored_extractor(path: str) -> FeatureExtractor:
+    stored = torch.load(path, map_location="cpu", weights_only=False)
+    classifier = LeNetClassifier(stored["in_channels"], stored["classes"])
+    classifier.load_state_dict(stored["state_dict"])
+    return FeatureExtractor(classifier, stored["feature_scale"])
+
+
+def feature_network_path(run_path: str | Path, dataset: str) -> Path:
+    return Path(run_path) / "feature_nets" / f"{dataset}.pt"
+
+
+def feature_extractor(run_path: str | Path, dataset: str) -> FeatureExtractor:
+    """The FID/KID feature extractor of ``dataset``, from the classifier the run trained and saved."""
+    return _stored_extractor(str(feature_network_path(run_path, dataset)))

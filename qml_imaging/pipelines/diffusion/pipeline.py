@@ -1,0 +1,191 @@
+"""``diffusion_fewshot``: few-shot DDPMs with none / classical / quantum bottlenecks, scored by FID and KID.
+
+For every data set the run first trains (or reloads) a feature classifier on the data set's
+classifier images and saves it to ``feature_nets/<dataset>.pt`` with what made it; FID and KID are
+computed in its 128-d feature space (:mod:`qml_imaging.diffusion.evaluation`) between
+``sampling.samples`` DDIM samples and the ``split.reference`` held-out real images. If a variant
+uses quantum noise, one noise bank is generated (or loaded) and stored as ``noise_bank.npz``;
+each such model reads its own disjoint region of it.
+
+Then one model per data set x k x variant x seed (:mod:`.model_task`), ``workers`` at a time,
+each worker a process with its own torch threads. Models with a ``result.json`` are skipped, so
+``qml-imaging run --resume`` continues where a run stopped (and each model from its checkpoint).
+
+Two references bracket the scores per data set: ``real_control`` (FID of ``split.control`` real
+images, the floor) and ``training_copies`` (FID of the k training images tiled to the sample count:
+what a model that only memorised would score).
+
+Summary (``report.json``): ``fid`` and ``kid`` {dataset: {k: {variant: [mean, std over seeds]}}},
+``quantum_minus_classical_fid`` {dataset: {k: [mean, std]}} (paired by seed) with ``verdict``,
+references, classifier accuracy, parameters and times. ``table.md`` holds the same as a table.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import multiprocessing
+import os
+import subprocess
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from qml_imaging.diffusion.evaluation import accuracy, feature_scale, fid_kid, train_classifier
+from qml_imaging.models.diffusion_unet import DiffusionUNet
+from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
+from qml_imaging.pipelines.diffusion.data import load_split
+from qml_imaging.pipelines.diffusion.figures import write_figures
+from qml_imaging.pipelines.diffusion.model_task import (
+    ModelTask,
+    feature_extractor,
+    feature_network_path,
+    noise_needed,
+    result_of,
+    run_task,
+)
+from qml_imaging.pipelines.diffusion.table import mean_std, summarise, write_table
+from qml_imaging.quantum.noise import NoiseBank, noise_statistics
+from qml_imaging.runs import RunDir, atomic_replace
+
+
+def run(config: DiffusionFewShotConfig, run_dir: RunDir) -> dict:
+    """Prepare feature networks and the noise bank, train and score every model, write the report."""
+    accuracies = {name: prepare_feature_network(config, run_dir, name) for name in config.datasets}
+    tasks = plan_tasks(config)
+    check_models(config)
+    bank = prepare_noise_bank(config, run_dir, tasks)
+    results = run_tasks(config, run_dir, tasks)
+    references = {name: reference_scores(config, run_dir, name) for name in config.datasets}
+    summary = summarise(config, results, references, accuracies)
+    if bank is not None:
+        summary["noise_bank"] = {**bank.provenance, **noise_statistics(bank.samples[: 10**6])}
+    write_table(run_dir.path / "table.md", config, summary)
+    write_figures(config, run_dir, tasks)
+    run_dir.write_report(summary, {"models": results})
+    return summary
+
+
+def plan_tasks(config: DiffusionFewShotConfig) -> list[ModelTask]:
+    """Every data set x k x variant x seed the config asks for; quantum-noise models get bank offsets."""
+    tasks, offset = [], 0
+    for dataset, spec in config.datasets.items():
+        channels = load_split(spec, config.split).channels
+        for k in config.shots:
+            for name, variant in config.variants.items():
+                if (variant.datasets and dataset not in variant.datasets) or (variant.shots and k not in variant.shots):
+                    continue
+                for seed in config.seeds:
+                    noise_offset = None
+                    if variant.noise == "quantum":
+                        noise_offset, offset = offset, offset + noise_needed(config, channels)
+                    tasks.append(ModelTask(dataset, k, name, seed, noise_offset))
+    return tasks
+
+
+def check_models(config: DiffusionFewShotConfig) -> None:
+    """Build every variant's U-Net once, so a bottleneck that cannot be parameter-matched fails before training."""
+    for name, variant in config.variants.items():
+        try:
+            DiffusionUNet(1, tuple(config.unet.channels), variant.bottleneck, config.unet.n_qubits, config.unet.quantum_layers)
+        except ValueError as error:
+            raise ValueError(f"variants.{name}: {error}; change unet.channels, unet.n_qubits or unet.quantum_layers") from error
+
+
+def prepare_feature_network(config: DiffusionFewShotConfig, run_dir: RunDir, dataset: str) -> float:
+    """Train and save ``dataset``'s feature classifier unless the run has it; return its control accuracy."""
+    path = feature_network_path(run_dir.path, dataset)
+    split = load_split(config.datasets[dataset], config.split)
+    if not path.is_file():
+        classifier = train_classifier(split.classifier, split.classifier_labels, split.classes,
+                                      config.evaluation.classifier, seed=config.split.seed,
+                                      checkpoint_dir=run_dir.checkpoint_dir(f"feature_net/{dataset}"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stored = {"state_dict": classifier.state_dict(), "in_channels": split.channels, "classes": split.classes,
+                  "control_accuracy": accuracy(classifier, split.control, split.control_labels),
+                  "feature_scale": feature_scale(classifier, split.reference),
+                  "training_images": len(split.classifier), "settings": config.evaluation.classifier.model_dump(),
+                  "dataset": config.datasets[dataset].model_dump(), "split": config.split.model_dump(),
+                  "made_by": _provenance()}
+        with atomic_replace(path) as temporary:
+            torch.save(stored, temporary)
+    return float(torch.load(path, map_location="cpu", weights_only=False)["control_accuracy"])
+
+
+def prepare_noise_bank(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[ModelTask]) -> NoiseBank | None:
+    """The run's noise bank (``noise_bank.npz``): loaded, copied from ``noise.bank``, or generated."""
+    quantum = [t for t in tasks if t.noise_offset is not None]
+    if not quantum:
+        return None
+    last = quantum[-1]
+    channels = load_split(config.datasets[last.dataset], config.split).channels
+    needed = last.noise_offset + noise_needed(config, channels)
+    path = run_dir.path / "noise_bank.npz"
+    if path.is_file():
+        bank = NoiseBank.load(path)
+    elif config.noise.bank is not None:
+        bank = NoiseBank.load(config.noise.bank)
+        bank.save(path)
+    else:
+        bank = NoiseBank.generate(needed, config.noise.source, n_qubits=config.noise.n_qubits, seed=config.seed)
+        bank.save(path)
+    if len(bank) < needed:
+        raise ValueError(f"the noise bank holds {len(bank)} normals; the {len(quantum)} quantum-noise models need "
+                         f"{needed} (generate one with NoiseBank.generate({needed}, ...))")
+    return bank
+
+
+def run_tasks(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[ModelTask]) -> list[dict]:
+    """Run every task not yet done, ``config.workers`` processes at a time; results in task order."""
+    pending = [t for t in tasks if result_of(t, run_dir.path) is None]
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc="few-shot models", disable=not config.train.progress)
+    if config.workers == 1 or len(pending) <= 1:
+        for task in pending:
+            _show(bar, run_task(config, run_dir.path, task))
+    else:
+        threads = config.threads_per_worker or max(1, (os.cpu_count() or 1) // config.workers)
+        quiet = config.model_copy(update={"train": config.train.model_copy(update={"progress": False})})
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(config.workers, mp_context=context, initializer=torch.set_num_threads,
+                                 initargs=(threads,)) as pool:
+            futures = [pool.submit(run_task, quiet, run_dir.path, task) for task in pending]
+            for future in as_completed(futures):
+                _show(bar, future.result())
+    bar.close()
+    return [result_of(task, run_dir.path) for task in tasks]
+
+
+def _show(bar: tqdm, result: dict) -> None:
+    bar.set_postfix(last=f"{result['dataset']}/k{result['k']}/{result['variant']}", fid=f"{result['fid']:.2f}", refresh=False)
+    bar.update(1)
+
+
+def reference_scores(config: DiffusionFewShotConfig, run_dir: RunDir, dataset: str) -> dict:
+    """FID/KID of real control images, and of the k training images tiled (per k: mean, std over seeds)."""
+    split = load_split(config.datasets[dataset], config.split)
+    extractor = feature_extractor(run_dir.path, dataset)
+    scores = {"real_control": fid_kid(split.reference, split.control, extractor, config.evaluation.kid_subset_size,
+                                      config.evaluation.kid_subsets)}
+    copies = {}
+    for k in config.shots:
+        values = []
+        for seed in config.seeds:
+            images = split.fewshot(k, seed)
+            tiled = images.repeat(-(-config.sampling.samples // k), 1, 1, 1)[: config.sampling.samples]
+            values.append(fid_kid(split.reference, tiled, extractor, config.evaluation.kid_subset_size,
+                                  config.evaluation.kid_subsets))
+        copies[str(k)] = {key: mean_std([v[key] for v in values]) for key in ("fid", "kid")}
+    scores["training_copies"] = copies
+    return scores
+
+
+def _provenance() -> str:
+    try:
+        revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                  cwd=Path(__file__).parent, check=False).stdout.strip()
+    except OSError:
+        revision = ""
+    version = importlib.metadata.version("qml-imaging")
+    return (f"qml_imaging.pipelines.diffusion.pipeline.prepare_feature_network "
+            f"(qml-imaging {version}{', git ' + revision if revision else ''})")

@@ -1,0 +1,91 @@
+"""The few-shot diffusion results as ``report.json`` summary tables and a Markdown table."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
+from qml_imaging.runs import write_text_atomic
+
+SIGNIFICANCE = 2.0
+
+
+def summarise(config: DiffusionFewShotConfig, results: list[dict], references: dict, accuracies: dict) -> dict:
+    """``fid`` / ``kid`` {dataset: {k: {variant: [mean, std]}}}, the paired quantum - classical FID, and context."""
+    cells: dict = {}
+    for row in results:
+        cells.setdefault(row["dataset"], {}).setdefault(str(row["k"]), {}).setdefault(row["variant"], []).append(row)
+
+    def table(key: str) -> dict:
+        return {d: {k: {v: mean_std([r[key] for r in rows]) for v, rows in by_variant.items()}
+                    for k, by_variant in by_k.items()} for d, by_k in cells.items()}
+
+    difference = {}
+    for dataset, by_k in cells.items():
+        for k, by_variant in by_k.items():
+            if "quantum" in by_variant and "classical" in by_variant:
+                classical = {r["seed"]: r["fid"] for r in by_variant["classical"]}
+                paired = [r["fid"] - classical[r["seed"]] for r in by_variant["quantum"] if r["seed"] in classical]
+                difference.setdefault(dataset, {})[k] = mean_std(paired)
+    by_variant = {}
+    for row in results:
+        by_variant.setdefault(row["variant"], []).append(row)
+    return {
+        "fid": table("fid"), "kid": table("kid"),
+        "nearest_training_distance": table("nearest_training_distance"),
+        "quantum_minus_classical_fid": difference, "verdict": verdict(difference, len(config.seeds)),
+        "references": references, "feature_classifier_accuracy": accuracies,
+        "parameters": {v: rows[0]["parameters"] for v, rows in by_variant.items()},
+        "bottleneck_parameters": {v: rows[0]["bottleneck_parameters"] for v, rows in by_variant.items()},
+        "training_seconds": {v: mean_std([r["training_seconds"] for r in rows]) for v, rows in by_variant.items()},
+        "sampling_seconds": {v: mean_std([r["sampling_seconds"] for r in rows]) for v, rows in by_variant.items()},
+        "samples_per_model": config.sampling.samples, "seeds": config.seeds,
+    }
+
+
+def verdict(difference: dict, seeds: int) -> str:
+    """Where the quantum bottleneck's FID differs from the classical one's by more than 2 standard errors."""
+    if not difference:
+        return "no quantum / classical pair in this run"
+    better, worse, tied = [], [], []
+    for dataset, by_k in difference.items():
+        for k, (mean, std) in by_k.items():
+            error = std / math.sqrt(seeds)
+            cell = f"{dataset} k={k}"
+            (better if mean < -SIGNIFICANCE * error else worse if mean > SIGNIFICANCE * error else tied).append(cell)
+    parts = [f"quantum lower FID than the parameter-matched classical block: {better or 'none'}",
+             f"higher: {worse or 'none'}", f"within {SIGNIFICANCE:g} standard errors: {tied or 'none'}"]
+    return "; ".join(parts)
+
+
+def write_table(path: str | Path, config: DiffusionFewShotConfig, summary: dict) -> None:
+    """``table.md``: FID and KID mean +- std per data set, k and variant, with the references."""
+    lines = [f"FID / KID in the (unit-RMS) feature space of each data set's classifier; mean +- std over seeds "
+             f"{config.seeds}; {config.sampling.samples} samples vs {config.split.reference} held-out images.", "",
+             "| data set | k | variant | FID | KID | nearest-training RMS |", "|---|---|---|---|---|---|"]
+    for dataset, by_k in summary["fid"].items():
+        references = summary["references"][dataset]
+        for k, by_variant in by_k.items():
+            for variant, fid in by_variant.items():
+                kid = summary["kid"][dataset][k][variant]
+                nearest = summary["nearest_training_distance"][dataset][k][variant]
+                lines.append(f"| {dataset} | {k} | {variant} | {_pm(fid, 1, 3)} | {_pm(kid, 1, 4)} | {_pm(nearest, 1, 3)} |")
+            copies = references["training_copies"][k]
+            lines.append(f"| {dataset} | {k} | *training images tiled* | {_pm(copies['fid'], 1, 3)} | {_pm(copies['kid'], 1, 4)} | 0 |")
+        control = references["real_control"]
+        lines.append(f"| {dataset} | - | *held-out real images* | {control['fid']:.3f} | {control['kid']:.4f} | - |")
+    lines += ["", f"Quantum - classical FID (paired by seed): {summary['quantum_minus_classical_fid']}",
+              f"Verdict: {summary['verdict']}", ""]
+    write_text_atomic(path, "\n".join(lines))
+
+
+def mean_std(values: list[float]) -> list[float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    return [float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0]
+
+
+def _pm(pair: list[float], scale: float = 1.0, digits: int = 2) -> str:
+    return f"{scale * pair[0]:.{digits}f} ± {scale * pair[1]:.{digits}f}"

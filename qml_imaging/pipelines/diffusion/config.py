@@ -37,8 +37,9 @@ class Variant(Section):
     """One model variant: bottleneck block, noise source and schedule; optionally only some data sets / k."""
 
     bottleneck: Literal["none", "quantum", "classical"] = "none"
-    noise: Literal["pseudo", "quantum"] = Field(
-        "pseudo", description="quantum: every Gaussian draw of training and sampling comes from the noise bank")
+    noise: Literal["pseudo", "quantum_sampler", "quantum"] = Field(
+        "pseudo", description="quantum: every Gaussian draw of training and sampling comes from the noise bank; "
+                              "quantum_sampler: only the sampler's (training noise is pseudo-random)")
     schedule: Literal["linear", "cosine", "tailored"] | None = Field(None, description="null = diffusion.schedule")
     datasets: list[str] | None = Field(None, description="data sets this variant runs on; null = all")
     shots: list[int] | None = Field(None, description="values of k this variant runs at; null = all")

@@ -23,7 +23,12 @@ import numpy as np
 import torch
 
 from qml_imaging.config import TrainSettings
-from qml_imaging.diffusion.ddpm import EpsilonObjective, bank_noise, ddim_sample, torch_noise
+from qml_imaging.diffusion.ddpm import (
+    EpsilonObjective,
+    bank_noise,
+    ddim_sample,
+    torch_noise,
+)
 from qml_imaging.diffusion.evaluation import FeatureExtractor, LeNetClassifier, fid_kid
 from qml_imaging.diffusion.schedules import NoiseSchedule, make_schedule
 from qml_imaging.diffusion.tailored import importance_weights, timestep_loss_profile
@@ -57,12 +62,21 @@ class ModelTask:
         return Path(run_path) / "models" / self.name
 
 
-def noise_needed(config: DiffusionFewShotConfig, channels: int) -> int:
-    """Normals one ``noise: quantum`` model reads from the bank: every training batch, then sampling."""
-    pixels = channels * IMAGE_SIDE * IMAGE_SIDE
-    training = config.train.epochs * config.batches_per_epoch * config.train.batch_size * pixels
+def training_normals(config: DiffusionFewShotConfig, channels: int) -> int:
+    """Normals of every training batch of one model (what ``noise: quantum`` reads from the bank first)."""
+    return config.train.epochs * config.batches_per_epoch * config.train.batch_size * channels * IMAGE_SIDE**2
+
+
+def sampling_normals(config: DiffusionFewShotConfig, channels: int) -> int:
+    """Normals of one model's DDIM sampling (the start images, plus each step's noise when ``eta > 0``)."""
     draws_per_sample = 1 + (config.sampling.ddim_steps - 1 if config.sampling.eta > 0 else 0)
-    return training + config.sampling.samples * pixels * draws_per_sample
+    return config.sampling.samples * channels * IMAGE_SIDE**2 * draws_per_sample
+
+
+def noise_needed(config: DiffusionFewShotConfig, channels: int, noise: str) -> int:
+    """Bank normals one model with ``noise`` (pseudo / quantum_sampler / quantum) reads."""
+    training = training_normals(config, channels) if noise == "quantum" else 0
+    return 0 if noise == "pseudo" else training + sampling_normals(config, channels)
 
 
 def result_of(task: ModelTask, run_path: Path) -> dict | None:
@@ -79,7 +93,7 @@ def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTa
     variant = config.variants[task.variant]
     split = load_split(config.datasets[task.dataset], config.split)
     images = split.fewshot(task.k, task.seed)
-    bank = _bank(str(run_path / "noise_bank.npz")) if variant.noise == "quantum" else None
+    bank = _bank(str(run_path / "noise_bank.npz")) if variant.noise != "pseudo" else None
     folder = task.folder(run_path)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -89,13 +103,13 @@ def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTa
     schedule_name = variant.schedule or config.diffusion.schedule
     base = config.tailored.base if schedule_name == "tailored" else schedule_name
     schedule = make_schedule(base, config.diffusion.timesteps)
-    batches = _batch_source(config, images, bank, task.noise_offset)
+    batches = batch_source(config, images, bank if variant.noise == "quantum" else None, task.noise_offset)
     trainer, seconds, profile = _train(config, RunDir(run_path, config), task, model, schedule, schedule_name,
                                        images, batches, MetricsLog(folder / "metrics.jsonl"))
 
     denoiser = trainer.eval_model.eval()
     if bank is not None:
-        start = task.noise_offset + noise_needed(config, split.channels) - _sampling_normals(config, split.channels)
+        start = task.noise_offset + noise_needed(config, split.channels, variant.noise) - sampling_normals(config, split.channels)
         sampling_noise = bank_noise(NoiseBank(bank.samples[start:], bank.provenance))
     else:
         sampling_noise = torch_noise(torch.Generator().manual_seed(SAMPLING_SEED + task.seed))
@@ -146,7 +160,7 @@ def _with_epochs(settings: TrainSettings, epochs: int) -> TrainSettings:
     return settings.model_copy(update={"epochs": epochs})
 
 
-def _batch_source(config: DiffusionFewShotConfig, images: torch.Tensor, bank: NoiseBank | None, offset: int | None):
+def batch_source(config: DiffusionFewShotConfig, images: torch.Tensor, bank: NoiseBank | None, offset: int | None):
     batch_size, per_epoch = config.train.batch_size, config.batches_per_epoch
     shape = (batch_size, *images.shape[1:])
     size = int(np.prod(shape))
@@ -161,11 +175,6 @@ def _batch_source(config: DiffusionFewShotConfig, images: torch.Tensor, bank: No
             yield {"x0": x0, "eps": eps}
 
     return batches
-
-
-def _sampling_normals(config: DiffusionFewShotConfig, channels: int) -> int:
-    training = config.train.epochs * config.batches_per_epoch * config.train.batch_size * channels * IMAGE_SIDE**2
-    return noise_needed(config, channels) - training
 
 
 def _sample(model, schedule: NoiseSchedule, config: DiffusionFewShotConfig, channels: int, noise) -> torch.Tensor:

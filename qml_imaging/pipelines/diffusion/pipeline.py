@@ -32,7 +32,12 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from qml_imaging.diffusion.evaluation import accuracy, feature_scale, fid_kid, train_classifier
+from qml_imaging.diffusion.evaluation import (
+    accuracy,
+    feature_scale,
+    fid_kid,
+    train_classifier,
+)
 from qml_imaging.models.diffusion_unet import DiffusionUNet
 from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
 from qml_imaging.pipelines.diffusion.data import load_split
@@ -52,9 +57,9 @@ from qml_imaging.runs import RunDir, atomic_replace
 
 def run(config: DiffusionFewShotConfig, run_dir: RunDir) -> dict:
     """Prepare feature networks and the noise bank, train and score every model, write the report."""
+    check_models(config)
     accuracies = {name: prepare_feature_network(config, run_dir, name) for name in config.datasets}
     tasks = plan_tasks(config)
-    check_models(config)
     bank = prepare_noise_bank(config, run_dir, tasks)
     results = run_tasks(config, run_dir, tasks)
     references = {name: reference_scores(config, run_dir, name) for name in config.datasets}
@@ -78,8 +83,8 @@ def plan_tasks(config: DiffusionFewShotConfig) -> list[ModelTask]:
                     continue
                 for seed in config.seeds:
                     noise_offset = None
-                    if variant.noise == "quantum":
-                        noise_offset, offset = offset, offset + noise_needed(config, channels)
+                    if variant.noise != "pseudo":
+                        noise_offset, offset = offset, offset + noise_needed(config, channels, variant.noise)
                     tasks.append(ModelTask(dataset, k, name, seed, noise_offset))
     return tasks
 
@@ -120,7 +125,7 @@ def prepare_noise_bank(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: l
         return None
     last = quantum[-1]
     channels = load_split(config.datasets[last.dataset], config.split).channels
-    needed = last.noise_offset + noise_needed(config, channels)
+    needed = last.noise_offset + noise_needed(config, channels, config.variants[last.variant].noise)
     path = run_dir.path / "noise_bank.npz"
     if path.is_file():
         bank = NoiseBank.load(path)

@@ -63,8 +63,9 @@ def verdict(difference: dict, seeds: int) -> str:
 
 def write_table(path: str | Path, config: DiffusionFewShotConfig, summary: dict) -> None:
     """``table.md``: FID and KID mean +- std per data set, k and variant, with the references."""
-    lines = [f"FID / KID in the (unit-RMS) feature space of each data set's classifier; mean +- std over seeds "
-             f"{config.seeds}; {config.sampling.samples} samples vs {config.split.reference} held-out images.", "",
+    caption = (f"FID / KID in the (unit-RMS) feature space of each data set's classifier; mean +- std over seeds "
+               f"{config.seeds}; {config.sampling.samples} samples vs {config.split.reference} held-out images.")
+    lines = [caption, "",
              "| data set | k | variant | FID | KID | nearest-training RMS |", "|---|---|---|---|---|---|"]
     for dataset, by_k in summary["fid"].items():
         references = summary["references"][dataset]

@@ -5,10 +5,14 @@
     qml-imaging hardware submit RUN_DIR --backend NAME [--fit ...] [--n-coordinates N] [--detach]
     qml-imaging hardware status EVAL_DIR
     qml-imaging hardware fetch EVAL_DIR [--no-wait]
+    qml-imaging hardware noise-bank --source SOURCE --size N --out BANK.npz [--qubits Q] [--seed S]
 
 ``RUN_DIR`` is a finished ``inr_image`` run; ``submit`` makes the evaluation folder
 ``RUN_DIR/hardware/<backend>`` (an ``inr_runtime`` run) and prints it. ``--detach`` returns after
 the first submission; ``fetch`` continues from the job store, whichever process submitted.
+``noise-bank`` measures qubits in |+> on ``SOURCE`` (``fast``, ``aer``, an IBM / Fake* backend name
+or ``hardware_configs`` YAML) and stores the Gaussian noise bank that ``diffusion_fewshot`` reads
+through ``noise.bank``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,14 @@ def add_hardware_commands(commands) -> None:
     fetch.add_argument("eval_dir")
     fetch.add_argument("--no-wait", action="store_true", help="do not wait for running jobs")
     fetch.set_defaults(handler=_fetch)
+    bank = actions.add_parser("noise-bank", help="measure qubits and store a Gaussian noise bank (.npz)")
+    bank.add_argument("--source", required=True, help="fast, aer, an IBM or Fake* backend name, or a hardware_configs YAML")
+    bank.add_argument("--size", type=int, required=True, help="standard normals to store")
+    bank.add_argument("--out", required=True, help="the .npz file to write")
+    bank.add_argument("--qubits", type=int, default=16, help="qubits measured per shot (at most the device's)")
+    bank.add_argument("--seed", type=int, default=None, help="simulator seed (fast, aer, Fake*)")
+    bank.add_argument("--no-debias", action="store_true", help="skip von Neumann debiasing (keeps readout bias)")
+    bank.set_defaults(handler=_noise_bank)
 
 
 def _evaluation_config(arguments: argparse.Namespace) -> ExperimentConfig:
@@ -113,4 +125,20 @@ def _advance(evaluate, folder: Path) -> int:
         return 130
     print(json.dumps(summary, indent=1, default=str))
     print(f"evaluation folder: {folder}", file=sys.stderr)
+    return 0
+
+
+def _noise_bank(arguments: argparse.Namespace) -> int:
+    from qml_imaging.quantum.noise import NoiseBank, noise_statistics
+    from qml_imaging.quantum.runtime import ibm_backend_config
+
+    source = arguments.source
+    if source not in ("fast", "aer"):
+        source = ibm_backend_config(source).model_dump()
+    if arguments.size < 100:
+        raise ValueError(f"--size must be at least 100 normals (the statistics need them), got {arguments.size}")
+    bank = NoiseBank.generate(arguments.size, source, n_qubits=arguments.qubits, debias=not arguments.no_debias,
+                              seed=arguments.seed)
+    bank.save(arguments.out)
+    print(json.dumps({**bank.provenance, **noise_statistics(bank.samples), "out": arguments.out}, indent=1))
     return 0

@@ -194,3 +194,17 @@ def test_hardware_errors_name_the_problem(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("QISKIT_IBM_CONFIG", str(tmp_path / "absent.json"))
     assert main(["hardware", "submit", str(source), "--backend", "ibm_brisbane"]) == 2
     assert "no IBM Quantum credentials" in capsys.readouterr().err
+
+
+def test_noise_bank_command_stores_a_bank_and_prints_its_statistics(tmp_path, capsys):
+    from qml_imaging.quantum.noise import NoiseBank
+
+    out = tmp_path / "bank.npz"
+    assert main(["hardware", "noise-bank", "--source", "fast", "--size", "4000", "--out", str(out), "--seed", "3"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["n"] == 4000 and printed["ks_pvalue"] > 1e-3 and printed["source"] == "fast"
+    assert len(NoiseBank.load(out)) == 4000
+    assert main(["hardware", "noise-bank", "--source", "nonsense", "--size", "4000", "--out", str(out)]) == 2
+    assert "unknown backend 'nonsense'" in capsys.readouterr().err
+    assert main(["hardware", "noise-bank", "--source", "fast", "--size", "10", "--out", str(out)]) == 1
+    assert "--size must be at least 100 normals" in capsys.readouterr().err

@@ -90,6 +90,8 @@ def test_bad_configs_are_clear_errors():
         config_from_dict({**SMOKE, "sampling": {"ddim_steps": 80}})
     with pytest.raises(ConfigError, match="channels must be positive multiples of 8"):
         config_from_dict({**SMOKE, "unet": {"channels": [8, 12, 16]}})
+    with pytest.raises(ConfigError, match="variants.tailored uses the tailored schedule, which needs train.epochs >= 2"):
+        config_from_dict({**SMOKE, "train": {"epochs": 1, "batch_size": 8}})
     with pytest.raises(ConfigError, match="variants.quantum.bottlenck"):
         config_from_dict({**SMOKE, "variants": {"quantum": {"bottlenck": "quantum"}}})
 

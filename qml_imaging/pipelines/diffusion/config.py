@@ -137,6 +137,9 @@ class DiffusionFewShotConfig(ExperimentConfig):
         if too_large:
             raise ValueError(f"shots {too_large} must be in 1..split.fewshot_pool ({self.split.fewshot_pool})")
         for name, variant in self.variants.items():
+            if (variant.schedule or self.diffusion.schedule) == "tailored" and self.train.epochs < 2:
+                raise ValueError(f"variants.{name} uses the tailored schedule, which needs train.epochs >= 2 "
+                                 f"(a pilot epoch, then importance-sampled ones); got {self.train.epochs}")
             unknown = sorted(set(variant.datasets or []) - set(self.datasets))
             if unknown:
                 raise ValueError(f"variants.{name}.datasets: {unknown} are not in datasets {sorted(self.datasets)}")

@@ -109,7 +109,7 @@ def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTa
 
     denoiser = trainer.eval_model.eval()
     if bank is not None:
-        start = task.noise_offset + noise_needed(config, split.channels, variant.noise) - sampling_normals(config, split.channels)
+        start = task.noise_offset + (training_normals(config, split.channels) if variant.noise == "quantum" else 0)
         sampling_noise = bank_noise(NoiseBank(bank.samples[start:], bank.provenance))
     else:
         sampling_noise = torch_noise(torch.Generator().manual_seed(SAMPLING_SEED + task.seed))

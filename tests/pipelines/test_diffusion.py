@@ -12,6 +12,7 @@ from qml_imaging.pipelines.diffusion.model_task import (
     noise_needed,
 )
 from qml_imaging.pipelines.diffusion.pipeline import plan_tasks, run
+from qml_imaging.pipelines.diffusion.table import summarise
 from qml_imaging.quantum.noise import NoiseBank
 from qml_imaging.runs import RunDir
 from tests.conftest import EXPERIMENTS
@@ -133,3 +134,20 @@ def test_smoke_run_reports_the_table_and_resumes_without_retraining(tmp_path, sh
     assert json.loads(result_file.read_text())["fid"] == pytest.approx(first["fid"], rel=1e-6), \
         "a model rebuilt from its checkpoints must give the same samples"
     assert again["fid"] == summary["fid"]
+
+
+def test_verdict_needs_a_significant_paired_difference():
+    config = config_from_dict({**SMOKE, "seeds": [0, 1, 2]})
+
+    def rows(dataset, quantum, classical):
+        return [{"dataset": dataset, "k": 4, "variant": v, "seed": seed, "fid": fid, "kid": 0.0,
+                 "nearest_training_distance": 0.5, "parameters": 1, "bottleneck_parameters": 1,
+                 "training_seconds": 1.0, "sampling_seconds": 1.0}
+                for v, values in (("quantum", quantum), ("classical", classical)) for seed, fid in enumerate(values)]
+
+    consistent = rows("a", [10.0, 12.1, 13.9], [13.0, 15.0, 17.0])
+    noisy = rows("b", [10.8, 13.5, 13.1], [17.9, 13.9, 16.1])
+    summary = summarise(config, consistent + noisy, {}, {})
+    assert summary["quantum_minus_classical_fid"]["a"]["4"]["p_value"] < 0.01
+    assert summary["quantum_minus_classical_fid"]["b"]["4"]["p_value"] > 0.05
+    assert "(paired t-test, p < 0.05): ['a k=4']; higher: none; no significant difference: ['b k=4']" in summary["verdict"]

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
 from qml_imaging.runs import write_text_atomic
 
-SIGNIFICANCE = 2.0
+SIGNIFICANCE = 0.05
 
 
 def summarise(config: DiffusionFewShotConfig, results: list[dict], references: dict, accuracies: dict) -> dict:
-    """``fid`` / ``kid`` {dataset: {k: {variant: [mean, std]}}}, the paired quantum - classical FID, and context."""
+    """``fid`` / ``kid`` {dataset: {k: {variant: [mean, std]}}}, the paired quantum - classical FID
+    ({dataset: {k: {"mean", "std", "p_value", "differences"}}}, a two-sided one-sample t-test of the
+    per-seed differences), and context."""
     cells: dict = {}
     for row in results:
         cells.setdefault(row["dataset"], {}).setdefault(str(row["k"]), {}).setdefault(row["variant"], []).append(row)
@@ -29,14 +31,17 @@ def summarise(config: DiffusionFewShotConfig, results: list[dict], references: d
             if "quantum" in by_variant and "classical" in by_variant:
                 classical = {r["seed"]: r["fid"] for r in by_variant["classical"]}
                 paired = [r["fid"] - classical[r["seed"]] for r in by_variant["quantum"] if r["seed"] in classical]
-                difference.setdefault(dataset, {})[k] = mean_std(paired)
+                mean, std = mean_std(paired)
+                p_value = float(stats.ttest_1samp(paired, 0.0).pvalue) if len(paired) > 1 and std > 0 else 1.0
+                difference.setdefault(dataset, {})[k] = {"mean": mean, "std": std, "p_value": p_value,
+                                                         "differences": paired}
     by_variant = {}
     for row in results:
         by_variant.setdefault(row["variant"], []).append(row)
     return {
         "fid": table("fid"), "kid": table("kid"),
         "nearest_training_distance": table("nearest_training_distance"),
-        "quantum_minus_classical_fid": difference, "verdict": verdict(difference, len(config.seeds)),
+        "quantum_minus_classical_fid": difference, "verdict": verdict(difference),
         "references": references, "feature_classifier_accuracy": accuracies,
         "parameters": {v: rows[0]["parameters"] for v, rows in by_variant.items()},
         "bottleneck_parameters": {v: rows[0]["bottleneck_parameters"] for v, rows in by_variant.items()},
@@ -46,19 +51,18 @@ def summarise(config: DiffusionFewShotConfig, results: list[dict], references: d
     }
 
 
-def verdict(difference: dict, seeds: int) -> str:
-    """Where the quantum bottleneck's FID differs from the classical one's by more than 2 standard errors."""
+def verdict(difference: dict) -> str:
+    """Where the quantum bottleneck's FID differs from the classical one's (paired t-test, p < 0.05)."""
     if not difference:
         return "no quantum / classical pair in this run"
     better, worse, tied = [], [], []
     for dataset, by_k in difference.items():
-        for k, (mean, std) in by_k.items():
-            error = std / math.sqrt(seeds)
+        for k, test in by_k.items():
             cell = f"{dataset} k={k}"
-            (better if mean < -SIGNIFICANCE * error else worse if mean > SIGNIFICANCE * error else tied).append(cell)
-    parts = [f"quantum lower FID than the parameter-matched classical block: {better or 'none'}",
-             f"higher: {worse or 'none'}", f"within {SIGNIFICANCE:g} standard errors: {tied or 'none'}"]
-    return "; ".join(parts)
+            significant = test["p_value"] < SIGNIFICANCE
+            (better if significant and test["mean"] < 0 else worse if significant else tied).append(cell)
+    return (f"quantum lower FID than the parameter-matched classical block (paired t-test, p < {SIGNIFICANCE:g}): "
+            f"{better or 'none'}; higher: {worse or 'none'}; no significant difference: {tied or 'none'}")
 
 
 def write_table(path: str | Path, config: DiffusionFewShotConfig, summary: dict) -> None:
@@ -78,8 +82,12 @@ def write_table(path: str | Path, config: DiffusionFewShotConfig, summary: dict)
             lines.append(f"| {dataset} | {k} | *training images tiled* | {_pm(copies['fid'], 1, 3)} | {_pm(copies['kid'], 1, 4)} | 0 |")
         control = references["real_control"]
         lines.append(f"| {dataset} | - | *held-out real images* | {control['fid']:.3f} | {control['kid']:.4f} | - |")
-    lines += ["", f"Quantum - classical FID (paired by seed): {summary['quantum_minus_classical_fid']}",
-              f"Verdict: {summary['verdict']}", ""]
+    lines += ["", "Quantum - classical FID, paired by seed:", ""]
+    for dataset, by_k in summary["quantum_minus_classical_fid"].items():
+        for k, test in by_k.items():
+            lines.append(f"- {dataset} k={k}: {test['mean']:+.3f} ± {test['std']:.3f} (p = {test['p_value']:.2f}; "
+                         f"per seed {', '.join(f'{d:+.2f}' for d in test['differences'])})")
+    lines += ["", f"Verdict: {summary['verdict']}", ""]
     write_text_atomic(path, "\n".join(lines))
 
 

@@ -151,3 +151,14 @@ def test_verdict_needs_a_significant_paired_difference():
     assert summary["quantum_minus_classical_fid"]["a"]["4"]["p_value"] < 0.01
     assert summary["quantum_minus_classical_fid"]["b"]["4"]["p_value"] > 0.05
     assert "(paired t-test, p < 0.05): ['a k=4']; higher: none; no significant difference: ['b k=4']" in summary["verdict"]
+
+
+def test_a_noise_bank_too_small_for_the_quantum_noise_models_is_a_clear_error(tmp_path, shared_data, monkeypatch):
+    monkeypatch.setenv("QML_IMAGING_DATA", str(shared_data))
+    NoiseBank.generate(500, "fast", seed=0).save(tmp_path / "small.npz")
+    config = config_from_dict({**SMOKE, "variants": {"quantum": {"bottleneck": "quantum", "noise": "quantum_sampler"}},
+                               "noise": {"bank": str(tmp_path / "small.npz")}})
+    needed = 2 * noise_needed(config, 1, "quantum_sampler")
+    with pytest.raises(ValueError, match=f"holds 500 normals; the 2 quantum-noise models need {needed}: make one with"):
+        run(config, RunDir.create(config, tmp_path / "run"))
+    assert not (tmp_path / "run" / "noise_bank.npz").exists()

@@ -131,13 +131,14 @@ def prepare_noise_bank(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: l
         bank = NoiseBank.load(path)
     elif config.noise.bank is not None:
         bank = NoiseBank.load(config.noise.bank)
-        bank.save(path)
     else:
         bank = NoiseBank.generate(needed, config.noise.source, n_qubits=config.noise.n_qubits, seed=config.seed)
-        bank.save(path)
     if len(bank) < needed:
-        raise ValueError(f"the noise bank holds {len(bank)} normals; the {len(quantum)} quantum-noise models need "
-                         f"{needed} (generate one with NoiseBank.generate({needed}, ...))")
+        raise ValueError(f"the noise bank {config.noise.bank or path} holds {len(bank)} normals; the {len(quantum)} "
+                         f"quantum-noise models need {needed}: make one with `qml-imaging hardware noise-bank "
+                         f"--size {needed} ...`")
+    if not path.is_file():
+        bank.save(path)
     return bank
 
 

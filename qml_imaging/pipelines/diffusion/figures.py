@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
@@ -12,8 +10,9 @@ from qml_imaging.reporting.figures import image_grid, plt, save_figure
 from qml_imaging.runs import RunDir
 
 
-def write_figures(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[ModelTask]) -> None:
-    """``samples_<dataset>_k<k>.png`` (training images, then each variant's first seed) and ``fid.png``."""
+def write_figures(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[ModelTask], fid: dict) -> None:
+    """``samples_<dataset>_k<k>.png`` (training images, then each variant's first seed) and ``fid.png``
+    from the summary's ``fid`` {dataset: {k: {variant: [mean, std]}}}."""
     count = config.evaluation.grid_images
     first_seed = config.seeds[0]
     cells = sorted({(t.dataset, t.k) for t in tasks}, key=lambda cell: (cell[0], -cell[1]))
@@ -27,23 +26,23 @@ def write_figures(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[M
                 rows.append(list(_grey(stored["samples"][:count])))
             titles.append(task.variant)
         image_grid(rows, run_dir.figure_path(f"samples_{dataset}_k{k}"), row_titles=titles, value_range=(0, 255))
-    _fid_bars(run_dir, tasks, cells)
+    _fid_bars(run_dir, fid, cells)
 
 
-def _fid_bars(run_dir: RunDir, tasks: list[ModelTask], cells: list[tuple[str, int]]) -> None:
+def _fid_bars(run_dir: RunDir, fid: dict, cells: list[tuple[str, int]]) -> None:
     """Mean FID per variant (error bars: std over seeds), one group per data set and k."""
-    results = [json.loads((t.folder(run_dir.path) / "result.json").read_text()) for t in tasks]
-    variants = list(dict.fromkeys(r["variant"] for r in results))
+    variants = list(dict.fromkeys(v for by_k in fid.values() for by_variant in by_k.values() for v in by_variant))
     figure, axis = plt.subplots(figsize=(1.5 + 1.8 * len(cells), 3.8))
     width = 0.8 / len(variants)
     for index, variant in enumerate(variants):
         means, errors, positions = [], [], []
         for position, cell in enumerate(cells):
-            values = [r["fid"] for r in results if (r["dataset"], r["k"], r["variant"]) == (*cell, variant)]
-            if values:
+            dataset, k = cell
+            if variant in fid[dataset][str(k)]:
+                mean, std = fid[dataset][str(k)][variant]
                 positions.append(position + (index - (len(variants) - 1) / 2) * width)
-                means.append(np.mean(values))
-                errors.append(np.std(values, ddof=1) if len(values) > 1 else 0.0)
+                means.append(mean)
+                errors.append(std)
         axis.bar(positions, means, width, yerr=errors, capsize=2, label=variant)
     axis.set_xticks(np.arange(len(cells)), [f"{d}\nk={k}" for d, k in cells], fontsize=8)
     axis.set_ylabel("FID (classifier features)")
@@ -53,5 +52,5 @@ def _fid_bars(run_dir: RunDir, tasks: list[ModelTask], cells: list[tuple[str, in
 
 
 def _grey(images: np.ndarray) -> np.ndarray:
-    """``(N, C, H, W)`` uint8 -> ``(N, H, W)`` (channel mean) or ``(N, H, W, 3)`` for colour."""
+    """``(N, C, H, W)`` uint8 -> ``(N, H, W)`` for one channel or ``(N, H, W, 3)`` for colour."""
     return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)

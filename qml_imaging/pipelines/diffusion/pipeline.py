@@ -38,7 +38,7 @@ from qml_imaging.diffusion.evaluation import (
     fid_kid,
     train_classifier,
 )
-from qml_imaging.models.diffusion_unet import DiffusionUNet
+from qml_imaging.models.diffusion_unet import make_bottleneck
 from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
 from qml_imaging.pipelines.diffusion.data import load_split
 from qml_imaging.pipelines.diffusion.figures import write_figures
@@ -67,7 +67,7 @@ def run(config: DiffusionFewShotConfig, run_dir: RunDir) -> dict:
     if bank is not None:
         summary["noise_bank"] = {**bank.provenance, **noise_statistics(bank.samples[: 10**6])}
     write_table(run_dir.path / "table.md", config, summary)
-    write_figures(config, run_dir, tasks)
+    write_figures(config, run_dir, tasks, summary["fid"])
     run_dir.write_report(summary, {"models": results})
     return summary
 
@@ -90,10 +90,10 @@ def plan_tasks(config: DiffusionFewShotConfig) -> list[ModelTask]:
 
 
 def check_models(config: DiffusionFewShotConfig) -> None:
-    """Build every variant's U-Net once, so a bottleneck that cannot be parameter-matched fails before training."""
+    """Build every variant's bottleneck block once, so one that cannot be parameter-matched fails before training."""
     for name, variant in config.variants.items():
         try:
-            DiffusionUNet(1, tuple(config.unet.channels), variant.bottleneck, config.unet.n_qubits, config.unet.quantum_layers)
+            make_bottleneck(variant.bottleneck, config.unet.channels[-1], config.unet.n_qubits, config.unet.quantum_layers)
         except ValueError as error:
             raise ValueError(f"variants.{name}: {error}; change unet.channels, unet.n_qubits or unet.quantum_layers") from error
 

@@ -3,7 +3,10 @@
 Encoder levels ``0 .. depth-1``: level 0 is a convolution with ``first_kernel`` followed by
 ``res_blocks`` ResNet blocks; each later level halves the resolution with a stride-2 convolution
 and applies its ResNet blocks. The decoder mirrors it: bilinear upsampling, a convolution, a skip
-concatenation with the encoder level of the same resolution and ResNet blocks. A ResNet block is
+concatenation with the encoder level of the same resolution and ResNet blocks. Levels below
+``skip_from_level`` get no skip: their decoder stage sees only the upsampled coarser features, so
+pixel-level noise cannot pass straight from input to output (``0``, the default, is the plain U-Net
+with every skip; ``depth - 1`` leaves none). A ResNet block is
 ``conv - BatchNorm - GELU - conv - BatchNorm - dropout`` added to its input (through a 1x1
 convolution when the width changes), then GELU. Level ``l`` has
 ``min(base_channels * 2**l, max_channels)`` channels.
@@ -60,13 +63,17 @@ class DenoisingUNet(nn.Module):
         kernel: int = 3,
         res_blocks: int = 1,
         dropout: float = 0.0,
+        skip_from_level: int = 0,
     ):
         super().__init__()
         if depth < 1 or res_blocks < 1:
             raise ValueError(f"depth and res_blocks must be >= 1, got depth={depth}, res_blocks={res_blocks}")
         if first_kernel % 2 == 0 or kernel % 2 == 0:
             raise ValueError(f"kernel sizes must be odd (same padding), got first_kernel={first_kernel}, kernel={kernel}")
+        if not 0 <= skip_from_level <= depth - 1:
+            raise ValueError(f"skip_from_level must be in [0, depth - 1 = {depth - 1}], got {skip_from_level}")
         self.depth = depth
+        self.skip_from_level = skip_from_level
         widths = [min(base_channels * 2**level, max_channels) for level in range(depth)]
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, widths[0], first_kernel, padding=first_kernel // 2, bias=False),
@@ -85,7 +92,8 @@ class DenoisingUNet(nn.Module):
                 nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
                 nn.Conv2d(widths[level + 1], widths[level], kernel, padding=kernel // 2),
             ))
-            self.decoder.append(_stage(2 * widths[level], widths[level], res_blocks, kernel, dropout))
+            inputs = 2 * widths[level] if level >= skip_from_level else widths[level]
+            self.decoder.append(_stage(inputs, widths[level], res_blocks, kernel, dropout))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -98,6 +106,10 @@ class DenoisingUNet(nn.Module):
         for down, stage in zip(self.downsample, self.encoder[1:], strict=True):
             features = stage(down(features))
             skips.append(features)
-        for up, stage, skip in zip(self.upsample, self.decoder, reversed(skips[:-1]), strict=True):
-            features = stage(torch.cat([up(features), skip], dim=1))
+        levels = reversed(range(self.depth - 1))
+        for up, stage, skip, level in zip(self.upsample, self.decoder, reversed(skips[:-1]), levels, strict=True):
+            features = up(features)
+            if level >= self.skip_from_level:
+                features = torch.cat([features, skip], dim=1)
+            features = stage(features)
         return self.head(features)

@@ -28,3 +28,16 @@ def test_bad_shapes_and_settings_are_clear_errors():
         model(torch.randn(1, 1, 10, 10))
     with pytest.raises(ValueError, match="kernel sizes must be odd"):
         DenoisingUNet(1, 1, kernel=4)
+
+
+def test_levels_below_skip_from_level_get_no_skip_connection():
+    widths = [4, 8, 16]
+    for skip_from_level in (0, 1, 2):
+        model = DenoisingUNet(1, 1, depth=3, base_channels=4, skip_from_level=skip_from_level)
+        decoder_inputs = [stage[0].body[0].in_channels for stage in model.decoder]
+        expected = [2 * widths[level] if level >= skip_from_level else widths[level] for level in (1, 0)]
+        assert decoder_inputs == expected
+        model(torch.randn(2, 1, 8, 8)).square().mean().backward()
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    with pytest.raises(ValueError, match=r"skip_from_level must be in \[0, depth - 1 = 2\], got 3"):
+        DenoisingUNet(1, 1, depth=3, skip_from_level=3)

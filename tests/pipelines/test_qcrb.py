@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from qml_imaging.config import ConfigError, config_from_dict, load_config
-from qml_imaging.pipelines.qcrb.denoising import DenoiserObjective, error_statistics, network_inputs
+from qml_imaging.physics.parametric import get_family
 from qml_imaging.pipelines.qcrb.config import DenoiserLoss
+from qml_imaging.pipelines.qcrb.denoising import DenoiserObjective, error_statistics, network_inputs, tangent_split
 from qml_imaging.runs import RunDir
 from tests.conftest import EXPERIMENTS
 
@@ -17,6 +18,22 @@ def test_error_statistics_split_mse_into_bias_and_variance():
     assert stats["bias2"].item() == pytest.approx(4.0)
     assert stats["variance"].item() == pytest.approx(1.0)
     assert stats["mse"].item() == pytest.approx(5.0)
+
+
+def test_tangent_split_puts_parameter_errors_along_the_family_and_white_noise_off_it():
+    family = get_family("sinusoid")
+    theta = torch.tensor([2.0, 1.0, 1.0], dtype=torch.float64)
+    truth = family.phi(theta, 16)[0]
+    jacobian = family.jacobian(theta, 16)[0]
+    generator = torch.Generator().manual_seed(0)
+    perturbed = theta + 1e-4 * torch.randn(500, 3, generator=generator, dtype=torch.float64)
+    along = tangent_split(family.phi(perturbed, 16), truth, jacobian)
+    assert along["orthogonal"] < 1e-3 * along["tangent"]
+    noise = truth + 1e-3 * torch.randn(500, 16, 16, generator=generator, dtype=torch.float64)
+    split = tangent_split(noise, truth, jacobian)
+    total = split["tangent"] + split["orthogonal"]
+    assert total == pytest.approx(error_statistics(noise, truth)["mse"])
+    assert split["tangent"] / total == pytest.approx(3 / 256, rel=0.15)
 
 
 def test_network_input_is_the_unbiased_shot_noise_estimate_times_pixels():
@@ -49,8 +66,9 @@ def test_smoke_run_reports_ratios_to_the_qcrb(tmp_path):
     assert summary["out_of_training_range"] == [10000.0]
     for estimator in ("unet", "mle"):
         for nbar in ("100", "10000"):
-            total = summary["bias2_over_qcrb"][estimator][nbar] + summary["variance_over_qcrb"][estimator][nbar]
-            assert total == pytest.approx(summary["mse_over_qcrb"][estimator][nbar])
+            mse = summary["mse_over_qcrb"][estimator][nbar]
+            assert summary["bias2_over_qcrb"][estimator][nbar] + summary["variance_over_qcrb"][estimator][nbar] == pytest.approx(mse)
+            assert summary["tangent_over_qcrb"][estimator][nbar] + summary["orthogonal_over_qcrb"][estimator][nbar] == pytest.approx(mse)
     assert summary["qcrb_total"]["100"] == pytest.approx(100 * summary["qcrb_total"]["10000"])
     assert {"mse_vs_nbar.png", "reconstructions.png", "bias_variance_maps.png"} <= set(report["figures"])
 
@@ -78,6 +96,7 @@ def test_natural_smoke_run_on_offline_data(tmp_path, shared_data, monkeypatch):
     ("training.nbar_min=5000", "nbar_min .* must be <= nbar_max"),
     ("image_size=30", "image_size 30 must be divisible by 2\\*\\*\\(unet.depth - 1\\) = 16"),
     ("denoisers.unet.ssim_weight=1", "ssim_weight"),
+    ("unet.skip_from_level=5", "unet.skip_from_level 5 must be <= unet.depth - 1 = 4"),
 ])
 def test_bad_config_values_are_clear_errors(override, message):
     with pytest.raises(ConfigError, match=message):

@@ -20,6 +20,8 @@ class UNetSpec(Section):
     kernel: int = Field(3, ge=1, le=11, description="kernel size of every later convolution (odd)")
     res_blocks: int = Field(1, ge=1, le=8, description="ResNet blocks per level and side")
     dropout: float = Field(0.0, ge=0, lt=1)
+    skip_from_level: int = Field(0, ge=0, le=7, description="finest level with a skip connection; 0: every level "
+                                                            "(the plain U-Net), depth - 1: none")
     condition_on_nbar: bool = Field(True, description="feed log(nbar) as a second input plane")
 
 
@@ -94,6 +96,9 @@ class DenoiserExperiment(ExperimentConfig):
         factor = 2 ** (self.unet.depth - 1)
         if self.image_size % factor:
             raise ValueError(f"image_size {self.image_size} must be divisible by 2**(unet.depth - 1) = {factor}")
+        if self.unet.skip_from_level > self.unet.depth - 1:
+            raise ValueError(f"unet.skip_from_level {self.unet.skip_from_level} must be <= unet.depth - 1 = "
+                             f"{self.unet.depth - 1}")
         return self
 
 

@@ -32,7 +32,8 @@ VALIDATION_NBARS = (100.0, 1000.0, 4000.0)
 def build_unet(spec: UNetSpec) -> DenoisingUNet:
     return DenoisingUNet(2 if spec.condition_on_nbar else 1, 1, depth=spec.depth, base_channels=spec.base_channels,
                          max_channels=spec.max_channels, first_kernel=spec.first_kernel, kernel=spec.kernel,
-                         res_blocks=spec.res_blocks, dropout=spec.dropout)
+                         res_blocks=spec.res_blocks, dropout=spec.dropout,
+                         skip_from_level=spec.skip_from_level)
 
 
 def network_inputs(counts: torch.Tensor, nbar: torch.Tensor, condition_on_nbar: bool) -> torch.Tensor:
@@ -142,6 +143,21 @@ def error_statistics(estimates: torch.Tensor, truth: torch.Tensor) -> dict[str, 
     variance = errors.var(dim=0, unbiased=False)
     return {"mse": errors.pow(2).mean(dim=0).sum(), "bias2": bias.pow(2).sum(), "variance": variance.sum(),
             "bias_map": bias, "variance_map": variance, "mse_map": errors.pow(2).mean(dim=0)}
+
+
+def tangent_split(estimates: torch.Tensor, truth: torch.Tensor, jacobian: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Total MSE of ``estimates`` ``(R, H, W)`` split along the family's tangent space at ``truth``.
+
+    ``jacobian`` ``(H * W, P)`` spans the directions an estimate ``phi(theta_hat)`` of the family can
+    err in to first order; an efficient estimator's error lies there and its mean square reaches the
+    QCRB. The rest, ``orthogonal``, is error no parameter change explains: noise passed through to
+    the output, or shapes the family does not have. ``mse = tangent + orthogonal`` exactly (Euclidean
+    projection).
+    """
+    basis, _ = torch.linalg.qr(jacobian.to(estimates.dtype))
+    errors = (estimates - truth).flatten(1)
+    tangent = (errors @ basis).pow(2).sum(dim=1).mean()
+    return {"tangent": tangent, "orthogonal": errors.pow(2).sum(dim=1).mean() - tangent}
 
 
 def upsample_images(images: torch.Tensor, size: int) -> torch.Tensor:

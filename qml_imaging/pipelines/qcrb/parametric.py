@@ -3,12 +3,15 @@
 Each entry of ``denoisers`` trains one U-Net on images of ``family`` with random parameters and
 ``nbar`` log-uniform over the training range. Then, at the config's ``theta`` and every ``nbar``
 of the evaluation grid, ``realisations`` shot-noise images are estimated by every U-Net and by the
-multi-start Poisson MLE, and their total squared error is split into bias² and variance and divided
-by the total QCRB ``Tr(J F^-1 J^T)``. Grid points outside the training range are flagged.
+multi-start Poisson MLE, and their total squared error is split into bias² and variance, and
+into its part along the family's tangent space (where an efficient estimator's error lies) and the
+orthogonal rest, and divided by the total QCRB ``Tr(J F^-1 J^T)``. Grid points outside the training
+range are flagged.
 
-Summary (``report.json``): ``mse_over_qcrb`` {estimator: {nbar: ratio}}, ``bias2_over_qcrb`` and
-``variance_over_qcrb`` alike, ``qcrb_total`` {nbar: bound}, ``sql_total`` {nbar: 1/nbar},
-``out_of_training_range`` (nbars), ``parameters`` and ``training_seconds`` per U-Net.
+Summary (``report.json``): ``mse_over_qcrb`` {estimator: {nbar: ratio}}; ``bias2_over_qcrb``,
+``variance_over_qcrb``, ``tangent_over_qcrb`` and ``orthogonal_over_qcrb`` alike; ``qcrb_total``
+{nbar: bound}, ``sql_total`` {nbar: 1/nbar}, ``out_of_training_range`` (nbars), ``parameters`` and
+``training_seconds`` per U-Net.
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ from qml_imaging.physics.mle import PoissonMLE
 from qml_imaging.physics.parametric import get_family
 from qml_imaging.physics.shot_noise import shot_noise_counts
 from qml_imaging.pipelines.qcrb.config import QcrbParametricConfig
-from qml_imaging.pipelines.qcrb.denoising import denoise, error_statistics, train_denoiser
+from qml_imaging.pipelines.qcrb.denoising import denoise, error_statistics, tangent_split, train_denoiser
 from qml_imaging.pipelines.qcrb.figures import bias_variance_maps, error_vs_nbar
 from qml_imaging.reporting import figures
 from qml_imaging.runs import RunDir
 from qml_imaging.training.distributed import current_process_group
 
 EVALUATION_SEED_OFFSET = 1_000_003
+SPLITS = ("mse", "bias2", "variance", "tangent", "orthogonal")
 
 
 def run(config: QcrbParametricConfig, run_dir: RunDir) -> dict:
@@ -58,7 +62,9 @@ def run(config: QcrbParametricConfig, run_dir: RunDir) -> dict:
         mle = PoissonMLE(family, size, candidates=config.mle.candidates, starts=config.mle.starts,
                          iterations=config.mle.iterations, seed=config.seed)
         estimators["mle"] = lambda counts, nbar: family.phi(mle.fit(counts, nbar), size)
-    rows, examples = evaluate(config, truth, estimators, family_bounds_fn=lambda nbar: family_bounds(family, theta, size, nbar))
+    jacobian = family.jacobian(theta, size)[0]
+    rows, examples = evaluate(config, truth, jacobian, estimators,
+                              family_bounds_fn=lambda nbar: family_bounds(family, theta, size, nbar))
     summary = _summarise(config, rows, training)
     _figures(config, run_dir, rows, examples, truth)
     run_dir.write_report(summary, {"rows": [{k: v for k, v in r.items() if not k.endswith("_map")} for r in rows],
@@ -67,8 +73,10 @@ def run(config: QcrbParametricConfig, run_dir: RunDir) -> dict:
     return summary
 
 
-def evaluate(config: QcrbParametricConfig, truth: torch.Tensor, estimators: dict, family_bounds_fn) -> tuple[list[dict], dict]:
-    """One row per (estimator, nbar): totals, bias², variance, their ratios to the QCRB, seconds and maps."""
+def evaluate(config: QcrbParametricConfig, truth: torch.Tensor, jacobian: torch.Tensor, estimators: dict,
+             family_bounds_fn) -> tuple[list[dict], dict]:
+    """One row per (estimator, nbar): totals, bias², variance, tangent and orthogonal parts, their
+    ratios to the QCRB, seconds and maps; ``jacobian`` ``(H * W, P)`` is the family's at ``truth``."""
     rows, examples = [], {}
     realisations = config.evaluation.realisations
     for index, nbar in enumerate(config.evaluation.nbars):
@@ -80,13 +88,13 @@ def evaluate(config: QcrbParametricConfig, truth: torch.Tensor, estimators: dict
             started = time.perf_counter()
             estimates = estimate(counts, nbar)
             seconds = time.perf_counter() - started
-            stats = error_statistics(estimates, truth)
+            stats = error_statistics(estimates, truth) | tangent_split(estimates, truth, jacobian)
             examples[nbar][name] = estimates[0]
             rows.append({
                 "estimator": name, "nbar": nbar, "qcrb_total": bound, "seconds": seconds,
                 "in_training_range": config.training.nbar_min <= nbar <= config.training.nbar_max,
-                **{key: float(stats[key]) for key in ("mse", "bias2", "variance")},
-                **{f"{key}_over_qcrb": float(stats[key]) / bound for key in ("mse", "bias2", "variance")},
+                **{key: float(stats[key]) for key in SPLITS},
+                **{f"{key}_over_qcrb": float(stats[key]) / bound for key in SPLITS},
                 "mse_over_sql": float(stats["mse"] * nbar),
                 **{f"{key}_map": stats[f"{key}_map"] for key in ("bias", "variance")},
             })
@@ -108,9 +116,7 @@ def _summarise(config: QcrbParametricConfig, rows: list[dict], training: dict) -
 
     nbars = config.evaluation.nbars
     return {
-        "mse_over_qcrb": table("mse_over_qcrb"),
-        "bias2_over_qcrb": table("bias2_over_qcrb"),
-        "variance_over_qcrb": table("variance_over_qcrb"),
+        **{f"{key}_over_qcrb": table(f"{key}_over_qcrb") for key in SPLITS},
         "qcrb_total": {f"{n:g}": next(r["qcrb_total"] for r in rows if r["nbar"] == n) for n in nbars},
         "sql_total": {f"{n:g}": float(sql_total(n)) for n in nbars},
         "heisenberg_total": {f"{n:g}": float(heisenberg_total(n)) for n in nbars},

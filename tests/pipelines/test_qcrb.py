@@ -5,7 +5,7 @@ import torch
 
 from qml_imaging.config import ConfigError, config_from_dict, load_config
 from qml_imaging.physics.parametric import get_family
-from qml_imaging.pipelines.qcrb.config import DenoiserLoss
+from qml_imaging.pipelines.qcrb.config import DenoiserLoss, UNetSpec
 from qml_imaging.pipelines.qcrb.denoising import DenoiserObjective, error_statistics, network_inputs, tangent_split
 from qml_imaging.runs import RunDir
 from tests.conftest import EXPERIMENTS
@@ -38,9 +38,13 @@ def test_tangent_split_puts_parameter_errors_along_the_family_and_white_noise_of
 
 def test_network_input_is_the_unbiased_shot_noise_estimate_times_pixels():
     counts = torch.tensor([[[2.0, 0.0], [1.0, 1.0]]])
-    inputs = network_inputs(counts, torch.tensor([4.0]), condition_on_nbar=True)
+    inputs = network_inputs(counts, torch.tensor([4.0]), UNetSpec(coordinates=True))
+    assert inputs.shape == (1, 4, 2, 2)
     assert torch.allclose(inputs[0, 0], counts[0] * 4 / 4)
     assert torch.allclose(inputs[0, 1], torch.full((2, 2), torch.log10(torch.tensor(4.0)).item() - 2.5))
+    assert torch.equal(inputs[0, 2], torch.tensor([[-0.5, 0.5], [-0.5, 0.5]]))
+    assert torch.equal(inputs[0, 3], torch.tensor([[-0.5, -0.5], [0.5, 0.5]]))
+    assert network_inputs(counts, torch.tensor([4.0]), UNetSpec(condition_on_nbar=False)).shape == (1, 1, 2, 2)
 
 
 def test_nbar_weighting_weighs_each_image_by_its_photon_number():

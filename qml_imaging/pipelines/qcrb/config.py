@@ -22,7 +22,8 @@ class UNetSpec(Section):
     dropout: float = Field(0.0, ge=0, lt=1)
     skip_from_level: int = Field(0, ge=0, le=7, description="finest level with a skip connection; 0: every level "
                                                             "(the plain U-Net), depth - 1: none")
-    condition_on_nbar: bool = Field(True, description="feed log(nbar) as a second input plane")
+    condition_on_nbar: bool = Field(True, description="feed log(nbar) as an input plane")
+    coordinates: bool = Field(False, description="feed the pixel coordinates x and y as two input planes")
 
 
 class DenoiserLoss(Section):

@@ -2,8 +2,10 @@
 
 Scaling: a transmittance ``phi`` (sums to 1, ``K`` pixels) is shown to the network as
 ``K * phi`` (mean 1). The input is the unbiased shot-noise estimate of that, ``K * n / nbar``, plus,
-when conditioned, a constant plane ``log10(nbar) - 2.5``. The output ``y`` estimates ``K * phi``, so
-the image estimate is ``y / K``; errors are always reported in units of ``phi``.
+when conditioned, a constant plane ``log10(nbar) - 2.5`` and, with ``coordinates``, the pixel-centre
+coordinates ``x`` and ``y`` in (-1, 1) as two more planes (convolutions alone know position only
+through the zero padding). The output ``y`` estimates ``K * phi``, so the image estimate is ``y / K``;
+errors are always reported in units of ``phi``.
 """
 
 from __future__ import annotations
@@ -30,21 +32,30 @@ VALIDATION_NBARS = (100.0, 1000.0, 4000.0)
 
 
 def build_unet(spec: UNetSpec) -> DenoisingUNet:
-    return DenoisingUNet(2 if spec.condition_on_nbar else 1, 1, depth=spec.depth, base_channels=spec.base_channels,
+    return DenoisingUNet(input_planes(spec), 1, depth=spec.depth, base_channels=spec.base_channels,
                          max_channels=spec.max_channels, first_kernel=spec.first_kernel, kernel=spec.kernel,
                          res_blocks=spec.res_blocks, dropout=spec.dropout,
                          skip_from_level=spec.skip_from_level)
 
 
-def network_inputs(counts: torch.Tensor, nbar: torch.Tensor, condition_on_nbar: bool) -> torch.Tensor:
-    """``(B, C, H, W)`` float32 inputs from counts ``(B, H, W)`` and ``nbar`` ``(B,)``."""
-    pixels = counts.shape[-1] * counts.shape[-2]
+def input_planes(spec: UNetSpec) -> int:
+    """Channels of :func:`network_inputs` for ``spec``."""
+    return 1 + int(spec.condition_on_nbar) + 2 * int(spec.coordinates)
+
+
+def network_inputs(counts: torch.Tensor, nbar: torch.Tensor, spec: UNetSpec) -> torch.Tensor:
+    """``(B, C, H, W)`` float32 inputs from counts ``(B, H, W)`` and ``nbar`` ``(B,)`` (see the module docstring)."""
+    height, width = counts.shape[-2:]
     nbar = nbar.to(torch.float32)
-    scaled = (counts.to(torch.float32) * pixels / nbar[:, None, None]).unsqueeze(1)
-    if not condition_on_nbar:
-        return scaled
-    plane = (torch.log10(nbar) - 2.5)[:, None, None, None].expand_as(scaled)
-    return torch.cat([scaled, plane], dim=1)
+    scaled = (counts.to(torch.float32) * height * width / nbar[:, None, None]).unsqueeze(1)
+    planes = [scaled]
+    if spec.condition_on_nbar:
+        planes.append((torch.log10(nbar) - 2.5)[:, None, None, None].expand_as(scaled))
+    if spec.coordinates:
+        rows, columns = ((torch.arange(n, dtype=torch.float32) + 0.5) * 2 / n - 1 for n in (height, width))
+        grid = torch.stack(torch.meshgrid(columns, rows, indexing="xy"))
+        planes.append(grid.unsqueeze(0).expand(len(scaled), -1, -1, -1))
+    return torch.cat(planes, dim=1)
 
 
 class DenoiserObjective:
@@ -69,7 +80,7 @@ class DenoiserObjective:
         return total
 
 
-def photon_batches(sampler: PhiSampler, photons: PhotonRange, batch_size: int, condition_on_nbar: bool):
+def photon_batches(sampler: PhiSampler, photons: PhotonRange, batch_size: int, spec: UNetSpec):
     """Batch source for :class:`Trainer`: fresh images and shot noise every step, nbar log-uniform."""
     log_low, log_high = math.log(photons.nbar_min), math.log(photons.nbar_max)
 
@@ -79,7 +90,7 @@ def photon_batches(sampler: PhiSampler, photons: PhotonRange, batch_size: int, c
             nbar = torch.exp(log_low + (log_high - log_low) * torch.rand(batch_size, generator=generator, dtype=torch.float64))
             counts = shot_noise_counts(phi.to(torch.float64), nbar, generator)
             pixels = phi.shape[-1] * phi.shape[-2]
-            yield (network_inputs(counts, nbar, condition_on_nbar), (pixels * phi).unsqueeze(1).to(torch.float32),
+            yield (network_inputs(counts, nbar, spec), (pixels * phi).unsqueeze(1).to(torch.float32),
                    nbar.to(torch.float32))
 
     return batches
@@ -97,7 +108,7 @@ def validation_metric(sampler: PhiSampler, spec: UNetSpec, images: int = 96, see
     def evaluate(model: nn.Module) -> dict[str, float]:
         metrics = {}
         for nbar, counts in cases:
-            estimate = denoise(model, counts, nbar, spec.condition_on_nbar)
+            estimate = denoise(model, counts, nbar, spec)
             metrics[f"mse_over_sql@{nbar:g}"] = float(nbar * (estimate - phi).pow(2).sum(dim=(1, 2)).mean())
         return metrics
 
@@ -114,12 +125,12 @@ def train_denoiser(name: str, loss: DenoiserLoss, config: DenoiserExperiment, sa
     trainer = Trainer(build_unet(config.unet), settings, objective=DenoiserObjective(loss, data_range),
                       evaluate=validation_metric(sampler, config.unet), checkpoint_dir=run_dir.checkpoint_dir(name),
                       metrics=run_dir.metrics, seed=config.seed, fit_name=name)
-    result = trainer.fit(photon_batches(sampler, config.training, settings.batch_size, config.unet.condition_on_nbar))
+    result = trainer.fit(photon_batches(sampler, config.training, settings.batch_size, config.unet))
     return trainer, result
 
 
 @torch.no_grad()
-def denoise(model: nn.Module, counts: torch.Tensor, nbar: float, condition_on_nbar: bool, chunk: int = 250) -> torch.Tensor:
+def denoise(model: nn.Module, counts: torch.Tensor, nbar: float, spec: UNetSpec, chunk: int = 250) -> torch.Tensor:
     """Image estimates ``phi_hat`` ``(B, H, W)`` (float64) from counts ``(B, H, W)`` taken with ``nbar`` photons."""
     check_nbar(nbar)
     model.eval()
@@ -128,7 +139,7 @@ def denoise(model: nn.Module, counts: torch.Tensor, nbar: float, condition_on_nb
     outputs = []
     for part in counts.split(chunk):
         nbars = torch.full((len(part),), float(nbar), dtype=torch.float64)
-        outputs.append(model(network_inputs(part, nbars, condition_on_nbar).to(device)).squeeze(1).cpu())
+        outputs.append(model(network_inputs(part, nbars, spec).to(device)).squeeze(1).cpu())
     return torch.cat(outputs).to(torch.float64) / pixels
 
 

@@ -90,7 +90,7 @@ def evaluate(config: DenoiserExperiment, model: torch.nn.Module, held_out: torch
         totals, below = [], []
         for image in held_out.to(torch.float64):
             counts = shot_noise_counts(image.expand(realisations, -1, -1).contiguous(), nbar, generator)
-            stats = error_statistics(denoise(model, counts, nbar, config.unet.condition_on_nbar), image)
+            stats = error_statistics(denoise(model, counts, nbar, config.unet), image)
             totals.append(float(stats["mse"]))
             below.append(float((stats["mse_map"] < sql_pixel(image, nbar)).double().mean()))
         mse = float(np.mean(totals))
@@ -99,7 +99,7 @@ def evaluate(config: DenoiserExperiment, model: torch.nn.Module, held_out: torch
                      "in_training_range": config.training.nbar_min <= nbar <= config.training.nbar_max})
         image = held_out[0].to(torch.float64)
         counts = shot_noise_counts(image.unsqueeze(0), nbar, generator)
-        examples[nbar] = (image, counts[0] / nbar, denoise(model, counts, nbar, config.unet.condition_on_nbar)[0])
+        examples[nbar] = (image, counts[0] / nbar, denoise(model, counts, nbar, config.unet)[0])
     return rows, examples
 
 

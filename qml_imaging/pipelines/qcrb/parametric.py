@@ -56,7 +56,7 @@ def run(config: QcrbParametricConfig, run_dir: RunDir) -> dict:
     if not current_process_group().is_main:
         return {}
     truth = family.phi(theta, size)[0]
-    estimators = {name: (lambda counts, nbar, m=model: denoise(m, counts, nbar, config.unet.condition_on_nbar))
+    estimators = {name: (lambda counts, nbar, m=model: denoise(m, counts, nbar, config.unet))
                   for name, model in models.items()}
     if config.mle.enabled:
         mle = PoissonMLE(family, size, candidates=config.mle.candidates, starts=config.mle.starts,

@@ -95,6 +95,26 @@ def test_natural_smoke_run_on_offline_data(tmp_path, shared_data, monkeypatch):
     assert 0.0 <= summary["pixels_below_sql"]["skimage/unet"]["100"] <= 1.0
 
 
+def test_the_shipped_natural_config_fits_the_offline_data(shared_data, monkeypatch):
+    monkeypatch.setenv("QML_IMAGING_DATA", str(shared_data))
+    config = load_config(EXPERIMENTS / "qcrb_natural.yaml")
+    from qml_imaging.pipelines.qcrb.natural import image_sampler
+
+    for source in config.datasets.values():
+        sampler, held_out = image_sampler(source, config.image_size, config.seed)
+        assert held_out.shape == (source.test_images, config.image_size, config.image_size)
+        assert sampler(3, torch.Generator().manual_seed(0)).sum(dim=(1, 2)) == pytest.approx(torch.ones(3))
+
+
+def test_too_few_dataset_images_is_a_clear_error(shared_data, monkeypatch):
+    monkeypatch.setenv("QML_IMAGING_DATA", str(shared_data))
+    config = load_config(EXPERIMENTS / "qcrb_natural.yaml", ["datasets.pneumoniamnist.train_images=4000"])
+    from qml_imaging.pipelines.qcrb.natural import image_sampler
+
+    with pytest.raises(ValueError, match=r"medmnist has 3882 images, fewer than train_images \+ test_images \(4000 \+ 8\)"):
+        image_sampler(config.datasets["pneumoniamnist"], config.image_size, config.seed)
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("evaluation.nbars=[0, 100]", "evaluation nbars must be > 0"),
     ("training.nbar_min=5000", "nbar_min .* must be <= nbar_max"),

@@ -4,8 +4,8 @@ Encoder levels ``0 .. depth-1``: level 0 is a convolution with ``first_kernel`` 
 ``res_blocks`` ResNet blocks; each later level halves the resolution with a stride-2 convolution
 and applies its ResNet blocks. The decoder mirrors it: bilinear upsampling, a convolution, a skip
 concatenation with the encoder level of the same resolution and ResNet blocks. Levels below
-``skip_from_level`` get no skip: their decoder stage sees only the upsampled coarser features, so
-pixel-level noise cannot pass straight from input to output (``0``, the default, is the plain U-Net
+``skip_from_level`` get no skip: their decoder stage sees only the upsampled coarser features, with
+no direct path from the finest input features to the output (``0``, the default, is the plain U-Net
 with every skip; ``depth - 1`` leaves none). A ResNet block is
 ``conv - BatchNorm - GELU - conv - BatchNorm - dropout`` added to its input (through a 1x1
 convolution when the width changes), then GELU. Level ``l`` has

@@ -18,22 +18,39 @@ Two family-free references:
 * Heisenberg limit (HL), the convention used here: the SQL with its photon scaling ``1 / nbar``
   replaced by ``1 / nbar^2``, i.e. ``phi_k / nbar^2`` per pixel and ``1 / nbar^2`` in total.
 
-All functions take batches: ``phi`` ``(B, K)`` and ``J`` ``(B, K, P)`` (float64 recommended).
+All functions take batches: ``phi`` ``(B, K)`` and ``J`` ``(B, K, P)``, floating tensors of one
+dtype (float64 recommended; no silent promotion: mixed dtypes raise ``TypeError``). Bad input raises
+``TypeError`` (integer, bool or complex tensors) or ``ValueError`` (shapes, empty batches, NaN / inf
+in ``phi`` or ``J``, ``phi`` not a transmittance, ``nbar`` not finite and > 0), naming the argument.
+:func:`poisson_fisher` is the unchecked kernel shared with :mod:`qml_imaging.physics.mle`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from qml_imaging.physics.parametric import ImageFamily
+from qml_imaging.physics.checks import real_tensor, same_dtype
 from qml_imaging.physics.shot_noise import check_nbar, check_transmittance, nbar_per_image
+
+
+def poisson_fisher(phi: torch.Tensor, jacobian: torch.Tensor, nbar: float | torch.Tensor) -> torch.Tensor:
+    """Unchecked kernel ``F = nbar J^T diag(1/phi) J`` ``(B, P, P)`` for ``phi`` ``(B, K)``, ``J`` ``(B, K, P)``.
+
+    The Fisher information of independent Poisson counts with means ``nbar phi_k(theta)`` (e.g.
+    Kay, *Fundamentals of Statistical Signal Processing: Estimation Theory*, 1993, Eq. 3.31 for
+    Poisson data). ``nbar``: a number or ``(B,)``. Callers check their inputs; :func:`fisher_information`
+    is the checked public form.
+    """
+    nbar = torch.as_tensor(nbar, dtype=phi.dtype, device=phi.device)
+    if nbar.ndim == 1:
+        nbar = nbar[:, None, None]
+    return nbar * (jacobian.transpose(-1, -2) @ (jacobian / phi.unsqueeze(-1)))
 
 
 def fisher_information(phi: torch.Tensor, jacobian: torch.Tensor, nbar: float | torch.Tensor) -> torch.Tensor:
     """``F = nbar J^T diag(1/phi) J`` of shape ``(B, P, P)``; ``phi`` ``(B, K)`` must be > 0 where J is nonzero."""
     phi, jacobian, nbar = _check(phi, jacobian, nbar)
-    weighted = jacobian / phi.unsqueeze(-1)
-    return nbar[..., None, None] * jacobian.transpose(-1, -2) @ weighted
+    return poisson_fisher(phi, jacobian, nbar)
 
 
 def parameter_bound(phi: torch.Tensor, jacobian: torch.Tensor, nbar: float | torch.Tensor) -> torch.Tensor:
@@ -53,15 +70,6 @@ def total_bound(phi: torch.Tensor, jacobian: torch.Tensor, nbar: float | torch.T
     return pixel_bound(phi, jacobian, nbar).sum(-1)
 
 
-def family_bounds(family: ImageFamily, theta: torch.Tensor, size: int, nbar: float | torch.Tensor) -> dict[str, torch.Tensor]:
-    """Fisher information ``(B, P, P)``, pixel bound ``(B, size, size)`` and total bound ``(B,)`` of a family."""
-    phi = family.phi(theta, size).flatten(1)
-    jacobian = family.jacobian(theta, size)
-    pixels = pixel_bound(phi, jacobian, nbar)
-    return {"fisher": fisher_information(phi, jacobian, nbar), "pixel": pixels.reshape(-1, size, size),
-            "total": pixels.sum(-1)}
-
-
 def sql_pixel(phi: torch.Tensor, nbar: float | torch.Tensor) -> torch.Tensor:
     """Standard quantum limit per pixel, ``phi / nbar``, for images ``phi`` (..., H, W)."""
     check_transmittance(phi)
@@ -73,20 +81,18 @@ def sql_total(nbar: float | torch.Tensor) -> torch.Tensor:
     return 1.0 / check_nbar(nbar)
 
 
-def heisenberg_pixel(phi: torch.Tensor, nbar: float | torch.Tensor) -> torch.Tensor:
-    """Heisenberg limit per pixel (this module's convention), ``phi / nbar^2``."""
-    check_transmittance(phi)
-    return phi / nbar_per_image(check_nbar(nbar), phi) ** 2
-
-
 def heisenberg_total(nbar: float | torch.Tensor) -> torch.Tensor:
     """Heisenberg limit on the total squared error of an image, ``1 / nbar^2``."""
     return 1.0 / check_nbar(nbar) ** 2
 
 
 def _check(phi: torch.Tensor, jacobian: torch.Tensor, nbar: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    phi = real_tensor("phi", phi, finite=False, allow_empty=True, expected="(B, K)")
+    jacobian = real_tensor("jacobian", jacobian, finite=False, allow_empty=True, expected="(B, K, P)")
     if phi.ndim != 2 or jacobian.ndim != 3 or jacobian.shape[:2] != phi.shape:
         raise ValueError(f"expected phi (B, K) and jacobian (B, K, P), got {tuple(phi.shape)} and {tuple(jacobian.shape)}")
+    same_dtype(phi=phi, jacobian=jacobian)
+    real_tensor("jacobian", jacobian, expected="(B, K, P)")
     check_transmittance(phi.unsqueeze(-1))
     if (phi <= 0).any():
         raise ValueError("the Fisher information needs phi > 0 in every pixel (1 / phi appears in it)")

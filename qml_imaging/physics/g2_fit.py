@@ -16,7 +16,8 @@ Plain least squares on the counts, multi-start over lifetime guesses; the lowest
 the Poisson sandwich covariance of the least-squares fit (the counts near zero delay, which decide
 g2(0), have less variance than the average bin, so ``s^2 (J^T J)^-1`` would overstate it). Histograms with fewer than
 ``dark_threshold`` events are "dark": g2(0) = 1 (the convention the paper's CNN is trained with),
-uncertainty infinite. Pixels are fitted in parallel processes when ``workers > 1``.
+uncertainty infinite; so are pixels whose known baseline is 0 (no light: zero singles rate), which
+must then hold no coincidences. Pixels are fitted in parallel processes when ``workers > 1``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 from scipy.optimize import least_squares
 
+from qml_imaging.physics.checks import count, real_tensor
 from qml_imaging.physics.hbt import DelayAxis, check_histograms
 
 DARK_THRESHOLD = 4
@@ -50,15 +52,38 @@ class G2Fit:
 
 def fit_g2(histograms: torch.Tensor, axis: DelayAxis = DelayAxis(), *, baseline: torch.Tensor | None = None,
            dark_threshold: int = DARK_THRESHOLD, workers: int = 1) -> G2Fit:
-    """Fit every histogram ``(B, bins)``; ``baseline`` ``(B,)``: known uncorrelated counts per bin (else fitted)."""
+    """Fit every histogram ``(B, bins)``; ``baseline`` ``(B,)``: known uncorrelated counts per bin (else fitted).
+
+    ``histograms`` are checked by :func:`~qml_imaging.physics.hbt.check_histograms` (integer counts
+    converted to float64); the axis needs at least 5 bins (MINPACK's L-M needs as many residuals as
+    the up to 5 fitted coordinates). ``baseline``: a real tensor (integers converted to float64) of
+    one finite value >= 0 per histogram; 0 marks a pixel without light, whose histogram must be
+    empty (it is dark: g2(0) = 1). ``dark_threshold``: integer >= 0; ``workers``: integer >= 1.
+    ``TypeError`` for bools / wrong kinds, ``ValueError`` for wrong values, each naming the argument.
+    """
+    if not isinstance(axis, DelayAxis):
+        raise TypeError(f"axis must be a DelayAxis, got {type(axis).__name__}")
+    if axis.bins < 5:
+        raise ValueError(f"axis has {axis.bins} bins; the L-M fit needs at least 5 (one per fitted coordinate)")
+    dark_threshold = count("dark_threshold", dark_threshold, minimum=0)
+    workers = count("workers", workers)
     counts = check_histograms(histograms, axis.bins).numpy()
     tau = axis.centres().numpy()
     if baseline is None:
         known = np.full(len(counts), np.nan)
     else:
-        known = torch.as_tensor(baseline, dtype=torch.float64).reshape(-1).numpy()
-        if known.shape != (len(counts),) or not np.all(np.isfinite(known) & (known > 0)):
-            raise ValueError(f"baseline must hold one finite value > 0 per histogram ({len(counts)}), got shape {known.shape}")
+        known_tensor = real_tensor("baseline", baseline, integer_ok=True, dtype=torch.float64, ndim=(0, 1),
+                                   allow_empty=True, expected=f"({len(counts)},): one value per histogram")
+        known = known_tensor.reshape(-1).numpy()
+        if known.shape != (len(counts),):
+            raise ValueError(f"baseline must hold one value per histogram ({len(counts)}), got shape {tuple(known_tensor.shape)}")
+        if np.any(known < 0):
+            raise ValueError(f"baseline must be >= 0 (uncorrelated coincidences per bin), smallest is {known.min():g}")
+        lit = (known == 0) & (counts.sum(1) >= dark_threshold)
+        if np.any(lit):
+            first = int(np.flatnonzero(lit)[0])
+            raise ValueError(f"histogram {first} has baseline 0 (no light) but {counts[first].sum():g} coincidences "
+                             f"(>= dark_threshold {dark_threshold}); a zero baseline is only valid for a dark pixel")
     if workers > 1 and len(counts) > 1:
         chunks = np.array_split(np.arange(len(counts)), workers)
         with ProcessPoolExecutor(workers) as pool:
@@ -106,7 +131,7 @@ def _model(u: np.ndarray, tau: np.ndarray) -> np.ndarray:
 
 def _fit_one(counts: np.ndarray, baseline: float, tau: np.ndarray, dark_threshold: int) -> tuple[float, float, float]:
     """``(g2(0), uncertainty, converged)`` of one histogram; ``baseline`` NaN = fit it."""
-    if counts.sum() < dark_threshold:
+    if counts.sum() < dark_threshold or baseline == 0:
         return 1.0, math.inf, 1.0
     fitted_baseline = math.isnan(baseline)
     far = np.abs(tau) > 0.6 * np.abs(tau).max()

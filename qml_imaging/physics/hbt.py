@@ -19,6 +19,12 @@ detector efficiency) defaults to 0.0122, calibrated so that an emitter at 1e5 co
 histogram with 61 events, the paper's largest (its 1 s histograms hold 1.2 to 61). Histograms are
 Poisson draws of that mean times the acquisition time; a T-second histogram is the bin-wise sum of
 T one-second histograms (the paper's augmentation), which has the same distribution.
+
+Checks: every public function checks its arguments at the boundary (:mod:`qml_imaging.physics.checks`):
+``TypeError`` for bools where counts are expected and for integer / bool / complex tensors where
+real values are needed (histogram counts excepted: integer counts are converted to float64),
+``ValueError`` for shapes, empty batches, NaN / inf and unphysical values (negative rates or
+times, non-positive lifetimes, negative amplitudes), each naming the argument.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from qml_imaging.physics.checks import count, real_number, real_tensor
 
 DEFAULT_BINS = 215
 DEFAULT_SPAN_NS = 500.0
@@ -40,10 +48,10 @@ class DelayAxis:
     span_ns: float = DEFAULT_SPAN_NS
 
     def __post_init__(self) -> None:
-        if self.bins < 3 or self.bins % 2 == 0:
+        bins = count("bins", self.bins)
+        if bins < 3 or bins % 2 == 0:
             raise ValueError(f"an HBT histogram needs an odd number of bins >= 3 (a bin centred on zero), got {self.bins}")
-        if self.span_ns <= 0:
-            raise ValueError(f"span_ns must be > 0, got {self.span_ns}")
+        real_number("span_ns", self.span_ns, positive=True)
 
     @property
     def width_ns(self) -> float:
@@ -54,18 +62,32 @@ class DelayAxis:
         return self.bins // 2
 
     def centres(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-        """``(bins,)`` bin centres in ns."""
+        """``(bins,)`` bin centres in ns, of floating ``dtype`` (``TypeError`` otherwise)."""
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating-point torch dtype, got {dtype!r}")
         return (torch.arange(self.bins, dtype=dtype) - self.zero_bin) * self.width_ns
 
 
 def three_level_g2(tau: torch.Tensor, a1: torch.Tensor, t1: torch.Tensor, a2: torch.Tensor, t2: torch.Tensor) -> torch.Tensor:
-    """Eq. 3 at delays ``tau`` ``(K,)`` for parameter tensors of shape ``(B,)``: returns ``(B, K)``."""
+    """Eq. 3 at delays ``tau`` ``(K,)`` ns for parameter tensors of shape ``(B,)``: returns ``(B, K)``.
+
+    All floating tensors of one dtype (``TypeError`` otherwise), finite, non-empty; ``t1``, ``t2`` > 0.
+    """
+    tau = real_tensor("tau", tau, ndim=1, expected="(K,) delays in ns")
+    a1, t1, a2, t2 = _parameter_columns(a1=a1, t1=t1, a2=a2, t2=t2)
+    if tau.dtype != a1.dtype:
+        raise TypeError(f"tau ({tau.dtype}) and the parameters ({a1.dtype}) must share one dtype; convert them first")
     tau = tau.abs()
     return (1.0 - a1[:, None] * torch.exp(-tau / t1[:, None]) + a2[:, None] * torch.exp(-tau / t2[:, None]))
 
 
 def mixture_share_factor(shares: torch.Tensor) -> torch.Tensor:
-    """``sum_i p_i^2`` over the last axis of emitter light shares ``(..., n)`` (background = the missing share)."""
+    """``sum_i p_i^2`` over the last axis of emitter light shares ``(..., n)`` (background = the missing share).
+
+    ``shares``: a floating tensor with at least one dimension, finite, non-empty; ``ValueError``
+    when a share is negative or a row sums above 1.
+    """
+    shares = real_tensor("shares", shares, min_ndim=1, expected="(..., n) light shares")
     if (shares < 0).any() or (shares.sum(-1) > 1 + 1e-9).any():
         raise ValueError("emitter shares must be >= 0 and sum to at most 1 (the rest is background)")
     return shares.pow(2).sum(-1)
@@ -81,28 +103,88 @@ class EmitterParameters:
     t2: torch.Tensor
     rate: torch.Tensor
 
+    def __post_init__(self) -> None:
+        """Check (and never cast) the five fields: floating ``(B,)`` tensors of one dtype and length, finite,
+        ``a1, a2 >= 0``, ``t1, t2 > 0`` ns, ``rate >= 0`` counts/s."""
+        _parameter_columns(a1=self.a1, t1=self.t1, a2=self.a2, t2=self.t2, rate=self.rate)
+
     @property
     def g2_zero(self) -> torch.Tensor:
         return 1.0 - self.a1 + self.a2
 
     def mixed(self, share_factor: torch.Tensor) -> EmitterParameters:
-        """The curve seen when these emitters' antibunching is diluted by ``sum p_i^2`` (``(B,)``)."""
+        """The curve seen when these emitters' antibunching is diluted by ``sum p_i^2`` (``()`` or ``(B,)``, in [0, 1])."""
+        share_factor = real_tensor("share_factor", share_factor, ndim=(0, 1), nonnegative=True,
+                                   expected="() or (B,) sums of squared light shares")
+        if share_factor.ndim == 1 and share_factor.shape != self.a1.shape:
+            raise ValueError(f"share_factor must be a number or have shape {tuple(self.a1.shape)}, "
+                             f"got {tuple(share_factor.shape)}")
+        if (share_factor > 1 + 1e-9).any():
+            raise ValueError(f"share_factor must be <= 1 (a sum of squared shares), got {share_factor.max().item():.6g}")
         return EmitterParameters(self.a1 * share_factor, self.t1, self.a2 * share_factor, self.t2, self.rate)
+
+
+def _parameter_columns(**columns: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Check three-level parameters: floating ``(B,)`` tensors of one dtype and length, finite, signs as documented."""
+    checked = {}
+    for name, value in columns.items():
+        checked[name] = real_tensor(name, value, ndim=1, positive=name in ("t1", "t2"),
+                                    nonnegative=name in ("a1", "a2", "rate"), expected="(B,)")
+    lengths = {name: len(value) for name, value in checked.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"three-level parameters must all have shape (B,) with one B, got lengths {lengths}")
+    dtypes = {name: value.dtype for name, value in checked.items()}
+    if len(set(dtypes.values())) > 1:
+        raise TypeError(f"three-level parameters must share one dtype, got {dtypes}")
+    return tuple(checked.values())
+
+
+def _check_acquisition(parameters: EmitterParameters, seconds: float | torch.Tensor, axis: DelayAxis,
+                       efficiency: float) -> torch.Tensor:
+    if not isinstance(parameters, EmitterParameters):
+        raise TypeError(f"parameters must be EmitterParameters, got {type(parameters).__name__}")
+    if not isinstance(axis, DelayAxis):
+        raise TypeError(f"axis must be a DelayAxis, got {type(axis).__name__}")
+    real_number("efficiency", efficiency, positive=True)
+    if efficiency > 1:
+        raise ValueError(f"efficiency must be in (0, 1], got {efficiency}")
+    seconds = real_tensor("seconds", seconds, dtype=torch.float64, integer_ok=True, positive=True,
+                          expected="(acquisition time in s: a number or one per histogram)")
+    if seconds.ndim > 1 or (seconds.ndim == 1 and seconds.shape != parameters.rate.shape):
+        raise ValueError(f"seconds must be a number or one value per histogram {tuple(parameters.rate.shape)}, "
+                         f"got shape {tuple(seconds.shape)}")
+    return seconds
+
+
+def uncorrelated_baseline(parameters: EmitterParameters, seconds: float | torch.Tensor, axis: DelayAxis = DelayAxis(),
+                          efficiency: float = DEFAULT_EFFICIENCY) -> torch.Tensor:
+    """Coincidences per bin ``(B,)`` (float64) that uncorrelated light at the singles rates would give.
+
+    The standard HBT normalisation ``efficiency * R^2 * w * T`` (singles rate ``R`` counts/s per
+    detector, bin width ``w`` s, acquisition ``T`` s; e.g. Fox, *Quantum Optics*, 2006, Sec. 6.3 for
+    the normalisation of g2 by uncorrelated coincidences): the baseline that L-M fits with a known
+    baseline use, and the scale of :func:`expected_histogram`. ``seconds``: a number or ``(B,)``, > 0.
+    """
+    seconds = _check_acquisition(parameters, seconds, axis, efficiency)
+    width_s = axis.width_ns * 1e-9
+    return efficiency * parameters.rate.to(torch.float64) ** 2 * width_s * seconds
 
 
 def expected_histogram(parameters: EmitterParameters, seconds: float | torch.Tensor, axis: DelayAxis = DelayAxis(),
                        efficiency: float = DEFAULT_EFFICIENCY) -> torch.Tensor:
-    """Mean coincidences per bin ``(B, bins)`` after ``seconds`` of acquisition."""
-    width_s = axis.width_ns * 1e-9
-    g2 = three_level_g2(axis.centres(), parameters.a1, parameters.t1, parameters.a2, parameters.t2)
-    seconds = torch.as_tensor(seconds, dtype=torch.float64)
-    scale = efficiency * parameters.rate.to(torch.float64) ** 2 * width_s * seconds
-    return scale.reshape(-1, 1) * g2.clamp_min(0.0)
+    """Mean coincidences per bin ``(B, bins)`` (float64) after ``seconds`` (number or ``(B,)``, > 0) of acquisition:
+    :func:`uncorrelated_baseline` times Eq. 3 (clamped at 0)."""
+    scale = uncorrelated_baseline(parameters, seconds, axis, efficiency)
+    g2 = three_level_g2(axis.centres(parameters.a1.dtype), parameters.a1, parameters.t1, parameters.a2, parameters.t2)
+    return scale.reshape(-1, 1) * g2.to(torch.float64).clamp_min(0.0)
 
 
 def simulate_histograms(parameters: EmitterParameters, seconds: float | torch.Tensor, axis: DelayAxis = DelayAxis(),
                         efficiency: float = DEFAULT_EFFICIENCY, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Poisson coincidence histograms ``(B, bins)`` (float64 counts) after ``seconds`` (number or ``(B,)``)."""
+    """Poisson coincidence histograms ``(B, bins)`` (float64 counts) after ``seconds`` (number or ``(B,)``, > 0).
+
+    Checks as :func:`expected_histogram`; pixels with zero rate give all-zero histograms.
+    """
     return torch.poisson(expected_histogram(parameters, seconds, axis, efficiency), generator=generator)
 
 
@@ -116,12 +198,10 @@ def g2_zero_cramer_rao(parameters: EmitterParameters, seconds: float | torch.Ten
     (d mu_k / d theta)^T / mu_k`` and ``Var(g2(0)) >= g^T F^+ g`` with ``g = (-1, 0, 1, 0)``
     (pseudo-inverse: ``t2`` is not identifiable when ``a2 = 0``, and g2(0) does not depend on it).
     """
+    baseline = uncorrelated_baseline(parameters, seconds, axis, efficiency)[:, None]
     tau = axis.centres().abs()
     decay1 = torch.exp(-tau / parameters.t1[:, None])
     decay2 = torch.exp(-tau / parameters.t2[:, None])
-    baseline = expected_histogram(EmitterParameters(torch.zeros_like(parameters.a1), parameters.t1,
-                                                    torch.zeros_like(parameters.a2), parameters.t2, parameters.rate),
-                                  seconds, axis, efficiency)
     means = expected_histogram(parameters, seconds, axis, efficiency).clamp_min(1e-12)
     derivatives = torch.stack([
         -baseline * decay1,
@@ -136,7 +216,13 @@ def g2_zero_cramer_rao(parameters: EmitterParameters, seconds: float | torch.Ten
 
 
 def sum_one_second_histograms(one_second: torch.Tensor, seconds: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The paper's augmentation: bin-wise sums of ``seconds`` distinct 1 s histograms ``(N, bins)`` of one emitter."""
+    """The paper's augmentation: bin-wise sums of ``seconds`` distinct 1 s histograms ``(N, bins)`` of one emitter.
+
+    ``one_second`` is checked as counts (integers converted to float64); ``seconds`` an integer >= 1.
+    """
+    one_second = real_tensor("one_second", one_second, ndim=2, integer_ok=True, nonnegative=True,
+                             expected="(N, bins) one-second histograms")
+    seconds = count("seconds", seconds)
     if not 1 <= seconds <= len(one_second):
         raise ValueError(f"cannot sum {seconds} distinct histograms out of {len(one_second)}")
     picks = torch.randperm(len(one_second), generator=generator)[:seconds]
@@ -144,13 +230,22 @@ def sum_one_second_histograms(one_second: torch.Tensor, seconds: int, generator:
 
 
 def check_histograms(histograms: torch.Tensor, bins: int = DEFAULT_BINS) -> torch.Tensor:
-    """``histograms`` as float ``(B, bins)`` after checking length, finiteness and sign."""
-    histograms = torch.as_tensor(histograms)
+    """``histograms`` as float64 ``(B, bins)`` after checking kind, length, emptiness, finiteness and sign.
+
+    A ``(bins,)`` histogram is taken as a batch of one; integer counts are converted to float64
+    (documented), bool / complex raise ``TypeError``; ``ValueError`` for a wrong number of bins, an
+    empty batch, NaN / inf or negative counts.
+    """
+    bins = count("bins", bins)
+    histograms = real_tensor("histograms", histograms, ndim=(1, 2), integer_ok=True, finite=False, allow_empty=True,
+                             expected=f"(B, {bins})")
     if histograms.ndim == 1:
         histograms = histograms.unsqueeze(0)
-    if histograms.ndim != 2 or histograms.shape[1] != bins:
+    if histograms.shape[1] != bins:
         raise ValueError(f"expected HBT histograms of shape (B, {bins}) ({bins} delay bins), got {tuple(histograms.shape)}")
-    if not torch.isfinite(histograms.to(torch.float64)).all():
+    if len(histograms) == 0:
+        raise ValueError(f"histograms is an empty batch (shape {tuple(histograms.shape)}); expected at least one histogram")
+    if not torch.isfinite(histograms).all():
         raise ValueError("HBT histograms contain NaN or infinite values")
     if (histograms < 0).any():
         raise ValueError(f"HBT histograms hold counts and must be >= 0; smallest entry {histograms.min().item():g}")

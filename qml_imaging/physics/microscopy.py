@@ -15,6 +15,12 @@ share one three-level curve (``a1, t1, a2, t2``), so the mixture is a three-leve
 G2 image: ``G2 = <N>^2 (1 - g2(0))`` with ``<N>`` the pixel's mean singles counts. Without
 background, ``<N>^2 (1 - g2(0)) = T^2 (1 - g2_i(0)) sum_i R_i^2``: one emitter's G2 spot is the
 squared PSF, narrower by ``sqrt(2)`` (FWHM 300 nm -> 212 nm).
+
+Dark pixels: where no light arrives (the Gaussian excitation underflows to 0 far from every
+emitter and there is no background) the singles rate is 0, the light shares are defined as 0
+(not 0/0), the pixel's histogram is empty and its g2(0) follows the dark-pixel convention g2 = 1.
+Arguments are checked at the boundary (:mod:`qml_imaging.physics.checks`): ``TypeError`` for wrong
+kinds (bools, complex / bool tensors), ``ValueError`` for wrong shapes, empty inputs, NaN / inf.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from qml_imaging.physics.checks import count, real_number, real_tensor
 from qml_imaging.physics.hbt import EmitterParameters, mixture_share_factor
 
 
@@ -40,9 +47,10 @@ class ConfocalScan:
     seconds: float = 5.0
 
     def __post_init__(self) -> None:
-        for name in ("pixels", "field_nm", "psf_fwhm_nm", "peak_rate", "seconds"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        count("pixels", self.pixels)
+        for name in ("field_nm", "psf_fwhm_nm", "peak_rate", "seconds"):
+            real_number(name, getattr(self, name), positive=True)
+        real_number("background_rate", self.background_rate)
         if self.background_rate < 0:
             raise ValueError(f"background_rate must be >= 0 counts/s, got {self.background_rate!r}")
 
@@ -63,11 +71,16 @@ class ConfocalScan:
     def pixel_curves(self, emitters: torch.Tensor, curve: EmitterParameters) -> EmitterParameters:
         """The three-level curve and singles rate each pixel sees, flattened row-major to ``(pixels^2,)``.
 
-        ``curve`` holds one emitter's ``a1, t1, a2, t2`` (shape ``(1,)``; its rate is ignored).
+        ``curve`` holds one emitter's ``a1, t1, a2, t2`` (shape ``(1,)``; its rate is ignored). Pixels
+        without light (total rate 0) get shares 0 and rate 0 (see the module docstring).
         """
+        if not isinstance(curve, EmitterParameters) or curve.a1.shape != (1,):
+            raise ValueError(f"curve must be EmitterParameters of one emitter (fields of shape (1,)), got "
+                             f"{tuple(curve.a1.shape) if isinstance(curve, EmitterParameters) else type(curve).__name__}")
         rates = self.emitter_rates(emitters).reshape(self.pixels**2, -1)
         total = rates.sum(1) + self.background_rate
-        shares = rates / total[:, None]
+        lit = total > 0
+        shares = torch.where(lit[:, None], rates / torch.where(lit, total, 1.0)[:, None], 0.0)
         factor = mixture_share_factor(shares)
         n = len(total)
         single = EmitterParameters(curve.a1.expand(n), curve.t1.expand(n), curve.a2.expand(n), curve.t2.expand(n), total)
@@ -79,8 +92,11 @@ class ConfocalScan:
 
 
 def check_emitters(emitters: torch.Tensor) -> torch.Tensor:
-    """Emitter positions as float64 ``(E, 2)`` nm, checked."""
-    emitters = torch.as_tensor(emitters, dtype=torch.float64)
+    """Emitter positions as float64 ``(E, 2)`` nm, checked (floating or integer values are converted to
+    float64, bools / complex raise ``TypeError``; shape, emptiness and NaN / inf ``ValueError``)."""
+    if isinstance(emitters, torch.Tensor) and (emitters.dtype == torch.bool or emitters.dtype.is_complex):
+        raise TypeError(f"emitters must be real (x, y) positions in nm, got a {emitters.dtype} tensor")
+    emitters = real_tensor("emitters", emitters, dtype=torch.float64, integer_ok=True, finite=False, allow_empty=True)
     if emitters.ndim != 2 or emitters.shape[1] != 2 or len(emitters) == 0:
         raise ValueError(f"emitters must be (E, 2) positions (x, y) in nm with E >= 1, got shape {tuple(emitters.shape)}")
     if not torch.isfinite(emitters).all():
@@ -89,10 +105,18 @@ def check_emitters(emitters: torch.Tensor) -> torch.Tensor:
 
 
 def g2_image(counts: torch.Tensor, g2_zero: torch.Tensor) -> torch.Tensor:
-    """``G2 = <N>^2 (1 - g2(0))`` per pixel; ``counts`` and ``g2_zero`` of the same shape."""
+    """``G2 = <N>^2 (1 - g2(0))`` per pixel (float64); ``counts`` and ``g2_zero`` of the same shape.
+
+    ``counts``: non-negative counts (integers converted to float64); ``g2_zero``: a floating tensor
+    (converted to float64); both finite and non-empty.
+    """
+    counts = real_tensor("counts", counts, dtype=torch.float64, integer_ok=True, nonnegative=True, allow_empty=True)
+    g2_zero = real_tensor("g2_zero", g2_zero, dtype=torch.float64, allow_empty=True)
     if counts.shape != g2_zero.shape:
         raise ValueError(f"counts {tuple(counts.shape)} and g2_zero {tuple(g2_zero.shape)} must have the same shape")
-    return counts.to(torch.float64) ** 2 * (1.0 - g2_zero.to(torch.float64))
+    if counts.numel() == 0:
+        raise ValueError("counts and g2_zero are empty; expected at least one pixel")
+    return counts ** 2 * (1.0 - g2_zero)
 
 
 @dataclass(frozen=True)
@@ -109,12 +133,15 @@ class GaussianFit:
 
 
 def fit_gaussian(positions: np.ndarray, profile: np.ndarray, *, with_offset: bool = True) -> GaussianFit:
-    """Least-squares Gaussian (plus constant ``offset`` if ``with_offset``) through a cross-section."""
+    """Least-squares Gaussian (plus constant ``offset`` if ``with_offset``) through a cross-section.
+
+    ``positions`` (nm) and ``profile``: matching 1-D real arrays of at least 5 finite points
+    (``scipy.optimize.curve_fit``); ``TypeError`` for bool / complex values, ``ValueError`` otherwise.
+    """
     from scipy.optimize import curve_fit
 
-    positions = np.asarray(positions, dtype=float)
-    profile = np.asarray(profile, dtype=float)
-    if positions.shape != profile.shape or positions.ndim != 1 or len(positions) < 5:
+    positions, profile = _profile_arrays(positions, profile)
+    if len(positions) < 5:
         raise ValueError(f"need matching 1-D positions and profile of at least 5 points, got {positions.shape} "
                          f"and {profile.shape}")
     peak = int(np.argmax(profile))
@@ -131,6 +158,18 @@ def fit_gaussian(positions: np.ndarray, profile: np.ndarray, *, with_offset: boo
     return GaussianFit(amplitude, centre, abs(fwhm), offset)
 
 
+def _profile_arrays(positions: np.ndarray, profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Matching finite 1-D float arrays (documented conversion from any real array; bools refused)."""
+    arrays = []
+    for name, value in (("positions", positions), ("profile", profile)):
+        tensor = real_tensor(name, torch.as_tensor(np.asarray(value)) if not isinstance(value, torch.Tensor) else value,
+                             dtype=torch.float64, integer_ok=True, ndim=1, expected="(points,)")
+        arrays.append(tensor.numpy())
+    if arrays[0].shape != arrays[1].shape:
+        raise ValueError(f"need matching 1-D positions and profile, got {arrays[0].shape} and {arrays[1].shape}")
+    return arrays[0], arrays[1]
+
+
 def _gaussian(x, amplitude, centre, fwhm, offset):
     return offset + amplitude * np.exp(-4 * math.log(2) * (x - centre) ** 2 / fwhm**2)
 
@@ -138,9 +177,10 @@ def _gaussian(x, amplitude, centre, fwhm, offset):
 def dip_depth(positions: np.ndarray, profile: np.ndarray, left: float, right: float) -> float:
     """How far ``profile`` dips between two emitters at ``left < right`` (nm) along ``positions``:
     ``1 - min(between) / min(lobe values)``, the lobes read at the pixels nearest the emitters.
-    0 when the emitters fall on neighbouring pixels (nothing in between) or a lobe is not positive."""
-    positions = np.asarray(positions, dtype=float)
-    profile = np.asarray(profile, dtype=float)
+    0 when the emitters fall on neighbouring pixels (nothing in between) or a lobe is not positive.
+    Arrays as :func:`fit_gaussian` (at least 1 point); ``left``, ``right`` finite numbers."""
+    positions, profile = _profile_arrays(positions, profile)
+    left, right = real_number("left", left), real_number("right", right)
     first, second = (int(np.argmin(np.abs(positions - x))) for x in sorted((left, right)))
     lobe = min(profile[first], profile[second])
     if second - first < 2 or lobe <= 0:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from qml_imaging.physics.bounds import poisson_fisher
+from qml_imaging.physics.checks import count, real_tensor
 from qml_imaging.physics.parametric import ImageFamily
 from qml_imaging.physics.shot_noise import check_nbar
 
@@ -43,17 +45,34 @@ class PoissonMLE:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.family, ImageFamily):
+            raise TypeError(f"family must be an ImageFamily, got {type(self.family).__name__}")
+        self.size = count("size", self.size)
+        self.candidates = count("candidates", self.candidates)
+        self.starts = count("starts", self.starts)
+        self.iterations = count("iterations", self.iterations)
+        self.seed = count("seed", self.seed, minimum=0)
+        if self.starts > self.candidates:
+            raise ValueError(f"starts ({self.starts}) must be <= candidates ({self.candidates}): the starts are "
+                             f"the best of the screened candidates")
         generator = torch.Generator().manual_seed(self.seed)
         self._candidates = self.family.sample(self.candidates, generator)
         self._log_phi = self.family.phi(self._candidates, self.size).flatten(1).clamp_min(1e-300).log()
 
     def fit(self, counts: torch.Tensor, nbar: float) -> torch.Tensor:
-        """Estimates ``(B, P)`` (float64) from counts ``(B, size, size)`` recorded with ``nbar`` photons."""
-        if counts.ndim != 3 or counts.shape[1:] != (self.size, self.size):
+        """Estimates ``(B, P)`` (float64) from counts ``(B, size, size)`` recorded with ``nbar`` photons.
+
+        ``counts``: a real tensor (integer counts are converted to float64; bool / complex raise
+        ``TypeError``), non-empty, finite and >= 0; ``nbar`` one number, finite and > 0.
+        """
+        if isinstance(counts, torch.Tensor) and (counts.ndim != 3 or counts.shape[1:] != (self.size, self.size)):
             raise ValueError(f"expected counts of shape (B, {self.size}, {self.size}), got {tuple(counts.shape)}")
-        if not torch.isfinite(counts).all() or (counts < 0).any():
-            raise ValueError("counts must be finite and non-negative")
-        nbar = float(check_nbar(nbar))
+        counts = real_tensor("counts", counts, shape=(None, self.size, self.size), integer_ok=True, nonnegative=True,
+                             expected=f"(B, {self.size}, {self.size})")
+        nbar = check_nbar(nbar)
+        if nbar.ndim != 0:
+            raise ValueError(f"nbar must be one number for the whole batch, got shape {tuple(nbar.shape)}")
+        nbar = float(nbar)
         flat = counts.flatten(1).to(torch.float64)
         best = (flat @ self._log_phi.T).topk(self.starts, dim=1).indices
         theta = self._candidates[best].reshape(-1, self.family.n_parameters)
@@ -90,7 +109,7 @@ class PoissonMLE:
         phi = self.family.phi_unchecked(theta, self.size).flatten(1).clamp_min(1e-300)
         jacobian = self.family.jacobian_unchecked(theta, self.size)
         score = torch.einsum("bki,bk->bi", jacobian, counts / phi - nbar)
-        fisher = nbar * jacobian.transpose(1, 2) @ (jacobian / phi.unsqueeze(-1))
+        fisher = poisson_fisher(phi, jacobian, nbar)
         diagonal = torch.diagonal(fisher, dim1=1, dim2=2).clamp_min(1e-12)
         system = fisher + torch.diag_embed(damping[:, None] * diagonal)
         return torch.linalg.solve(system, score.unsqueeze(-1)).squeeze(-1)

@@ -11,23 +11,37 @@ from __future__ import annotations
 
 import torch
 
+from qml_imaging.physics.checks import real_tensor
+
 NORMALISATION_TOLERANCE = 1e-4
 """Relative tolerance on ``sum(phi) == 1`` (float32 sums of 4096 pixels are good to about 1e-6)."""
 
 
 def check_nbar(nbar: float | torch.Tensor) -> torch.Tensor:
-    """``nbar`` as a tensor after checking every value is finite and > 0."""
-    values = torch.as_tensor(nbar, dtype=torch.float64)
+    """``nbar`` as a float64 tensor after checking every value is finite and > 0.
+
+    A number or a non-empty real tensor; integers (Python or integer tensors) are converted to
+    float64, bools and complex values raise ``TypeError``, an empty tensor ``ValueError``.
+    """
+    values = real_tensor("nbar", nbar, dtype=torch.float64, integer_ok=True, finite=False,
+                         expected="(mean total photons per image)")
     if not torch.isfinite(values).all() or (values <= 0).any():
         raise ValueError(f"nbar (mean total photons per image) must be finite and > 0, got {nbar}")
     return values
 
 
 def check_transmittance(phi: torch.Tensor) -> torch.Tensor:
-    """Check that ``phi`` (..., H, W) is finite, non-negative and sums to 1 per image; return it."""
-    if not isinstance(phi, torch.Tensor) or phi.ndim < 2:
-        shape = tuple(phi.shape) if isinstance(phi, torch.Tensor) else type(phi).__name__
-        raise ValueError(f"phi must be a tensor of shape (..., H, W), got {shape}")
+    """Check that ``phi`` (..., H, W) is finite, non-negative and sums to 1 per image; return it.
+
+    Raises ``TypeError`` when ``phi`` is not a floating-point tensor (integer, bool, complex, a
+    list) and ``ValueError`` for fewer than 2 dimensions, no images or no pixels, NaN / inf,
+    negative entries or sums off 1.
+    """
+    if not isinstance(phi, torch.Tensor):
+        raise TypeError(f"phi must be a floating-point tensor of shape (..., H, W), got {type(phi).__name__}")
+    if phi.ndim < 2:
+        raise ValueError(f"phi must be a tensor of shape (..., H, W), got {tuple(phi.shape)}")
+    real_tensor("phi", phi, min_ndim=2, finite=False, expected="(..., H, W)")
     if not torch.isfinite(phi).all():
         raise ValueError("phi contains NaN or infinite values")
     if (phi < 0).any():
@@ -43,7 +57,12 @@ def check_transmittance(phi: torch.Tensor) -> torch.Tensor:
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
-    """Non-negative images (..., H, W) divided by their sums, so each sums to 1."""
+    """Non-negative images (..., H, W) divided by their sums, so each sums to 1 (same dtype).
+
+    ``TypeError`` for a non-floating tensor; ``ValueError`` for fewer than 2 dimensions, no pixels,
+    negative or non-finite entries, or an all-zero image.
+    """
+    images = real_tensor("images", images, min_ndim=2, finite=False, expected="(..., H, W)")
     if (images < 0).any() or not torch.isfinite(images).all():
         raise ValueError("images to normalise must be finite and non-negative")
     sums = images.sum(dim=(-2, -1), keepdim=True)
@@ -57,6 +76,9 @@ def shot_noise_counts(phi: torch.Tensor, nbar: float | torch.Tensor, generator: 
 
     ``phi`` is (..., H, W) (see the module convention); ``nbar`` is a number or a tensor that
     broadcasts against ``phi``'s leading dimensions (one value per image: shape ``phi.shape[:-2]``).
+    Errors as :func:`check_transmittance` and :func:`check_nbar`; an empty batch is a ``ValueError``.
+    Counts are drawn in float64 (``torch.poisson``) and returned in ``phi``'s dtype (they are whole
+    numbers, exact in float32 below 2**24).
     """
     check_transmittance(phi)
     rates = nbar_per_image(check_nbar(nbar), phi) * phi
@@ -64,8 +86,13 @@ def shot_noise_counts(phi: torch.Tensor, nbar: float | torch.Tensor, generator: 
 
 
 def nbar_per_image(nbar: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
-    """``nbar`` (a number or one value per image, ``phi.shape[:-2]``) shaped to multiply ``phi`` (..., H, W) image by image."""
+    """``nbar`` (a number or one value per image, ``phi.shape[:-2]``) shaped to multiply ``phi`` (..., H, W) image by image.
+
+    ``nbar`` is checked as in :func:`check_nbar` and converted to ``phi``'s dtype (documented);
+    ``ValueError`` when its shape is neither ``()`` nor ``phi.shape[:-2]``.
+    """
     leading = phi.shape[:-2]
+    nbar = check_nbar(nbar)
     if nbar.ndim == 0:
         return nbar.to(phi.dtype)
     if nbar.shape != leading:

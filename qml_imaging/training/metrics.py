@@ -7,8 +7,6 @@ import torch.nn.functional as F
 from torchmetrics.functional.image import peak_signal_noise_ratio
 from torchmetrics.functional.regression import mean_absolute_percentage_error, r2_score
 
-from qml_imaging.training.losses import ssim
-
 
 def mse(prediction: torch.Tensor, target: torch.Tensor) -> float:
     """Mean squared error over every element."""
@@ -22,15 +20,31 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor, data_range: float) -> f
     return peak_signal_noise_ratio(prediction, target, data_range=data_range).item()
 
 
-def ssim_score(prediction: torch.Tensor, target: torch.Tensor, data_range: float) -> float:
-    """Mean SSIM of ``(B, C, H, W)`` images (1 = identical)."""
-    return ssim(prediction, target, data_range).item()
+def mape_percent(prediction: torch.Tensor, target: torch.Tensor, floor: float = 0.0) -> float:
+    """Mean absolute percentage error ``100 mean(|p - t| / |t|)`` in percent, over entries with ``|t| > floor``.
 
-
-def mape_percent(prediction: torch.Tensor, target: torch.Tensor) -> float:
-    """Mean absolute percentage error in percent."""
+    A relative error is undefined where the truth is 0 (torchmetrics' ``mean_absolute_percentage_error``
+    would divide by its 1.17e-6 guard instead), so entries whose ``|target|`` is at or below ``floor``
+    are left out; report :func:`absolute_errors` beside it. ``ValueError`` when no entry is left, or
+    for a negative or non-finite ``floor``.
+    """
     _check_same_shape(prediction, target)
-    return 100.0 * mean_absolute_percentage_error(prediction, target).item()
+    if not 0.0 <= floor < float("inf"):
+        raise ValueError(f"floor must be finite and >= 0, got {floor}")
+    kept = target.abs() > floor
+    if not kept.any():
+        raise ValueError(f"MAPE is undefined: no target above the floor {floor:g} (of {target.numel()} entries); "
+                         f"use the absolute error or RMSE")
+    return 100.0 * mean_absolute_percentage_error(prediction[kept], target[kept]).item()
+
+
+def absolute_errors(prediction: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """``{"mae": mean |p - t|, "rmse": sqrt(mean (p - t)^2)}`` over every element (finite at any truth)."""
+    _check_same_shape(prediction, target)
+    if prediction.numel() == 0:
+        raise ValueError("absolute_errors needs at least one prediction, got empty tensors")
+    error = (prediction.double() - target.double())
+    return {"mae": error.abs().mean().item(), "rmse": error.pow(2).mean().sqrt().item()}
 
 
 def r2(prediction: torch.Tensor, target: torch.Tensor) -> float:

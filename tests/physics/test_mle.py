@@ -1,6 +1,6 @@
 import torch
 
-from qml_imaging.physics.bounds import family_bounds
+from qml_imaging.physics.bounds import total_bound
 from qml_imaging.physics.mle import PoissonMLE
 from qml_imaging.physics.parametric import get_family
 from qml_imaging.physics.shot_noise import shot_noise_counts
@@ -21,5 +21,5 @@ def test_mle_is_efficient_at_high_photon_number():
     phi = family.phi(theta, size)
     counts = shot_noise_counts(phi.expand(realisations, size, size).contiguous(), nbar, torch.Generator().manual_seed(0))
     estimates = family.phi(PoissonMLE(family, size, candidates=1024, starts=4).fit(counts, nbar), size)
-    ratio = (estimates - phi).pow(2).sum((1, 2)).mean() / family_bounds(family, theta, size, nbar)["total"][0]
+    ratio = (estimates - phi).pow(2).sum((1, 2)).mean() / total_bound(phi.flatten(1), family.jacobian(theta, size), nbar)[0]
     assert 0.8 < ratio.item() < 1.25

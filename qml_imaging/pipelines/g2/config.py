@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from qml_imaging.config import ExperimentConfig, Section, TrainSettings
 
+MAPE_FLOOR = 0.05
+"""g2(0) below which a relative error is not defined here: MAPE (reports and the training loss) is taken
+only over truths >= this floor, and absolute error and RMSE are reported beside it (a perfect
+single-photon emitter has g2(0) = 0, where MAPE divides by zero)."""
+
 
 class Range(Section):
-    low: float
-    high: float
+    low: float = Field(allow_inf_nan=False)
+    high: float = Field(allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _ordered(self) -> Range:
@@ -32,6 +38,19 @@ class HistogramSimulation(Section):
     rate: Range = Field(default_factory=lambda: Range(low=1e4, high=1e5), description="counts/s per detector, log-uniform")
     dark_fraction: float = Field(0.1, ge=0, lt=1, description="share of pixels at 1e3-1e4 counts/s (mostly < 4 events)")
     efficiency: float = Field(0.0122, gt=0, le=1, description="coincidence efficiency (see physics.hbt)")
+
+    @model_validator(mode="after")
+    def _physical_ranges(self) -> HistogramSimulation:
+        checks = {"seconds": (self.seconds, 1, "at least 1 s (integer seconds are drawn)"),
+                  "g2_zero": (self.g2_zero, 0, ">= 0"), "lifetime_ns": (self.lifetime_ns, 1e-9, "> 0 ns"),
+                  "shelving_ns": (self.shelving_ns, 1e-9, "> 0 ns"), "bunching": (self.bunching, 0, ">= 0"),
+                  "rate": (self.rate, 1e-9, "> 0 counts/s (it is drawn log-uniformly)")}
+        for name, (span, minimum, words) in checks.items():
+            if span.low < minimum:
+                raise ValueError(f"simulation.{name}.low is {span.low}; it must be {words}")
+        if self.seconds.low > int(self.seconds.high):
+            raise ValueError(f"simulation.seconds [{self.seconds.low}, {self.seconds.high}] holds no whole second")
+        return self
 
 
 class CnnSpec(Section):
@@ -66,25 +85,32 @@ class G2RegressionConfig(ExperimentConfig):
                                                                        lr=2e-3, eval_every=5))
     evaluation: G2Evaluation = Field(default_factory=G2Evaluation)
 
+    @model_validator(mode="after")
+    def _mape_is_defined(self) -> G2RegressionConfig:
+        if self.loss == "mape" and self.simulation.g2_zero.low < MAPE_FLOOR:
+            raise ValueError(f"simulation.g2_zero.low is {self.simulation.g2_zero.low}, below {MAPE_FLOOR}: the MAPE "
+                             f"training loss divides by g2(0) and is undefined near 0; use g2_zero.low >= {MAPE_FLOOR}")
+        return self
+
 
 class ScanSettings(Section):
     """:class:`qml_imaging.physics.microscopy.ConfocalScan` settings (nm, counts/s per detector, s per pixel)."""
 
     pixels: int = Field(32, ge=5, le=256)
-    field_nm: float = Field(775.0, gt=0)
-    psf_fwhm_nm: float = Field(300.0, gt=0)
-    peak_rate: float = Field(1e5, gt=0, description="an emitter's detected rate with the focus on it")
-    background_rate: float = Field(0.0, ge=0, description="uniform background rate")
-    seconds: float = Field(5.0, gt=0, description="acquisition time per pixel")
+    field_nm: float = Field(775.0, gt=0, allow_inf_nan=False)
+    psf_fwhm_nm: float = Field(300.0, gt=0, allow_inf_nan=False)
+    peak_rate: float = Field(1e5, gt=0, allow_inf_nan=False, description="an emitter's detected rate with the focus on it")
+    background_rate: float = Field(0.0, ge=0, allow_inf_nan=False, description="uniform background rate")
+    seconds: float = Field(5.0, gt=0, allow_inf_nan=False, description="acquisition time per pixel")
 
 
 class EmitterCurve(Section):
     """One emitter's three-level curve (all emitters of a scene share it)."""
 
     g2_zero: float = Field(0.15, ge=0, lt=1, description="the single emitter's g2(0) = 1 - a1 + a2")
-    bunching: float = Field(0.2, ge=0, description="a2")
-    lifetime_ns: float = Field(20.0, gt=0, description="t1")
-    shelving_ns: float = Field(300.0, gt=0, description="t2")
+    bunching: float = Field(0.2, ge=0, allow_inf_nan=False, description="a2")
+    lifetime_ns: float = Field(20.0, gt=0, allow_inf_nan=False, description="t1")
+    shelving_ns: float = Field(300.0, gt=0, allow_inf_nan=False, description="t2")
 
 
 class SrmScanConfig(ExperimentConfig):
@@ -100,3 +126,13 @@ class SrmScanConfig(ExperimentConfig):
         description="scene name -> emitter positions (x, y) in nm; 'one' gives the FWHM ratio, 'two' the dip")
     efficiency: float = Field(0.0122, gt=0, le=1, description="coincidence efficiency (see physics.hbt)")
     workers: int = Field(2, ge=1, le=64, description="processes for the L-M fits")
+
+    @model_validator(mode="after")
+    def _scenes_hold_emitters(self) -> SrmScanConfig:
+        for name, positions in self.scenes.items():
+            if not positions:
+                raise ValueError(f"scenes.{name} holds no emitter; give at least one (x, y) position in nm")
+            bad = [p for p in positions if not all(math.isfinite(v) for v in p)]
+            if bad:
+                raise ValueError(f"scenes.{name} has non-finite emitter positions {bad}; positions are finite nm")
+        return self

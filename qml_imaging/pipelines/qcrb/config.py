@@ -9,6 +9,9 @@ from pydantic import Field, model_validator
 from qml_imaging.config import ExperimentConfig, Section, TrainSettings
 from qml_imaging.data.catalog import SKIMAGE_IMAGES
 
+SSIM_WINDOW = 11
+"""Torch-free copy of :data:`qml_imaging.training.losses.SSIM_WINDOW` (a test checks they agree)."""
+
 
 class UNetSpec(Section):
     """Architecture of :class:`qml_imaging.models.unet.DenoisingUNet`."""
@@ -46,8 +49,8 @@ class DenoiserLoss(Section):
 class PhotonRange(Section):
     """Training data: fresh images every step, nbar log-uniform in [nbar_min, nbar_max]."""
 
-    nbar_min: float = Field(40.96, gt=0)
-    nbar_max: float = Field(4096.0, gt=0)
+    nbar_min: float = Field(40.96, gt=0, allow_inf_nan=False)
+    nbar_max: float = Field(4096.0, gt=0, allow_inf_nan=False)
     batches_per_epoch: int = Field(50, ge=1)
 
     @model_validator(mode="after")
@@ -65,9 +68,9 @@ class Evaluation(Section):
 
     @model_validator(mode="after")
     def _positive(self) -> Evaluation:
-        bad = [n for n in self.nbars if n <= 0]
+        bad = [n for n in self.nbars if not 0 < n < float("inf")]
         if bad:
-            raise ValueError(f"evaluation nbars must be > 0, got {bad}")
+            raise ValueError(f"evaluation nbars must be finite and > 0, got {bad}")
         return self
 
 
@@ -78,6 +81,13 @@ class MleSpec(Section):
     candidates: int = Field(4096, ge=1, description="screened start points")
     starts: int = Field(8, ge=1, description="best candidates refined per realisation")
     iterations: int = Field(50, ge=1, description="max damped Fisher-scoring steps per start")
+
+    @model_validator(mode="after")
+    def _starts_within_candidates(self) -> MleSpec:
+        if self.starts > self.candidates:
+            raise ValueError(f"mle.starts ({self.starts}) must be <= mle.candidates ({self.candidates}): the starts "
+                             f"are the best of the screened candidates")
+        return self
 
 
 class DenoiserExperiment(ExperimentConfig):
@@ -100,6 +110,10 @@ class DenoiserExperiment(ExperimentConfig):
         if self.unet.skip_from_level > self.unet.depth - 1:
             raise ValueError(f"unet.skip_from_level {self.unet.skip_from_level} must be <= unet.depth - 1 = "
                              f"{self.unet.depth - 1}")
+        with_ssim = [name for name, loss in self.denoisers.items() if loss.ssim > 0]
+        if with_ssim and self.image_size < SSIM_WINDOW:
+            raise ValueError(f"image_size {self.image_size} is smaller than the {SSIM_WINDOW}-pixel SSIM window used by "
+                             f"denoisers {with_ssim}; use image_size >= {SSIM_WINDOW} or set their ssim weight to 0")
         return self
 
 
@@ -110,6 +124,13 @@ class QcrbParametricConfig(DenoiserExperiment):
     family: str = Field("sinusoid", description="name in qml_imaging.physics.parametric.FAMILIES")
     theta: list[float] = Field(description="parameters of the evaluated image, in the family's order")
     mle: MleSpec = Field(default_factory=MleSpec)
+
+    @model_validator(mode="after")
+    def _mle_fits_the_image(self) -> QcrbParametricConfig:
+        if self.mle.enabled and self.image_size**2 < len(self.theta):
+            raise ValueError(f"image_size {self.image_size} gives {self.image_size**2} pixels, fewer than the "
+                             f"{len(self.theta)} parameters of theta the MLE fits")
+        return self
 
 
 class ImageSource(Section):

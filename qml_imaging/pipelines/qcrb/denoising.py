@@ -1,4 +1,4 @@
-"""Training and applying U-Net denoisers of shot-noise images; error statistics over realisations.
+"""Training and applying U-Net denoisers of shot-noise images (error statistics: :mod:`qml_imaging.physics.estimation`).
 
 Scaling: a transmittance ``phi`` (sums to 1, ``K`` pixels) is shown to the network as
 ``K * phi`` (mean 1). The input is the unbiased shot-noise estimate of that, ``K * n / nbar``, plus,
@@ -23,7 +23,7 @@ from qml_imaging.physics.shot_noise import check_nbar, shot_noise_counts
 from qml_imaging.pipelines.qcrb.config import DenoiserExperiment, DenoiserLoss, PhotonRange, UNetSpec
 from qml_imaging.runs import RunDir
 from qml_imaging.training import FitResult, Trainer, seed_everything
-from qml_imaging.training.losses import gradient_difference_loss, ssim
+from qml_imaging.training.losses import CompositeImageLoss
 
 PhiSampler = Callable[[int, torch.Generator], torch.Tensor]
 """``(n, generator) -> phi`` of shape ``(n, H, W)``: normalised training images."""
@@ -64,20 +64,13 @@ class DenoiserObjective:
     def __init__(self, loss: DenoiserLoss, data_range: float):
         self.loss = loss
         self.data_range = data_range
+        self.composite = CompositeImageLoss(mse_weight=loss.mse, ssim_weight=loss.ssim, gdl_weight=loss.gdl,
+                                            data_range=data_range)
 
     def __call__(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
         inputs, targets, nbar = batch
-        prediction = model(inputs)
-        total = prediction.new_zeros(())
-        if self.loss.mse:
-            squared = (prediction - targets).pow(2).mean(dim=(1, 2, 3))
-            weights = nbar / nbar.mean() if self.loss.mse_weighting == "nbar" else torch.ones_like(nbar)
-            total = total + self.loss.mse * (weights.to(squared) * squared).mean()
-        if self.loss.ssim:
-            total = total + self.loss.ssim * (1.0 - ssim(prediction, targets, self.data_range))
-        if self.loss.gdl:
-            total = total + self.loss.gdl * gradient_difference_loss(prediction, targets)
-        return total
+        weights = nbar / nbar.mean() if self.loss.mse_weighting == "nbar" else None
+        return self.composite(model(inputs), targets, weights)
 
 
 def photon_batches(sampler: PhiSampler, photons: PhotonRange, batch_size: int, spec: UNetSpec):
@@ -141,34 +134,6 @@ def denoise(model: nn.Module, counts: torch.Tensor, nbar: float, spec: UNetSpec,
         nbars = torch.full((len(part),), float(nbar), dtype=torch.float64)
         outputs.append(model(network_inputs(part, nbars, spec).to(device)).squeeze(1).cpu())
     return torch.cat(outputs).to(torch.float64) / pixels
-
-
-def error_statistics(estimates: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Total MSE and its split into bias² and variance over realisations ``estimates`` ``(R, H, W)`` of ``truth``.
-
-    ``mse = bias2 + variance`` exactly (population variance over the ``R`` realisations); the maps
-    are per pixel ``(H, W)``.
-    """
-    errors = estimates - truth
-    bias = errors.mean(dim=0)
-    variance = errors.var(dim=0, unbiased=False)
-    return {"mse": errors.pow(2).mean(dim=0).sum(), "bias2": bias.pow(2).sum(), "variance": variance.sum(),
-            "bias_map": bias, "variance_map": variance, "mse_map": errors.pow(2).mean(dim=0)}
-
-
-def tangent_split(estimates: torch.Tensor, truth: torch.Tensor, jacobian: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Total MSE of ``estimates`` ``(R, H, W)`` split along the family's tangent space at ``truth``.
-
-    ``jacobian`` ``(H * W, P)`` spans the directions an estimate ``phi(theta_hat)`` of the family can
-    err in to first order; an efficient estimator's error lies there and its mean square reaches the
-    QCRB. The rest, ``orthogonal``, is error no parameter change explains: noise passed through to
-    the output, or shapes the family does not have. ``mse = tangent + orthogonal`` exactly (Euclidean
-    projection).
-    """
-    basis, _ = torch.linalg.qr(jacobian.to(estimates.dtype))
-    errors = (estimates - truth).flatten(1)
-    tangent = (errors @ basis).pow(2).sum(dim=1).mean()
-    return {"tangent": tangent, "orthogonal": errors.pow(2).sum(dim=1).mean() - tangent}
 
 
 def upsample_images(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -23,9 +23,10 @@ import torch
 from qml_imaging.data.datasets import load_medmnist, load_mnist, load_skimage_image
 from qml_imaging.models.inr import parameter_count
 from qml_imaging.physics.bounds import heisenberg_total, sql_pixel
+from qml_imaging.physics.estimation import error_statistics
 from qml_imaging.physics.shot_noise import normalise, shot_noise_counts
 from qml_imaging.pipelines.qcrb.config import DenoiserExperiment, ImageSource, QcrbNaturalConfig
-from qml_imaging.pipelines.qcrb.denoising import denoise, error_statistics, train_denoiser, upsample_images
+from qml_imaging.pipelines.qcrb.denoising import denoise, train_denoiser, upsample_images
 from qml_imaging.pipelines.qcrb.figures import error_vs_nbar
 from qml_imaging.reporting import figures
 from qml_imaging.runs import RunDir

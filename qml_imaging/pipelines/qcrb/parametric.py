@@ -23,11 +23,12 @@ import torch
 
 from qml_imaging.models.inr import parameter_count
 from qml_imaging.physics.bounds import heisenberg_total, sql_total, total_bound
+from qml_imaging.physics.estimation import error_statistics, tangent_split
 from qml_imaging.physics.mle import PoissonMLE
 from qml_imaging.physics.parametric import get_family
 from qml_imaging.physics.shot_noise import shot_noise_counts
 from qml_imaging.pipelines.qcrb.config import QcrbParametricConfig
-from qml_imaging.pipelines.qcrb.denoising import denoise, error_statistics, tangent_split, train_denoiser
+from qml_imaging.pipelines.qcrb.denoising import denoise, train_denoiser
 from qml_imaging.pipelines.qcrb.figures import bias_variance_maps, error_vs_nbar
 from qml_imaging.reporting import figures
 from qml_imaging.runs import RunDir

@@ -1,0 +1,133 @@
+"""Boundary checks shared by every public function of :mod:`qml_imaging.physics`.
+
+Each check names the argument, shows the bad value (or its shape / dtype) and says what was
+expected. Errors are ``TypeError`` for a wrong kind of value (a bool where a count is expected, an
+integer or complex tensor where real numbers are needed, something that is not a number at all)
+and ``ValueError`` for a right kind with a wrong value (shape, emptiness, NaN / inf, sign, range).
+
+Conversions are explicit and documented, never silent:
+
+* :func:`real_tensor` accepts floating tensors and keeps their dtype, or converts them to ``dtype``
+  when one is given; Python numbers, lists and NumPy float arrays become float64 tensors. Integer
+  tensors are refused (``TypeError``) unless ``integer_ok`` (counts), in which case they are
+  converted to float64. Bool and complex values are always refused.
+* :func:`count` accepts Python and NumPy integers (not bool, not 2.5) and returns an ``int``.
+* :func:`real_number` accepts Python / NumPy real numbers and 0-d real tensors (not bool) and
+  returns a ``float``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    if isinstance(value, np.ndarray):
+        return f"a NumPy {value.dtype} array of shape {value.shape}"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def count(name: str, value: object, minimum: int = 1) -> int:
+    """``value`` as an ``int`` after checking it is an integer (not a bool) ``>= minimum``.
+
+    Raises ``TypeError`` for bools, floats (even 3.0) and non-numbers, ``ValueError`` below ``minimum``.
+    """
+    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.dtype.is_floating_point \
+            and value.dtype != torch.bool and not value.dtype.is_complex:
+        value = int(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer count, got {_describe(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def real_number(name: str, value: object, *, positive: bool = False, nonnegative: bool = False,
+                finite: bool = True) -> float:
+    """``value`` as a ``float`` after checking it is a real number (not a bool), finite and of the asked sign."""
+    if isinstance(value, torch.Tensor):
+        if value.ndim != 0:
+            raise ValueError(f"{name} must be a single number, got {_describe(value)}")
+        if value.dtype == torch.bool or value.dtype.is_complex:
+            raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    number = float(value)
+    if finite and not math.isfinite(number):
+        raise ValueError(f"{name} must be finite (no NaN or inf), got {number}")
+    if positive and not number > 0:
+        raise ValueError(f"{name} must be > 0, got {number:g}")
+    if nonnegative and not number >= 0:
+        raise ValueError(f"{name} must be >= 0, got {number:g}")
+    return number
+
+
+def real_tensor(name: str, value: object, *, ndim: int | Sequence[int] | None = None, min_ndim: int = 0,
+                shape: Sequence[int | None] | None = None, dtype: torch.dtype | None = None,
+                integer_ok: bool = False, finite: bool = True, positive: bool = False, nonnegative: bool = False,
+                allow_empty: bool = False, expected: str = "") -> torch.Tensor:
+    """``value`` as a real floating tensor after checking kind, dtype, shape, emptiness, finiteness and sign.
+
+    ``ndim``: allowed numbers of dimensions; ``shape``: the expected shape, ``None`` entries free
+    (its length fixes ``ndim``); ``dtype``: convert to this floating dtype (documented conversion)
+    instead of keeping the tensor's own; ``integer_ok``: integer tensors (counts) are converted to
+    float64 instead of refused; ``expected``: words for the error messages, e.g. ``"(B, K)"``.
+    """
+    what = f" {expected}" if expected else ""
+    if not isinstance(value, torch.Tensor):
+        if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
+            raise TypeError(f"{name} must be a real tensor{what}, got {_describe(value)}")
+        try:
+            value = torch.as_tensor(np.asarray(value))
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(f"{name} must be a real tensor{what}, got {_describe(value)}") from error
+        if value.dtype.is_floating_point:
+            value = value.to(torch.float64)
+    if value.dtype == torch.bool or value.dtype.is_complex:
+        raise TypeError(f"{name} must hold real numbers{what}, got {_describe(value)}")
+    if not value.dtype.is_floating_point:
+        if not integer_ok:
+            raise TypeError(f"{name} must be a floating-point tensor{what}, got {_describe(value)}; "
+                            f"convert it with .double() (or .float()) first")
+        value = value.to(dtype or torch.float64)
+    elif dtype is not None:
+        value = value.to(dtype)
+    if shape is not None:
+        ndim = len(shape)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if value.ndim not in allowed:
+            raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions{what}, "
+                             f"got shape {tuple(value.shape)}")
+    if value.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dimensions{what}, got shape {tuple(value.shape)}")
+    if shape is not None and any(s is not None and s != v for s, v in zip(shape, value.shape, strict=True)):
+        wanted = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {wanted}{what}, got {tuple(value.shape)}")
+    if value.numel() == 0 and not allow_empty:
+        raise ValueError(f"{name} is empty (shape {tuple(value.shape)}); expected at least one value{what}")
+    if finite and not torch.isfinite(value).all():
+        bad = value[~torch.isfinite(value)].flatten()[0].item()
+        raise ValueError(f"{name} must be finite (no NaN or inf), it contains {bad}")
+    if positive and (value <= 0).any():
+        raise ValueError(f"{name} must be > 0 everywhere, its smallest entry is {value.min().item():.6g}")
+    if nonnegative and (value < 0).any():
+        raise ValueError(f"{name} must be >= 0 everywhere, its smallest entry is {value.min().item():.6g}")
+    return value
+
+
+def same_dtype(**tensors: torch.Tensor) -> torch.dtype:
+    """The common dtype of ``tensors``; ``TypeError`` naming them when they differ (no silent promotion)."""
+    dtypes = {name: t.dtype for name, t in tensors.items()}
+    if len(set(dtypes.values())) > 1:
+        listed = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
+        raise TypeError(f"{', '.join(dtypes)} must share one dtype, got {listed}; convert them first")
+    return next(iter(dtypes.values()))

@@ -4,20 +4,26 @@ Layout of a run folder::
 
     config.yaml        the fully resolved config (every default written out)
     metrics.jsonl      one JSON object per line: {"fit": ..., "epoch": ..., "train_loss": ...}
-    checkpoints/       one sub-folder per fit, holding last.pt (see qml_imaging.training.checkpoints)
+    checkpoints/       one sub-folder per fit, holding last.pt and previous.pt (see qml_imaging.training.checkpoints)
     report.json        {"experiment", "name", "summary": {headline numbers}, "details", "environment", ...}
     *.png              figures
+    run.lock           held (flock) by the process working on the run; one process per run folder
 
-Every file that a crash could leave half-written is written atomically (temp file + rename).
+Every file that a crash could leave half-written is written atomically (temp file + rename), with the
+permissions an ordinary ``open`` would give it (the process umask applies). ``metrics.jsonl`` is
+appended to; a line cut short by a crash is ignored when it is read and removed when a fit resumes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
+import fcntl
 import json
 import os
 import platform
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,19 +31,54 @@ from typing import Any
 
 from qml_imaging.config import ExperimentConfig, dump_config, load_config
 
+LOCK_NAME = "run.lock"
+_held_locks: dict[str, int] = {}  # run folder (real path) -> descriptor of its locked run.lock, in this process
+
+
+class RunFolderError(Exception):
+    """A run folder that cannot be used as asked: of another kind, in use, or holding a damaged file."""
+
+
+class RunInUseError(RunFolderError):
+    """Another process holds a run folder's lock."""
+
+
+def _umask() -> int:
+    """The process umask (read without changing it where Linux allows)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _is_temporary(name: str) -> bool:
+    """A temporary file of :func:`atomic_replace` (``.NAME.xxxx.tmp``), left behind only by a crash."""
+    return name.startswith(".") and name.endswith(".tmp")
+
 
 @contextlib.contextmanager
 def atomic_replace(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``.
 
-    A reader never sees a partial file: either the old content or the new one.
+    A reader never sees a partial file: either the old content or the new one. The data is flushed
+    to disk before the rename, and the file gets the mode ``open`` would give a new file (0666 less
+    the umask), not ``mkstemp``'s private 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(handle, 0o666 & ~_umask())
     os.close(handle)
     try:
         yield Path(temporary)
+        if os.path.exists(temporary):
+            with open(temporary, "rb") as written:
+                os.fsync(written.fileno())
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -65,20 +106,48 @@ class MetricsLog:
         self.path = Path(path)
 
     def append(self, record: dict[str, Any]) -> None:
-        with self.path.open("a") as stream:
-            stream.write(json.dumps(record, sort_keys=False) + "\n")
+        line = (json.dumps(record, sort_keys=False) + "\n").encode()
+        with self.path.open("a+b") as stream:
+            if stream.tell() > 0:
+                stream.seek(-1, os.SEEK_END)
+                if stream.read(1) != b"\n":  # a line cut short by a crash: keep it apart from this record
+                    line = b"\n" + line
+            stream.write(line)
 
     def records(self, fit: str | None = None) -> list[dict[str, Any]]:
-        """All records, or those of one fit."""
-        if not self.path.exists():
-            return []
-        rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        """All records, or those of one fit; a line that is not a whole JSON object (cut short by a crash) is skipped."""
+        rows = self._read()[0]
         return [row for row in rows if fit is None or row.get("fit") == fit]
 
     def truncate(self, fit: str, after_epoch: int) -> None:
-        """Drop the records of ``fit`` whose epoch is past ``after_epoch`` (they will be produced again)."""
-        kept = [r for r in self.records() if not (r.get("fit") == fit and r.get("epoch", 0) > after_epoch)]
-        write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+        """Drop the records of ``fit`` whose epoch is past ``after_epoch`` (they will be produced again).
+
+        Lines cut short by a crash are dropped too. The file is rewritten (atomically) only when
+        something is dropped.
+        """
+        rows, torn = self._read()
+        kept = [r for r in rows if not (r.get("fit") == fit and r.get("epoch", 0) > after_epoch)]
+        if torn or len(kept) != len(rows):
+            write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def _read(self) -> tuple[list[dict[str, Any]], int]:
+        """The whole records and the number of lines that are not whole JSON objects."""
+        if not self.path.exists():
+            return [], 0
+        rows, torn = [], 0
+        for line in self.path.read_bytes().decode(errors="replace").splitlines():
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                torn += 1
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                torn += 1
+        return rows, torn
 
 
 class RunDir:
@@ -88,30 +157,114 @@ class RunDir:
         self.path = Path(path)
         self.config = config
         self.metrics = MetricsLog(self.path / "metrics.jsonl")
+        self.created_folder = False  # set by create() when it made the folder itself
 
     @classmethod
-    def create(cls, config: ExperimentConfig, out: str | Path | None = None, root: str | Path = "runs") -> RunDir:
-        """Make a new run folder (``out``, or ``root/<name>-<timestamp>``) and write ``config.yaml``."""
+    def create(cls, config: ExperimentConfig, out: str | Path | None = None, root: str | Path = "runs",
+               *, lock: bool = False) -> RunDir:
+        """Make a new run folder (``out``, or ``root/<name>-<timestamp>``) and write ``config.yaml``.
+
+        An existing folder is accepted when it is empty but for temporary files a crash left behind
+        (which are removed). With ``lock`` the folder is locked (see :meth:`lock`) before it is checked.
+        """
         if out is None:
             stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             out = Path(root) / f"{config.name}-{stamp}"
         path = Path(out)
-        if path.exists() and any(path.iterdir()):
+        if path.exists() and not path.is_dir():
+            raise FileExistsError(f"--out {str(path)!r} is an existing file, not a folder; give a folder path for the run")
+        created = not path.exists()
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path, config)
+        run.created_folder = created
+        if lock:
+            run.lock()
+        leftovers = [entry for entry in path.iterdir() if entry.name != LOCK_NAME]
+        if any(not (_is_temporary(entry.name) and entry.is_file()) for entry in leftovers):
+            run.unlock()
             raise FileExistsError(
                 f"run folder {str(path)!r} already holds a run; continue it with "
                 f"`qml-imaging run --resume {path}` or choose another --out"
             )
-        path.mkdir(parents=True, exist_ok=True)
+        for entry in leftovers:
+            entry.unlink(missing_ok=True)
         write_text_atomic(path / "config.yaml", dump_config(config))
-        return cls(path, config)
+        return run
 
     @classmethod
-    def open(cls, path: str | Path) -> RunDir:
-        """Reopen an existing run folder (for ``--resume``) from its ``config.yaml``."""
+    def open(cls, path: str | Path, *, experiments: tuple[str, ...] | None = None, lock: bool = False) -> RunDir:
+        """Reopen an existing run folder (for ``--resume``) from its ``config.yaml``.
+
+        ``experiments``: the kinds of run the caller can use; another kind is refused with a message
+        naming both. With ``lock`` the folder is locked (see :meth:`lock`).
+        """
         path = Path(path)
         if not (path / "config.yaml").is_file():
             raise FileNotFoundError(f"{str(path)!r} is not a run folder: it has no config.yaml")
-        return cls(path, load_config(path / "config.yaml"))
+        run = cls(path, load_config(path / "config.yaml"))
+        if experiments is not None and run.config.experiment not in experiments:
+            expected = " or ".join(repr(kind) for kind in experiments)
+            raise RunFolderError(f"{str(path)!r} is a {run.config.experiment!r} run; a {expected} run is needed here")
+        if lock:
+            run.lock()
+        return run
+
+    def lock(self) -> None:
+        """Take the folder's exclusive lock (``run.lock``) until :func:`release_locks` or the process ends.
+
+        Raises :class:`RunInUseError` when another process holds it; within one process the lock is
+        re-entrant. The lock is an ``flock``, so the system releases it when its process ends,
+        however it ends (a kill included).
+        """
+        key = os.path.realpath(self.path)
+        if key in _held_locks:
+            return
+        handle = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = os.pread(handle, 64, 0).decode(errors="replace").strip()
+            os.close(handle)
+            if error.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
+                raise
+            raise RunInUseError(
+                f"run folder {str(self.path)!r} is in use by another process"
+                f"{f' (pid {holder})' if holder.isdigit() else ''}; wait for it to finish or stop it, then retry"
+            ) from None
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
+        _held_locks[key] = handle
+
+    def unlock(self) -> None:
+        """Release the lock taken by :meth:`lock` (it is released at exit anyway)."""
+        handle = _held_locks.pop(os.path.realpath(self.path), None)
+        if handle is not None:
+            os.close(handle)
+
+    def discard_if_unused(self) -> bool:
+        """Remove what :meth:`create` wrote when no work has been saved yet; True when the folder was cleared.
+
+        A run that fails before any training (a bad input found by its pipeline) must not leave a
+        folder that blocks running the same command again. A folder holding anything besides
+        ``config.yaml``, the lock, temporary files and empty folders is kept.
+        """
+        entries = list(self.path.iterdir()) if self.path.is_dir() else []
+        for entry in entries:
+            if entry.is_dir():
+                if any(part.is_file() for part in entry.rglob("*")):
+                    return False
+            elif entry.name not in ("config.yaml", LOCK_NAME) and not _is_temporary(entry.name):
+                return False
+        self.unlock()
+        for entry in entries:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        if self.created_folder:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
+        return True
 
     def checkpoint_dir(self, fit: str) -> Path:
         return self.path / "checkpoints" / fit
@@ -134,6 +287,12 @@ class RunDir:
         path = self.path / "report.json"
         write_text_atomic(path, json.dumps(report, indent=2, default=_json_default) + "\n")
         return path
+
+
+def release_locks() -> None:
+    """Release every run-folder lock this process holds (the command is done with its folders)."""
+    while _held_locks:
+        os.close(_held_locks.popitem()[1])
 
 
 def environment() -> dict[str, str]:

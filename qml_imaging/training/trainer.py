@@ -12,6 +12,18 @@
 Checkpoints are taken at epoch boundaries and hold model, optimizer, scheduler, EMA, gradient
 scaler and every RNG state, so a run killed at any moment and resumed from its last checkpoint
 ends with the same numbers as an uninterrupted one (on CPU; CUDA kernels may differ in the last bits).
+Checkpoints are loaded with ``weights_only=True`` (see :mod:`qml_imaging.training.checkpoints`), and a
+damaged ``last.pt`` falls back to ``previous.pt``. When a fit starts (afresh or resumed), its records
+in ``metrics.jsonl`` past the epoch it starts from are dropped, so every epoch is logged exactly once
+even after a kill before the first checkpoint.
+
+**BatchNorm and a last batch of one sample.** BatchNorm cannot normalise a batch of one sample in
+training mode (torch stops with "Expected more than 1 value per channel"). When the model has
+BatchNorm layers and a data set's shard leaves a remainder of exactly one sample, that sample joins
+the batch before it (one batch of ``batch_size + 1``), so every sample is still used in every epoch
+and nothing is dropped; without BatchNorm, batches are as requested. A data set of a single sample
+per process with a BatchNorm model is refused with a clear error. Batch sources make their own
+batches: a one-sample batch from one stops with an error naming the fit and the batch.
 """
 
 from __future__ import annotations
@@ -113,9 +125,17 @@ class Trainer:
 
     def fit(self, data: Dataset | BatchSource) -> FitResult:
         """Train for ``settings.epochs`` epochs, resuming from ``checkpoint_dir`` when it holds a checkpoint."""
-        batches = data if callable(data) and not isinstance(data, Dataset) else _dataset_batches(data, self.settings, self.seed)
+        if callable(data) and not isinstance(data, Dataset):
+            batches = data
+        else:
+            batches = _dataset_batches(data, self.settings, self.seed, merge_single=_has_batchnorm(self.module),
+                                       fit_name=self.fit_name)
         start_epoch, seconds, last_loss, last_metrics = self._resume()
         resumed_from = start_epoch if start_epoch > 0 else None
+        if self.metrics is not None and self.group.is_main:
+            # Records past the starting epoch come from a session that died before its next checkpoint
+            # (or before its first one): they will be produced again.
+            self.metrics.truncate(self.fit_name, after_epoch=start_epoch)
         if start_epoch == 0:
             torch.manual_seed(self.seed + 7919 * self.group.rank)
         bar = tqdm(
@@ -154,7 +174,15 @@ class Trainer:
                 else nullcontext()
             )
             with autocast:
-                loss = self.objective(self.model, batch)
+                try:
+                    loss = self.objective(self.model, batch)
+                except ValueError as error:
+                    if "Expected more than 1 value per channel" not in str(error):
+                        raise
+                    raise ValueError(
+                        f"{self.fit_name}: a training batch of epoch {epoch + 1} holds one sample, which the "
+                        f"model's BatchNorm layers cannot normalise ({error}); use batches of at least 2 samples"
+                    ) from error
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"{self.fit_name}: loss became {loss.item()} in epoch {epoch + 1}; "
@@ -227,8 +255,6 @@ class Trainer:
         rng_states = state["rng"]
         if len(rng_states) == self.group.world_size:
             restore_rng_state(rng_states[self.group.rank])
-        if self.metrics is not None and self.group.is_main:
-            self.metrics.truncate(self.fit_name, after_epoch=state["epoch"])
         return state["epoch"], state["seconds"], state["train_loss"], state["metrics"]
 
 
@@ -275,26 +301,46 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + rank * 104_729) % 2**63
 
 
-def _dataset_batches(dataset: Dataset, settings: TrainSettings, seed: int) -> BatchSource:
-    """Turn a dataset into a batch source: a seeded shuffle per epoch, sharded over data-parallel ranks."""
+def _has_batchnorm(module: nn.Module) -> bool:
+    return any(isinstance(layer, nn.modules.batchnorm._BatchNorm) for layer in module.modules())
+
+
+def _dataset_batches(dataset: Dataset, settings: TrainSettings, seed: int, *, merge_single: bool = False,
+                     fit_name: str = "fit") -> BatchSource:
+    """Turn a dataset into a batch source: a seeded shuffle per epoch, sharded over data-parallel ranks.
+
+    With ``merge_single`` (a model with BatchNorm), a last batch of one sample joins the batch before it.
+    """
     group = distributed.current_process_group()
     size = len(dataset)
     shard = size // group.world_size
     if shard == 0:
         raise ValueError(f"data set of {size} samples cannot be split over {group.world_size} processes")
+    if merge_single and shard == 1:
+        raise ValueError(
+            f"{fit_name}: the data set gives {shard} sample per process ({size} samples, {group.world_size} "
+            "processes), but the model's BatchNorm layers need at least 2 samples per training batch"
+        )
     batch_size = settings.batch_size or shard
+    starts = list(range(0, shard, batch_size))
+    if merge_single and len(starts) > 1 and shard - starts[-1] == 1:
+        starts.pop()  # the last sample joins the batch before it
+    bounds = list(zip(starts, [*starts[1:], shard]))
 
     def batches(epoch: int, generator: torch.Generator) -> Iterator[Any]:
         # The shuffle must be the same on every rank so that the shards partition the data.
         order = torch.randperm(size, generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch, 0)))
         indices = order[group.rank * shard : (group.rank + 1) * shard]
         if isinstance(dataset, TensorDataset):
-            for start in range(0, shard, batch_size):
-                chunk = indices[start : start + batch_size]
+            for start, stop in bounds:
+                chunk = indices[start:stop]
                 yield tuple(tensor[chunk] for tensor in dataset.tensors)
-        else:
+        elif len(bounds) == len(range(0, shard, batch_size)):
             # DataLoader draws a worker seed from its generator; give it ours so the global RNG is untouched.
             yield from DataLoader(dataset, batch_size=batch_size, sampler=indices.tolist(), generator=generator)
+        else:
+            chunks = [indices[start:stop].tolist() for start, stop in bounds]
+            yield from DataLoader(dataset, batch_sampler=chunks, generator=generator)
 
     return batches
 

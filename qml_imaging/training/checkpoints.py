@@ -101,12 +101,13 @@ def load_state_file(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        found = re.search(r"Unsupported (?:global|operand)[^\n]*", str(error))
+        found = re.search(r"Unsupported (global|operand)\W*(?:GLOBAL\s+)?([^\s]+)", str(error))
         if found is None and "Weights only load failed" not in str(error):
             raise CheckpointError(f"{path} is damaged ({error})") from error
+        what = f"{found.group(1)} {found.group(2)}" if found else "a type weights_only loading does not allow"
         raise UnsafeCheckpointError(
             f"refusing to load {path}: it holds Python objects other than tensors and plain data "
-            f"({found.group(0).strip() if found else 'not allowed by weights_only loading'}); qml-imaging "
+            f"(it asks for {what}); qml-imaging "
             "never writes such files, so it was written by an older version or altered by someone else. "
             "Nothing in it was run; delete it or use a run folder you trust"
         ) from None

@@ -19,7 +19,7 @@ from timing import median_seconds
 from qml_imaging.models.g2_cnn import G2CNN
 from qml_imaging.physics.g2_fit import fit_g2
 from qml_imaging.pipelines.g2.config import HistogramSimulation
-from qml_imaging.pipelines.g2.simulation import test_set
+from qml_imaging.pipelines.g2.simulation import held_out_set
 
 PIXELS = 1024
 
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     arguments = parser.parse_args()
 
-    histograms, _, baselines, _ = test_set(HistogramSimulation(), PIXELS, 5, seed=0)
+    histograms, _, baselines, _ = held_out_set(HistogramSimulation(), PIXELS, 5, seed=0)
     print(f"{PIXELS} histograms of 5 s, torch threads {torch.get_num_threads()}")
     lm = median_seconds(lambda: fit_g2(histograms[: arguments.lm_pixels], baseline=baselines[: arguments.lm_pixels],
                                        workers=arguments.workers), 1)

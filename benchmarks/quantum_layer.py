@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import resource
-import statistics
-import time
 
 CASES = {
     "QIREN layer (8 qubits, L=2, K=2, batch 1024)": ("qiren", 8, 1024),
@@ -33,6 +31,7 @@ def measure(template_kind: str, n_qubits: int, batch: int, backend: str, repeats
 
     from qml_imaging.quantum.circuits import bottleneck_ansatz, qiren_block
     from qml_imaging.quantum.layer import QuantumLayer
+    from qml_imaging.reporting.stats import median_seconds
 
     torch.manual_seed(0)
     template = qiren_block(n_qubits) if template_kind == "qiren" else bottleneck_ansatz(n_qubits, layers=3)
@@ -51,14 +50,8 @@ def measure(template_kind: str, n_qubits: int, batch: int, backend: str, repeats
             (layer(inputs) @ projection).sum().backward()
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    step()  # warm-up: QNode construction, compiled plans
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
+    seconds = median_seconds(step, repeats, warmup=1)  # warm-up: QNode construction, compiled plans
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    seconds = statistics.median(times)
     queue.put({"seconds": seconds, "samples_per_second": samples / seconds,
                "peak_mib": max(peak - baseline, 0) / 1024, "forward_only": forward_only, "samples": samples})
 

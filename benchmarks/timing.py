@@ -1,17 +1,5 @@
-"""Timing helper shared by the benchmarks (run them as ``python benchmarks/NAME.py``)."""
+"""The benchmarks' timing helper is the package's (run the benchmarks as ``python benchmarks/NAME.py``)."""
 
-from __future__ import annotations
+from qml_imaging.reporting.stats import median_seconds
 
-import statistics
-import time
-from collections.abc import Callable
-
-
-def median_seconds(function: Callable[[], object], repeats: int) -> float:
-    """Median wall time (s) of ``repeats`` calls of ``function``."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+__all__ = ["median_seconds"]

@@ -8,6 +8,7 @@ import numpy as np
 from scipy import stats
 
 from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
+from qml_imaging.reporting.stats import mean_std
 from qml_imaging.runs import write_text_atomic
 
 SIGNIFICANCE = 0.05
@@ -89,11 +90,6 @@ def write_table(path: str | Path, config: DiffusionFewShotConfig, summary: dict)
                          f"per seed {', '.join(f'{d:+.2f}' for d in test['differences'])})")
     lines += ["", f"Verdict: {summary['verdict']}", ""]
     write_text_atomic(path, "\n".join(lines))
-
-
-def mean_std(values: list[float]) -> list[float]:
-    """Mean and sample standard deviation (0 for one value)."""
-    return [float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0]
 
 
 def _pm(pair: list[float], scale: float = 1.0, digits: int = 2) -> str:

@@ -10,8 +10,12 @@ a Gaussian plus offset.
 
 Summary (``report.json``): ``fwhm_ratio`` (PL FWHM / CNN G2 FWHM, scene ``one``; sqrt(2) = 1.414
 expected), ``fwhm_nm`` {scene: {"pl", "g2_cnn", "g2_lm", "g2_true"}}, ``dip`` {scene: {image: depth}}
-for scenes with two or more emitters (between the first two emitters, along the first one's row), ``g2_map_mape`` {scene: {"cnn", "lm"}} (percent, pixels with
-at least 4 coincidences), ``cnn_seconds_per_1024`` and ``lm_seconds_per_pixel``.
+for scenes with two or more emitters (between the first two emitters, along the first one's row),
+``g2_map_mae`` and ``g2_map_rmse`` {scene: {"cnn", "lm"}} (pixels with at least 4 coincidences),
+``g2_map_mape`` alike (percent, over those pixels whose true g2(0) is above
+:data:`~qml_imaging.pipelines.g2.config.MAPE_FLOOR`; ``None`` when there is none, e.g. a perfect
+emitter, g2(0) = 0, without background), ``cnn_seconds_per_1024`` and ``lm_seconds_per_pixel``.
+Pixels without light (zero rate) are dark: zero counts, g2(0) = 1.
 """
 
 from __future__ import annotations
@@ -23,20 +27,19 @@ import numpy as np
 import torch
 
 from qml_imaging.physics.g2_fit import DARK_THRESHOLD, fit_g2
-from qml_imaging.physics.hbt import DelayAxis, EmitterParameters, simulate_histograms
+from qml_imaging.physics.hbt import DelayAxis, EmitterParameters, simulate_histograms, uncorrelated_baseline
 from qml_imaging.physics.microscopy import (
     ConfocalScan,
     dip_depth,
     fit_gaussian,
     g2_image,
 )
-from qml_imaging.pipelines.g2.config import G2RegressionConfig, SrmScanConfig
+from qml_imaging.pipelines.g2.config import MAPE_FLOOR, G2RegressionConfig, SrmScanConfig
 from qml_imaging.pipelines.g2.regression import build_cnn, inference_seconds
-from qml_imaging.pipelines.g2.simulation import uncorrelated_baselines
 from qml_imaging.reporting import figures
 from qml_imaging.runs import RunDir
 from qml_imaging.training.checkpoints import load_checkpoint
-from qml_imaging.training.metrics import mape_percent
+from qml_imaging.training.metrics import absolute_errors, mape_percent
 
 
 def trained_cnn(source_run: str):
@@ -64,7 +67,7 @@ def scan_scene(config: SrmScanConfig, scan: ConfocalScan, emitters: torch.Tensor
         1.0 + spec.bunching - spec.g2_zero, spec.lifetime_ns, spec.bunching, spec.shelving_ns, 0.0)))
     pixels = scan.pixel_curves(emitters, curve)
     histograms = simulate_histograms(pixels, scan.seconds, DelayAxis(), config.efficiency, generator)
-    baselines = uncorrelated_baselines(pixels, scan.seconds, config.efficiency)
+    baselines = uncorrelated_baseline(pixels, scan.seconds, DelayAxis(), config.efficiency)
     events = histograms.sum(1)
     dark = events < DARK_THRESHOLD
     started = time.perf_counter()
@@ -79,6 +82,15 @@ def scan_scene(config: SrmScanConfig, scan: ConfocalScan, emitters: torch.Tensor
             "lm_seconds_per_pixel": lm_seconds}
 
 
+def map_errors(estimate: torch.Tensor, truth: torch.Tensor) -> dict[str, float | None]:
+    """``mae``, ``rmse`` and ``mape`` (percent, truths above ``MAPE_FLOOR`` only; ``None`` without any) of g2 maps."""
+    if truth.numel() == 0:
+        return {"mae": None, "rmse": None, "mape": None}
+    above = truth > MAPE_FLOOR
+    mape = mape_percent(estimate[above], truth[above], MAPE_FLOOR) if above.any() else None
+    return {**absolute_errors(estimate, truth), "mape": mape}
+
+
 def cross_section(image: torch.Tensor, scan: ConfocalScan, y_nm: float) -> np.ndarray:
     """Mean of the pixel row nearest ``y_nm`` and its two neighbours, ``(pixels,)``."""
     row = int(torch.argmin((scan.axis_nm() - y_nm).abs()))
@@ -91,14 +103,18 @@ def run(config: SrmScanConfig, run_dir: RunDir) -> dict:
     scan = ConfocalScan(**config.scan.model_dump())
     x = scan.axis_nm().numpy()
     generator = torch.Generator().manual_seed(config.seed)
-    summary: dict = {"fwhm_nm": {}, "dip": {}, "g2_map_mape": {}, "lm_seconds_per_pixel": {}}
+    summary: dict = {"fwhm_nm": {}, "dip": {}, "g2_map_mape": {}, "g2_map_mae": {}, "g2_map_rmse": {},
+                     "lm_seconds_per_pixel": {}}
     sections: dict = {}
     for name, positions in config.scenes.items():
         emitters = torch.tensor(positions, dtype=torch.float64)
         scene = scan_scene(config, scan, emitters, model, generator)
         lit = scene["events"] >= DARK_THRESHOLD
         truth = scene["maps"]["g2_true"][lit]
-        summary["g2_map_mape"][name] = {est: mape_percent(scene["maps"][f"g2_{est}"][lit], truth) for est in ("cnn", "lm")}
+        for estimator in ("cnn", "lm"):
+            errors = map_errors(scene["maps"][f"g2_{estimator}"][lit], truth)
+            for key, value in errors.items():
+                summary[f"g2_map_{key}"].setdefault(name, {})[estimator] = value
         summary["lm_seconds_per_pixel"][name] = scene["lm_seconds_per_pixel"]
         profiles = {image: cross_section(scene["images"][image], scan, positions[0][1]) for image in scene["images"]}
         sections[name] = profiles

@@ -8,12 +8,7 @@ from typing import NamedTuple
 import torch
 
 from qml_imaging.physics.g2_fit import DARK_THRESHOLD
-from qml_imaging.physics.hbt import (
-    DelayAxis,
-    EmitterParameters,
-    expected_histogram,
-    simulate_histograms,
-)
+from qml_imaging.physics.hbt import DelayAxis, EmitterParameters, simulate_histograms, uncorrelated_baseline
 from qml_imaging.pipelines.g2.config import HistogramSimulation, Range
 
 DARK_RATE = Range(low=1e3, high=1e4)
@@ -51,14 +46,8 @@ def labelled_histograms(simulation: HistogramSimulation, n: int, seconds: torch.
     pixels = sample_pixels(simulation, n, generator, dark_fraction=dark_fraction)
     histograms = simulate_histograms(pixels, seconds, DelayAxis(), simulation.efficiency, generator)
     labels = torch.where(histograms.sum(1) < DARK_THRESHOLD, torch.ones(n, dtype=torch.float64), pixels.g2_zero)
-    return LabelledHistograms(histograms, labels, uncorrelated_baselines(pixels, seconds, simulation.efficiency), pixels)
-
-
-def uncorrelated_baselines(pixels: EmitterParameters, seconds: torch.Tensor | float, efficiency: float) -> torch.Tensor:
-    """Coincidences per bin ``(n,)`` that uncorrelated light at the pixels' singles rates would give."""
-    zeros = torch.zeros_like(pixels.rate, dtype=torch.float64)
-    uncorrelated = EmitterParameters(zeros, pixels.t1, zeros, pixels.t2, pixels.rate)
-    return expected_histogram(uncorrelated, seconds, DelayAxis(), efficiency)[:, 0]
+    baselines = uncorrelated_baseline(pixels, seconds, DelayAxis(), simulation.efficiency)
+    return LabelledHistograms(histograms, labels, baselines, pixels)
 
 
 def training_set(simulation: HistogramSimulation, seed: int) -> LabelledHistograms:
@@ -69,7 +58,7 @@ def training_set(simulation: HistogramSimulation, seed: int) -> LabelledHistogra
     return labelled_histograms(simulation, simulation.samples, seconds, generator, dark_fraction=simulation.dark_fraction)
 
 
-def test_set(simulation: HistogramSimulation, n: int, seconds: int, seed: int) -> LabelledHistograms:
+def held_out_set(simulation: HistogramSimulation, n: int, seconds: int, seed: int) -> LabelledHistograms:
     """Held-out histograms of emitters (no dark pixels) at one acquisition time, from their own seed."""
     generator = torch.Generator().manual_seed(seed)
     return labelled_histograms(simulation, n, float(seconds), generator, dark_fraction=0.0)

@@ -70,7 +70,7 @@ class Evaluation(Section):
     def _positive(self) -> Evaluation:
         bad = [n for n in self.nbars if not 0 < n < float("inf")]
         if bad:
-            raise ValueError(f"evaluation nbars must be finite and > 0, got {bad}")
+            raise ValueError(f"evaluation nbars must be > 0 and finite, got {bad}")
         return self
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import struct
+
 import numpy as np
 
 PCM_KINDS = {np.dtype("uint8"), np.dtype("int16"), np.dtype("int32"), np.dtype("float32"), np.dtype("float64")}
@@ -46,8 +48,9 @@ def load_wav(path: str | Path, n_samples: int = 1000, offset: int = 0) -> np.nda
         raise FileNotFoundError(f"WAV file {str(path)!r} does not exist")
     try:
         _, data = wavfile.read(path)
-    except ValueError as error:
-        raise ValueError(f"{path}: not a PCM WAV file that scipy can read ({error})") from None
+    except (ValueError, EOFError, struct.error) as error:  # a foreign, truncated or damaged file
+        raise ValueError(f"{path}: not a PCM WAV file that scipy can read ({type(error).__name__}: {error}); "
+                         "give signal.wav a complete PCM WAV file") from None
     if data.dtype not in PCM_KINDS:
         raise ValueError(f"{path}: sample type {data.dtype} is not 8/16/32-bit integer or float PCM")
     if data.ndim == 2 and data.shape[1] not in (1, 2):

@@ -124,7 +124,7 @@ def test_smoke_run_reports_the_table_and_resumes_without_retraining(tmp_path, sh
     assert all(len(m["timestep_profile"]) == 5 for m in tailored)
     assert {"samples_mnist_k4.png", "fid.png"} <= set(report["figures"])
     assert (run_dir.path / "feature_nets" / "mnist.pt").is_file() and (run_dir.path / "table.md").is_file()
-    stored = torch.load(run_dir.path / "feature_nets" / "mnist.pt", weights_only=False)
+    stored = torch.load(run_dir.path / "feature_nets" / "mnist.pt", weights_only=True)
     assert "prepare_feature_network" in stored["made_by"] and stored["control_accuracy"] > 0.9
 
     result_file = run_dir.path / "models" / "mnist" / "k4" / "quantum" / "seed1" / "result.json"

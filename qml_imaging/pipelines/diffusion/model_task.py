@@ -39,6 +39,7 @@ from qml_imaging.pipelines.diffusion.data import load_split
 from qml_imaging.quantum.noise import NoiseBank
 from qml_imaging.runs import MetricsLog, RunDir, save_arrays_atomic, write_text_atomic
 from qml_imaging.training import Trainer, seed_everything
+from qml_imaging.training.checkpoints import load_state_file
 
 IMAGE_SIDE = 28
 PROFILE_SEED = 4_000_037
@@ -205,7 +206,7 @@ def _bank(path: str) -> NoiseBank:
 
 @lru_cache(maxsize=8)
 def _stored_extractor(path: str) -> FeatureExtractor:
-    stored = torch.load(path, map_location="cpu", weights_only=False)
+    stored = load_state_file(path)
     classifier = LeNetClassifier(stored["in_channels"], stored["classes"])
     classifier.load_state_dict(stored["state_dict"])
     return FeatureExtractor(classifier, stored["feature_scale"])

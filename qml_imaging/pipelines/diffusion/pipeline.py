@@ -53,6 +53,7 @@ from qml_imaging.pipelines.diffusion.model_task import (
 from qml_imaging.pipelines.diffusion.table import mean_std, summarise, write_table
 from qml_imaging.quantum.noise import NoiseBank, noise_statistics
 from qml_imaging.runs import RunDir, atomic_replace
+from qml_imaging.training.checkpoints import load_state_file
 
 
 def run(config: DiffusionFewShotConfig, run_dir: RunDir) -> dict:
@@ -110,12 +111,13 @@ def prepare_feature_network(config: DiffusionFewShotConfig, run_dir: RunDir, dat
         stored = {"state_dict": classifier.state_dict(), "in_channels": split.channels, "classes": split.classes,
                   "control_accuracy": accuracy(classifier, split.control, split.control_labels),
                   "feature_scale": feature_scale(classifier, split.reference),
-                  "training_images": len(split.classifier), "settings": config.evaluation.classifier.model_dump(),
-                  "dataset": config.datasets[dataset].model_dump(), "split": config.split.model_dump(),
+                  "training_images": len(split.classifier),  # plain data only: it is loaded with weights_only
+                  "settings": config.evaluation.classifier.model_dump(mode="json"),
+                  "dataset": config.datasets[dataset].model_dump(mode="json"), "split": config.split.model_dump(mode="json"),
                   "made_by": _provenance()}
         with atomic_replace(path) as temporary:
             torch.save(stored, temporary)
-    return float(torch.load(path, map_location="cpu", weights_only=False)["control_accuracy"])
+    return float(load_state_file(path)["control_accuracy"])
 
 
 def prepare_noise_bank(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[ModelTask]) -> NoiseBank | None:

@@ -100,7 +100,7 @@ def check_emitters(emitters: torch.Tensor) -> torch.Tensor:
     if emitters.ndim != 2 or emitters.shape[1] != 2 or len(emitters) == 0:
         raise ValueError(f"emitters must be (E, 2) positions (x, y) in nm with E >= 1, got shape {tuple(emitters.shape)}")
     if not torch.isfinite(emitters).all():
-        raise ValueError("emitter positions contain NaN or infinite values")
+        raise ValueError("emitters (positions in nm) contain NaN or infinite values")
     return emitters
 
 

@@ -148,7 +148,8 @@ class ImageFamily:
     def wrap(self, theta: torch.Tensor) -> torch.Tensor:
         """Periodic parameters taken modulo their range, the others clamped into theirs.
 
-        ``theta`` is a floating ``(B, P)`` tensor (kept in its dtype; ``TypeError`` otherwise).
+        ``theta`` is a non-empty floating ``(B, P)`` tensor (kept in its dtype; ``TypeError`` otherwise).
+        NaN entries are not an error here: they stay NaN, so the MLE's step test rejects such a step.
         """
         theta = real_tensor("theta", theta, shape=(None, self.n_parameters), finite=False,
                             expected=f"(B, {self.n_parameters})")
@@ -171,14 +172,14 @@ def pixel_centres(size: int, dtype: torch.dtype = torch.float64, device: torch.d
     return x, y
 
 
-def linear_wave(x: torch.Tensor, y: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+def _linear_wave(x: torch.Tensor, y: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """``cos(2 pi (kx x + ky y) + p)`` ``(B, H, W)`` for ``theta = (kx, ky, p)`` ``(B, 3)``; ``x``, ``y`` ``(H, W)``."""
     _check_wave_inputs(x, y, theta, 3)
     kx, ky, phase = (theta[:, i, None, None] for i in range(3))
     return torch.cos(TWO_PI * (kx * x + ky * y) + phase)
 
 
-def radial_wave(x: torch.Tensor, y: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+def _radial_wave(x: torch.Tensor, y: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """``cos(2 pi k r + p)`` ``(B, H, W)`` for ``theta = (cx, cy, k, p)`` ``(B, 4)``; ``x``, ``y`` ``(H, W)``."""
     _check_wave_inputs(x, y, theta, 4)
     cx, cy, k, phase = (theta[:, i, None, None] for i in range(4))
@@ -213,28 +214,28 @@ def _radial_specs(index: int) -> tuple[ParameterSpec, ...]:
 
 
 def _sinusoid(theta, x, y):
-    return 1.0 + VISIBILITY * linear_wave(x, y, theta)
+    return 1.0 + VISIBILITY * _linear_wave(x, y, theta)
 
 
 def _double_sinusoid(theta, x, y):
     share = _column(theta, 6)
-    return 1.0 + VISIBILITY * (share * linear_wave(x, y, theta[:, 0:3]) + (1 - share) * linear_wave(x, y, theta[:, 3:6]))
+    return 1.0 + VISIBILITY * (share * _linear_wave(x, y, theta[:, 0:3]) + (1 - share) * _linear_wave(x, y, theta[:, 3:6]))
 
 
 def _triple_sinusoid(theta, x, y):
     a1, a2 = _column(theta, 9), _column(theta, 10)
-    waves = a1 * linear_wave(x, y, theta[:, 0:3]) + a2 * linear_wave(x, y, theta[:, 3:6])
-    return 1.0 + VISIBILITY * (waves + (1 - a1 - a2) * linear_wave(x, y, theta[:, 6:9]))
+    waves = a1 * _linear_wave(x, y, theta[:, 0:3]) + a2 * _linear_wave(x, y, theta[:, 3:6])
+    return 1.0 + VISIBILITY * (waves + (1 - a1 - a2) * _linear_wave(x, y, theta[:, 6:9]))
 
 
 def _radial_linear(theta, x, y):
     share = _column(theta, 7)
-    return 1.0 + VISIBILITY * (share * radial_wave(x, y, theta[:, 0:4]) + (1 - share) * linear_wave(x, y, theta[:, 4:7]))
+    return 1.0 + VISIBILITY * (share * _radial_wave(x, y, theta[:, 0:4]) + (1 - share) * _linear_wave(x, y, theta[:, 4:7]))
 
 
 def _double_radial(theta, x, y):
     share = _column(theta, 8)
-    return 1.0 + VISIBILITY * (share * radial_wave(x, y, theta[:, 0:4]) + (1 - share) * radial_wave(x, y, theta[:, 4:8]))
+    return 1.0 + VISIBILITY * (share * _radial_wave(x, y, theta[:, 0:4]) + (1 - share) * _radial_wave(x, y, theta[:, 4:8]))
 
 
 _SHARE = ParameterSpec("share", 0.2, 0.8)

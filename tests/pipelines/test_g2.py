@@ -46,3 +46,37 @@ def test_scan_smoke_run_gives_g2_maps_g2_images_and_the_fwhm_ratio(tmp_path):
     assert 0 < summary["g2_map_mape"]["one"]["lm"] and summary["cnn_seconds_per_1024"] > 0
     report = json.loads((tmp_path / "scan" / "report.json").read_text())
     assert {"scan_one.png", "cross_section_two.png"} <= set(report["figures"])
+
+
+def test_f13_mape_training_targets_must_stay_above_the_floor():
+    from qml_imaging.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"simulation.g2_zero.low is 0.0, below 0.05"):
+        load_config(EXPERIMENTS / "g2_smoke.yaml", ["simulation.g2_zero={low: 0.0, high: 0.5}"])
+    with pytest.raises(ConfigError, match="simulation.rate.low"):
+        load_config(EXPERIMENTS / "g2_smoke.yaml", ["simulation.rate={low: 0, high: 10}"])
+    with pytest.raises(ConfigError, match="Input should be a finite number"):
+        load_config(EXPERIMENTS / "g2_smoke.yaml", ["simulation.lifetime_ns={low: 10, high: .nan}"])
+
+
+def test_f13_g2_map_errors_at_zero_truth_are_absolute_with_mape_undefined():
+    import torch
+
+    from qml_imaging.pipelines.g2.scan import map_errors
+
+    truth = torch.zeros(4, dtype=torch.float64)
+    errors = map_errors(torch.tensor([0.1, -0.1, 0.2, 0.0], dtype=torch.float64), truth)
+    assert errors["mape"] is None
+    assert errors["mae"] == pytest.approx(0.1) and errors["rmse"] == pytest.approx((0.06 / 4) ** 0.5)
+    mixed = map_errors(torch.tensor([0.1, 0.55], dtype=torch.float64), torch.tensor([0.0, 0.5], dtype=torch.float64))
+    assert mixed["mape"] == pytest.approx(10.0)
+
+
+def test_scan_configs_refuse_empty_or_non_finite_scenes():
+    from qml_imaging.config import ConfigError, config_from_dict
+
+    raw = load_config(EXPERIMENTS / "srm_scan.yaml").model_dump()
+    for scenes, message in (({"one": []}, "scenes.one holds no emitter"),
+                            ({"one": [(float("nan"), 0.0)]}, "scenes.one has non-finite emitter positions")):
+        with pytest.raises((ConfigError, ValueError), match=message):
+            config_from_dict({**raw, "scenes": scenes})

@@ -107,3 +107,33 @@ def test_theta_outside_the_family_range_fails_before_training(tmp_path):
 
     with pytest.raises(ValueError, match="parameter 'kx1' of family 'sinusoid' is 9"):
         run(config, RunDir.create(config, tmp_path / "run"))
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("mle.starts=20", r"mle.starts \(20\) must be <= mle.candidates \(16\)"),
+    ("evaluation.nbars=[.nan]", "evaluation nbars must be > 0 and finite"),
+    ("evaluation.nbars=[.inf]", "evaluation nbars must be > 0 and finite"),
+    ("training.nbar_max=.inf", "nbar_max"),
+])
+def test_values_that_would_fail_at_run_time_fail_validation(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(EXPERIMENTS / "qcrb_smoke.yaml", ["mle.candidates=16", override])
+
+
+def test_f09_image_smaller_than_the_ssim_window_fails_validation():
+    from qml_imaging.training.losses import SSIM_WINDOW
+    from qml_imaging.pipelines.qcrb.config import SSIM_WINDOW as CONFIG_SSIM_WINDOW
+
+    assert CONFIG_SSIM_WINDOW == SSIM_WINDOW
+    with pytest.raises(ConfigError, match="image_size 4 is smaller than the 11-pixel SSIM window"):
+        load_config(EXPERIMENTS / "qcrb_smoke.yaml", ["image_size=4", "unet.depth=1"])
+    load_config(EXPERIMENTS / "qcrb_smoke.yaml", ["image_size=4", "unet.depth=1", "denoisers.unet.ssim=0"])
+
+
+def test_the_denoiser_objective_is_the_library_composite_loss():
+    from qml_imaging.training.losses import CompositeImageLoss
+
+    objective = DenoiserObjective(DenoiserLoss(mse=1.0, ssim=0.5, gdl=2.0, mse_weighting="uniform"), 1.0)
+    inputs, targets = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
+    expected = CompositeImageLoss(mse_weight=1.0, ssim_weight=0.5, gdl_weight=2.0)(inputs, targets)
+    assert objective(torch.nn.Identity(), (inputs, targets, torch.ones(2))).item() == pytest.approx(expected.item())

@@ -67,3 +67,33 @@ def test_psnr_mape_r2_closed_forms():
     with pytest.raises(ValueError, match="differs from target shape"):
         metrics.mse(torch.zeros(3), torch.zeros(4))
     assert math.isfinite(metrics.psnr(images(0), images(1), data_range=1.0))
+
+
+@pytest.mark.parametrize("size", [4, 5, 10])
+def test_f09_ssim_on_images_smaller_than_the_window_names_the_window(size):
+    x = torch.rand(2, 1, size, size)
+    with pytest.raises(ValueError, match=f"11x11-pixel Gaussian window; images of {size}x{size} pixels"):
+        losses.ssim(x, x, 1.0)
+
+
+def test_composite_loss_weighs_images_and_defaults_to_plain_mse():
+    x, y = images(0), images(1)
+    loss = losses.CompositeImageLoss(ssim_weight=0.0, gdl_weight=0.0)
+    per_image = ((x - y) ** 2).mean(dim=(1, 2, 3))
+    assert loss(x, y, torch.tensor([0.5, 1.5])).item() == pytest.approx((0.5 * per_image[0] + 1.5 * per_image[1]).item() / 2)
+    with pytest.raises(ValueError, match=r"image_weights must have shape \(2,\)"):
+        loss(x, y, torch.ones(3))
+    with pytest.raises(ValueError, match="mse_weight must be >= 0 and finite, got nan"):
+        losses.CompositeImageLoss(mse_weight=float("nan"))
+
+
+def test_f13_mape_leaves_out_truths_at_or_below_the_floor_and_absolute_errors_stay_finite():
+    target = torch.tensor([0.0, 0.5, 1.0])
+    prediction = torch.tensor([0.2, 0.55, 1.1])
+    assert metrics.mape_percent(prediction, target) == pytest.approx(10.0, rel=1e-5)
+    assert metrics.mape_percent(prediction, target, floor=0.6) == pytest.approx(10.0, rel=1e-5)
+    with pytest.raises(ValueError, match="MAPE is undefined: no target above the floor 0"):
+        metrics.mape_percent(torch.ones(3), torch.zeros(3))
+    errors = metrics.absolute_errors(prediction, target)
+    assert errors["mae"] == pytest.approx((0.2 + 0.05 + 0.1) / 3, rel=1e-6)
+    assert errors["rmse"] == pytest.approx(((0.04 + 0.0025 + 0.01) / 3) ** 0.5, rel=1e-6)

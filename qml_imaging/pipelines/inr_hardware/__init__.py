@@ -1,1 +1,0 @@
-"""Re-evaluate a fitted QIREN on other quantum backends (shot noise, device noise, hardware)."""

@@ -1,1 +1,0 @@
-"""Image representation with implicit neural representations at a shared parameter budget."""

@@ -1,1 +1,0 @@
-"""Signal (sound) representation with implicit neural representations at a shared parameter budget."""

@@ -17,7 +17,7 @@ import argparse
 import torch
 from timing import median_seconds
 
-from qml_imaging.quantum.backends import BackendConfig
+from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.circuits import qiren_block
 from qml_imaging.quantum.isa import transpile_template
 from qml_imaging.quantum.runtime import LocalJobService
@@ -34,8 +34,8 @@ def main() -> None:
     template = qiren_block(4, reuploads=2, sublayers=2)
     weights = (2 * torch.rand(template.weight_shape, dtype=torch.float64) - 1) * torch.pi
     inputs = (2 * torch.rand(arguments.batch, 4, dtype=torch.float64) - 1).numpy()
-    jobs = LocalJobService(BackendConfig(backend="ibm", device_name=arguments.backend, shots=4096, seed=1))
-    isa = transpile_template(template, weights, jobs.backend)
+    jobs = LocalJobService(BackendSpec(backend="ibm", device_name=arguments.backend, shots=4096, seed=1))
+    isa = transpile_template(template, weights, jobs.device)
 
     batched = median_seconds(lambda: jobs.submit([isa.pub(inputs)]), arguments.repeats)
     per_sample = median_seconds(lambda: [jobs.submit([isa.pub(row[None])]) for row in inputs], arguments.repeats)

@@ -8,15 +8,21 @@
 
 Configs are validated before torch is imported, so a bad key fails in well under two seconds.
 Under ``torchrun`` the same ``run`` trains data-parallel and writes one run folder.
+
+Errors: a user error (bad config or input file, unreadable data, no GPU for ``train.device: cuda``,
+a run folder of the wrong kind or in use by another process, ...) is one line on stderr and exit
+status 2 (1 for ``hardware`` service errors); an unexpected error is one line and status 1.
+``--debug`` (before or after the sub-command) shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
+import struct
 import sys
+import wave
 from pathlib import Path
 
 import yaml
@@ -24,6 +30,9 @@ import yaml
 from qml_imaging.cli_hardware import add_hardware_commands
 from qml_imaging.config import ConfigError, dump_config, load_config
 from qml_imaging.data.catalog import DATA_ENV
+from qml_imaging.registry import PIPELINES, resolve
+from qml_imaging.resources import EXPERIMENTS, shipped_folder
+from qml_imaging.runs import RunFolderError, release_locks
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,21 +45,40 @@ def main(argv: list[str] | None = None) -> int:
         arguments.overrides = [*arguments.overrides, *extra]  # key=value given after an option such as --out
     try:
         return arguments.handler(arguments)
-    except ConfigError as error:
-        print(f"qml-imaging: invalid config: {error}", file=sys.stderr)
-        return 2
-    except (FileExistsError, FileNotFoundError, PermissionError) as error:
-        print(f"qml-imaging: {error}", file=sys.stderr)
-        return 2
-    except (ValueError, RuntimeError) as error:
-        if arguments.command != "hardware":
+    except Exception as error:  # the one error boundary: one line, no traceback (unless --debug)
+        if arguments.debug:
             raise
-        print(f"qml-imaging hardware: {error}", file=sys.stderr)
-        return 1
+        message, status = _error_line(error, arguments.command)
+        print(message, file=sys.stderr)
+        return status
+    finally:
+        release_locks()
+
+
+# Exceptions a user's input or environment causes (bad values, files, devices); anything else is a bug.
+_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, RuntimeError, OSError, EOFError, ArithmeticError,
+                                                  wave.Error, struct.error, RunFolderError)
+
+
+def _error_line(error: Exception, command: str) -> tuple[str, int]:
+    """The one stderr line and exit status for ``error`` raised by ``command``."""
+    notes = [*getattr(error, "__notes__", [])]
+    text = "; ".join(line.strip() for line in [str(error), *notes] if line.strip()) or type(error).__name__
+    if isinstance(error, ConfigError):
+        return f"qml-imaging: invalid config: {text}", 2
+    if isinstance(error, (OSError, RunFolderError)):
+        return f"qml-imaging: {text}", 2
+    if isinstance(error, (ValueError, RuntimeError)) and command == "hardware":
+        return f"qml-imaging hardware: {text}", 1
+    if isinstance(error, _USER_ERRORS):
+        return f"qml-imaging: {text}", 2
+    return (f"qml-imaging: internal error ({type(error).__name__}: {text}); this is a bug: rerun with "
+            "--debug for the traceback and report it"), 1
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qml-imaging", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run an experiment config, or resume a run folder")
@@ -69,7 +97,17 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list the experiments shipped in experiments/")
     listing.set_defaults(handler=_list)
     add_hardware_commands(commands)
+    _accept_debug_everywhere(commands)
     return parser
+
+
+def _accept_debug_everywhere(commands: argparse._SubParsersAction) -> None:
+    """Let every sub-command take ``--debug`` too (``qml-imaging run X --debug``), without overriding the global one."""
+    for subparser in commands.choices.values():
+        subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        for action in subparser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_debug_everywhere(action)
 
 
 def _validate(arguments: argparse.Namespace) -> int:
@@ -84,29 +122,38 @@ def _run(arguments: argparse.Namespace) -> int:
         raise ConfigError("give either CONFIG (a new run) or --resume RUN_DIR, not both or neither")
     if arguments.data_dir:
         os.environ[DATA_ENV] = arguments.data_dir
+    from qml_imaging.runs import RunDir
+
     if arguments.config:
         config = load_config(arguments.config, arguments.overrides)
     else:
-        config = load_config(Path(arguments.resume) / "config.yaml")
+        config = RunDir.open(arguments.resume).config
+    if arguments.out and Path(arguments.out).exists() and not Path(arguments.out).is_dir():
+        raise FileExistsError(f"--out {arguments.out!r} is an existing file, not a folder; give a folder path for the run")
 
     import torch
 
-    from qml_imaging.pipelines import PIPELINES
-    from qml_imaging.runs import RunDir
     from qml_imaging.training import distributed
 
     train = getattr(config, "train", None)
+    if train is not None and train.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but torch sees no CUDA GPU on this machine; "
+                          "use train.device=auto (GPU when present) or train.device=cpu")
     use_cuda = torch.cuda.is_available() and (train is None or train.device != "cpu")
     group = distributed.init_process_group(use_cuda)
     if arguments.resume:
-        run_dir = RunDir.open(arguments.resume)
+        run_dir = RunDir.open(arguments.resume, lock=group.is_main)
     else:
-        path = RunDir.create(config, arguments.out).path if group.is_main else None
-        run_dir = RunDir(distributed.broadcast_object(path), config)
-    module_name, _, function_name = PIPELINES[config.experiment].run.partition(":")
-    pipeline = getattr(importlib.import_module(module_name), function_name)
+        created = RunDir.create(config, arguments.out, lock=True) if group.is_main else None
+        path = distributed.broadcast_object(created.path if created else None)
+        run_dir = created or RunDir(path, config)
+    pipeline = resolve(PIPELINES[config.experiment].run)
     try:
         summary = pipeline(config, run_dir)
+    except Exception as error:
+        if group.is_main:
+            _leave_no_empty_run(run_dir, error, new=not arguments.resume)
+        raise
     except KeyboardInterrupt:
         if group.is_main:
             print(f"\ninterrupted; continue with: qml-imaging run --resume {run_dir.path}", file=sys.stderr)
@@ -120,23 +167,22 @@ def _run(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def experiments_dir() -> Path:
-    """The shipped ``experiments/`` folder: ``./experiments`` if present, else the one beside the package."""
-    local = Path("experiments")
-    return local if local.is_dir() else Path(__file__).resolve().parents[1] / "experiments"
+def _leave_no_empty_run(run_dir, error: Exception, *, new: bool) -> None:
+    """After a failed run: remove a new run folder that holds no work yet, else say how to continue."""
+    if new and run_dir.discard_if_unused():
+        return
+    error.add_note(f"the run folder {run_dir.path} keeps the work done so far; "
+                   f"continue it with `qml-imaging run --resume {run_dir.path}` once the cause is fixed")
 
 
 def _list(arguments: argparse.Namespace) -> int:
     del arguments
-    folder = experiments_dir()
-    paths = sorted(folder.glob("*.yaml"))
-    if not paths:
-        print(f"no experiments found in {folder}", file=sys.stderr)
-        return 1
-    for path in paths:
-        raw = yaml.safe_load(path.read_text()) or {}
+    for entry in sorted(shipped_folder(EXPERIMENTS).iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".yaml"):
+            continue
+        raw = yaml.safe_load(entry.read_text()) or {}
         description = str(raw.get("description", "")).strip().splitlines()
-        print(f"{path}  [{raw.get('experiment', '?')}]  {description[0] if description else ''}")
+        print(f"experiments/{entry.name}  [{raw.get('experiment', '?')}]  {description[0] if description else ''}")
     return 0
 
 

@@ -5,14 +5,14 @@
     qml-imaging hardware submit RUN_DIR --backend NAME [--fit ...] [--n-coordinates N] [--detach]
     qml-imaging hardware status EVAL_DIR
     qml-imaging hardware fetch EVAL_DIR [--no-wait]
-    qml-imaging hardware noise-bank --source SOURCE --size N --out BANK.npz [--qubits Q] [--seed S]
+    qml-imaging hardware noise-bank --backend SPEC --size N --out BANK.npz [--qubits Q] [--seed S]
 
 ``RUN_DIR`` is a finished ``inr_image`` run; ``submit`` makes the evaluation folder
 ``RUN_DIR/hardware/<backend>`` (an ``inr_runtime`` run) and prints it. ``--detach`` returns after
 the first submission; ``fetch`` continues from the job store, whichever process submitted.
-``noise-bank`` measures qubits in |+> on ``SOURCE`` (``fast``, ``aer``, an IBM / Fake* backend name
-or ``hardware_configs`` YAML) and stores the Gaussian noise bank that ``diffusion_fewshot`` reads
-through ``noise.bank``.
+``noise-bank`` measures qubits in |+> on the executor of any backend spec (``fast``, ``aer_shots``,
+``ibm_fake_brisbane``, an IBM / Fake* device name or a YAML path) and stores the Gaussian noise bank
+that ``diffusion_fewshot`` reads through ``noise.bank``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from qml_imaging.config import ExperimentConfig
+from qml_imaging.quantum.backends import backend_spec
 from qml_imaging.runs import RunDir
 
 
@@ -49,7 +50,8 @@ def add_hardware_commands(commands) -> None:
     fetch.add_argument("--no-wait", action="store_true", help="do not wait for running jobs")
     fetch.set_defaults(handler=_fetch)
     bank = actions.add_parser("noise-bank", help="measure qubits and store a Gaussian noise bank (.npz)")
-    bank.add_argument("--source", required=True, help="fast, aer, an IBM or Fake* backend name, or a hardware_configs YAML")
+    bank.add_argument("--backend", required=True,
+                      help="backend spec: fast, a hardware_configs name (aer_shots), an IBM or Fake* device name, a YAML path")
     bank.add_argument("--size", type=int, required=True, help="standard normals to store")
     bank.add_argument("--out", required=True, help="the .npz file to write")
     bank.add_argument("--qubits", type=int, default=16, help="qubits measured per shot (at most the device's)")
@@ -58,8 +60,12 @@ def add_hardware_commands(commands) -> None:
     bank.set_defaults(handler=_noise_bank)
 
 
+_EVALUATION_FOLDER = "the evaluation folder RUN_DIR/hardware/<backend> that `qml-imaging hardware submit` made"
+_SOURCE_RUN = "a finished run of experiments/qiren_image.yaml or another inr_image config"
+
+
 def _evaluation_config(arguments: argparse.Namespace) -> ExperimentConfig:
-    from qml_imaging.pipelines.inr_runtime.config import InrRuntimeConfig
+    from qml_imaging.pipelines.inr.config import InrRuntimeConfig
 
     return InrRuntimeConfig(experiment="inr_runtime", name=f"hardware-{Path(arguments.backend).stem}",
                             description=f"{arguments.fit} of {arguments.run_dir} on {arguments.backend}",
@@ -77,8 +83,9 @@ def _backends(arguments: argparse.Namespace) -> int:
 
 
 def _plan(arguments: argparse.Namespace) -> int:
-    from qml_imaging.pipelines.inr_runtime.pipeline import prepare
+    from qml_imaging.pipelines.inr.runtime import prepare
 
+    RunDir.open(arguments.run_dir, experiments=("inr_image",), hint=_SOURCE_RUN)
     config = _evaluation_config(arguments)
     evaluation, _ = prepare(config, RunDir(Path(arguments.run_dir) / "hardware" / "plan-only", config))
     print(json.dumps(evaluation.plan(), indent=1))
@@ -86,20 +93,30 @@ def _plan(arguments: argparse.Namespace) -> int:
 
 
 def _submit(arguments: argparse.Namespace) -> int:
-    from qml_imaging.pipelines.inr_runtime.pipeline import run
+    from qml_imaging.pipelines.inr.runtime import run
 
+    RunDir.open(arguments.run_dir, experiments=("inr_image",), hint=_SOURCE_RUN)
     config = _evaluation_config(arguments)
     folder = Path(arguments.run_dir) / "hardware" / Path(arguments.backend).stem
     if (folder / "config.yaml").is_file():
         raise FileExistsError(f"{folder} already holds this evaluation; continue it with "
                               f"`qml-imaging hardware fetch {folder}`")
-    return _advance(lambda: run(config, RunDir.create(config, folder), wait=not arguments.detach), folder)
+    evaluation = RunDir.create(config, folder, lock=True)
+
+    def submit():
+        try:
+            return run(config, evaluation, wait=not arguments.detach)
+        except Exception:
+            evaluation.discard_if_unused()  # nothing submitted yet: leave no folder that blocks a retry
+            raise
+
+    return _advance(submit, folder)
 
 
 def _status(arguments: argparse.Namespace) -> int:
-    from qml_imaging.pipelines.inr_runtime.pipeline import prepare
+    from qml_imaging.pipelines.inr.runtime import prepare
 
-    run_dir = RunDir.open(arguments.eval_dir)
+    run_dir = RunDir.open(arguments.eval_dir, experiments=("inr_runtime",), hint=_EVALUATION_FOLDER)
     evaluation, _ = prepare(run_dir.config, run_dir)
     for row in evaluation.status():
         live = f" ({row['service_status']})" if "service_status" in row else ""
@@ -109,9 +126,9 @@ def _status(arguments: argparse.Namespace) -> int:
 
 
 def _fetch(arguments: argparse.Namespace) -> int:
-    from qml_imaging.pipelines.inr_runtime.pipeline import run
+    from qml_imaging.pipelines.inr.runtime import run
 
-    run_dir = RunDir.open(arguments.eval_dir)
+    run_dir = RunDir.open(arguments.eval_dir, experiments=("inr_runtime",), hint=_EVALUATION_FOLDER, lock=True)
     return _advance(lambda: run(run_dir.config, run_dir, wait=not arguments.no_wait), run_dir.path)
 
 
@@ -130,14 +147,11 @@ def _advance(evaluate, folder: Path) -> int:
 
 def _noise_bank(arguments: argparse.Namespace) -> int:
     from qml_imaging.quantum.noise import NoiseBank, noise_statistics
-    from qml_imaging.quantum.runtime import ibm_backend_config
 
-    source = arguments.source
-    if source not in ("fast", "aer"):
-        source = ibm_backend_config(source).model_dump()
+    spec = backend_spec(arguments.backend)
     if arguments.size < 100:
         raise ValueError(f"--size must be at least 100 normals (the statistics need them), got {arguments.size}")
-    bank = NoiseBank.generate(arguments.size, source, n_qubits=arguments.qubits, debias=not arguments.no_debias,
+    bank = NoiseBank.generate(arguments.size, spec, n_qubits=arguments.qubits, debias=not arguments.no_debias,
                               seed=arguments.seed)
     bank.save(arguments.out)
     print(json.dumps({**bank.provenance, **noise_statistics(bank.samples), "out": arguments.out}, indent=1))

@@ -1,7 +1,7 @@
 """Experiment configs: YAML files validated into typed, fully resolved settings.
 
 A config is a YAML mapping whose ``experiment`` key names a pipeline
-(see :mod:`qml_imaging.pipelines`). The pipeline's pydantic schema gives every
+(see :mod:`qml_imaging.registry`). The pipeline's pydantic schema gives every
 key its type, default and allowed range, so an unknown key, a wrong type or an
 out-of-range value stops the run before any work, with a message that names the
 dotted key and what is allowed.
@@ -12,12 +12,14 @@ This module imports no torch: validating a config takes well under a second.
 from __future__ import annotations
 
 import difflib
-import importlib
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qml_imaging.registry import PIPELINES, resolve
+from qml_imaging.resources import EXPERIMENTS, shipped_file
 
 
 BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
@@ -65,15 +67,12 @@ class ExperimentConfig(Section):
 
 def pipeline_schema(experiment: str) -> type[ExperimentConfig]:
     """The config class of the pipeline named ``experiment``."""
-    from qml_imaging.pipelines import PIPELINES
-
     if experiment not in PIPELINES:
         raise ConfigError(
             f"experiment: unknown pipeline {experiment!r}; expected one of {sorted(PIPELINES)}"
             + _suggestion(experiment, PIPELINES)
         )
-    module_name, _, class_name = PIPELINES[experiment].config.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    return resolve(PIPELINES[experiment].config)
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
@@ -81,14 +80,23 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 
     Raises :class:`ConfigError` naming the offending key.
     """
-    path = Path(path)
+    path = shipped_experiment(Path(path))
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
+        raise ConfigError(f"config file {str(path)!r} does not exist; `qml-imaging list` shows the shipped experiments")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from error
     return config_from_dict(raw, overrides, source=str(path))
+
+
+def shipped_experiment(path: Path) -> Path:
+    """``path`` itself if it exists; else, for ``NAME``, ``NAME.yaml`` or ``experiments/NAME.yaml``, the
+    experiment of that name shipped inside the package (so the README's commands work from any folder)."""
+    if path.is_file() or path.parent not in (Path("."), Path(EXPERIMENTS)):
+        return path
+    shipped = shipped_file(EXPERIMENTS, path.name.removesuffix(".yaml"))
+    return Path(str(shipped)) if shipped is not None else path
 
 
 def config_from_dict(raw: Any, overrides: list[str] | tuple[str, ...] = (), source: str = "config") -> ExperimentConfig:

@@ -2,12 +2,15 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import torch
 
 from qml_imaging.cli import main
 from tests.conftest import EXPERIMENTS, REPO_ROOT
@@ -139,9 +142,11 @@ def test_fitted_qiren_is_re_evaluated_on_a_shot_based_backend(tmp_path, capsys):
     summary = json.loads((out / "report.json").read_text())["summary"]
     assert summary["n_coordinates"] == 4
     assert 0 < summary["mse_vs_exact"]["aer_shots"] < 0.01  # 4096 shots: shot noise only
-    with pytest.raises(ValueError, match="'camera/tanh/seed0' is not a QIREN fit"):
-        main(["run", hardware, f"source_run={source}", "fit=camera/tanh/seed0", "backends=[aer_shots]",
-              "--out", str(tmp_path / "wrong")])
+    capsys.readouterr()
+    assert main(["run", hardware, f"source_run={source}", "fit=camera/tanh/seed0", "backends=[aer_shots]",
+                 "--out", str(tmp_path / "wrong")]) == 2
+    assert "'camera/tanh/seed0' is not a QIREN fit" in capsys.readouterr().err
+    assert not (tmp_path / "wrong").exists(), "a run that failed before any work leaves no folder"
 
 
 @pytest.mark.qiskit
@@ -200,11 +205,134 @@ def test_noise_bank_command_stores_a_bank_and_prints_its_statistics(tmp_path, ca
     from qml_imaging.quantum.noise import NoiseBank
 
     out = tmp_path / "bank.npz"
-    assert main(["hardware", "noise-bank", "--source", "fast", "--size", "4000", "--out", str(out), "--seed", "3"]) == 0
+    assert main(["hardware", "noise-bank", "--backend", "fast", "--size", "4000", "--out", str(out), "--seed", "3"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["n"] == 4000 and printed["ks_pvalue"] > 1e-3 and printed["source"] == "fast"
+    assert printed["n"] == 4000 and printed["ks_pvalue"] > 1e-3 and printed["backend"]["backend"] == "fast"
     assert len(NoiseBank.load(out)) == 4000
-    assert main(["hardware", "noise-bank", "--source", "nonsense", "--size", "4000", "--out", str(out)]) == 2
+    assert main(["hardware", "noise-bank", "--backend", "nonsense", "--size", "4000", "--out", str(out)]) == 2
     assert "unknown backend 'nonsense'" in capsys.readouterr().err
-    assert main(["hardware", "noise-bank", "--source", "fast", "--size", "10", "--out", str(out)]) == 1
+    assert main(["hardware", "noise-bank", "--backend", "fast", "--size", "10", "--out", str(out)]) == 1
     assert "--size must be at least 100 normals" in capsys.readouterr().err
+
+
+# --- one error boundary, one process per run folder, nothing executed from a run folder ----------------
+
+
+@pytest.fixture(scope="module")
+def finished_smoke_run(tmp_path_factory):
+    """A finished two-epoch inr_smoke run; tests copy it before changing anything."""
+    out = tmp_path_factory.mktemp("source") / "run"
+    assert main(["run", SMOKE, "--out", str(out), "train.epochs=2"]) == 0
+    return out
+
+
+def copy_of(run, tmp_path):
+    return Path(shutil.copytree(run, tmp_path / "copy"))
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_user_errors_are_one_line_exit_2_and_leave_no_run_folder(tmp_path, capsys):
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt ")  # a real header, cut short
+    out = tmp_path / "run"
+    arguments = ["run", str(EXPERIMENTS / "signal_smoke.yaml"), f"signal.wav={corrupt}", "--out", str(out)]
+    for _ in range(2):  # the same command again is refused for the same reason, not for a half-made folder
+        assert main(arguments) == 2
+        assert f"{corrupt}: not a PCM WAV file" in one_line_error(capsys)
+        assert not out.exists()
+    with pytest.raises(ValueError, match="not a PCM WAV file"):
+        main(["--debug", *arguments])
+    with pytest.raises(ValueError, match="not a PCM WAV file"):
+        main([*arguments, "--debug"])
+    assert not out.exists()
+    assert main(["run", SMOKE, "parameter_budget=1000", "--out", str(out)]) == 2
+    assert "not within 10 % of the budget 1000" in one_line_error(capsys) and not out.exists()
+    out.write_text("a file, not a folder")
+    assert main(["run", SMOKE, "--out", str(out)]) == 2
+    assert "is an existing file, not a folder" in one_line_error(capsys)
+    assert main(["run", "--resume", str(tmp_path / "absent")]) == 2
+    assert "is not a run folder" in one_line_error(capsys)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_cuda_without_a_gpu_is_a_config_error_before_any_folder(tmp_path, capsys):
+    assert main(["run", SMOKE, "train.device=cuda", "--out", str(tmp_path / "run")]) == 2
+    assert "train.device is 'cuda' but torch sees no CUDA GPU" in one_line_error(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_unexpected_errors_are_one_line_with_a_pointer_to_debug(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("qml_imaging.cli._validate", lambda arguments: {}["missing"])
+    assert main(["validate", SMOKE]) == 1
+    assert "internal error (KeyError" in one_line_error(capsys)
+    with pytest.raises(KeyError):
+        main(["validate", SMOKE, "--debug"])
+
+
+def test_wrong_kind_of_source_run_is_named(finished_smoke_run, tmp_path, capsys):
+    out = tmp_path / "scan"
+    assert main(["run", str(EXPERIMENTS / "srm_scan.yaml"), f"source_run={finished_smoke_run}", "--out", str(out)]) == 2
+    assert "is a 'inr_image' run; expected a g2_regression run" in one_line_error(capsys)
+    assert not out.exists()
+
+
+@pytest.mark.qiskit
+def test_hardware_commands_refuse_a_folder_of_the_wrong_kind(finished_smoke_run, capsys):
+    assert main(["hardware", "status", str(finished_smoke_run)]) == 2
+    assert "is a 'inr_image' run; a 'inr_runtime' run is needed here" in one_line_error(capsys)
+    assert main(["hardware", "fetch", str(finished_smoke_run)]) == 2
+    assert "hardware submit" in one_line_error(capsys)
+
+
+class WritesAFileWhenUnpickled:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def hostile_copy(run, tmp_path):
+    """A copy of ``run`` whose QIREN checkpoint would create ``tmp_path/PWNED`` if it were unpickled."""
+    copy = copy_of(run, tmp_path)
+    marker = tmp_path / "PWNED"
+    torch.save({"epoch": WritesAFileWhenUnpickled(marker)}, copy / "checkpoints" / "camera" / "qiren" / "seed0" / "last.pt")
+    return copy, marker
+
+
+def test_a_hostile_checkpoint_is_refused_on_resume_and_never_run(finished_smoke_run, tmp_path, capsys):
+    run, marker = hostile_copy(finished_smoke_run, tmp_path)
+    assert main(["run", "--resume", str(run)]) == 2
+    err = one_line_error(capsys)
+    assert "refusing to load" in err and "last.pt" in err and "global io.open" in err
+    assert not marker.exists()
+
+
+@pytest.mark.qiskit
+def test_a_hostile_checkpoint_is_refused_by_hardware_plan(finished_smoke_run, tmp_path, capsys):
+    run, marker = hostile_copy(finished_smoke_run, tmp_path)
+    assert main(["hardware", "plan", str(run), "--backend", "FakeManilaV2", "--n-coordinates", "2"]) == 2
+    assert "refusing to load" in one_line_error(capsys)
+    assert not marker.exists()
+
+
+def test_a_second_process_on_a_run_folder_is_refused(finished_smoke_run, tmp_path, capsys):
+    run = copy_of(finished_smoke_run, tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from qml_imaging.runs import RunDir; "
+         "RunDir.open(sys.argv[1], lock=True); print('locked', flush=True); time.sleep(60)", str(run)],
+        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main(["run", "--resume", str(run)]) == 2
+        assert f"is in use by another process (pid {holder.pid})" in one_line_error(capsys)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["run", "--resume", str(run)]) == 0  # the lock went with its process

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 from qml_imaging.quantum.circuits import qiren_block
+from qml_imaging.quantum.executors import Executor
+from qml_imaging.quantum.factory import make_executor
 from qml_imaging.quantum.layer import QuantumLayer
 
 
@@ -154,17 +156,19 @@ class QIREN(nn.Module):
     angles ``reuploads`` times between trainable StronglyEntanglingLayers blocks of ``sublayers``
     sub-layers with CZ rings and returns <Z_j>. The authors' defaults (3 hybrid layers, 8 qubits,
     L = 2, K = 2) give 657 trainable parameters for 2-D coordinates and 649 for 1-D.
-    ``backend`` is any spec of :func:`qml_imaging.quantum.backends.load_backend`.
+    ``backend``: the :class:`~qml_imaging.quantum.executors.Executor` every quantum layer runs on,
+    or a backend spec resolved once into one executor (:func:`qml_imaging.quantum.factory.make_executor`).
     """
 
     def __init__(self, in_features: int = 2, out_features: int = 1, *, n_qubits: int = 8, hybrid_layers: int = 3,
-                 reuploads: int = 2, sublayers: int = 2, backend="fast"):
+                 reuploads: int = 2, sublayers: int = 2, backend: Executor | str = "fast"):
         super().__init__()
+        executor = backend if isinstance(backend, Executor) else make_executor(backend)
         template = qiren_block(n_qubits, reuploads=reuploads, sublayers=sublayers)
         layers: list[nn.Module] = []
         features = in_features
         for _ in range(hybrid_layers):
-            layers += [nn.Linear(features, n_qubits), nn.BatchNorm1d(n_qubits), QuantumLayer(template, backend)]
+            layers += [nn.Linear(features, n_qubits), nn.BatchNorm1d(n_qubits), QuantumLayer(template, executor)]
             features = n_qubits
         self.hybrid = nn.Sequential(*layers)
         self.output = nn.Linear(n_qubits, out_features)

@@ -1,5 +1,7 @@
-"""Backends are data: a YAML file in ``hardware_configs/`` names a backend and its options, and
-:func:`load_backend` turns it into an :class:`Executor` that runs any circuit template.
+"""Backend specs: a YAML file in ``hardware_configs/`` (shipped inside the package) names what runs a
+circuit and its options; :func:`backend_spec` resolves a name, a path or a mapping into a validated
+:class:`BackendSpec`. This module imports no torch: ``qml-imaging validate`` checks backend names
+with it. :func:`qml_imaging.quantum.factory.make_executor` turns a spec into an executor.
 
 =================  ===========================================================================
 ``backend``        what runs the circuit
@@ -9,26 +11,30 @@
 ``lightning.qubit`` PennyLane Lightning, adjoint differentiation (one circuit per sample)
 ``qiskit.aer``     Qiskit Aer: exact (``shots: null``), sampled, or noisy with a fake IBM
                    device's noise model (``noise_from: FakeManilaV2``); parameter-shift gradients
-``ibm``            an IBM Quantum backend by name through qiskit-ibm-runtime: a batch is one
-                   EstimatorV2 PUB (:mod:`qml_imaging.quantum.runtime`); a fake backend name
+``ibm``            an IBM Quantum device by name through qiskit-ibm-runtime: a batch is one
+                   EstimatorV2 PUB (:mod:`qml_imaging.quantum.runtime`); a fake device name
                    (``FakeManilaV2``) runs the same path locally ("local testing mode")
 =================  ===========================================================================
 
-Credentials for ``ibm`` come from ``QISKIT_IBM_TOKEN`` / ``QISKIT_IBM_INSTANCE`` (and
-``QISKIT_IBM_CHANNEL``) or an account saved with ``QiskitRuntimeService.save_account``; they are
-never stored in configs, logs or reports.
+Words: a *backend spec* is one of these YAML files (or the mapping it holds); an *executor*
+(:mod:`qml_imaging.quantum.executors`) is the object that runs circuits for a spec; a *device* is
+what PennyLane or IBM calls the simulator or machine underneath.
+
+Credentials for ``ibm`` come from the environment or a saved account (:mod:`qml_imaging.quantum.ibm`);
+they are never stored in specs, logs or reports.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from qml_imaging.config import ConfigError, Section, validate
+from qml_imaging.quantum.ibm import FAKE_PREFIX, IBM_DEVICE_PREFIX, fake_device_names
+from qml_imaging.resources import BACKEND_SPECS, shipped_file, shipped_names
 
 class DynamicalDecoupling(Section):
     """EstimatorV2 ``dynamical_decoupling`` options (IBM hardware only)."""
@@ -61,15 +67,19 @@ class RuntimeOptions(Section):
 class ZeroNoiseExtrapolation(Section):
     """PennyLane ZNE (``qml.noise.mitigate_with_zne``): global unitary folding, then extrapolation to zero noise."""
 
-    scale_factors: list[int] = Field([1, 3, 5], min_length=2, description="odd noise scale factors (1 = the circuit)")
+    scale_factors: list[int] = Field([1, 3, 5], min_length=2,
+                                     description="distinct odd noise scale factors (1 = the circuit)")
     extrapolation: Literal["richardson", "linear"] = Field(
         "richardson", description="richardson: polynomial through all points; linear: least-squares line")
 
 
-SIMULATOR_MAX_QUBITS = {"fast": 20, "default.qubit": 24, "lightning.qubit": 30, "qiskit.aer": 30}
+MAX_SIMULATED_QUBITS = 20
+"""The toolkit's qubit limit for simulated circuits (a 20-qubit state of a 1024 batch is 8 GiB)."""
+
+SIMULATOR_MAX_QUBITS = {"fast": MAX_SIMULATED_QUBITS, "default.qubit": 24, "lightning.qubit": 30, "qiskit.aer": 30}
 
 
-class BackendConfig(Section):
+class BackendSpec(Section):
     """One ``hardware_configs/*.yaml`` file."""
 
     backend: Literal["fast", "default.qubit", "lightning.qubit", "qiskit.aer", "ibm"]
@@ -85,11 +95,14 @@ class BackendConfig(Section):
     zne: ZeroNoiseExtrapolation | None = Field(None, description="qiskit.aer only: zero-noise extrapolation")
 
     @model_validator(mode="after")
-    def _consistent(self) -> BackendConfig:
+    def _consistent(self) -> BackendSpec:
         if self.backend == "ibm" and not self.device_name:
             raise ValueError("backend 'ibm' needs device_name (an IBM backend such as ibm_brisbane, or FakeManilaV2)")
         if self.noise_from and self.backend != "qiskit.aer":
             raise ValueError("noise_from applies to backend 'qiskit.aer' only")
+        for name in (self.noise_from, self.device_name):
+            if name and name.startswith(FAKE_PREFIX) and name not in fake_device_names():
+                raise ValueError(f"unknown fake device {name!r}; expected one of {list(fake_device_names())}")
         if self.shots is not None and self.backend not in ("qiskit.aer", "ibm", "default.qubit"):
             raise ValueError(f"shots are not supported by backend {self.backend!r}; use qiskit.aer or default.qubit")
         if "runtime" in self.model_fields_set and self.backend != "ibm":
@@ -102,49 +115,75 @@ class BackendConfig(Section):
                                  "the transpiler would cancel the folded gate pairs")
             if any(factor < 1 or factor % 2 == 0 for factor in self.zne.scale_factors):
                 raise ValueError(f"zne scale_factors must be odd integers >= 1, got {self.zne.scale_factors}")
+            if len(set(self.zne.scale_factors)) != len(self.zne.scale_factors):
+                raise ValueError(f"zne scale_factors must be distinct (extrapolation through repeated points is "
+                                 f"singular), got {self.zne.scale_factors}")
         return self
 
 
-BACKEND_KINDS: tuple[str, ...] = get_args(BackendConfig.model_fields["backend"].annotation)
+BACKEND_KINDS: tuple[str, ...] = get_args(BackendSpec.model_fields["backend"].annotation)
 
 
-def hardware_configs_dir() -> Path:
-    """The shipped ``hardware_configs/`` folder: ``./hardware_configs`` if present, else the one beside the package."""
-    local = Path("hardware_configs")
-    return local if local.is_dir() else Path(__file__).resolve().parents[2] / "hardware_configs"
+def backend_spec(spec: str | Path | dict | BackendSpec) -> BackendSpec:
+    """Resolve a backend spec: a :class:`BackendSpec`, a mapping, a YAML path, a shipped name
+    (``aer_shots``: ``hardware_configs/aer_shots.yaml``), a backend kind (``fast``) or a bare IBM
+    device name (``ibm_brisbane``, ``FakeBrisbane``: kind ``ibm`` with default runtime options).
 
-
-def backend_config(spec: str | Path | dict | BackendConfig) -> BackendConfig:
-    """Resolve a backend spec: a config, a mapping, a YAML path, a name in ``hardware_configs/``, or a backend kind."""
-    if isinstance(spec, BackendConfig):
+    Raises :class:`~qml_imaging.config.ConfigError` naming the spec and the known names.
+    """
+    if isinstance(spec, BackendSpec):
         return spec
     if isinstance(spec, dict):
-        return validate(BackendConfig, spec, "backend config")
+        return validate(BackendSpec, spec, "backend spec")
     path = Path(spec)
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        return validate(BackendConfig, yaml.safe_load(path.read_text()), str(path))
-    named = hardware_configs_dir() / f"{spec}.yaml"
-    if named.is_file():
-        return validate(BackendConfig, yaml.safe_load(named.read_text()), str(named))
-    if str(spec) in BACKEND_KINDS:
-        return BackendConfig(backend=str(spec))
-    shipped = sorted(p.stem for p in hardware_configs_dir().glob("*.yaml"))
+        return validate(BackendSpec, _read_yaml(path.read_text(), str(path)), str(path))
+    shipped = shipped_file(BACKEND_SPECS, str(spec))
+    if shipped is not None:
+        return validate(BackendSpec, _read_yaml(shipped.read_text(), f"hardware_configs/{spec}.yaml"),
+                        f"hardware_configs/{spec}.yaml")
+    name = str(spec)
+    if name in BACKEND_KINDS:
+        return BackendSpec(backend=name)
+    if name.startswith((IBM_DEVICE_PREFIX, FAKE_PREFIX)):
+        return validate(BackendSpec, {"backend": "ibm", "device_name": name}, "backend")
     raise ConfigError(
-        f"unknown backend {str(spec)!r}; expected a backend kind {list(BACKEND_KINDS)}, "
-        f"a config name from hardware_configs/ {shipped}, or a path to a YAML file"
+        f"unknown backend {name!r}; expected a backend kind {list(BACKEND_KINDS)}, "
+        f"a shipped backend spec {shipped_names(BACKEND_SPECS)}, an IBM device name (ibm_...), "
+        "a fake device name (Fake...), or a path to a YAML file"
     )
 
 
-def load_backend(spec: str | Path | dict | BackendConfig = "fast"):
-    """The :class:`~qml_imaging.quantum.executors.Executor` for a backend spec (see :func:`backend_config`)."""
-    from qml_imaging.quantum.executors import make_executor
+def _read_yaml(text: str, source: str):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: not valid YAML: {error}") from None
 
-    return make_executor(backend_config(spec))
+
+def ibm_backend_spec(spec: str | Path | BackendSpec) -> BackendSpec:
+    """:func:`backend_spec`, refusing specs not of kind ``ibm`` (IBM Runtime jobs need one) with a
+    :class:`~qml_imaging.config.ConfigError`."""
+    resolved = backend_spec(spec)
+    if resolved.backend != "ibm":
+        raise ConfigError(f"backend {str(spec)!r} is of kind {resolved.backend!r}; IBM Runtime jobs need a backend of "
+                          "kind 'ibm' (a hardware_configs/ibm_*.yaml, an IBM device name or a Fake* device name)")
+    return resolved
 
 
-def ibm_credentials_present() -> bool:
-    """Whether IBM credentials are in the environment or saved on disk (never reads the token into logs)."""
-    if os.environ.get("QISKIT_IBM_TOKEN"):
-        return True
-    saved = Path(os.environ.get("QISKIT_IBM_CONFIG", Path.home() / ".qiskit" / "qiskit-ibm.json"))
-    return saved.is_file()
+def _field_check(resolve):
+    """A pydantic after-validator: the name unchanged if ``resolve`` accepts it, else a ValueError with its message."""
+    def check(name: str) -> str:
+        try:
+            resolve(name)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        return name
+    return check
+
+
+BackendName = Annotated[str, AfterValidator(_field_check(backend_spec))]
+"""A config field holding a backend spec name or path, checked when the config is validated."""
+
+IbmBackendName = Annotated[str, AfterValidator(_field_check(ibm_backend_spec))]
+"""A config field naming a backend of kind ``ibm`` (see :func:`ibm_backend_spec`), checked at validation."""

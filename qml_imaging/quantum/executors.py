@@ -3,34 +3,34 @@
 Every executor maps ``(inputs (B, n_qubits), weights)`` to expectation values ``(B, n_outputs)``
 as a torch tensor, differentiable with respect to both (backprop for ``fast`` and ``default.qubit``,
 adjoint for ``lightning.qubit``, parameter shift for Qiskit Aer) except on ``ibm`` backends, where
-a batch is one EstimatorV2 job (:class:`~qml_imaging.quantum.runtime.RuntimeExecutor`, evaluation only).
+a batch is one EstimatorV2 job (:class:`~qml_imaging.quantum.runtime.RuntimeExecutor`, evaluation only),
+and draws computational-basis samples of a template's state (:meth:`Executor.sample_bits`), which is
+how the noise bank measures its qubits on any backend.
+
+:func:`qml_imaging.quantum.factory.make_executor` builds the executor of a backend spec.
 """
 
 from __future__ import annotations
 
-import os
-
+import numpy as np
+import pennylane as qml
 import torch
 
-from qml_imaging.quantum.backends import (
-    SIMULATOR_MAX_QUBITS,
-    BackendConfig,
-    ZeroNoiseExtrapolation,
-)
+from qml_imaging.quantum.backends import BackendSpec, ZeroNoiseExtrapolation
 from qml_imaging.quantum.circuits import CircuitTemplate
-from qml_imaging.quantum.simulator import expectation_values
+from qml_imaging.quantum.simulator import basis_probabilities, expectation_values
 
 
 class Executor:
-    """Runs templates; subclasses set ``max_qubits`` and implement :meth:`_run`."""
+    """Runs templates; subclasses implement :meth:`_run` and :meth:`_sample`."""
 
-    def __init__(self, config: BackendConfig, max_qubits: int):
-        self.config = config
+    def __init__(self, spec: BackendSpec, max_qubits: int):
+        self.spec = spec
         self.max_qubits = max_qubits
 
     @property
     def name(self) -> str:
-        return self.config.backend
+        return self.spec.backend
 
     def check_fits(self, template: CircuitTemplate) -> None:
         """Raise ValueError when ``template`` needs more qubits than this backend has."""
@@ -41,13 +41,28 @@ class Executor:
             )
 
     def expvals(self, template: CircuitTemplate, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Expectation values ``(B, n_outputs)`` of ``template`` for ``inputs`` ``(B, n_qubits)`` (radians)."""
         self.check_fits(template)
         return self._run(template, inputs, weights)
+
+    def sample_bits(self, template: CircuitTemplate, weights: torch.Tensor, shots: int,
+                    seed: int | None = None) -> np.ndarray:
+        """``(shots, n_qubits)`` uint8 outcomes of measuring every wire of ``template``'s state
+        (inputs all zero) in the computational basis; wire 0 is column 0. ``seed`` seeds ``fast``,
+        ``default.qubit`` and fake devices; Qiskit Aer through PennyLane-qiskit 0.45 ignores it
+        when the spec sets ``method``."""
+        self.check_fits(template)
+        if shots < 1:
+            raise ValueError(f"shots must be >= 1, got {shots}")
+        return self._sample(template, weights, shots, seed)
 
     def describe(self) -> str:
         return repr(self.name)
 
     def _run(self, template: CircuitTemplate, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _sample(self, template: CircuitTemplate, weights: torch.Tensor, shots: int, seed: int | None) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -57,30 +72,40 @@ class FastExecutor(Executor):
     def _run(self, template, inputs, weights):
         return expectation_values(template.function, inputs, weights, template.n_qubits)
 
+    def _sample(self, template, weights, shots, seed):
+        inputs = torch.zeros(1, template.n_qubits, dtype=torch.float64)
+        probabilities = basis_probabilities(template.function, inputs, weights.double(), template.n_qubits)[0]
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        outcomes = torch.multinomial(probabilities, shots, replacement=True, generator=generator).numpy()
+        return basis_bits(outcomes, template.n_qubits)
+
+
+def basis_bits(outcomes: np.ndarray, n_qubits: int) -> np.ndarray:
+    """Computational-basis indices ``(shots,)`` as bits ``(shots, n_qubits)`` uint8, wire 0 the most significant."""
+    return ((outcomes[:, None] >> np.arange(n_qubits - 1, -1, -1)) & 1).astype(np.uint8)
+
 
 class QNodeExecutor(Executor):
     """Runs the template as a PennyLane QNode on a device; one QNode per template is cached."""
 
-    def __init__(self, config: BackendConfig, max_qubits: int, make_device, diff_method: str):
-        super().__init__(config, max_qubits)
+    def __init__(self, spec: BackendSpec, max_qubits: int, make_device, diff_method: str):
+        super().__init__(spec, max_qubits)
         self._make_device = make_device
         self._diff_method = diff_method
         self._qnodes: dict[int, object] = {}
 
     def describe(self) -> str:
-        detail = self.config.noise_from
+        detail = self.spec.noise_from
         return f"{self.name!r}" + (f" ({detail})" if detail else "")
 
     def _qnode(self, template: CircuitTemplate):
-        import pennylane as qml
-
         key = id(template.function)
         if key not in self._qnodes:
-            device = self._make_device(template.n_qubits)
+            device = self._make_device(template.n_qubits, self.spec.seed)
             qnode = qml.QNode(template.function, device, interface="torch", diff_method=self._diff_method)
-            shots = self.config.shots
+            shots = self.spec.shots
             qnode = qml.set_shots(qnode, shots=shots) if shots is not None else qnode
-            self._qnodes[key] = with_zne(qnode, self.config.zne) if self.config.zne is not None else qnode
+            self._qnodes[key] = with_zne(qnode, self.spec.zne) if self.spec.zne is not None else qnode
         return self._qnodes[key]
 
     def _run(self, template, inputs, weights):
@@ -88,63 +113,23 @@ class QNodeExecutor(Executor):
         stacked = torch.stack([torch.as_tensor(o) for o in outputs], dim=-1)
         return stacked.reshape(inputs.shape[0], -1).to(inputs.dtype)
 
+    def _sample(self, template, weights, shots, seed):
+        wires = list(range(template.n_qubits))
+        device = self._make_device(template.n_qubits, seed)
+        tape = qml.tape.make_qscript(template.function)(np.zeros(template.n_qubits), weights.detach().double().numpy())
+        sampling = qml.tape.QuantumScript(tape.operations, [qml.sample(wires=wires)], shots=shots)
+        (samples,) = qml.execute([sampling], device)
+        return np.asarray(samples, dtype=np.uint8).reshape(shots, template.n_qubits)
+
 
 def with_zne(qnode, zne: ZeroNoiseExtrapolation):
     """``qnode`` mitigated by zero-noise extrapolation: each circuit is folded globally
     (``U (U^dagger U)^k``, noise scale ``2k + 1``), run at every scale factor, and the expectation
     values are extrapolated to scale 0 (Richardson: the polynomial through all points; linear: a
-    least-squares line)."""
-    import pennylane as qml
-
+    least-squares line). Source: PennyLane ``qml.noise.mitigate_with_zne``."""
     if zne.extrapolation == "richardson":
         extrapolate, options = qml.noise.richardson_extrapolate, None
     else:
         extrapolate, options = qml.noise.poly_extrapolate, {"order": 1}
     return qml.noise.mitigate_with_zne(qnode, scale_factors=zne.scale_factors, folding=qml.noise.fold_global,
                                        extrapolate=extrapolate, extrapolate_kwargs=options)
-
-
-def make_executor(config: BackendConfig) -> Executor:
-    """The executor for a validated backend config."""
-    import pennylane as qml
-
-    kind = config.backend
-    if kind == "fast":
-        return FastExecutor(config, SIMULATOR_MAX_QUBITS["fast"])
-    if kind == "default.qubit":
-        diff = "backprop" if config.shots is None else "parameter-shift"
-        return QNodeExecutor(config, SIMULATOR_MAX_QUBITS[kind],
-                             lambda n: qml.device("default.qubit", wires=n, seed=config.seed), diff)
-    if kind == "lightning.qubit":
-        if config.threads is not None:
-            os.environ["OMP_NUM_THREADS"] = str(config.threads)
-        return QNodeExecutor(config, SIMULATOR_MAX_QUBITS[kind], lambda n: qml.device("lightning.qubit", wires=n), "adjoint")
-    if kind == "qiskit.aer":
-        return _aer_executor(config)
-    return _ibm_executor(config)
-
-
-def _aer_executor(config: BackendConfig) -> QNodeExecutor:
-    import pennylane as qml
-
-    options = {"method": config.method, "optimization_level": config.optimization_level}
-    if config.seed is not None:
-        options["seed_simulator"] = config.seed
-    max_qubits = SIMULATOR_MAX_QUBITS["qiskit.aer"]
-    if config.noise_from:
-        from qiskit_aer.noise import NoiseModel
-
-        from qml_imaging.quantum.runtime import fake_backend
-
-        fake = fake_backend(config.noise_from)
-        options["noise_model"] = NoiseModel.from_backend(fake)
-        max_qubits = fake.num_qubits
-    if config.noise_from and config.shots is None:
-        raise ValueError("a noisy Aer backend needs shots (noise is sampled); set shots in its YAML")
-    return QNodeExecutor(config, max_qubits, lambda n: qml.device("qiskit.aer", wires=n, **options), "parameter-shift")
-
-
-def _ibm_executor(config: BackendConfig) -> Executor:
-    from qml_imaging.quantum.runtime import RuntimeExecutor
-
-    return RuntimeExecutor(config)

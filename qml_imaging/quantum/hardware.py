@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from qml_imaging.quantum.backends import BackendConfig
+from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.executors import Executor
+from qml_imaging.quantum.ibm import fake_device, fake_device_names, ibm_credentials_present, runtime_service
 from qml_imaging.quantum.isa import IsaCircuit
 from qml_imaging.quantum.jobstore import DONE, FAILED, JobStore
 from qml_imaging.quantum.layer import QuantumLayer
@@ -53,8 +54,8 @@ class PendingLayer(Exception):
 class StoredResultExecutor(Executor):
     """Answers quantum layer ``index`` from the job store, or raises :class:`PendingLayer`."""
 
-    def __init__(self, config: BackendConfig, max_qubits: int, store: JobStore, index: int):
-        super().__init__(config, max_qubits)
+    def __init__(self, spec: BackendSpec, max_qubits: int, store: JobStore, index: int):
+        super().__init__(spec, max_qubits)
         self.store = store
         self.index = index
 
@@ -75,26 +76,26 @@ class HardwareEvaluation:
 
     ``model``: an ``nn.Module`` whose :class:`QuantumLayer` modules run in the order of
     ``model.modules()``; ``inputs``: the batch ``(B, ...)`` to evaluate (e.g. pixel coordinates).
-    ``jobs``: a job service (default: from ``config``; local testing mode keeps its results in
+    ``jobs``: a job service (default: from ``spec``; local testing mode keeps its results in
     ``folder/local_jobs``). ``log`` receives one line per submission, result and failure.
     """
 
-    def __init__(self, model: nn.Module, inputs: torch.Tensor, config: BackendConfig, folder: str | Path, jobs=None,
+    def __init__(self, model: nn.Module, inputs: torch.Tensor, spec: BackendSpec, folder: str | Path, jobs=None,
                  log: Callable[[str], None] = lambda message: None):
         self.model = model
         self.log = log
         self.inputs = inputs
-        self.config = config
+        self.spec = spec
         self.folder = Path(folder)
-        self.jobs = jobs if jobs is not None else job_service(config, spool_dir=self.folder / "local_jobs")
-        self.store = JobStore(self.folder, backend=config.device_name)
+        self.jobs = jobs if jobs is not None else job_service(spec, spool_dir=self.folder / "local_jobs")
+        self.store = JobStore(self.folder, backend=spec.device_name)
         self.layers = [m for m in model.modules() if isinstance(m, QuantumLayer)]
         if not self.layers:
             raise ValueError(f"{type(model).__name__} has no QuantumLayer to evaluate on hardware")
         for index, layer in enumerate(self.layers):
-            if layer.n_qubits > self.jobs.backend.num_qubits:
+            if layer.n_qubits > self.jobs.device.num_qubits:
                 raise ValueError(f"quantum layer {index} ({layer.template.name}) needs {layer.n_qubits} qubits but "
-                                 f"backend {config.device_name!r} has {self.jobs.backend.num_qubits}")
+                                 f"device {spec.device_name!r} has {self.jobs.device.num_qubits}")
         self._isa: dict[int, IsaCircuit] = {}
 
     def isa_circuit(self, index: int) -> IsaCircuit:
@@ -106,8 +107,8 @@ class HardwareEvaluation:
             if kept.is_file():
                 self._isa[index] = IsaCircuit.load(kept, layer.template.name, layer.n_qubits)
             else:
-                self._isa[index] = transpile_for(self.config, layer.template, layer.weights.detach().double(),
-                                                 self.jobs.backend)
+                self._isa[index] = transpile_for(self.spec, layer.template, layer.weights.detach().double(),
+                                                 self.jobs.device)
         return self._isa[index]
 
     def _circuit_file(self, index: int) -> Path:
@@ -121,8 +122,8 @@ class HardwareEvaluation:
             isa = self.isa_circuit(index)
             layers.append({"layer": index, "template": layer.template.name, "qubits": layer.n_qubits,
                            "parameter_sets": batch, "observables": layer.n_outputs, **isa.metrics()})
-        return {"backend": self.config.device_name, "backend_qubits": self.jobs.backend.num_qubits,
-                "local_testing_mode": self.jobs.local, "shots": hardware_shots(self.config),
+        return {"backend": self.spec.device_name, "backend_qubits": self.jobs.device.num_qubits,
+                "local_testing_mode": self.jobs.local, "shots": hardware_shots(self.spec),
                 "circuits": len(self.layers), "parameter_sets": batch * len(self.layers),
                 "jobs": len(self.layers), "circuit_executions_unbatched": batch * len(self.layers),
                 "layers": layers}
@@ -133,9 +134,9 @@ class HardwareEvaluation:
         ``wait=False`` returns None right after a submission or when a submitted job is still
         running (come back later); ``wait=True`` polls every ``runtime.poll_seconds`` until done.
         """
-        backends = [layer.backend for layer in self.layers]
+        executors = [layer.executor for layer in self.layers]
         for index, layer in enumerate(self.layers):
-            layer.backend = StoredResultExecutor(self.config, self.jobs.backend.num_qubits, self.store, index)
+            layer.executor = StoredResultExecutor(self.spec, self.jobs.device.num_qubits, self.store, index)
         self.model.eval()
         try:
             while True:
@@ -146,8 +147,8 @@ class HardwareEvaluation:
                     if not self._progress(pending, wait):
                         return None
         finally:
-            for layer, backend in zip(self.layers, backends):
-                layer.backend = backend
+            for layer, executor in zip(self.layers, executors):
+                layer.executor = executor
 
     def status(self) -> list[dict]:
         """Per layer: its state, job ids and, for a running job, the service's current status."""
@@ -189,7 +190,7 @@ class HardwareEvaluation:
             if measured is None:
                 continue
             inputs = torch.as_tensor(self.store.inputs(index))
-            exact = layer.backend.expvals(layer.template, inputs, layer.weights.detach().double()).numpy()
+            exact = layer.executor.expvals(layer.template, inputs, layer.weights.detach().double()).numpy()
             rows.append({"layer": index, "correlation": float(np.corrcoef(measured.ravel(), exact.ravel())[0, 1]),
                          "damping": float((measured * exact).sum() / (exact * exact).sum()),
                          "rmse": float(np.sqrt(np.mean((measured - exact) ** 2)))})
@@ -200,7 +201,7 @@ class HardwareEvaluation:
         index = pending.index
         job_id = self.store.active_job(index)
         if job_id is not None:
-            state = wait_for(self.jobs, job_id, self.config.runtime.poll_seconds) if wait else self.jobs.state(job_id)
+            state = wait_for(self.jobs, job_id, self.spec.runtime.poll_seconds) if wait else self.jobs.state(job_id)
             if state.status == WAITING:
                 return False
             if state.status == FINISHED_OK:
@@ -211,10 +212,10 @@ class HardwareEvaluation:
             self.store.record_failure(index, state.detail)
             self.log(f"layer {index}: job {job_id} failed: {state.detail}")
         failures = self.store.failed_attempts(index)
-        if len(failures) > self.config.runtime.max_retries:
+        if len(failures) > self.spec.runtime.max_retries:
             reasons = "; ".join(f"{a['job_id']}: {a['detail']}" for a in failures)
-            raise RuntimeError(f"quantum layer {index} failed {len(failures)} times on {self.config.device_name} "
-                               f"(runtime.max_retries = {self.config.runtime.max_retries}): {reasons}")
+            raise RuntimeError(f"quantum layer {index} failed {len(failures)} times on {self.spec.device_name} "
+                               f"(runtime.max_retries = {self.spec.runtime.max_retries}): {reasons}")
         self._submit(index, pending.inputs)
         return wait
 
@@ -225,10 +226,10 @@ class HardwareEvaluation:
         submitted_at = time.time()
         job_id = self.jobs.submit([isa.pub(values)])
         pub = {"parameter_values_shape": [len(values), 1, isa.n_inputs], "observables_shape": [1, isa.n_inputs],
-               "result_shape": [len(values), isa.n_inputs], "shots": hardware_shots(self.config),
+               "result_shape": [len(values), isa.n_inputs], "shots": hardware_shots(self.spec),
                "depth": isa.depth, "two_qubit_gates": isa.two_qubit_gates, "physical_qubits": isa.physical_qubits}
         self.store.record_submission(index, job_id, pub, values, submitted_at)
-        self.log(f"layer {index}: submitted job {job_id} to {self.config.device_name} "
+        self.log(f"layer {index}: submitted job {job_id} to {self.spec.device_name} "
                  f"({len(values)} parameter sets, {isa.two_qubit_gates} two-qubit gates)")
 
 
@@ -237,16 +238,9 @@ def list_backends(include_ibm: bool | None = None) -> list[dict]:
 
     Each row: ``name``, ``qubits``, ``kind`` ("fake" or "ibm") and, for IBM, ``pending_jobs`` (queue).
     """
-    from qml_imaging.quantum.backends import ibm_credentials_present
-    from qml_imaging.quantum.runtime import (
-        fake_backend,
-        fake_backend_names,
-        runtime_service,
-    )
-
     with warnings.catch_warnings():  # some fake backends warn that their error values are not typical
         warnings.simplefilter("ignore", UserWarning)
-        rows = [{"name": name, "qubits": fake_backend(name).num_qubits, "kind": "fake"} for name in fake_backend_names()]
+        rows = [{"name": name, "qubits": fake_device(name).num_qubits, "kind": "fake"} for name in fake_device_names()]
     if include_ibm is None:
         include_ibm = ibm_credentials_present()
     if include_ibm:

@@ -7,9 +7,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from qml_imaging.quantum.backends import BackendConfig, load_backend
+from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.circuits import CircuitTemplate
 from qml_imaging.quantum.executors import Executor
+from qml_imaging.quantum.factory import make_executor
 
 
 class QuantumLayer(nn.Module):
@@ -18,22 +19,23 @@ class QuantumLayer(nn.Module):
     Inputs are multiplied by ``template.input_scale`` (the angle per unit feature) before the
     circuit. Leading dimensions beyond one batch dimension are flattened and restored. The weights are a
     torch Parameter of ``template.weight_shape``, initialised ``U(-init_scale, init_scale)``
-    (``pi`` for rotation angles) from the global torch generator. ``backend`` is an executor, or a
-    spec understood by :func:`qml_imaging.quantum.backends.load_backend` (default ``"fast"``).
+    (``pi`` for rotation angles) from the global torch generator. ``backend`` is an executor (build
+    one per backend with :func:`qml_imaging.quantum.factory.make_executor` and share it between
+    layers), or a backend spec, resolved here into an executor of this layer's own.
     """
 
-    def __init__(self, template: CircuitTemplate, backend: Executor | str | Path | dict | BackendConfig = "fast"):
+    def __init__(self, template: CircuitTemplate, backend: Executor | str | Path | dict | BackendSpec = "fast"):
         super().__init__()
         self.template = template
         self.use_backend(backend)
         initial = (2 * torch.rand(template.weight_shape) - 1) * template.init_scale
         self.weights = nn.Parameter(initial)
 
-    def use_backend(self, backend: Executor | str | Path | dict | BackendConfig) -> None:
+    def use_backend(self, backend: Executor | str | Path | dict | BackendSpec) -> None:
         """Run the circuit on ``backend`` from now on (weights unchanged), e.g. to re-evaluate on a noisy device."""
-        executor = backend if isinstance(backend, Executor) else load_backend(backend)
+        executor = backend if isinstance(backend, Executor) else make_executor(backend)
         executor.check_fits(self.template)
-        self.backend = executor
+        self.executor = executor
 
     @property
     def n_qubits(self) -> int:
@@ -55,8 +57,8 @@ class QuantumLayer(nn.Module):
         if self.template.input_scale != 1.0:
             flat = flat * self.template.input_scale
         weights = self.weights.to(flat.dtype)
-        outputs = self.backend.expvals(self.template, flat, weights)
+        outputs = self.executor.expvals(self.template, flat, weights)
         return outputs.to(inputs.dtype).reshape(*inputs.shape[:-1], self.n_outputs)
 
     def extra_repr(self) -> str:
-        return f"template={self.template.name}, qubits={self.n_qubits}, backend={self.backend.describe()}"
+        return f"template={self.template.name}, qubits={self.n_qubits}, backend={self.executor.describe()}"

@@ -4,10 +4,12 @@ Construction:
 
 1. **Bits.** :func:`~qml_imaging.quantum.circuits.noise_circuit` puts every one of ``n_qubits``
    wires into ``|+>``; measuring all wires in the computational basis gives ``n_qubits`` bits per
-   shot. Sources: ``fast`` (the torch statevector's outcome distribution sampled with
-   ``torch.multinomial``), ``aer`` (Qiskit Aer's ``SamplerV2``) or an ``ibm`` backend config (IBM
-   Runtime ``SamplerV2``; a ``Fake*`` device adds its readout errors). On a simulator the bits are
-   the simulator's pseudo-random numbers: only hardware makes them physically random.
+   shot. The circuit runs on the executor of any backend spec
+   (:meth:`~qml_imaging.quantum.executors.Executor.sample_bits`): ``fast`` samples the torch
+   statevector's outcome distribution with ``torch.multinomial``, ``default.qubit`` and Qiskit Aer
+   take samples through PennyLane, an ``ibm`` spec runs IBM Runtime's ``SamplerV2`` (a ``Fake*``
+   device adds its readout errors). On a simulator the bits are the simulator's pseudo-random
+   numbers: only hardware makes them physically random.
 2. **Debiasing** (optional, on by default): von Neumann extraction per wire turns the pairs
    ``01 -> 0`` and ``10 -> 1`` and drops ``00`` and ``11``, which removes any constant bias of a
    wire's bits (e.g. readout error) at the cost of at least 3/4 of them.
@@ -28,55 +30,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS, BackendSpec
+from qml_imaging.quantum.circuits import noise_circuit
+from qml_imaging.quantum.executors import Executor
+from qml_imaging.quantum.factory import make_executor
 from qml_imaging.runs import save_arrays_atomic
 
 BITS_PER_UNIFORM = 32
 
 
-def measured_bits(source: str | dict, n_qubits: int, shots: int, seed: int | None = None) -> np.ndarray:
-    """``(shots, n_qubits)`` uint8 outcomes of measuring ``n_qubits`` qubits in ``|+>``."""
-    if not 1 <= n_qubits <= 20:
-        raise ValueError(f"n_qubits must be in 1..20 for noise generation, got {n_qubits}")
-    if shots < 1:
-        raise ValueError(f"shots must be >= 1, got {shots}")
-    if source == "fast":
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        probabilities = torch.full((2**n_qubits,), 2.0**-n_qubits, dtype=torch.float64)
-        outcomes = torch.multinomial(probabilities, shots, replacement=True, generator=generator).numpy()
-        return ((outcomes[:, None] >> np.arange(n_qubits - 1, -1, -1)) & 1).astype(np.uint8)
-    return _sampled_bits(source, n_qubits, shots, seed)
+def measured_bits(executor: Executor, n_qubits: int, shots: int, seed: int | None = None) -> np.ndarray:
+    """``(shots, n_qubits)`` uint8 outcomes of measuring ``n_qubits`` qubits in ``|+>`` on ``executor``.
 
-
-def _sampled_bits(source: str | dict, n_qubits: int, shots: int, seed: int | None) -> np.ndarray:
-    from qiskit import QuantumCircuit
-
-    circuit = QuantumCircuit(n_qubits)
-    circuit.h(range(n_qubits))
-    circuit.measure_all()
-    if source == "aer":
-        from qiskit_aer.primitives import SamplerV2
-
-        sampler = SamplerV2(seed=seed)
-    else:
-        from qiskit.transpiler import generate_preset_pass_manager
-        from qiskit_ibm_runtime import SamplerV2
-
-        from qml_imaging.quantum.runtime import (
-            fake_backend,
-            ibm_backend,
-            ibm_backend_config,
-            runtime_service,
-        )
-
-        config = ibm_backend_config(source)
-        name = config.device_name
-        backend = fake_backend(name) if name.startswith("Fake") else ibm_backend(runtime_service(), name)
-        circuit = generate_preset_pass_manager(backend=backend, optimization_level=config.optimization_level).run(circuit)
-        sampler = SamplerV2(mode=backend)
-        if seed is not None and name.startswith("Fake"):
-            sampler.options.simulator.seed_simulator = seed
-    bit_array = sampler.run([circuit], shots=shots).result()[0].data.meas
-    return np.unpackbits(bit_array.array, axis=1)[:, -n_qubits:]
+    Raises ValueError when ``n_qubits`` or ``shots`` is not a positive integer or the backend has too few qubits.
+    """
+    if isinstance(n_qubits, bool) or not 1 <= n_qubits <= MAX_SIMULATED_QUBITS:
+        raise ValueError(f"n_qubits must be in 1..{MAX_SIMULATED_QUBITS} for noise generation, got {n_qubits!r}")
+    return executor.sample_bits(noise_circuit(n_qubits), torch.zeros(0), shots, seed)
 
 
 def von_neumann(bits: np.ndarray) -> np.ndarray:
@@ -127,20 +97,22 @@ class NoiseBank:
         return len(self.samples)
 
     @classmethod
-    def generate(cls, size: int, source: str | dict = "fast", *, n_qubits: int = 16, debias: bool = True,
-                 seed: int | None = None) -> NoiseBank:
-        """``size`` normals from ``source`` (see the module docstring), made in chunks of
-        :attr:`CHUNK` normals so memory stays bounded (chunk ``i`` is seeded with ``seed + i``)."""
+    def generate(cls, size: int, backend: Executor | str | dict | BackendSpec = "fast", *, n_qubits: int = 16,
+                 debias: bool = True, seed: int | None = None) -> NoiseBank:
+        """``size`` normals measured on ``backend`` (an executor or a backend spec; see the module
+        docstring), made in chunks of :attr:`CHUNK` normals so memory stays bounded (chunk ``i`` is
+        seeded with ``seed + i``)."""
         if size < 1:
             raise ValueError(f"a noise bank needs at least 1 sample, got size {size}")
+        executor = backend if isinstance(backend, Executor) else make_executor(backend)
         chunks, shots, kept = [], 0, 0
         for index, start in enumerate(range(0, size, cls.CHUNK)):
             count = min(cls.CHUNK, size - start)
             chunk_seed = None if seed is None else seed + index
-            samples, chunk_shots, chunk_kept = _normals(count, source, n_qubits, debias, chunk_seed)
+            samples, chunk_shots, chunk_kept = _normals(count, executor, n_qubits, debias, chunk_seed)
             chunks.append(samples.to(torch.float32))
             shots, kept = shots + chunk_shots, kept + chunk_kept
-        provenance = {"source": source if isinstance(source, str) else json.dumps(source), "n_qubits": n_qubits,
+        provenance = {"backend": executor.spec.model_dump(mode="json"), "n_qubits": n_qubits,
                       "shots": shots, "debias": debias, "seed": seed, "bits_kept": kept, "chunk": cls.CHUNK}
         return cls(torch.cat(chunks), provenance)
 
@@ -168,13 +140,13 @@ class NoiseBank:
             return cls(torch.from_numpy(stored["samples"]), json.loads(str(stored["provenance"])))
 
 
-def _normals(count: int, source: str | dict, n_qubits: int, debias: bool, seed: int | None) -> tuple[torch.Tensor, int, int]:
+def _normals(count: int, executor: Executor, n_qubits: int, debias: bool, seed: int | None) -> tuple[torch.Tensor, int, int]:
     """``(count normals, shots used, bits kept)`` from one batch of measurements."""
     efficiency = 0.25 if debias else 1.0
     shots = math.ceil(1.1 * count * BITS_PER_UNIFORM / (n_qubits * efficiency)) + 64
-    bits = measured_bits(source, n_qubits, shots, seed)
+    bits = measured_bits(executor, n_qubits, shots, seed)
     stream = von_neumann(bits) if debias else bits.reshape(-1)
     samples = normals_from_bits(stream)
     if len(samples) < count:
-        raise RuntimeError(f"{source!r} gave {len(samples)} normals, fewer than the {count} asked for")
+        raise RuntimeError(f"backend {executor.describe()} gave {len(samples)} normals, fewer than the {count} asked for")
     return samples[:count], shots, len(stream)

@@ -1,4 +1,4 @@
-"""IBM Runtime: backends, EstimatorV2 job services and the batched ``ibm`` executor.
+"""IBM Runtime: EstimatorV2 job services and the batched ``ibm`` executor.
 
 A *job service* submits Estimator PUBs and later answers, by job id alone, whether a job is done and
 what it returned, so a caller can stop after submitting and come back from another process:
@@ -7,7 +7,7 @@ what it returned, so a caller can stop after submitting and come back from anoth
   ``QISKIT_IBM_TOKEN`` / ``QISKIT_IBM_INSTANCE`` / ``QISKIT_IBM_CHANNEL`` or a saved account; never
   written anywhere). Jobs run in a Batch or Session (``runtime.mode``) with the backend YAML's
   resilience level, dynamical decoupling and twirling.
-- :class:`LocalJobService` is local testing mode: the same EstimatorV2 with a fake backend from
+- :class:`LocalJobService` is local testing mode: the same EstimatorV2 with a fake device from
   ``qiskit_ibm_runtime.fake_provider`` (its noise model on Aer). There is no job server, so a job
   runs to completion inside :meth:`~LocalJobService.submit` and its result is kept in a spool folder,
   where IBM would keep it in the cloud. IBM-side options (resilience, decoupling, twirling) have no
@@ -17,7 +17,6 @@ what it returned, so a caller can stop after submitting and come back from anoth
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qml_imaging.quantum.backends import BackendConfig, ibm_credentials_present
+from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.executors import Executor
-from qml_imaging.quantum.isa import IsaCircuit, transpile_template
+from qml_imaging.quantum.ibm import fake_device, ibm_device, is_fake_device, runtime_service
+from qml_imaging.quantum.isa import IsaCircuit, template_circuit, transpile_template
 from qml_imaging.runs import save_arrays_atomic, write_text_atomic
 
 FINISHED_OK, FINISHED_BADLY, WAITING = "DONE", "ERROR", "PENDING"
@@ -43,80 +43,25 @@ class JobState:
     detail: str = ""
 
 
-def fake_backend(name: str):
-    """A fake IBM backend from ``qiskit_ibm_runtime.fake_provider`` by class name (``FakeManilaV2``)."""
-    from qiskit_ibm_runtime import fake_provider
-
-    backend_class = getattr(fake_provider, name, None)
-    if backend_class is None or not name.startswith("Fake"):
-        raise ValueError(f"unknown fake backend {name!r}; expected one of {fake_backend_names()}")
-    return backend_class()
-
-
-def fake_backend_names() -> list[str]:
-    """Names of the fake backends of ``qiskit_ibm_runtime.fake_provider`` (V2 interface)."""
-    from qiskit_ibm_runtime import fake_provider
-    from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
-
-    return sorted(name for name, value in vars(fake_provider).items()
-                  if isinstance(value, type) and issubclass(value, FakeBackendV2) and value is not FakeBackendV2)
-
-
-def runtime_service():
-    """``QiskitRuntimeService`` from the environment or a saved account; clear errors, token never echoed."""
-    if not ibm_credentials_present():
-        raise PermissionError(
-            "no IBM Quantum credentials: set QISKIT_IBM_TOKEN (and QISKIT_IBM_INSTANCE) in the environment, "
-            "or save an account once with QiskitRuntimeService.save_account(...); "
-            "to test locally use a fake backend such as device_name: FakeManilaV2"
-        )
-    from qiskit_ibm_runtime import QiskitRuntimeService
-
-    options = {}
-    if os.environ.get("QISKIT_IBM_TOKEN"):
-        options = {
-            "channel": os.environ.get("QISKIT_IBM_CHANNEL", "ibm_quantum_platform"),
-            "token": os.environ["QISKIT_IBM_TOKEN"],
-            "instance": os.environ.get("QISKIT_IBM_INSTANCE"),
-        }
-    try:
-        return QiskitRuntimeService(**options)
-    except Exception as error:  # the service's errors may quote the request; keep the token out of ours
-        raise RuntimeError(f"could not open the IBM Quantum service ({type(error).__name__}); check the "
-                           "credentials, the instance and the network") from None
-
-
-def ibm_backend(service, name: str):
-    """The IBM backend ``name`` of ``service``, with the names the account can use in the error."""
-    try:
-        return service.backend(name)
-    except Exception as error:
-        try:
-            known = sorted(b.name for b in service.backends())
-        except Exception:
-            known = "(could not list them)"
-        raise ValueError(f"unknown IBM backend {name!r} ({type(error).__name__}); this account has {known}") from None
-
-
-def hardware_shots(config: BackendConfig) -> int:
+def hardware_shots(spec: BackendSpec) -> int:
     """Shots per parameter set: the YAML's, or :data:`DEFAULT_HARDWARE_SHOTS`."""
-    return config.shots if config.shots is not None else DEFAULT_HARDWARE_SHOTS
+    return spec.shots if spec.shots is not None else DEFAULT_HARDWARE_SHOTS
 
 
-def transpile_for(config: BackendConfig, template, weights, backend) -> IsaCircuit:
-    """``template`` with ``weights`` as an ISA circuit of ``backend`` at the config's optimisation
+def transpile_for(spec: BackendSpec, template, weights, backend) -> IsaCircuit:
+    """``template`` with ``weights`` as an ISA circuit of ``backend`` at the spec's optimisation
     level, seeded by its ``seed`` (0 when unset)."""
-    return transpile_template(template, weights, backend, config.optimization_level, seed=config.seed or 0)
+    return transpile_template(template, weights, backend, spec.optimization_level, seed=spec.seed or 0)
 
 
-def configure_estimator(estimator, config: BackendConfig, *, local: bool) -> None:
+def configure_estimator(estimator, spec: BackendSpec, *, local: bool) -> None:
     """Set shots, seed (local) and the YAML's IBM-side options on an ``EstimatorV2``."""
-    estimator.options.default_shots = hardware_shots(config)
+    estimator.options.default_shots = hardware_shots(spec)
     if local:
-        if config.seed is not None:
-            estimator.options.simulator.seed_simulator = config.seed
+        if spec.seed is not None:
+            estimator.options.simulator.seed_simulator = spec.seed
         return
-    runtime = config.runtime
+    runtime = spec.runtime
     estimator.options.resilience_level = runtime.resilience_level
     estimator.options.dynamical_decoupling.enable = runtime.dynamical_decoupling.enable
     estimator.options.dynamical_decoupling.sequence_type = runtime.dynamical_decoupling.sequence_type
@@ -130,17 +75,17 @@ class LocalJobService:
 
     local = True
 
-    def __init__(self, config: BackendConfig, spool_dir: str | Path | None = None):
-        self.config = config
-        self.backend = fake_backend(config.device_name)
+    def __init__(self, spec: BackendSpec, spool_dir: str | Path | None = None):
+        self.spec = spec
+        self.device = fake_device(spec.device_name)
         self.spool_dir = Path(spool_dir) if spool_dir is not None else None
         self._memory: dict[str, dict] = {}
 
     def submit(self, pubs: list) -> str:
         from qiskit_ibm_runtime import EstimatorV2
 
-        estimator = EstimatorV2(mode=self.backend)
-        configure_estimator(estimator, self.config, local=True)
+        estimator = EstimatorV2(mode=self.device)
+        configure_estimator(estimator, self.spec, local=True)
         job = estimator.run(pubs)
         job_id = job.job_id()
         try:
@@ -195,17 +140,17 @@ class IbmJobService:
 
     local = False
 
-    def __init__(self, config: BackendConfig):
-        self.config = config
+    def __init__(self, spec: BackendSpec):
+        self.spec = spec
         self.service = runtime_service()
-        self.backend = ibm_backend(self.service, config.device_name)
+        self.device = ibm_device(self.service, spec.device_name)
         self._mode = None
 
     def submit(self, pubs: list) -> str:
         from qiskit_ibm_runtime import EstimatorV2
 
         estimator = EstimatorV2(mode=self._execution_mode())
-        configure_estimator(estimator, self.config, local=False)
+        configure_estimator(estimator, self.spec, local=False)
         return estimator.run(pubs).job_id()
 
     def state(self, job_id: str) -> JobState:
@@ -222,41 +167,22 @@ class IbmJobService:
         return [(np.asarray(r.data.evs), np.asarray(r.data.stds)) for r in result]
 
     def _execution_mode(self):
-        if self.config.runtime.mode == "job":
-            return self.backend
+        if self.spec.runtime.mode == "job":
+            return self.device
         if self._mode is None:
             from qiskit_ibm_runtime import Batch, Session
 
-            self._mode = (Batch if self.config.runtime.mode == "batch" else Session)(backend=self.backend)
+            self._mode = (Batch if self.spec.runtime.mode == "batch" else Session)(backend=self.device)
         return self._mode
 
 
-def ibm_backend_config(spec: str | Path | BackendConfig) -> BackendConfig:
-    """An ``ibm`` backend config from a ``hardware_configs`` name or YAML path, or a bare backend name
-    (``ibm_brisbane``, ``FakeBrisbane``: default runtime options)."""
-    from qml_imaging.config import ConfigError
-    from qml_imaging.quantum.backends import backend_config
-
-    try:
-        config = backend_config(spec)
-    except ConfigError:
-        name = str(spec)
-        if not name.startswith(("Fake", "ibm_")):
-            raise
-        config = BackendConfig(backend="ibm", device_name=name)
-    if config.backend != "ibm":
-        raise ValueError(f"backend {str(spec)!r} is of kind {config.backend!r}; IBM Runtime jobs need a backend of "
-                         "kind 'ibm' (a hardware_configs/ibm_*.yaml, an IBM backend name or a Fake* backend name)")
-    return config
-
-
-def job_service(config: BackendConfig, spool_dir: str | Path | None = None) -> LocalJobService | IbmJobService:
-    """The job service of an ``ibm`` backend config: local testing mode for ``Fake*`` names."""
-    if config.backend != "ibm":
-        raise ValueError(f"IBM Runtime jobs need a backend config of kind 'ibm', got {config.backend!r}")
-    if config.device_name.startswith("Fake"):
-        return LocalJobService(config, spool_dir)
-    return IbmJobService(config)
+def job_service(spec: BackendSpec, spool_dir: str | Path | None = None) -> LocalJobService | IbmJobService:
+    """The job service of an ``ibm`` backend spec: local testing mode for ``Fake*`` device names."""
+    if spec.backend != "ibm":
+        raise ValueError(f"IBM Runtime jobs need a backend spec of kind 'ibm', got {spec.backend!r}")
+    if is_fake_device(spec.device_name):
+        return LocalJobService(spec, spool_dir)
+    return IbmJobService(spec)
 
 
 def wait_for(jobs, job_id: str, poll_seconds: float) -> JobState:
@@ -274,28 +200,41 @@ class RuntimeExecutor(Executor):
     Evaluation only: the outputs carry no gradient. Transpiled circuits are cached per weights.
     """
 
-    def __init__(self, config: BackendConfig, jobs: LocalJobService | IbmJobService | None = None):
-        jobs = jobs or job_service(config)
-        super().__init__(config, jobs.backend.num_qubits)
+    def __init__(self, spec: BackendSpec, jobs: LocalJobService | IbmJobService):
+        super().__init__(spec, jobs.device.num_qubits)
         self.jobs = jobs
         self._transpiled: dict[tuple, IsaCircuit] = {}
 
     def describe(self) -> str:
-        return f"'ibm' ({self.config.device_name})"
+        return f"'ibm' ({self.spec.device_name})"
 
     def isa_circuit(self, template, weights: torch.Tensor) -> IsaCircuit:
         """``template`` with ``weights`` transpiled for this backend (cached)."""
         values = weights.detach().cpu().double().numpy()
         key = (id(template.function), values.tobytes())
         if key not in self._transpiled:
-            self._transpiled[key] = transpile_for(self.config, template, values, self.jobs.backend)
+            self._transpiled[key] = transpile_for(self.spec, template, values, self.jobs.device)
         return self._transpiled[key]
 
     def _run(self, template, inputs, weights):
         isa = self.isa_circuit(template, weights)
         job_id = self.jobs.submit([isa.pub(inputs.detach().cpu().double().numpy())])
-        state = wait_for(self.jobs, job_id, self.config.runtime.poll_seconds)
+        state = wait_for(self.jobs, job_id, self.spec.runtime.poll_seconds)
         if state.status != FINISHED_OK:
-            raise RuntimeError(f"IBM Runtime job {job_id} on {self.config.device_name} failed: {state.detail}")
+            raise RuntimeError(f"IBM Runtime job {job_id} on {self.spec.device_name} failed: {state.detail}")
         values, _ = self.jobs.result(job_id)[0]
         return torch.as_tensor(values, dtype=inputs.dtype)
+
+    def _sample(self, template, weights, shots, seed):
+        from qiskit.transpiler import generate_preset_pass_manager
+        from qiskit_ibm_runtime import SamplerV2
+
+        circuit = template_circuit(template, weights.detach().cpu().double().numpy())
+        circuit.measure_all()
+        manager = generate_preset_pass_manager(backend=self.jobs.device, optimization_level=self.spec.optimization_level,
+                                               seed_transpiler=self.spec.seed or 0)
+        sampler = SamplerV2(mode=self.jobs.device)
+        if seed is not None and self.jobs.local:
+            sampler.options.simulator.seed_simulator = seed
+        outcomes = sampler.run([manager.run(circuit)], shots=shots).result()[0].data.meas
+        return np.unpackbits(outcomes.array, axis=1)[:, -template.n_qubits:][:, ::-1]  # clbit 0 is the last bit

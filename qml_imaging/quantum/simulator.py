@@ -20,7 +20,7 @@ It exploits the structure of data re-uploading circuits:
 Fusion is used up to :data:`FUSE_MAX_QUBITS` qubits (a 2**11 x 2**11 complex64 unitary is 32 MiB)
 and only when the batch has at least ``2**n`` samples; otherwise blocks apply gate by gate. The
 state takes ``B * 2**n * 8`` bytes (complex64): 2 MiB for B = 1024 at 8 qubits, 8 GiB for B = 1024
-at :data:`MAX_QUBITS` = 20 qubits.
+at :data:`~qml_imaging.quantum.backends.MAX_SIMULATED_QUBITS` = 20 qubits.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ import pennylane as qml
 import torch
 from pennylane.measurements import ExpectationMP
 
+from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS
+
 FUSE_MAX_QUBITS = 11
-MAX_QUBITS = 20
 
 
 @dataclass
@@ -56,8 +57,20 @@ def expectation_values(function, inputs: torch.Tensor, weights: torch.Tensor, n_
 
     Returns the expectation values of its measurements as a real ``(B, n_measurements)`` tensor.
     """
-    if n_qubits > MAX_QUBITS:
-        raise ValueError(f"the fast simulator handles at most {MAX_QUBITS} qubits, got {n_qubits}")
+    state, plan = _final_state(function, inputs, weights, n_qubits)
+    return _expectations(state, plan.measurements, n_qubits)
+
+
+def basis_probabilities(function, inputs: torch.Tensor, weights: torch.Tensor, n_qubits: int) -> torch.Tensor:
+    """Computational-basis probabilities ``(B, 2**n_qubits)`` of the state ``function`` prepares (its
+    measurements are ignored); index ``k`` is the basis state whose bits, wire 0 first, spell ``k``."""
+    state, _ = _final_state(function, inputs, weights, n_qubits)
+    return state.real**2 + state.imag**2
+
+
+def _final_state(function, inputs: torch.Tensor, weights: torch.Tensor, n_qubits: int) -> tuple[torch.Tensor, CircuitPlan]:
+    if n_qubits > MAX_SIMULATED_QUBITS:
+        raise ValueError(f"the fast simulator handles at most {MAX_SIMULATED_QUBITS} qubits, got {n_qubits}")
     inputs, weights = inputs.contiguous(), weights.contiguous()
     dtype = torch.complex128 if inputs.dtype == torch.float64 else torch.complex64
     key = (tuple(weights.shape), n_qubits, dtype, inputs.device)
@@ -67,8 +80,7 @@ def expectation_values(function, inputs: torch.Tensor, weights: torch.Tensor, n_
         if plan.reusable:
             _PLANS.setdefault(function, {})[key] = plan
     gates = plan.gates(inputs, weights)
-    state = run_gates(gates, inputs.shape[0], n_qubits, dtype, inputs.device)
-    return _expectations(state, plan.measurements, n_qubits)
+    return run_gates(gates, inputs.shape[0], n_qubits, dtype, inputs.device), plan
 
 
 def decompose(operations: Sequence[qml.operation.Operator]) -> Iterator[qml.operation.Operator]:

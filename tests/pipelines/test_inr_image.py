@@ -2,8 +2,8 @@ import pytest
 
 from qml_imaging.config import config_from_dict
 from qml_imaging.data.datasets import load_skimage_image
-from qml_imaging.pipelines.inr_common import matched_width
-from qml_imaging.pipelines.inr_image.pipeline import interpolation_mse
+from qml_imaging.pipelines.inr.fitting import matched_width, model_executors
+from qml_imaging.pipelines.inr.image import interpolation_mse
 
 
 def camera(size):
@@ -27,4 +27,4 @@ def test_qiren_outside_the_budget_is_a_clear_error():
         "models": {"qiren": {"kind": "qiren"}},
     })
     with pytest.raises(ValueError, match="QIREN with these settings has 657 parameters, not within 10 % of the budget 300"):
-        matched_width(config.models["qiren"], config.parameter_budget)
+        matched_width(config.models["qiren"], config.parameter_budget, model_executors(config.models))

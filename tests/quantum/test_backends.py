@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from qml_imaging.config import ConfigError
-from qml_imaging.quantum.backends import backend_config, hardware_configs_dir, load_backend
+from qml_imaging.quantum.backends import backend_spec
+from qml_imaging.quantum.factory import make_executor
+from qml_imaging.resources import BACKEND_SPECS, shipped_file, shipped_names
 from qml_imaging.quantum.circuits import bottleneck_ansatz, qiren_block
 from qml_imaging.quantum.layer import QuantumLayer
 from tests.quantum.conftest import random_batch, reference_expvals
@@ -16,7 +18,7 @@ EXACT_BACKENDS = ["fast", "default_qubit", "lightning", pytest.param("aer_statev
 @pytest.mark.parametrize("backend", EXACT_BACKENDS)
 def test_exact_backends_agree_on_every_template(template, backend):
     inputs, weights = random_batch(template, 4, dtype=torch.float32)
-    result = load_backend(backend).expvals(template, inputs, weights)
+    result = make_executor(backend).expvals(template, inputs, weights)
     reference = reference_expvals(template, inputs.double(), weights.double())
     assert result.shape == (4, template.n_outputs)
     assert torch.allclose(result.double(), reference, atol=1e-5)
@@ -28,7 +30,7 @@ def test_lightning_adjoint_gradients_match_fast():
     grads = []
     for name in ("fast", "lightning"):
         w = weights.clone().requires_grad_()
-        load_backend(name).expvals(template, inputs, w).sum().backward()
+        make_executor(name).expvals(template, inputs, w).sum().backward()
         grads.append(w.grad)
     assert torch.allclose(grads[0], grads[1], atol=1e-5)
 
@@ -37,8 +39,8 @@ def test_lightning_adjoint_gradients_match_fast():
 def test_aer_shots_agree_within_five_standard_errors():
     template = qiren_block(3, reuploads=1, sublayers=2)
     inputs, weights = random_batch(template, 4)
-    config = backend_config("aer_shots")
-    sampled = load_backend(config).expvals(template, inputs, weights).double()
+    config = backend_spec("aer_shots")
+    sampled = make_executor(config).expvals(template, inputs, weights).double()
     exact = reference_expvals(template, inputs, weights)
     standard_error = torch.sqrt((1 - exact**2).clamp_min(1e-12) / config.shots)
     assert ((sampled - exact).abs() <= 5 * standard_error + 1e-9).all()
@@ -50,9 +52,9 @@ def test_noisy_fake_backend_differs_from_exact_within_tolerance():
     """FakeManilaV2 noise (gate, readout, T1/T2) biases <Z> towards 0; the bias stays below 0.35 here."""
     template = bottleneck_ansatz(3, layers=1, entangler="chain")
     inputs, weights = random_batch(template, 4, seed=2)
-    noisy = load_backend("aer_noisy_manila").expvals(template, inputs, weights).double()
+    noisy = make_executor("aer_noisy_manila").expvals(template, inputs, weights).double()
     exact = reference_expvals(template, inputs, weights)
-    config = backend_config("aer_noisy_manila")
+    config = backend_spec("aer_noisy_manila")
     shot_error = 5 * torch.sqrt((1 - exact**2).clamp_min(1e-12) / config.shots)
     difference = (noisy - exact).abs()
     assert (difference > shot_error).any(), "device noise should be visible beyond shot noise"
@@ -63,8 +65,8 @@ def test_noisy_fake_backend_differs_from_exact_within_tolerance():
 def test_ibm_path_runs_locally_on_a_fake_backend():
     template = qiren_block(2, reuploads=1, sublayers=1)
     inputs, weights = random_batch(template, 2)
-    config = backend_config({"backend": "ibm", "device_name": "FakeManilaV2", "shots": 2000})
-    result = load_backend(config).expvals(template, inputs, weights).double()
+    config = backend_spec({"backend": "ibm", "device_name": "FakeManilaV2", "shots": 2000})
+    result = make_executor(config).expvals(template, inputs, weights).double()
     assert torch.allclose(result, reference_expvals(template, inputs, weights), atol=0.35)
 
 
@@ -72,36 +74,37 @@ def test_ibm_without_credentials_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
     monkeypatch.setenv("QISKIT_IBM_CONFIG", str(tmp_path / "absent.json"))
     with pytest.raises(PermissionError, match="no IBM Quantum credentials.*QISKIT_IBM_TOKEN.*FakeManilaV2"):
-        load_backend({"backend": "ibm", "device_name": "ibm_brisbane"})
+        make_executor({"backend": "ibm", "device_name": "ibm_brisbane"})
 
 
 def test_unknown_backend_names_and_keys_are_clear_errors():
     with pytest.raises(ConfigError, match="unknown backend 'aer_noisy_manilla'.*aer_noisy_manila"):
-        backend_config("aer_noisy_manilla")
+        backend_spec("aer_noisy_manilla")
     with pytest.raises(ConfigError, match="shotz.*allowed keys"):
-        backend_config({"backend": "qiskit.aer", "shotz": 10})
+        backend_spec({"backend": "qiskit.aer", "shotz": 10})
     with pytest.raises(ConfigError, match="backend"):
-        backend_config({"backend": "cirq"})
+        backend_spec({"backend": "cirq"})
     with pytest.raises(ConfigError, match="needs device_name"):
-        backend_config({"backend": "ibm"})
+        backend_spec({"backend": "ibm"})
     with pytest.raises(ConfigError, match="shots are not supported by backend 'fast'"):
-        backend_config({"backend": "fast", "shots": 100})
-    with pytest.raises(ValueError, match="unknown fake backend 'FakeNowhereV2'"):
-        load_backend({"backend": "qiskit.aer", "noise_from": "FakeNowhereV2", "shots": 10})
+        backend_spec({"backend": "fast", "shots": 100})
+    with pytest.raises(ConfigError, match="unknown fake device 'FakeNowhereV2'"):
+        backend_spec({"backend": "qiskit.aer", "noise_from": "FakeNowhereV2", "shots": 10})
 
 
 def test_every_shipped_hardware_config_validates():
-    paths = sorted(hardware_configs_dir().glob("*.yaml"))
-    assert {p.stem for p in paths} >= {"fast", "default_qubit", "lightning", "aer_statevector", "aer_shots",
-                                       "aer_noisy_manila", "ibm_example"}
-    for path in paths:
-        assert backend_config(path).backend
+    names = shipped_names(BACKEND_SPECS)
+    assert set(names) >= {"fast", "default_qubit", "lightning", "aer_statevector", "aer_shots",
+                          "aer_noisy_manila", "ibm_example"}
+    for name in names:
+        assert backend_spec(name).backend
+        assert backend_spec(str(shipped_file(BACKEND_SPECS, name))) == backend_spec(name)
 
 
 def test_a_config_cannot_hold_a_token_and_the_error_does_not_echo_it():
     secret = "s3cr3t-token-value"
     with pytest.raises(ConfigError) as error:
-        backend_config({"backend": "ibm", "device_name": "ibm_brisbane", "token": secret})
+        backend_spec({"backend": "ibm", "device_name": "ibm_brisbane", "token": secret})
     assert "token" in str(error.value) and secret not in str(error.value)
 
 
@@ -118,8 +121,8 @@ def test_zero_noise_extrapolation_brings_noisy_aer_closer_to_exact():
     exact = reference_expvals(template, inputs, weights)
     noisy = {"backend": "qiskit.aer", "noise_from": "FakeManilaV2", "shots": 20000, "seed": 1,
              "method": "density_matrix", "optimization_level": 0}
-    unmitigated = load_backend(noisy).expvals(template, inputs, weights).double()
-    mitigated = load_backend({**noisy, "zne": {"scale_factors": [1, 3, 5]}}).expvals(template, inputs, weights).double()
+    unmitigated = make_executor(noisy).expvals(template, inputs, weights).double()
+    mitigated = make_executor({**noisy, "zne": {"scale_factors": [1, 3, 5]}}).expvals(template, inputs, weights).double()
     unmitigated_error = (unmitigated - exact).abs().mean().item()
     mitigated_error = (mitigated - exact).abs().mean().item()
     assert unmitigated_error > 0.03, "the noise model should visibly bias this circuit"
@@ -129,8 +132,8 @@ def test_zero_noise_extrapolation_brings_noisy_aer_closer_to_exact():
 def test_zero_noise_extrapolation_settings_are_checked():
     noisy = {"backend": "qiskit.aer", "noise_from": "FakeManilaV2", "shots": 100}
     with pytest.raises(ConfigError, match="zne needs optimization_level 0, got 1.*cancel the folded gate pairs"):
-        backend_config({**noisy, "zne": {}})
+        backend_spec({**noisy, "zne": {}})
     with pytest.raises(ConfigError, match="odd integers >= 1, got \\[1, 2\\]"):
-        backend_config({**noisy, "optimization_level": 0, "zne": {"scale_factors": [1, 2]}})
+        backend_spec({**noisy, "optimization_level": 0, "zne": {"scale_factors": [1, 2]}})
     with pytest.raises(ConfigError, match="zne applies to backend 'qiskit.aer' only"):
-        backend_config({"backend": "fast", "zne": {}})
+        backend_spec({"backend": "fast", "zne": {}})

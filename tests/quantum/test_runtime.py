@@ -8,9 +8,10 @@ import torch
 from torch import nn
 
 from qml_imaging.config import ConfigError
-from qml_imaging.quantum.backends import BackendConfig, backend_config
+from qml_imaging.quantum.backends import BackendSpec, backend_spec, ibm_backend_spec
 from qml_imaging.quantum.circuits import qiren_block
 from qml_imaging.quantum.hardware import HardwareEvaluation
+from qml_imaging.quantum.ibm import fake_device, runtime_service
 from qml_imaging.quantum.isa import IsaCircuit, template_circuit, transpile_template
 from qml_imaging.quantum.jobstore import JobStore
 from qml_imaging.quantum.layer import QuantumLayer
@@ -19,16 +20,13 @@ from qml_imaging.quantum.runtime import (
     JobState,
     LocalJobService,
     configure_estimator,
-    fake_backend,
-    ibm_backend_config,
     job_service,
-    runtime_service,
 )
 from tests.quantum.conftest import random_batch, reference_expvals
 
 pytestmark = pytest.mark.qiskit
 
-MANILA = BackendConfig(backend="ibm", device_name="FakeManilaV2", shots=8000, seed=7,
+MANILA = BackendSpec(backend="ibm", device_name="FakeManilaV2", shots=8000, seed=7,
                        runtime={"poll_seconds": 0.01, "max_retries": 1})
 
 
@@ -60,7 +58,7 @@ def test_template_as_qiskit_circuit_matches_pennylane(template):
 def test_transpiled_circuit_keeps_the_outputs_through_its_layout():
     template = qiren_block(4, reuploads=2, sublayers=2)
     inputs, weights = random_batch(template, 4)
-    isa = transpile_template(template, weights, fake_backend("FakeManilaV2"), optimization_level=3)
+    isa = transpile_template(template, weights, fake_device("FakeManilaV2"), optimization_level=3)
     assert set(isa.circuit.count_ops()) <= {"rz", "sx", "x", "cx", "measure", "barrier"}
     assert isa.two_qubit_gates > 0 and len(isa.physical_qubits) == 4
     torch.testing.assert_close(exact_isa_expvals(isa, inputs.numpy()), reference_expvals(template, inputs, weights),
@@ -73,7 +71,7 @@ def test_one_pub_evaluates_a_whole_batch_with_shot_and_device_noise():
     template = qiren_block(3, reuploads=1, sublayers=2)
     inputs, weights = random_batch(template, 40)
     jobs = LocalJobService(MANILA)
-    isa = transpile_template(template, weights, jobs.backend)
+    isa = transpile_template(template, weights, jobs.device)
     job_id = jobs.submit([isa.pub(inputs.numpy())])
     (values, stds), = jobs.result(job_id)
     assert values.shape == (40, 3) and stds.shape == (40, 3)
@@ -115,7 +113,7 @@ def test_every_layer_is_one_job_and_the_result_matches_exact_simulation(model_an
     assert torch.mean((outputs - exact) ** 2).item() < 0.01
     for row in run.layer_agreement():
         assert row["correlation"] > 0.95 and 0.3 < row["damping"] <= 1.05  # noise damps, never amplifies
-    assert [layer.backend.name for layer in run.layers] == ["fast", "fast"], "the layers' own backends are restored"
+    assert [layer.executor.name for layer in run.layers] == ["fast", "fast"], "the layers' own executors are restored"
 
 
 def test_detached_submission_is_finished_by_a_later_process_without_resubmitting(model_and_inputs, tmp_path):
@@ -162,7 +160,7 @@ def test_a_process_killed_after_submission_loses_nothing_and_counts_each_result_
 def test_a_submitted_circuit_is_kept_and_reloaded_with_its_layout(tmp_path):
     template = qiren_block(3, reuploads=1, sublayers=2)
     inputs, weights = random_batch(template, 5)
-    isa = transpile_template(template, weights, fake_backend("FakeManilaV2"))
+    isa = transpile_template(template, weights, fake_device("FakeManilaV2"))
     isa.save(tmp_path / "layer.qpy")
     loaded = IsaCircuit.load(tmp_path / "layer.qpy", template.name, 3)
     assert loaded.physical_qubits == isa.physical_qubits
@@ -174,7 +172,7 @@ class FailingFirst:
     """A job service whose first ``failures`` jobs end in an error."""
 
     def __init__(self, inner, failures):
-        self.inner, self.failures, self.local, self.backend = inner, failures, inner.local, inner.backend
+        self.inner, self.failures, self.local, self.device = inner, failures, inner.local, inner.device
         self.failed = set()
 
     def submit(self, pubs):
@@ -226,23 +224,23 @@ def test_changed_inputs_are_refused(model_and_inputs, tmp_path):
 
 def test_layers_wider_than_the_backend_and_unknown_backends_are_clear_errors(tmp_path, monkeypatch):
     model = small_hybrid_model(n_qubits=6)
-    with pytest.raises(ValueError, match="quantum layer 0 \\(qiren\\) needs 6 qubits but backend 'FakeManilaV2' has 5"):
+    with pytest.raises(ValueError, match="quantum layer 0 \\(qiren\\) needs 6 qubits but device 'FakeManilaV2' has 5"):
         evaluation(model, torch.zeros(2, 2), tmp_path)
-    with pytest.raises(ValueError, match="unknown fake backend 'FakeNowhere'.*FakeManilaV2"):
-        job_service(ibm_backend_config("FakeNowhere"))
-    with pytest.raises(ValueError, match="backend 'aer_shots' is of kind 'qiskit.aer'; IBM Runtime jobs need"):
-        ibm_backend_config("aer_shots")
+    with pytest.raises(ConfigError, match="unknown fake device 'FakeNowhere'.*FakeManilaV2"):
+        ibm_backend_spec("FakeNowhere")
+    with pytest.raises(ConfigError, match="backend 'aer_shots' is of kind 'qiskit.aer'; IBM Runtime jobs need"):
+        ibm_backend_spec("aer_shots")
     with pytest.raises(ConfigError, match="unknown backend 'brisbane'"):
-        ibm_backend_config("brisbane")
+        ibm_backend_spec("brisbane")
     with pytest.raises(ConfigError, match="runtime options apply to backend 'ibm' only"):
-        backend_config({"backend": "qiskit.aer", "runtime": {"mode": "session"}})
+        backend_spec({"backend": "qiskit.aer", "runtime": {"mode": "session"}})
 
 
 def test_missing_credentials_are_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
     monkeypatch.setenv("QISKIT_IBM_CONFIG", str(tmp_path / "absent.json"))
     with pytest.raises(PermissionError, match="no IBM Quantum credentials.*QISKIT_IBM_TOKEN.*save_account"):
-        job_service(ibm_backend_config("ibm_brisbane"))
+        job_service(ibm_backend_spec("ibm_brisbane"))
 
 
 def test_a_failing_service_never_echoes_the_token(monkeypatch):
@@ -263,8 +261,8 @@ def test_a_failing_service_never_echoes_the_token(monkeypatch):
 def test_yaml_runtime_options_reach_the_estimator():
     from qiskit_ibm_runtime import EstimatorV2
 
-    config = ibm_backend_config("ibm_example")
-    estimator = EstimatorV2(mode=fake_backend("FakeManilaV2"))
+    config = ibm_backend_spec("ibm_example")
+    estimator = EstimatorV2(mode=fake_device("FakeManilaV2"))
     configure_estimator(estimator, config, local=False)
     options = estimator.options
     assert options.default_shots == 4096 and options.resilience_level == 1
@@ -318,7 +316,7 @@ def test_ibm_job_service_maps_runtime_states_and_submits_in_a_batch_with_the_yam
     class RecordingEstimator:
         def __init__(self, mode):
             self.mode = mode
-            self.options = real_estimator(mode=fake_backend("FakeManilaV2")).options
+            self.options = real_estimator(mode=fake_device("FakeManilaV2")).options
             created.append(self)
 
         def run(self, pubs):
@@ -330,10 +328,10 @@ def test_ibm_job_service_maps_runtime_states_and_submits_in_a_batch_with_the_yam
             self.backend = backend
 
     monkeypatch.setattr(runtime, "runtime_service", Service)
-    monkeypatch.setattr(runtime, "ibm_backend", lambda service, name: fake_backend("FakeManilaV2"))
+    monkeypatch.setattr(runtime, "ibm_device", lambda service, name: fake_device("FakeManilaV2"))
     monkeypatch.setattr(qiskit_ibm_runtime, "EstimatorV2", RecordingEstimator)
     monkeypatch.setattr(qiskit_ibm_runtime, "Batch", RecordingBatch)
-    service = job_service(ibm_backend_config("ibm_example"))
+    service = job_service(ibm_backend_spec("ibm_example"))
     assert not service.local
     assert [service.state(j).status for j in "abcd"] == ["DONE", "PENDING", "ERROR", "ERROR"]
     assert service.state("c").detail == "ERROR: qubit 3 down" and service.state("b").detail == "QUEUED"

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from qml_imaging.quantum import simulator
+from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS
 from qml_imaging.quantum.circuits import noise_circuit
 from tests.quantum.conftest import random_batch, reference_expvals
 
@@ -79,7 +80,7 @@ def test_noise_circuit_has_zero_z_expectations():
 
 
 def test_too_many_qubits_is_refused():
-    template = noise_circuit(simulator.MAX_QUBITS + 1)
+    template = noise_circuit(MAX_SIMULATED_QUBITS + 1)
     with pytest.raises(ValueError, match="at most 20 qubits, got 21"):
         simulator.expectation_values(template.function, torch.zeros(1, 21), torch.zeros(0), 21)
 

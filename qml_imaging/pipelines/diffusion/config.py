@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from qml_imaging.config import ExperimentConfig, Section, TrainSettings
+from qml_imaging.quantum.backends import BackendName
 
 SCHEDULE_NAMES = ("linear", "cosine", "tailored")
 
@@ -81,7 +82,9 @@ class NoiseSettings(Section):
     """The quantum noise bank used by ``noise: quantum`` variants."""
 
     bank: str | None = Field(None, description="a saved NoiseBank .npz (e.g. from hardware); null = generate one")
-    source: str = Field("fast", description="generation source: fast, aer, or an ibm backend YAML path")
+    backend: BackendName = Field("fast", description="backend spec whose executor measures the qubits: a kind "
+                                                     "(fast), a hardware_configs name (aer_shots, ibm_fake_brisbane), "
+                                                     "an IBM or Fake* device name, or a YAML path")
     n_qubits: int = Field(16, ge=1, le=20)
 
 

@@ -134,7 +134,7 @@ def prepare_noise_bank(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: l
     elif config.noise.bank is not None:
         bank = NoiseBank.load(config.noise.bank)
     else:
-        bank = NoiseBank.generate(needed, config.noise.source, n_qubits=config.noise.n_qubits, seed=config.seed)
+        bank = NoiseBank.generate(needed, config.noise.backend, n_qubits=config.noise.n_qubits, seed=config.seed)
     if len(bank) < needed:
         raise ValueError(f"the noise bank {config.noise.bank or path} holds {len(bank)} normals; the {len(quantum)} "
                          f"quantum-noise models need {needed}: make one with `qml-imaging hardware noise-bank "

@@ -1,4 +1,5 @@
-"""Config schema of the ``inr_image`` pipeline (torch-free)."""
+"""Config schemas of the implicit-neural-representation pipelines (torch-free): ``inr_image``,
+``inr_signal``, ``inr_hardware`` and ``inr_runtime``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from qml_imaging.config import ExperimentConfig, Section, TrainSettings
 from qml_imaging.data.catalog import SKIMAGE_IMAGES
+from qml_imaging.quantum.backends import BackendName, IbmBackendName
 
 
 class InrModelSpec(Section):
@@ -23,7 +25,8 @@ class InrModelSpec(Section):
     n_qubits: int = Field(8, ge=1, le=20, description="qubits = hidden width (qiren; not budget-matched)")
     reuploads: int = Field(2, ge=1, le=10, description="data re-uploads L per quantum layer (qiren)")
     sublayers: int = Field(2, ge=1, le=10, description="StronglyEntanglingLayers sub-layers K per block (qiren)")
-    backend: str = Field("fast", description="hardware_configs name or backend kind that runs the circuits (qiren)")
+    backend: BackendName = Field("fast", description="backend spec that runs the circuits (qiren): a kind, a "
+                                                     "hardware_configs name or a YAML path")
 
 
 class InrComparison(ExperimentConfig):
@@ -57,3 +60,43 @@ class InrImageConfig(InrComparison):
         if unknown:
             raise ValueError(f"unknown image(s) {unknown}; expected names from {list(SKIMAGE_IMAGES)}")
         return images
+
+
+class SignalSource(Section):
+    """Where the signal comes from: a WAV file, or the generated default (``wav: null``)."""
+
+    wav: str | None = Field(None, description="path of a PCM WAV file; null = the generated default signal")
+    n_samples: int = Field(1000, ge=8, le=1_000_000)
+    offset: int = Field(0, ge=0, description="first sample taken from the WAV file")
+
+
+class InrSignalConfig(InrComparison):
+    """Fit every model in ``models`` to one signal, ``seeds`` times each."""
+
+    experiment: Literal["inr_signal"]
+    signal: SignalSource = Field(default_factory=SignalSource)
+    cutoff_fraction: float = Field(0.1, gt=0, lt=1, description="low/high band split, as a fraction of Nyquist")
+
+
+class InrHardwareConfig(ExperimentConfig):
+    """Which fitted QIREN to re-evaluate, on which backends, at how many pixels."""
+
+    experiment: Literal["inr_hardware"]
+    source_run: str = Field(description="run folder of a finished inr_image run")
+    fit: str = Field("camera/qiren/seed0", description="IMAGE/MODEL/seedN of a QIREN fit in that run")
+    backends: list[BackendName] = Field(min_length=1, description="backend specs: hardware_configs names or YAML paths")
+    n_coordinates: int | None = Field(
+        64, ge=1, description="random pixels evaluated (circuit-per-sample backends are slow); null = all"
+    )
+
+
+class InrRuntimeConfig(ExperimentConfig):
+    """Which fitted QIREN to evaluate on which IBM Runtime backend, at how many pixels."""
+
+    experiment: Literal["inr_runtime"]
+    source_run: str = Field(description="run folder of a finished inr_image run")
+    fit: str = Field("camera/qiren/seed0", description="IMAGE/MODEL/seedN of a QIREN fit in that run")
+    backend: IbmBackendName = Field(description="backend spec of kind 'ibm': a hardware_configs name or YAML path "
+                                                "(e.g. ibm_fake_brisbane), or an IBM / fake device name "
+                                                "(ibm_brisbane, FakeBrisbane)")
+    n_coordinates: int | None = Field(None, ge=1, description="random pixels evaluated; null = the whole image")

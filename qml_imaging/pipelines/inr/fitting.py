@@ -12,7 +12,9 @@ from torch.utils.data import TensorDataset
 
 from qml_imaging.config import TrainSettings
 from qml_imaging.models.inr import QIREN, CoordinateMLP, FourierFeatureMLP, Siren, parameter_count, width_for_budget
-from qml_imaging.pipelines.inr_image.config import InrModelSpec
+from qml_imaging.pipelines.inr.config import InrModelSpec
+from qml_imaging.quantum.executors import Executor
+from qml_imaging.quantum.factory import make_executor
 from qml_imaging.runs import RunDir
 from qml_imaging.training import FitResult, Trainer, seed_everything, supervised
 from qml_imaging.training.metrics import mse, psnr
@@ -21,11 +23,20 @@ VALUE_RANGE = (-1.0, 1.0)
 """Targets (pixels, audio samples) are scaled to this range; PSNR uses its width as data range."""
 
 
-def build_model(spec: InrModelSpec, width: int, in_features: int = 2, out_features: int = 1) -> nn.Module:
-    """The network of ``spec`` with hidden ``width`` (QIREN's width is its qubit count)."""
+def model_executors(models: dict[str, InrModelSpec]) -> dict[str, Executor]:
+    """One executor per backend spec named by the QIREN models of a comparison, built once and shared by
+    every fit: ``{spec.backend: executor}``."""
+    names = {spec.backend for spec in models.values() if spec.kind == "qiren"}
+    return {name: make_executor(name) for name in sorted(names)}
+
+
+def build_model(spec: InrModelSpec, width: int, executors: dict[str, Executor], in_features: int = 2,
+                out_features: int = 1) -> nn.Module:
+    """The network of ``spec`` with hidden ``width`` (QIREN's width is its qubit count); a QIREN runs
+    its circuits on ``executors[spec.backend]`` (see :func:`model_executors`)."""
     if spec.kind == "qiren":
         return QIREN(in_features, out_features, n_qubits=spec.n_qubits, hybrid_layers=spec.hidden_layers,
-                     reuploads=spec.reuploads, sublayers=spec.sublayers, backend=spec.backend)
+                     reuploads=spec.reuploads, sublayers=spec.sublayers, backend=executors[spec.backend])
     if spec.kind == "siren":
         return Siren(in_features, width, spec.hidden_layers, out_features, omega_0=spec.omega_0)
     if spec.kind == "rff":
@@ -36,11 +47,11 @@ def build_model(spec: InrModelSpec, width: int, in_features: int = 2, out_featur
                          activation=activation, batch_norm=spec.batch_norm)
 
 
-def matched_width(spec: InrModelSpec, budget: int, in_features: int = 2) -> int:
+def matched_width(spec: InrModelSpec, budget: int, executors: dict[str, Executor], in_features: int = 2) -> int:
     """Hidden width meeting ``budget``; QIREN's is fixed by its qubits, so its count must already be within 10 %."""
     if spec.kind != "qiren":
-        return width_for_budget(partial(build_model, spec, in_features=in_features), budget)
-    count = parameter_count(build_model(spec, spec.n_qubits, in_features))
+        return width_for_budget(partial(build_model, spec, executors=executors, in_features=in_features), budget)
+    count = parameter_count(build_model(spec, spec.n_qubits, executors, in_features))
     if abs(count - budget) > 0.1 * budget:
         raise ValueError(f"QIREN with these settings has {count} parameters, not within 10 % of the budget {budget}; "
                          "set parameter_budget to its count or change n_qubits / hidden_layers / reuploads / sublayers")
@@ -74,13 +85,13 @@ def evaluate_fit(model: nn.Module, *, coordinates: torch.Tensor, values: torch.T
 
 
 def fit_model(spec: InrModelSpec, width: int, train: TrainSettings, coordinates: torch.Tensor, values: torch.Tensor,
-              *, run_dir: RunDir, fit_name: str, seed: int) -> tuple[Trainer, FitResult]:
+              *, executors: dict[str, Executor], run_dir: RunDir, fit_name: str, seed: int) -> tuple[Trainer, FitResult]:
     """Fit a fresh model of ``spec`` to ``values`` ``(N, 1)`` at ``coordinates`` ``(N, d)`` with MSE.
 
     Runs through the one training loop, with checkpoints under ``run_dir`` and the model's own lr.
     """
     seed_everything(seed)
-    model = build_model(spec, width, in_features=coordinates.shape[1])
+    model = build_model(spec, width, executors, in_features=coordinates.shape[1])
     settings = train.model_copy(update={"lr": spec.lr or train.lr})
     trainer = Trainer(
         model, settings,

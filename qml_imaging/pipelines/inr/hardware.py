@@ -18,15 +18,17 @@ import torch
 
 from qml_imaging.data.datasets import coordinate_grid, load_skimage_image
 from qml_imaging.models.inr import QIREN
-from qml_imaging.pipelines.inr_common import VALUE_RANGE, build_model, predict, recalibrate_batch_norm
-from qml_imaging.pipelines.inr_hardware.config import InrHardwareConfig
+from qml_imaging.pipelines.inr.fitting import VALUE_RANGE, build_model, model_executors, predict, recalibrate_batch_norm
+from qml_imaging.pipelines.inr.config import InrHardwareConfig
+from qml_imaging.quantum.factory import make_executor
 from qml_imaging.runs import RunDir
 from qml_imaging.training.checkpoints import load_checkpoint
 from qml_imaging.training.metrics import mse
 
 
 def load_fitted_qiren(source: RunDir, fit: str) -> tuple[QIREN, str]:
-    """The QIREN of ``fit`` (IMAGE/MODEL/seedN) with its final weights, and its image name."""
+    """The QIREN of ``fit`` (IMAGE/MODEL/seedN) with its final weights, on the backend it was fitted
+    with, and its image name."""
     if source.config.experiment != "inr_image":
         raise ValueError(f"{source.path} is a {source.config.experiment!r} run; expected an inr_image run")
     image, model_name, _ = (fit.split("/") + ["", "", ""])[:3]
@@ -36,7 +38,7 @@ def load_fitted_qiren(source: RunDir, fit: str) -> tuple[QIREN, str]:
     state = load_checkpoint(source.checkpoint_dir(fit))
     if state is None or state["epoch"] < source.config.train.epochs:
         raise ValueError(f"fit {fit!r} of {source.path} has not finished; finish it with `qml-imaging run --resume`")
-    model = build_model(spec, spec.n_qubits)
+    model = build_model(spec, spec.n_qubits, model_executors({model_name: spec}))
     model.load_state_dict(state["model"])
     recalibrate_batch_norm(model, coordinate_grid(source.config.size, source.config.size))
     return model, image
@@ -62,8 +64,9 @@ def run(config: InrHardwareConfig, run_dir: RunDir) -> dict:
     summary = {"n_coordinates": len(coordinates), "mse_vs_exact": {}, "mse_vs_image": {"fast": mse(exact, values)},
                "seconds": {}}
     for backend in config.backends:
+        executor = make_executor(backend)
         for layer in model.quantum_layers():
-            layer.use_backend(backend)
+            layer.use_backend(executor)
         started = time.perf_counter()
         prediction = predict(model, coordinates)
         summary["seconds"][backend] = time.perf_counter() - started

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 
 from qml_imaging.data.datasets import coordinate_grid, load_skimage_image
 from qml_imaging.models.inr import parameter_count
-from qml_imaging.pipelines.inr_common import VALUE_RANGE, fit_model, matched_width, predict
-from qml_imaging.pipelines.inr_image.config import InrImageConfig
+from qml_imaging.pipelines.inr.fitting import VALUE_RANGE, fit_model, matched_width, model_executors, predict
+from qml_imaging.pipelines.inr.config import InrImageConfig
 from qml_imaging.reporting import figures
 from qml_imaging.reporting.stats import mean_std
 from qml_imaging.runs import RunDir
@@ -35,7 +35,8 @@ from qml_imaging.training.metrics import mse
 def run(config: InrImageConfig, run_dir: RunDir) -> dict:
     """Run every fit (resuming finished or interrupted ones from their checkpoints); return the summary."""
     is_main = current_process_group().is_main
-    widths = {name: matched_width(spec, config.parameter_budget) for name, spec in config.models.items()}
+    executors = model_executors(config.models)
+    widths = {name: matched_width(spec, config.parameter_budget, executors) for name, spec in config.models.items()}
     fits = []
     reconstructions: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
     targets, interpolation = {}, {}
@@ -51,7 +52,7 @@ def run(config: InrImageConfig, run_dir: RunDir) -> dict:
             for seed in range(config.seeds):
                 fit_name = f"{image_name}/{model_name}/seed{seed}"
                 trainer, result = fit_model(spec, widths[model_name], config.train, coordinates, values,
-                                            run_dir=run_dir, fit_name=fit_name, seed=seed)
+                                            executors=executors, run_dir=run_dir, fit_name=fit_name, seed=seed)
                 model = trainer.module
                 fit = {"image": image_name, "model": model_name, "seed": seed, "width": widths[model_name],
                        "parameters": parameter_count(model), "seconds": result.seconds,

@@ -21,14 +21,14 @@ import sys
 
 import torch
 
-from qml_imaging.pipelines.inr_common import VALUE_RANGE, predict
-from qml_imaging.pipelines.inr_hardware.pipeline import (
+from qml_imaging.pipelines.inr.fitting import VALUE_RANGE, predict
+from qml_imaging.pipelines.inr.hardware import (
     evaluation_pixels,
     load_fitted_qiren,
 )
-from qml_imaging.pipelines.inr_runtime.config import InrRuntimeConfig
+from qml_imaging.pipelines.inr.config import InrRuntimeConfig
 from qml_imaging.quantum.hardware import HardwareEvaluation
-from qml_imaging.quantum.runtime import ibm_backend_config
+from qml_imaging.quantum.backends import ibm_backend_spec
 from qml_imaging.reporting.figures import image_grid, scatter
 from qml_imaging.runs import RunDir, write_text_atomic
 from qml_imaging.training.metrics import mse
@@ -40,7 +40,7 @@ def prepare(config: InrRuntimeConfig, run_dir: RunDir, jobs=None) -> tuple[Hardw
     source = RunDir.open(config.source_run)
     model, image = load_fitted_qiren(source, config.fit)
     coordinates, values = evaluation_pixels(source, image, config.n_coordinates, config.seed)
-    evaluation = HardwareEvaluation(model, coordinates, ibm_backend_config(config.backend), run_dir.path, jobs=jobs,
+    evaluation = HardwareEvaluation(model, coordinates, ibm_backend_spec(config.backend), run_dir.path, jobs=jobs,
                                     log=lambda message: print(message, file=sys.stderr, flush=True))
     return evaluation, values
 
@@ -54,7 +54,7 @@ def run(config: InrRuntimeConfig, run_dir: RunDir, *, wait: bool = True, jobs=No
         write_text_atomic(plan_path, json.dumps(evaluation.plan(), indent=1) + "\n")
     plan = json.loads(plan_path.read_text())
     outputs = evaluation.advance(wait=wait)
-    summary = {"backend": evaluation.config.device_name, "local_testing_mode": evaluation.jobs.local,
+    summary = {"backend": evaluation.spec.device_name, "local_testing_mode": evaluation.jobs.local,
                "n_coordinates": len(values), "shots": plan["shots"],
                "circuit_executions_unbatched": plan["circuit_executions_unbatched"], **evaluation.summary()}
     if outputs is None:

@@ -19,8 +19,8 @@ import torch
 
 from qml_imaging.data.signals import default_signal, load_wav
 from qml_imaging.models.inr import parameter_count
-from qml_imaging.pipelines.inr_common import fit_model, matched_width, predict
-from qml_imaging.pipelines.inr_signal.config import InrSignalConfig
+from qml_imaging.pipelines.inr.fitting import fit_model, matched_width, model_executors, predict
+from qml_imaging.pipelines.inr.config import InrSignalConfig
 from qml_imaging.reporting import figures
 from qml_imaging.reporting.stats import mean_std
 from qml_imaging.runs import RunDir
@@ -40,12 +40,15 @@ def run(config: InrSignalConfig, run_dir: RunDir) -> dict:
     signal = load_signal(config)
     times = torch.linspace(-1.0, 1.0, len(signal)).unsqueeze(1)
     values = torch.as_tensor(signal, dtype=torch.float32).unsqueeze(1)
-    widths = {name: matched_width(spec, config.parameter_budget, in_features=1) for name, spec in config.models.items()}
+    executors = model_executors(config.models)
+    widths = {name: matched_width(spec, config.parameter_budget, executors, in_features=1)
+              for name, spec in config.models.items()}
     fits, reconstructions = [], {}
     for model_name, spec in config.models.items():
         for seed in range(config.seeds):
             trainer, result = fit_model(spec, widths[model_name], config.train, times, values,
-                                        run_dir=run_dir, fit_name=f"{model_name}/seed{seed}", seed=seed)
+                                        executors=executors, run_dir=run_dir, fit_name=f"{model_name}/seed{seed}",
+                                        seed=seed)
             prediction = predict(trainer.eval_model, times)
             low, high = band_mse(prediction, values, config.cutoff_fraction)
             fits.append({"model": model_name, "seed": seed, "width": widths[model_name],

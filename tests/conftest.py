@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = REPO_ROOT / "experiments"
+EXPERIMENTS = REPO_ROOT / "qml_imaging" / "experiments"
 
 
 @pytest.fixture(scope="session")

@@ -108,3 +108,35 @@ def test_cli_rejects_misspelt_key_without_importing_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr
     assert "unknown key 'train.epocs'" in result.stderr and "did you mean 'epochs'" in result.stderr
+
+
+@pytest.mark.parametrize("key, value, experiment", [
+    ("models.qiren.backend", "aer_shot", "inr_smoke.yaml"),
+    ("backends", "[aer_shots, aer_noisy_manilla]", "qiren_hardware.yaml"),
+    ("backend", "FakeNowhereV2", "qiren_runtime.yaml"),
+    ("noise.backend", "fastt", "diffusion_fewshot.yaml"),
+])
+def test_validate_rejects_a_misspelt_backend_name_without_importing_torch(key, value, experiment):
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from qml_imaging.cli import main
+        code = main(["validate", {str(EXPERIMENTS / experiment)!r}, "{key}={value}"])
+        assert "torch" not in sys.modules, "torch was imported while validating"
+        sys.exit(code)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    bad = value.strip("[]").split(", ")[-1]
+    assert f"unknown {'fake device' if bad.startswith('Fake') else 'backend'} {bad!r}" in result.stderr
+    assert key.split(".")[0] in result.stderr
+    assert "aer_shots" in result.stderr or "FakeManilaV2" in result.stderr
+
+
+def test_a_shipped_experiment_is_found_by_name_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_config("experiments/inr_smoke.yaml").experiment == "inr_image"
+    assert load_config("inr_smoke").name == load_config("inr_smoke.yaml").name
+    with pytest.raises(ConfigError, match="does not exist; `qml-imaging list`"):
+        load_config("experiments/no_such_experiment.yaml")

@@ -1,0 +1,92 @@
+"""The package's import graph: no cycles, and no module imports one from a higher layer.
+
+Every import of a ``qml_imaging`` module counts, at module level or inside a function, so an import
+moved into a function to dodge a cycle is still seen.
+"""
+
+import ast
+from pathlib import Path
+
+import qml_imaging
+
+PACKAGE = Path(qml_imaging.__file__).parent
+
+LAYERS = [
+    {"resources", "registry"},
+    {"config"},
+    {"runs", "data", "physics", "reporting", "quantum"},
+    {"training", "models"},
+    {"diffusion"},
+    {"pipelines"},
+    {"cli", "cli_hardware"},
+]
+"""Top-level modules and sub-packages of ``qml_imaging``, lowest first; a module may import from its
+own layer (without cycles) and from lower ones."""
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path, known: set[str]) -> set[str]:
+    """The ``qml_imaging`` modules ``path`` imports anywhere in its body."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("qml_imaging"):
+            for alias in node.names:
+                child = f"{node.module}.{alias.name}"
+                found.add(child if child in known else node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("qml_imaging"))
+    return found & known
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    return {name: imported_modules(path, set(paths)) - {name} for name, path in paths.items()}
+
+
+def layer_of(module: str) -> int:
+    top = module.split(".")[1] if "." in module else "__init__"
+    for index, members in enumerate(LAYERS):
+        if top in members:
+            return index
+    raise AssertionError(f"{module} belongs to no layer; add {top!r} to LAYERS")
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, str] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        stack.append(node)
+        for successor in sorted(graph[node]):
+            if state.get(successor) == "open":
+                return stack[stack.index(successor):] + [successor]
+            if successor not in state and (cycle := visit(successor)):
+                return cycle
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_package_has_no_import_cycle():
+    assert find_cycle(import_graph()) is None
+
+
+def test_no_module_imports_from_a_higher_layer():
+    upward = [f"{module} -> {target}" for module, targets in import_graph().items() if module != "qml_imaging"
+              for target in targets if layer_of(target) > layer_of(module)]
+    assert upward == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None

@@ -192,11 +192,12 @@ class RunDir:
         return run
 
     @classmethod
-    def open(cls, path: str | Path, *, experiments: tuple[str, ...] | None = None, lock: bool = False) -> RunDir:
+    def open(cls, path: str | Path, *, experiments: tuple[str, ...] | None = None, hint: str = "",
+             lock: bool = False) -> RunDir:
         """Reopen an existing run folder (for ``--resume``) from its ``config.yaml``.
 
         ``experiments``: the kinds of run the caller can use; another kind is refused with a message
-        naming both. With ``lock`` the folder is locked (see :meth:`lock`).
+        naming both (and ``hint``, where to find the right one). With ``lock`` the folder is locked (see :meth:`lock`).
         """
         path = Path(path)
         if not (path / "config.yaml").is_file():
@@ -204,7 +205,8 @@ class RunDir:
         run = cls(path, load_config(path / "config.yaml"))
         if experiments is not None and run.config.experiment not in experiments:
             expected = " or ".join(repr(kind) for kind in experiments)
-            raise RunFolderError(f"{str(path)!r} is a {run.config.experiment!r} run; a {expected} run is needed here")
+            raise RunFolderError(f"{str(path)!r} is a {run.config.experiment!r} run; a {expected} run is needed here"
+                                 + (f" ({hint})" if hint else ""))
         if lock:
             run.lock()
         return run

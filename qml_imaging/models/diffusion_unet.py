@@ -24,7 +24,9 @@ import math
 import torch
 from torch import nn
 
+from qml_imaging.models.specs import DiffusionUNetSpec
 from qml_imaging.quantum.circuits import bottleneck_ansatz
+from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.layer import QuantumLayer
 
 BOTTLENECKS = ("none", "quantum", "classical")
@@ -110,11 +112,22 @@ def make_bottleneck(kind: str, channels: int, n_qubits: int = 8, layers: int = 3
     return ClassicalBottleneck.matching(channels, sum(p.numel() for p in quantum.parameters()))
 
 
-class DiffusionUNet(nn.Module):
-    """``model(x_t (B, C, 28, 28), t (B,)) -> eps_hat (B, C, 28, 28)``; any size divisible by 4 works."""
+_DEFAULT = DiffusionUNetSpec()
 
-    def __init__(self, in_channels: int = 1, channels: tuple[int, int, int] = (32, 64, 128), bottleneck: str = "none",
-                 n_qubits: int = 8, quantum_layers: int = 3, backend="fast", dropout: float = 0.0):
+
+class DiffusionUNet(nn.Module):
+    """``model(x_t (B, C, 28, 28), t (B,)) -> eps_hat (B, C, 28, 28)``; any size divisible by 4 works.
+    Default sizes: :class:`~qml_imaging.models.specs.DiffusionUNetSpec`."""
+
+    @classmethod
+    def from_spec(cls, spec: DiffusionUNetSpec, in_channels: int, bottleneck: str = "none",
+                  backend: Executor | str = "fast") -> DiffusionUNet:
+        return cls(in_channels, tuple(spec.channels), bottleneck, spec.n_qubits, spec.quantum_layers, backend,
+                   spec.dropout)
+
+    def __init__(self, in_channels: int = 1, channels: tuple[int, int, int] = tuple(_DEFAULT.channels),
+                 bottleneck: str = "none", n_qubits: int = _DEFAULT.n_qubits, quantum_layers: int = _DEFAULT.quantum_layers,
+                 backend: Executor | str = "fast", dropout: float = _DEFAULT.dropout):
         super().__init__()
         c1, c2, c3 = channels
         time_dim = 4 * c1

@@ -13,14 +13,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from qml_imaging.models.specs import G2CnnSpec
 from qml_imaging.physics.hbt import DEFAULT_BINS, check_histograms
 
 
-class G2CNN(nn.Module):
-    """``(B, bins)`` coincidence counts -> ``(B,)`` g2(0); the paper's sizes by default."""
+_DEFAULT = G2CnnSpec()
 
-    def __init__(self, bins: int = DEFAULT_BINS, filters: int = 260, kernel: int = 4,
-                 dense: tuple[int, ...] = (256, 64), dropout: float = 0.25):
+
+class G2CNN(nn.Module):
+    """``(B, bins)`` coincidence counts -> ``(B,)`` g2(0); the paper's sizes by default
+    (:class:`~qml_imaging.models.specs.G2CnnSpec`)."""
+
+    @classmethod
+    def from_spec(cls, spec: G2CnnSpec, bins: int = DEFAULT_BINS) -> G2CNN:
+        return cls(bins, filters=spec.filters, kernel=spec.kernel, dense=tuple(spec.dense), dropout=spec.dropout)
+
+    def __init__(self, bins: int = DEFAULT_BINS, filters: int = _DEFAULT.filters, kernel: int = _DEFAULT.kernel,
+                 dense: tuple[int, ...] = tuple(_DEFAULT.dense), dropout: float = _DEFAULT.dropout):
         super().__init__()
         self.bins = bins
         self.features = nn.Sequential(

@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from qml_imaging.models.specs import UNetSpec
+
 
 class ResBlock(nn.Module):
     """``GELU(x + dropout(BN(conv(GELU(BN(conv(x)))))))`` with a 1x1 projection when widths differ."""
@@ -48,22 +50,33 @@ def _stage(in_channels: int, out_channels: int, blocks: int, kernel_size: int, d
     return nn.Sequential(*layers)
 
 
+_DEFAULT = UNetSpec()
+
+
 class DenoisingUNet(nn.Module):
-    """U-Net ``(B, in_channels, H, W) -> (B, out_channels, H, W)``; see the module docstring."""
+    """U-Net ``(B, in_channels, H, W) -> (B, out_channels, H, W)``; see the module docstring.
+    Defaults: :class:`~qml_imaging.models.specs.UNetSpec`."""
+
+    @classmethod
+    def from_spec(cls, spec: UNetSpec, in_channels: int, out_channels: int = 1) -> DenoisingUNet:
+        """The network ``spec`` describes (its input-plane options are the caller's: they set ``in_channels``)."""
+        return cls(in_channels, out_channels, depth=spec.depth, base_channels=spec.base_channels,
+                   max_channels=spec.max_channels, first_kernel=spec.first_kernel, kernel=spec.kernel,
+                   res_blocks=spec.res_blocks, dropout=spec.dropout, skip_from_level=spec.skip_from_level)
 
     def __init__(
         self,
         in_channels: int = 1,
         out_channels: int = 1,
         *,
-        depth: int = 4,
-        base_channels: int = 32,
-        max_channels: int = 256,
-        first_kernel: int = 5,
-        kernel: int = 3,
-        res_blocks: int = 1,
-        dropout: float = 0.0,
-        skip_from_level: int = 0,
+        depth: int = _DEFAULT.depth,
+        base_channels: int = _DEFAULT.base_channels,
+        max_channels: int = _DEFAULT.max_channels,
+        first_kernel: int = _DEFAULT.first_kernel,
+        kernel: int = _DEFAULT.kernel,
+        res_blocks: int = _DEFAULT.res_blocks,
+        dropout: float = _DEFAULT.dropout,
+        skip_from_level: int = _DEFAULT.skip_from_level,
     ):
         super().__init__()
         if depth < 1 or res_blocks < 1:

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from qml_imaging.config import ConfigError, config_from_dict, load_config
-from qml_imaging.pipelines.qcrb.config import DenoiserLoss, UNetSpec
+from qml_imaging.models.specs import UNetSpec
+from qml_imaging.pipelines.qcrb.config import DenoiserLoss
 from qml_imaging.pipelines.qcrb.denoising import DenoiserObjective, network_inputs
 from qml_imaging.runs import RunDir
 from tests.conftest import EXPERIMENTS

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from qml_imaging.config import ExperimentConfig, Section, TrainSettings
+from qml_imaging.models.specs import DiffusionUNetSpec
 from qml_imaging.quantum.backends import BackendName
 
 SCHEDULE_NAMES = ("linear", "cosine", "tailored")
@@ -44,23 +45,6 @@ class Variant(Section):
     schedule: Literal["linear", "cosine", "tailored"] | None = Field(None, description="null = diffusion.schedule")
     datasets: list[str] | None = Field(None, description="data sets this variant runs on; null = all")
     shots: list[int] | None = Field(None, description="values of k this variant runs at; null = all")
-
-
-class UNetSettings(Section):
-    """:class:`qml_imaging.models.diffusion_unet.DiffusionUNet` sizes."""
-
-    channels: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=3, max_length=3,
-                                description="widths at 28x28, 14x14, 7x7 (each a multiple of 8)")
-    n_qubits: int = Field(8, ge=1, le=16, description="qubits of the quantum bottleneck")
-    quantum_layers: int = Field(3, ge=1, le=20, description="entangling layers of the bottleneck ansatz")
-    dropout: float = Field(0.0, ge=0, lt=1)
-
-    @model_validator(mode="after")
-    def _group_norm(self) -> UNetSettings:
-        bad = [c for c in self.channels if c <= 0 or c % 8]
-        if bad:
-            raise ValueError(f"channels must be positive multiples of 8 (GroupNorm of 8 groups), got {bad}")
-        return self
 
 
 class DiffusionSettings(Section):
@@ -117,7 +101,7 @@ class DiffusionFewShotConfig(ExperimentConfig):
         "none": Variant(bottleneck="none"), "classical": Variant(bottleneck="classical"),
         "quantum": Variant(bottleneck="quantum")}, min_length=1)
     split: Split = Field(default_factory=Split)
-    unet: UNetSettings = Field(default_factory=UNetSettings)
+    unet: DiffusionUNetSpec = Field(default_factory=DiffusionUNetSpec)
     diffusion: DiffusionSettings = Field(default_factory=DiffusionSettings)
     tailored: TailoredSettings = Field(default_factory=TailoredSettings)
     noise: NoiseSettings = Field(default_factory=NoiseSettings)

@@ -99,8 +99,7 @@ def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTa
     folder.mkdir(parents=True, exist_ok=True)
 
     seed_everything(task.seed)
-    model = DiffusionUNet(split.channels, tuple(config.unet.channels), variant.bottleneck, config.unet.n_qubits,
-                          config.unet.quantum_layers, dropout=config.unet.dropout)
+    model = DiffusionUNet.from_spec(config.unet, split.channels, variant.bottleneck)
     schedule_name = variant.schedule or config.diffusion.schedule
     base = config.tailored.base if schedule_name == "tailored" else schedule_name
     schedule = make_schedule(base, config.diffusion.timesteps)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from qml_imaging.config import ExperimentConfig, Section, TrainSettings
+from qml_imaging.models.specs import G2CnnSpec
 
 MAPE_FLOOR = 0.05
 """g2(0) below which a relative error is not defined here: MAPE (reports and the training loss) is taken
@@ -53,15 +54,6 @@ class HistogramSimulation(Section):
         return self
 
 
-class CnnSpec(Section):
-    """:class:`qml_imaging.models.g2_cnn.G2CNN` sizes (the paper: 260 filters, kernel 4)."""
-
-    filters: int = Field(260, ge=1, le=2048)
-    kernel: int = Field(4, ge=1, le=32)
-    dense: list[int] = Field(default_factory=lambda: [256, 64])
-    dropout: float = Field(0.25, ge=0, lt=1)
-
-
 class G2Evaluation(Section):
     """Held-out histograms at each acquisition time; L-M at longer times to find the speed-up."""
 
@@ -79,7 +71,7 @@ class G2RegressionConfig(ExperimentConfig):
 
     experiment: Literal["g2_regression"]
     simulation: HistogramSimulation = Field(default_factory=HistogramSimulation)
-    cnn: CnnSpec = Field(default_factory=CnnSpec)
+    cnn: G2CnnSpec = Field(default_factory=G2CnnSpec)
     loss: Literal["mape"] = "mape"
     train: TrainSettings = Field(default_factory=lambda: TrainSettings(epochs=30, batch_size=128, optimizer="adamax",
                                                                        lr=2e-3, eval_every=5))

@@ -42,8 +42,7 @@ PAPER_MAPE = {"cnn": {"5": 5.0, "6": 3.92, "7": 3.58}, "lm": {"5": 32.0, "6": 30
 
 
 def build_cnn(config: G2RegressionConfig) -> G2CNN:
-    spec = config.cnn
-    return G2CNN(filters=spec.filters, kernel=spec.kernel, dense=tuple(spec.dense), dropout=spec.dropout)
+    return G2CNN.from_spec(config.cnn)
 
 
 def run(config: G2RegressionConfig, run_dir: RunDir) -> dict:

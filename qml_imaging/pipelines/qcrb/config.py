@@ -8,25 +8,10 @@ from pydantic import Field, model_validator
 
 from qml_imaging.config import ExperimentConfig, Section, TrainSettings
 from qml_imaging.data.catalog import SKIMAGE_IMAGES
+from qml_imaging.models.specs import UNetSpec
 
 SSIM_WINDOW = 11
 """Torch-free copy of :data:`qml_imaging.training.losses.SSIM_WINDOW` (a test checks they agree)."""
-
-
-class UNetSpec(Section):
-    """Architecture of :class:`qml_imaging.models.unet.DenoisingUNet`."""
-
-    depth: int = Field(4, ge=1, le=8, description="resolution levels; image side must be divisible by 2**(depth-1)")
-    base_channels: int = Field(32, ge=1, le=1024, description="channels of the first level (doubled per level)")
-    max_channels: int = Field(128, ge=1, le=1024, description="cap on the channels of any level")
-    first_kernel: int = Field(5, ge=1, le=11, description="kernel size of the first convolution (odd)")
-    kernel: int = Field(3, ge=1, le=11, description="kernel size of every later convolution (odd)")
-    res_blocks: int = Field(1, ge=1, le=8, description="ResNet blocks per level and side")
-    dropout: float = Field(0.0, ge=0, lt=1)
-    skip_from_level: int = Field(0, ge=0, le=7, description="finest level with a skip connection; 0: every level "
-                                                            "(the plain U-Net), depth - 1: none")
-    condition_on_nbar: bool = Field(True, description="feed log(nbar) as an input plane")
-    coordinates: bool = Field(False, description="feed the pixel coordinates x and y as two input planes")
 
 
 class DenoiserLoss(Section):

@@ -20,7 +20,8 @@ from torch import nn
 from qml_imaging.config import TrainSettings
 from qml_imaging.models.unet import DenoisingUNet
 from qml_imaging.physics.shot_noise import check_nbar, shot_noise_counts
-from qml_imaging.pipelines.qcrb.config import DenoiserExperiment, DenoiserLoss, PhotonRange, UNetSpec
+from qml_imaging.models.specs import UNetSpec
+from qml_imaging.pipelines.qcrb.config import DenoiserExperiment, DenoiserLoss, PhotonRange
 from qml_imaging.runs import RunDir
 from qml_imaging.training import FitResult, Trainer, seed_everything
 from qml_imaging.training.losses import CompositeImageLoss
@@ -32,10 +33,7 @@ VALIDATION_NBARS = (100.0, 1000.0, 4000.0)
 
 
 def build_unet(spec: UNetSpec) -> DenoisingUNet:
-    return DenoisingUNet(input_planes(spec), 1, depth=spec.depth, base_channels=spec.base_channels,
-                         max_channels=spec.max_channels, first_kernel=spec.first_kernel, kernel=spec.kernel,
-                         res_blocks=spec.res_blocks, dropout=spec.dropout,
-                         skip_from_level=spec.skip_from_level)
+    return DenoisingUNet.from_spec(spec, input_planes(spec))
 
 
 def input_planes(spec: UNetSpec) -> int:

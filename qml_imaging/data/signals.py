@@ -61,9 +61,11 @@ def load_wav(path: str | Path, n_samples: int = 1000, offset: int = 0) -> np.nda
     if samples.ndim == 2:
         samples = samples.mean(axis=1)
     if offset < 0 or offset + n_samples > len(samples):
-        raise ValueError(f"{path}: {len(samples)} samples, cannot take {n_samples} from offset {offset}")
+        raise ValueError(f"{path}: {len(samples)} samples, cannot take {n_samples} from offset {offset}; "
+                         "lower signal.n_samples or signal.offset, or give a longer file")
     window = samples[offset : offset + n_samples]
     peak = np.abs(window).max()
     if peak == 0:
-        raise ValueError(f"{path}: the chosen window is silent")
+        raise ValueError(f"{path}: the chosen window (offset {offset}, {n_samples} samples) is silent; "
+                         "choose another signal.offset or file")
     return window / peak

@@ -40,11 +40,6 @@ class NoiseSchedule:
     def alpha_bar(self) -> torch.Tensor:
         return torch.cumprod(1.0 - self.betas, dim=0)
 
-    def signal_to_noise(self) -> torch.Tensor:
-        """``abar_t / (1 - abar_t)``, ``(T,)``."""
-        alpha_bar = self.alpha_bar
-        return alpha_bar / (1.0 - alpha_bar)
-
     def add_noise(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """``x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise`` for per-sample steps ``t`` ``(B,)``."""
         alpha_bar = self.alpha_bar.to(x0.device)[t].to(x0.dtype).reshape(-1, *([1] * (x0.ndim - 1)))

@@ -123,13 +123,6 @@ def noise_circuit(n_qubits: int) -> CircuitTemplate:
     return CircuitTemplate("noise", n_qubits, (0,), circuit, init_scale=0.0)
 
 
-TEMPLATES: dict[str, Callable[..., CircuitTemplate]] = {
-    "qiren": qiren_block,
-    "bottleneck": bottleneck_ansatz,
-    "noise": noise_circuit,
-}
-
-
 def _check_sizes(**sizes: int) -> None:
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

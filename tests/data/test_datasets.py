@@ -10,7 +10,7 @@ from qml_imaging.data.datasets import (
     load_skimage_image,
     medmnist_2d_flags,
 )
-from qml_imaging.data.fewshot import PACK_PER_CLASS, few_shot_indices, load_fewshot_pack
+from qml_imaging.data.fewshot import few_shot_indices
 
 
 def test_mnist_test_set_loads_from_the_offline_bundle(shared_data):
@@ -100,21 +100,6 @@ def test_few_shot_indices_are_balanced_seeded_and_checked():
         few_shot_indices(labels, 21, classes=[7])
     with pytest.raises(ValueError, match=r"classes \[11\] do not occur"):
         few_shot_indices(labels, 5, classes=[11])
-
-
-def test_bundled_pack_matches_its_source_images(shared_data):
-    mnist_images, mnist_labels = load_mnist(train=False, data_dir=shared_data, download=False)
-    images, labels, indices = load_fewshot_pack("mnist")
-    assert images.shape == (100, 28, 28)
-    assert np.bincount(labels).tolist() == [PACK_PER_CLASS["mnist"]] * 10
-    assert np.array_equal(images, mnist_images.numpy()[indices])
-    assert np.array_equal(labels, mnist_labels.numpy()[indices])
-    pneumonia, pneumonia_labels, pneumonia_indices = load_fewshot_pack("pneumoniamnist")
-    source, _ = load_medmnist("pneumoniamnist", split="train", data_dir=shared_data, download=False)
-    assert np.array_equal(pneumonia, source[pneumonia_indices])
-    assert np.bincount(pneumonia_labels).tolist() == [50, 50]
-    with pytest.raises(ValueError, match="bundled pack holds"):
-        load_fewshot_pack("cifar10")
 
 
 def test_failed_download_becomes_a_clear_error(tmp_path, monkeypatch):

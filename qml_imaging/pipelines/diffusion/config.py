@@ -10,7 +10,6 @@ from qml_imaging.config import ExperimentConfig, Section, TrainSettings
 from qml_imaging.models.specs import DiffusionUNetSpec
 from qml_imaging.quantum.backends import BackendName
 
-SCHEDULE_NAMES = ("linear", "cosine", "tailored")
 
 
 class DatasetSpec(Section):

@@ -140,3 +140,19 @@ def test_a_shipped_experiment_is_found_by_name_from_any_folder(tmp_path, monkeyp
     assert load_config("inr_smoke").name == load_config("inr_smoke.yaml").name
     with pytest.raises(ConfigError, match="does not exist; `qml-imaging list`"):
         load_config("experiments/no_such_experiment.yaml")
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("train.epochs=true", "train.epochs: Value error, expected a number, not the boolean True"),
+    ("seeds=yes", "seeds: Value error, expected a number, not the boolean True"),
+    ("train.lr=.inf", "train.lr: Input should be a finite number"),
+    ("train.weight_decay=.nan", "train.weight_decay: Input should be a finite number"),
+])
+def test_booleans_and_non_finite_numbers_are_refused_where_a_number_is_expected(override, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace("(", r"\(")):
+        config_from_dict(smoke_dict(), [override])
+
+
+def test_booleans_stay_valid_where_a_boolean_is_expected():
+    config = config_from_dict(smoke_dict(), ["train.progress=false", "models.qiren.batch_norm=no"])
+    assert config.train.progress is False and config.models["qiren"].batch_norm is False

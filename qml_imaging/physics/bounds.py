@@ -36,9 +36,9 @@ from qml_imaging.physics.shot_noise import check_nbar, check_transmittance, nbar
 def poisson_fisher(phi: torch.Tensor, jacobian: torch.Tensor, nbar: float | torch.Tensor) -> torch.Tensor:
     """Unchecked kernel ``F = nbar J^T diag(1/phi) J`` ``(B, P, P)`` for ``phi`` ``(B, K)``, ``J`` ``(B, K, P)``.
 
-    The Fisher information of independent Poisson counts with means ``nbar phi_k(theta)`` (e.g.
-    Kay, *Fundamentals of Statistical Signal Processing: Estimation Theory*, 1993, Eq. 3.31 for
-    Poisson data). ``nbar``: a number or ``(B,)``. Callers check their inputs; :func:`fisher_information`
+    The Fisher information of independent Poisson counts with means ``mu_k = nbar phi_k(theta)``,
+    ``F_ij = sum_k (d mu_k / d theta_i)(d mu_k / d theta_j) / mu_k`` (e.g. Kay, *Fundamentals of
+    Statistical Signal Processing: Estimation Theory*, 1993, Ch. 3). ``nbar``: a number or ``(B,)``. Callers check their inputs; :func:`fisher_information`
     is the checked public form.
     """
     nbar = torch.as_tensor(nbar, dtype=phi.dtype, device=phi.device)

@@ -3,7 +3,7 @@
 Given ``R`` estimates ``phi_hat_r`` ``(R, H, W)`` of one true image ``phi`` ``(H, W)``:
 
 * mean squared error decomposition (e.g. Kay, *Fundamentals of Statistical Signal Processing:
-  Estimation Theory*, 1993, Sec. 2.4): per pixel ``mse_k = bias_k^2 + var_k`` with
+  Estimation Theory*, 1993, Ch. 2): per pixel ``mse_k = bias_k^2 + var_k`` with
   ``bias_k = mean_r(phi_hat_rk - phi_k)`` and the population variance over the realisations, so
   the identity is exact; totals sum over pixels;
 * tangent split: with ``Q`` an orthonormal basis of the columns of the family's Jacobian

@@ -161,8 +161,8 @@ def uncorrelated_baseline(parameters: EmitterParameters, seconds: float | torch.
     """Coincidences per bin ``(B,)`` (float64) that uncorrelated light at the singles rates would give.
 
     The standard HBT normalisation ``efficiency * R^2 * w * T`` (singles rate ``R`` counts/s per
-    detector, bin width ``w`` s, acquisition ``T`` s; e.g. Fox, *Quantum Optics*, 2006, Sec. 6.3 for
-    the normalisation of g2 by uncorrelated coincidences): the baseline that L-M fits with a known
+    detector, bin width ``w`` s, acquisition ``T`` s; the normalisation of g2 by uncorrelated
+    coincidences, e.g. Fox, *Quantum Optics*, 2006, Ch. 6): the baseline that L-M fits with a known
     baseline use, and the scale of :func:`expected_histogram`. ``seconds``: a number or ``(B,)``, > 0.
     """
     seconds = _check_acquisition(parameters, seconds, axis, efficiency)

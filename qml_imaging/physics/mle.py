@@ -35,7 +35,12 @@ MAX_DAMPING = 1e8
 
 @dataclass
 class PoissonMLE:
-    """Maximum-likelihood estimator of ``family`` on ``size x size`` images (see the module docstring)."""
+    """Maximum-likelihood estimator of ``family`` on ``size x size`` images (see the module docstring).
+
+    ``size``, ``candidates``, ``starts``, ``iterations`` are integers >= 1 and ``seed`` >= 0 (bools and
+    fractions raise ``TypeError``); ``starts <= candidates`` (``ValueError``), since the starts are
+    the best of the screened candidates.
+    """
 
     family: ImageFamily
     size: int

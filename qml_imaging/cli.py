@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # Exceptions a user's input or environment causes (bad values, files, devices); anything else is a bug.
-_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, RuntimeError, OSError, EOFError, ArithmeticError,
+_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, RuntimeError, OSError, EOFError, ArithmeticError, MemoryError,
                                                   wave.Error, struct.error, RunFolderError)
 
 

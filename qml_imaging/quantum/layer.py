@@ -46,19 +46,34 @@ class QuantumLayer(nn.Module):
         return self.template.n_outputs
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        if inputs.ndim < 2 or inputs.shape[-1] != self.n_qubits:
-            raise ValueError(
-                f"QuantumLayer({self.template.name!r}) expects inputs of shape (B, {self.n_qubits}), "
-                f"got {tuple(inputs.shape)}"
-            )
-        if not torch.isfinite(inputs).all():
-            raise ValueError(f"QuantumLayer({self.template.name!r}) got non-finite inputs (NaN or inf)")
-        flat = inputs.reshape(-1, self.n_qubits)
-        if self.template.input_scale != 1.0:
-            flat = flat * self.template.input_scale
-        weights = self.weights.to(flat.dtype)
-        outputs = self.executor.expvals(self.template, flat, weights)
+        """Expectation values ``(..., n_outputs)`` for ``inputs`` ``(..., n_qubits)`` of a floating dtype.
+
+        The circuit runs in float64 for float64 inputs and in float32 otherwise (half and bfloat16
+        inputs, and under autocast, which is switched off inside the layer); the outputs have the
+        inputs' dtype. Raises TypeError for integer, boolean or complex inputs and ValueError for
+        a wrong last dimension or non-finite values.
+        """
+        self._check_inputs(inputs)
+        compute = torch.float64 if inputs.dtype == torch.float64 else torch.float32
+        flat = inputs.reshape(-1, self.n_qubits).to(compute)
+        if len(flat) == 0:
+            return inputs.new_zeros(*inputs.shape[:-1], self.n_outputs)
+        with torch.autocast(device_type=flat.device.type, enabled=False):
+            if self.template.input_scale != 1.0:
+                flat = flat * self.template.input_scale
+            outputs = self.executor.expvals(self.template, flat, self.weights.to(compute))
         return outputs.to(inputs.dtype).reshape(*inputs.shape[:-1], self.n_outputs)
+
+    def _check_inputs(self, inputs: torch.Tensor) -> None:
+        name = f"QuantumLayer({self.template.name!r})"
+        if not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
+            kind = inputs.dtype if isinstance(inputs, torch.Tensor) else type(inputs).__name__
+            raise TypeError(f"{name} expects a real floating-point tensor (angles in radians), got {kind}; "
+                            "convert with .float()")
+        if inputs.ndim < 2 or inputs.shape[-1] != self.n_qubits:
+            raise ValueError(f"{name} expects inputs of shape (B, {self.n_qubits}), got {tuple(inputs.shape)}")
+        if not torch.isfinite(inputs).all():
+            raise ValueError(f"{name} got non-finite inputs (NaN or inf)")
 
     def extra_repr(self) -> str:
         return f"template={self.template.name}, qubits={self.n_qubits}, backend={self.executor.describe()}"

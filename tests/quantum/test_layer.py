@@ -81,3 +81,58 @@ def test_template_sizes_are_checked():
         qiren_block(0)
     with pytest.raises(ValueError, match="entangler must be 'chain' or 'ring'"):
         bottleneck_ansatz(3, entangler="star")
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.complex64])
+def test_integer_boolean_and_complex_inputs_are_refused_not_cast(dtype):
+    layer = QuantumLayer(qiren_block(3, 1, 1))
+    with pytest.raises(TypeError, match=f"expects a real floating-point tensor.*got {dtype}"):
+        layer(torch.ones(2, 3).to(dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_inputs_run_in_float32_and_return_their_dtype(dtype):
+    torch.manual_seed(0)
+    layer = QuantumLayer(qiren_block(3, 2, 2))
+    inputs = torch.rand(16, 3) * 2 - 1
+    with torch.no_grad():
+        reference = layer(inputs.to(dtype).double())
+        outputs = layer(inputs.to(dtype))
+    assert outputs.dtype == dtype
+    assert (outputs.double() - reference).abs().max() < 1e-2
+
+
+def test_cpu_autocast_through_qiren_and_the_quantum_diffusion_unet_matches_float32():
+    from qml_imaging.models.diffusion_unet import DiffusionUNet
+    from qml_imaging.models.inr import QIREN
+
+    torch.manual_seed(0)
+    qiren = QIREN(2, 1, n_qubits=3, hybrid_layers=2, reuploads=1, sublayers=2).eval()
+    unet = DiffusionUNet(1, (8, 16, 16), bottleneck="quantum", n_qubits=3, quantum_layers=1).eval()
+    coordinates, images, steps = torch.rand(32, 2) * 2 - 1, torch.randn(2, 1, 28, 28), torch.tensor([3, 700])
+    with torch.no_grad():
+        expected = qiren(coordinates), unet(images, steps)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = qiren(coordinates), unet(images, steps)
+    for got, want in zip(mixed, expected):
+        assert torch.isfinite(got).all()
+        assert (got.float() - want).abs().max() < 0.05 * want.abs().max() + 0.02
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        qiren.train()(coordinates).float().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in qiren.parameters() if p.grad is not None)
+
+
+def test_an_empty_batch_gives_an_empty_output():
+    layer = QuantumLayer(qiren_block(3, 1, 1))
+    assert layer(torch.zeros(0, 3)).shape == (0, 3)
+
+
+def test_a_simulation_larger_than_free_memory_is_refused_before_it_starts(monkeypatch):
+    from qml_imaging.quantum import simulator
+
+    monkeypatch.setattr(simulator, "available_memory", lambda device: 2**20)
+    layer = QuantumLayer(qiren_block(6, 1, 1))
+    with pytest.raises(MemoryError, match=r"6 qubits for a batch of 512 needs about .* GiB .* has 0.0 GiB free"):
+        layer(torch.zeros(512, 6))
+    with torch.no_grad():
+        assert layer(torch.zeros(1, 6)).shape == (1, 6)

@@ -297,6 +297,24 @@ def release_locks() -> None:
         os.close(_held_locks.popitem()[1])
 
 
+@contextlib.contextmanager
+def holding_lock(path: str | Path) -> Iterator[None]:
+    """Hold the lock of folder ``path`` (see :meth:`RunDir.lock`) for the block.
+
+    Raises :class:`RunInUseError` when another process holds it. A lock this process already held
+    (a command that locked the folder on opening it) stays held after the block; one taken here is
+    released.
+    """
+    folder = RunDir(path, None)
+    already_held = os.path.realpath(folder.path) in _held_locks
+    folder.lock()
+    try:
+        yield
+    finally:
+        if not already_held:
+            folder.unlock()
+
+
 def environment() -> dict[str, str]:
     """Versions and hardware a result was produced with."""
     import torch

@@ -10,6 +10,12 @@ jobs, not 3072 circuits submitted one by one.
 so :meth:`~HardwareEvaluation.advance` can stop after any submission (``wait=False``, or a killed
 process) and be called again later, from any process: submitted jobs are looked up by id, fetched
 once, failed or lost jobs are resubmitted up to ``runtime.max_retries`` times with the reason kept.
+
+Exactly once: every submission is preceded by an intent in the store naming the Runtime job tag of
+that attempt, so a process killed between the service accepting a job and the job id being written
+leaves enough to find the job again by its tag (see :meth:`HardwareEvaluation._resolve_intent`).
+:meth:`~HardwareEvaluation.advance` holds the folder's exclusive lock (``run.lock``, the run-folder
+lock of :mod:`qml_imaging.runs`), so two processes never submit or record for one folder at once.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from qml_imaging.quantum.runtime import (
     transpile_for,
     wait_for,
 )
+from qml_imaging.runs import holding_lock
 
 INPUT_TOLERANCE = 1e-6
 """Largest change (radians) of a layer's inputs between submission and use of its result."""
@@ -133,7 +140,18 @@ class HardwareEvaluation:
 
         ``wait=False`` returns None right after a submission or when a submitted job is still
         running (come back later); ``wait=True`` polls every ``runtime.poll_seconds`` until done.
+
+        The folder's lock is held throughout: another process working on the same folder makes this
+        raise :class:`~qml_imaging.runs.RunInUseError` before anything is read, submitted or recorded.
         """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with holding_lock(self.folder):
+            self.store.reload()  # what the last holder of the lock wrote
+            if not self.store.path.is_file():
+                self.store.save()  # jobs.json first: evaluation files without it mean it was lost
+            return self._advance(wait)
+
+    def _advance(self, wait: bool) -> torch.Tensor | None:
         executors = [layer.executor for layer in self.layers]
         for index, layer in enumerate(self.layers):
             layer.executor = StoredResultExecutor(self.spec, self.jobs.device.num_qubits, self.store, index)
@@ -199,6 +217,8 @@ class HardwareEvaluation:
     def _progress(self, pending: PendingLayer, wait: bool) -> bool:
         """Move layer ``pending.index`` one step; False when the caller should stop for now."""
         index = pending.index
+        if self.store.intent(index) is not None:
+            self._resolve_intent(index)
         job_id = self.store.active_job(index)
         if job_id is not None:
             state = wait_for(self.jobs, job_id, self.spec.runtime.poll_seconds) if wait else self.jobs.state(job_id)
@@ -219,17 +239,41 @@ class HardwareEvaluation:
         self._submit(index, pending.inputs)
         return wait
 
+    def _resolve_intent(self, index: int) -> None:
+        """Settle layer ``index``'s intent left by a process that stopped before recording its job id.
+
+        The job service is asked for the job carrying the intent's tag. Found: that job id is
+        recorded as the attempt, exactly as if the process had lived, and nothing is submitted.
+        Not found: the intent is cleared and the layer is submitted again under a new tag. This is
+        safe because a service files a job's tags when it accepts the job (IBM Runtime stores them
+        with the job; local testing mode writes ``local_jobs/tags/`` as the job is created, before it
+        runs), and the lookup happens only after the process that held the intent is gone (the
+        folder's lock passed to this one): a job not visible under its tag was never accepted, so
+        it will never run, and submitting again cannot make a second job.
+        """
+        intent = self.store.intent(index)
+        job_id = self.jobs.find(intent["tag"])
+        if job_id is None:
+            self.store.clear_intent(index)
+            self.log(f"layer {index}: no job was accepted under tag {intent['tag']}; submitting it again")
+            return
+        self.store.record_submission(index, job_id, intent["pub"], self.store.inputs(index), intent["created_at"])
+        self.log(f"layer {index}: found job {job_id} under tag {intent['tag']} (submitted by a process that "
+                 "stopped before recording it); not submitted again")
+
     def _submit(self, index: int, inputs: torch.Tensor) -> None:
         isa = self.isa_circuit(index)
-        isa.save(self._circuit_file(index))
         values = inputs.double().numpy()
-        submitted_at = time.time()
-        job_id = self.jobs.submit([isa.pub(values)])
         pub = {"parameter_values_shape": [len(values), 1, isa.n_inputs], "observables_shape": [1, isa.n_inputs],
                "result_shape": [len(values), isa.n_inputs], "shots": hardware_shots(self.spec),
                "depth": isa.depth, "two_qubit_gates": isa.two_qubit_gates, "physical_qubits": isa.physical_qubits}
+        tag = self.store.next_tag(index)
+        self.store.record_intent(index, tag, pub, values)  # before the service can accept anything
+        isa.save(self._circuit_file(index))
+        submitted_at = time.time()
+        job_id = self.jobs.submit([isa.pub(values)], tag=tag)
         self.store.record_submission(index, job_id, pub, values, submitted_at)
-        self.log(f"layer {index}: submitted job {job_id} to {self.spec.device_name} "
+        self.log(f"layer {index}: submitted job {job_id} to {self.spec.device_name} under tag {tag} "
                  f"({len(values)} parameter sets, {isa.two_qubit_gates} two-qubit gates)")
 
 

@@ -1,7 +1,10 @@
 """IBM Runtime: EstimatorV2 job services and the batched ``ibm`` executor.
 
 A *job service* submits Estimator PUBs and later answers, by job id alone, whether a job is done and
-what it returned, so a caller can stop after submitting and come back from another process:
+what it returned, so a caller can stop after submitting and come back from another process. Each
+submission may carry a *tag* (a Runtime job tag, unique per attempt); :meth:`find` answers which
+job, if any, was accepted under a tag, so a process killed between ``submit`` returning and the job
+id being written down can still learn the id instead of submitting again:
 
 - :class:`IbmJobService` talks to IBM Quantum through ``QiskitRuntimeService`` (credentials from
   ``QISKIT_IBM_TOKEN`` / ``QISKIT_IBM_INSTANCE`` / ``QISKIT_IBM_CHANNEL`` or a saved account; never
@@ -17,6 +20,7 @@ what it returned, so a caller can stop after submitting and come back from anoth
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,9 +58,11 @@ def transpile_for(spec: BackendSpec, template, weights, backend) -> IsaCircuit:
     return transpile_template(template, weights, backend, spec.optimization_level, seed=spec.seed or 0)
 
 
-def configure_estimator(estimator, spec: BackendSpec, *, local: bool) -> None:
-    """Set shots, seed (local) and the YAML's IBM-side options on an ``EstimatorV2``."""
+def configure_estimator(estimator, spec: BackendSpec, *, local: bool, tag: str | None = None) -> None:
+    """Set shots, seed (local), the job ``tag`` and the YAML's IBM-side options on an ``EstimatorV2``."""
     estimator.options.default_shots = hardware_shots(spec)
+    if tag is not None:
+        estimator.options.environment.job_tags = [tag]
     if local:
         if spec.seed is not None:
             estimator.options.simulator.seed_simulator = spec.seed
@@ -80,14 +86,19 @@ class LocalJobService:
         self.device = fake_device(spec.device_name)
         self.spool_dir = Path(spool_dir) if spool_dir is not None else None
         self._memory: dict[str, dict] = {}
+        self._tags: dict[str, str] = {}
 
-    def submit(self, pubs: list) -> str:
+    def submit(self, pubs: list, tag: str | None = None) -> str:
+        """Run ``pubs`` as one job; with ``tag`` the job id is filed under the tag (``local_jobs/tags/``)
+        as soon as the job exists, before it runs, the way IBM records a job's tags when it accepts it."""
         from qiskit_ibm_runtime import EstimatorV2
 
         estimator = EstimatorV2(mode=self.device)
-        configure_estimator(estimator, self.spec, local=True)
+        configure_estimator(estimator, self.spec, local=True, tag=tag)
         job = estimator.run(pubs)
         job_id = job.job_id()
+        if tag is not None:
+            self._file_tag(tag, job_id)
         try:
             result = job.result()
         except Exception as error:
@@ -96,6 +107,22 @@ class LocalJobService:
             self._keep(job_id, {"evs": [np.asarray(r.data.evs) for r in result],
                                 "stds": [np.asarray(r.data.stds) for r in result]})
         return job_id
+
+    def find(self, tag: str) -> str | None:
+        """The id of the job submitted under ``tag``, or None when no job was accepted under it."""
+        if self.spool_dir is None:
+            return self._tags.get(tag)
+        path = self._tag_file(tag)
+        if not path.is_file():
+            return None
+        try:
+            filed = json.loads(path.read_text())
+            if filed["tag"] != tag:
+                raise ValueError(f"it files tag {filed['tag']!r}")
+            return str(filed["job_id"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"the local job index {path} is damaged ({error}); it was written by qml-imaging's "
+                             "local testing mode: delete it and the layer is submitted again") from None
 
     def state(self, job_id: str) -> JobState:
         kept = self._kept(job_id)
@@ -110,6 +137,15 @@ class LocalJobService:
         if kept is None or "error" in kept:
             raise RuntimeError(f"job {job_id} has no result: {self.state(job_id).detail}")
         return list(zip(kept["evs"], kept["stds"]))
+
+    def _tag_file(self, tag: str) -> Path:
+        return self.spool_dir / "tags" / (re.sub(r"[^A-Za-z0-9._-]", "_", tag) + ".json")
+
+    def _file_tag(self, tag: str, job_id: str) -> None:
+        if self.spool_dir is None:
+            self._tags[tag] = job_id
+            return
+        write_text_atomic(self._tag_file(tag), json.dumps({"tag": tag, "job_id": job_id}))
 
     def _keep(self, job_id: str, outcome: dict) -> None:
         if self.spool_dir is None:
@@ -146,12 +182,23 @@ class IbmJobService:
         self.device = ibm_device(self.service, spec.device_name)
         self._mode = None
 
-    def submit(self, pubs: list) -> str:
+    def submit(self, pubs: list, tag: str | None = None) -> str:
+        """Submit ``pubs`` as one Estimator job, tagged ``tag`` (a Runtime job tag) when given."""
         from qiskit_ibm_runtime import EstimatorV2
 
         estimator = EstimatorV2(mode=self._execution_mode())
-        configure_estimator(estimator, self.spec, local=False)
+        configure_estimator(estimator, self.spec, local=False, tag=tag)
         return estimator.run(pubs).job_id()
+
+    def find(self, tag: str) -> str | None:
+        """The id of the job accepted under the Runtime job tag ``tag`` on this backend, or None.
+
+        IBM stores a job's tags when it accepts the job, so a job that is not listed under its tag
+        was never accepted. Tags are unique per attempt; should two jobs carry one, the oldest is
+        the one answered (the same every time).
+        """
+        found = self.service.jobs(job_tags=[tag], backend_name=self.spec.device_name, limit=None)
+        return found[-1].job_id() if found else None
 
     def state(self, job_id: str) -> JobState:
         job = self.service.job(job_id)

@@ -175,11 +175,14 @@ class FailingFirst:
         self.inner, self.failures, self.local, self.device = inner, failures, inner.local, inner.device
         self.failed = set()
 
-    def submit(self, pubs):
-        job_id = self.inner.submit(pubs)
+    def submit(self, pubs, tag=None):
+        job_id = self.inner.submit(pubs, tag=tag)
         if len(self.failed) < self.failures:
             self.failed.add(job_id)
         return job_id
+
+    def find(self, tag):
+        return self.inner.find(tag)
 
     def state(self, job_id):
         if job_id in self.failed:

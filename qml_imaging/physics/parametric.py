@@ -27,7 +27,6 @@ with :func:`register_family`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,21 +34,11 @@ import torch
 from torch.func import jvp, vmap
 
 from qml_imaging.physics.checks import count, real_tensor
+from qml_imaging.physics.family_parameters import FAMILY_PARAMETERS, TWO_PI, ParameterSpec
 
 VISIBILITY = 0.8
-TWO_PI = 2.0 * math.pi
 
 Intensity = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class ParameterSpec:
-    """One parameter of a family: its name and closed range; periodic ones wrap modulo their range."""
-
-    name: str
-    low: float
-    high: float
-    periodic: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,16 +192,6 @@ def _column(theta: torch.Tensor, index: int) -> torch.Tensor:
     return theta[:, index, None, None]
 
 
-def _linear_specs(index: int) -> tuple[ParameterSpec, ...]:
-    return (ParameterSpec(f"kx{index}", 0.5, 4.0), ParameterSpec(f"ky{index}", -4.0, 4.0),
-            ParameterSpec(f"phase{index}", 0.0, TWO_PI, periodic=True))
-
-
-def _radial_specs(index: int) -> tuple[ParameterSpec, ...]:
-    return (ParameterSpec(f"cx{index}", 0.25, 0.75), ParameterSpec(f"cy{index}", 0.25, 0.75),
-            ParameterSpec(f"k{index}", 1.0, 5.0), ParameterSpec(f"radial_phase{index}", 0.0, TWO_PI, periodic=True))
-
-
 def _sinusoid(theta, x, y):
     return 1.0 + VISIBILITY * _linear_wave(x, y, theta)
 
@@ -237,8 +216,6 @@ def _double_radial(theta, x, y):
     share = _column(theta, 8)
     return 1.0 + VISIBILITY * (share * _radial_wave(x, y, theta[:, 0:4]) + (1 - share) * _radial_wave(x, y, theta[:, 4:8]))
 
-
-_SHARE = ParameterSpec("share", 0.2, 0.8)
 
 FAMILIES: dict[str, ImageFamily] = {}
 
@@ -265,16 +242,13 @@ def get_family(name: str) -> ImageFamily:
     return FAMILIES[name]
 
 
-for _family in (
-    ImageFamily("sinusoid", _linear_specs(1), _sinusoid, "one linear sinusoid, 1 + 0.8 cos(2 pi (kx x + ky y) + p)"),
-    ImageFamily("double_sinusoid", _linear_specs(1) + _linear_specs(2) + (_SHARE,), _double_sinusoid,
-                "two linear sinusoids sharing the visibility 0.8 as a : (1 - a)"),
-    ImageFamily("triple_sinusoid", _linear_specs(1) + _linear_specs(2) + _linear_specs(3)
-                + (ParameterSpec("share1", 0.1, 0.45), ParameterSpec("share2", 0.1, 0.45)), _triple_sinusoid,
-                "three linear sinusoids sharing the visibility 0.8 as a1 : a2 : (1 - a1 - a2)"),
-    ImageFamily("radial_linear", _radial_specs(1) + _linear_specs(2) + (_SHARE,), _radial_linear,
-                "a radial and a linear sinusoid sharing the visibility 0.8 as a : (1 - a)"),
-    ImageFamily("double_radial", _radial_specs(1) + _radial_specs(2) + (_SHARE,), _double_radial,
-                "two radial sinusoids sharing the visibility 0.8 as a : (1 - a)"),
-):
-    register_family(_family)
+_INTENSITIES: dict[str, tuple[Intensity, str]] = {
+    "sinusoid": (_sinusoid, "one linear sinusoid, 1 + 0.8 cos(2 pi (kx x + ky y) + p)"),
+    "double_sinusoid": (_double_sinusoid, "two linear sinusoids sharing the visibility 0.8 as a : (1 - a)"),
+    "triple_sinusoid": (_triple_sinusoid, "three linear sinusoids sharing the visibility 0.8 as a1 : a2 : (1 - a1 - a2)"),
+    "radial_linear": (_radial_linear, "a radial and a linear sinusoid sharing the visibility 0.8 as a : (1 - a)"),
+    "double_radial": (_double_radial, "two radial sinusoids sharing the visibility 0.8 as a : (1 - a)"),
+}
+
+for _name, (_intensity, _description) in _INTENSITIES.items():
+    register_family(ImageFamily(_name, FAMILY_PARAMETERS[_name], _intensity, _description))

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from qml_imaging.physics.parametric import FAMILIES, ImageFamily, ParameterSpec, get_family, register_family
+from qml_imaging.physics.family_parameters import ParameterSpec
+from qml_imaging.physics.parametric import FAMILIES, ImageFamily, get_family, register_family
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from qml_imaging.config import load_config
+from qml_imaging.config import ConfigError, load_config
 from qml_imaging.pipelines.g2.regression import speedup_factor
 from qml_imaging.runs import RunDir
 from tests.conftest import EXPERIMENTS
@@ -77,6 +77,11 @@ def test_scan_configs_refuse_empty_or_non_finite_scenes():
 
     raw = load_config(EXPERIMENTS / "srm_scan.yaml").model_dump()
     for scenes, message in (({"one": []}, "scenes.one holds no emitter"),
-                            ({"one": [(float("nan"), 0.0)]}, "scenes.one has non-finite emitter positions")):
+                            ({"one": [(float("nan"), 0.0)]}, "scenes.one.0.0: Input should be a finite number")):
         with pytest.raises((ConfigError, ValueError), match=message):
             config_from_dict({**raw, "scenes": scenes})
+
+
+def test_non_positive_acquisition_times_are_refused_when_the_config_is_validated():
+    with pytest.raises(ConfigError, match="evaluation.seconds.0: Input should be greater than 0"):
+        load_config(EXPERIMENTS / "g2_smoke.yaml", ["evaluation.seconds=[-1]"])

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -91,7 +92,7 @@ def test_too_few_dataset_images_is_a_clear_error(shared_data, monkeypatch):
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("evaluation.nbars=[0, 100]", "evaluation nbars must be > 0"),
+    ("evaluation.nbars=[0, 100]", "evaluation.nbars.0: Input should be greater than 0"),
     ("training.nbar_min=5000", "nbar_min .* must be <= nbar_max"),
     ("image_size=30", "image_size 30 must be divisible by 2\\*\\*\\(unet.depth - 1\\) = 16"),
     ("denoisers.unet.ssim_weight=1", "ssim_weight"),
@@ -102,18 +103,22 @@ def test_bad_config_values_are_clear_errors(override, message):
         load_config(EXPERIMENTS / "qcrb_sinusoid.yaml", [override])
 
 
-def test_theta_outside_the_family_range_fails_before_training(tmp_path):
-    config = load_config(EXPERIMENTS / "qcrb_smoke.yaml", ["theta=[9.0, 1.0, 1.0]"])
-    from qml_imaging.pipelines.qcrb.parametric import run
-
-    with pytest.raises(ValueError, match="parameter 'kx1' of family 'sinusoid' is 9"):
-        run(config, RunDir.create(config, tmp_path / "run"))
+@pytest.mark.parametrize(("override", "message"), [
+    ("evaluation.nbars=[0, 100]", "evaluation.nbars.0: Input should be greater than 0"),
+    ("training.nbar_min=5000", "nbar_min .* must be <= nbar_max"),
+    ("image_size=30", "image_size 30 must be divisible by 2\\*\\*\\(unet.depth - 1\\) = 16"),
+    ("denoisers.unet.ssim_weight=1", "ssim_weight"),
+    ("unet.skip_from_level=5", "unet.skip_from_level 5 must be <= unet.depth - 1 = 4"),
+])
+def test_bad_config_values_are_clear_errors(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(EXPERIMENTS / "qcrb_sinusoid.yaml", [override])
 
 
 @pytest.mark.parametrize(("override", "message"), [
     ("mle.starts=20", r"mle.starts \(20\) must be <= mle.candidates \(16\)"),
-    ("evaluation.nbars=[.nan]", "evaluation nbars must be > 0 and finite"),
-    ("evaluation.nbars=[.inf]", "evaluation nbars must be > 0 and finite"),
+    ("evaluation.nbars=[.nan]", "evaluation.nbars.0: Input should be a finite number"),
+    ("evaluation.nbars=[.inf]", "evaluation.nbars.0: Input should be a finite number"),
     ("training.nbar_max=.inf", "nbar_max"),
 ])
 def test_values_that_would_fail_at_run_time_fail_validation(override, message):
@@ -138,3 +143,20 @@ def test_the_denoiser_objective_is_the_library_composite_loss():
     inputs, targets = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
     expected = CompositeImageLoss(mse_weight=1.0, ssim_weight=0.5, gdl_weight=2.0)(inputs, targets)
     assert objective(torch.nn.Identity(), (inputs, targets, torch.ones(2))).item() == pytest.approx(expected.item())
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("family=sinusiod", "unknown image family 'sinusiod'; known families"),
+    ("theta=[10, 1, 1]", "kx1=10.0 (range [0.5, 4])"),
+    ("theta=[1, 1]", "family 'sinusoid' has 3 parameters"),
+])
+def test_family_and_theta_are_checked_when_the_config_is_validated(override, fragment):
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        load_config(EXPERIMENTS / "qcrb_smoke.yaml", [override])
+
+
+def test_every_shipped_family_has_its_parameters_declared_torch_free():
+    from qml_imaging.physics.family_parameters import FAMILY_PARAMETERS
+    from qml_imaging.physics.parametric import FAMILIES
+
+    assert {name: FAMILIES[name].parameters for name in FAMILY_PARAMETERS} == FAMILY_PARAMETERS

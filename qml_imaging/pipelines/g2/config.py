@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from qml_imaging.config import ExperimentConfig, Section, TrainSettings
 from qml_imaging.models.specs import G2CnnSpec
@@ -17,8 +16,8 @@ single-photon emitter has g2(0) = 0, where MAPE divides by zero)."""
 
 
 class Range(Section):
-    low: float = Field(allow_inf_nan=False)
-    high: float = Field(allow_inf_nan=False)
+    low: float = Field()
+    high: float = Field()
 
     @model_validator(mode="after")
     def _ordered(self) -> Range:
@@ -57,9 +56,9 @@ class HistogramSimulation(Section):
 class G2Evaluation(Section):
     """Held-out histograms at each acquisition time; L-M at longer times to find the speed-up."""
 
-    seconds: list[int] = Field(default_factory=lambda: [5, 6, 7], min_length=1)
+    seconds: list[PositiveInt] = Field(default_factory=lambda: [5, 6, 7], min_length=1)
     histograms: int = Field(2000, ge=2, description="held-out histograms per acquisition time")
-    lm_seconds: list[int] = Field(default_factory=lambda: [5, 10, 20, 40, 80, 160],
+    lm_seconds: list[PositiveInt] = Field(default_factory=lambda: [5, 10, 20, 40, 80, 160],
                                   description="acquisition times at which L-M is evaluated for the speed-up")
     lm_histograms: int = Field(400, ge=2, description="held-out histograms per L-M speed-up point")
     workers: int = Field(2, ge=1, le=64, description="processes for the L-M fits")
@@ -89,8 +88,8 @@ class ScanSettings(Section):
     """:class:`qml_imaging.physics.microscopy.ConfocalScan` settings (nm, counts/s per detector, s per pixel)."""
 
     pixels: int = Field(32, ge=5, le=256)
-    field_nm: float = Field(775.0, gt=0, allow_inf_nan=False)
-    psf_fwhm_nm: float = Field(300.0, gt=0, allow_inf_nan=False)
+    field_nm: float = Field(775.0, gt=0)
+    psf_fwhm_nm: float = Field(300.0, gt=0)
     peak_rate: float = Field(1e5, gt=0, allow_inf_nan=False, description="an emitter's detected rate with the focus on it")
     background_rate: float = Field(0.0, ge=0, allow_inf_nan=False, description="uniform background rate")
     seconds: float = Field(5.0, gt=0, allow_inf_nan=False, description="acquisition time per pixel")
@@ -124,7 +123,4 @@ class SrmScanConfig(ExperimentConfig):
         for name, positions in self.scenes.items():
             if not positions:
                 raise ValueError(f"scenes.{name} holds no emitter; give at least one (x, y) position in nm")
-            bad = [p for p in positions if not all(math.isfinite(v) for v in p)]
-            if bad:
-                raise ValueError(f"scenes.{name} has non-finite emitter positions {bad}; positions are finite nm")
         return self

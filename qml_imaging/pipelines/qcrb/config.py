@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PositiveFloat, model_validator
 
 from qml_imaging.config import ExperimentConfig, Section, TrainSettings
 from qml_imaging.data.catalog import SKIMAGE_IMAGES
 from qml_imaging.models.specs import UNetSpec
+from qml_imaging.physics.family_parameters import FAMILY_PARAMETERS, check_theta
 
 SSIM_WINDOW = 11
 """Torch-free copy of :data:`qml_imaging.training.losses.SSIM_WINDOW` (a test checks they agree)."""
@@ -34,8 +35,8 @@ class DenoiserLoss(Section):
 class PhotonRange(Section):
     """Training data: fresh images every step, nbar log-uniform in [nbar_min, nbar_max]."""
 
-    nbar_min: float = Field(40.96, gt=0, allow_inf_nan=False)
-    nbar_max: float = Field(4096.0, gt=0, allow_inf_nan=False)
+    nbar_min: float = Field(40.96, gt=0)
+    nbar_max: float = Field(4096.0, gt=0)
     batches_per_epoch: int = Field(50, ge=1)
 
     @model_validator(mode="after")
@@ -48,15 +49,8 @@ class PhotonRange(Section):
 class Evaluation(Section):
     """Where the estimators are evaluated: an nbar grid, ``realisations`` noisy images at each."""
 
-    nbars: list[float] = Field(default_factory=lambda: [100.0, 1000.0, 4000.0], min_length=1)
+    nbars: list[PositiveFloat] = Field(default_factory=lambda: [100.0, 1000.0, 4000.0], min_length=1)
     realisations: int = Field(1000, ge=2, le=100_000)
-
-    @model_validator(mode="after")
-    def _positive(self) -> Evaluation:
-        bad = [n for n in self.nbars if not 0 < n < float("inf")]
-        if bad:
-            raise ValueError(f"evaluation nbars must be > 0 and finite, got {bad}")
-        return self
 
 
 class MleSpec(Section):
@@ -106,12 +100,13 @@ class QcrbParametricConfig(DenoiserExperiment):
     """U-Nets and the MLE on one image family at one ``theta``, against the QCRB."""
 
     experiment: Literal["qcrb_parametric"]
-    family: str = Field("sinusoid", description="name in qml_imaging.physics.parametric.FAMILIES")
+    family: str = Field("sinusoid", description=f"image family, one of {sorted(FAMILY_PARAMETERS)}")
     theta: list[float] = Field(description="parameters of the evaluated image, in the family's order")
     mle: MleSpec = Field(default_factory=MleSpec)
 
     @model_validator(mode="after")
     def _mle_fits_the_image(self) -> QcrbParametricConfig:
+        check_theta(self.family, self.theta)
         if self.mle.enabled and self.image_size**2 < len(self.theta):
             raise ValueError(f"image_size {self.image_size} gives {self.image_size**2} pixels, fewer than the "
                              f"{len(self.theta)} parameters of theta the MLE fits")

@@ -343,3 +343,170 @@ def test_ibm_job_service_maps_runtime_states_and_submits_in_a_batch_with_the_yam
     assert service.submit(["pub"]) == "new-job" and service.submit(["pub"]) == "new-job"
     assert isinstance(created[0].mode, RecordingBatch) and created[0].mode is created[1].mode, "one batch per process"
     assert created[0].options.dynamical_decoupling.sequence_type == "XY4"
+
+
+class Counting:
+    """A job service that counts the jobs submitted through it (one per process in these tests)."""
+
+    def __init__(self, inner, fail_before_submit=False):
+        self.inner, self.local, self.device = inner, inner.local, inner.device
+        self.fail_before_submit = fail_before_submit
+        self.submitted = []
+
+    def submit(self, pubs, tag=None):
+        if self.fail_before_submit:
+            raise ConnectionError("the connection dropped before the service accepted the job")
+        job_id = self.inner.submit(pubs, tag=tag)
+        self.submitted.append(job_id)
+        return job_id
+
+    def find(self, tag):
+        return self.inner.find(tag)
+
+    def state(self, job_id):
+        return self.inner.state(job_id)
+
+    def result(self, job_id):
+        return self.inner.result(job_id)
+
+
+def spooled(folder):
+    """A new process's local-testing-mode service on ``folder``'s spool."""
+    return Counting(LocalJobService(MANILA, spool_dir=folder / "local_jobs"))
+
+
+def test_a_job_accepted_but_not_recorded_is_found_by_its_tag_and_not_submitted_again(
+        model_and_inputs, tmp_path, monkeypatch):
+    model, inputs, exact = model_and_inputs
+    original = JobStore.record_submission
+
+    def killed_after_the_service_accepted(store, index, job_id, *args):
+        if index == 1:
+            raise KeyboardInterrupt  # the process dies with job_id known to the service, not to the store
+        original(store, index, job_id, *args)
+
+    monkeypatch.setattr(JobStore, "record_submission", killed_after_the_service_accepted)
+    first = spooled(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        evaluation(model, inputs, tmp_path, jobs=first).advance()
+    monkeypatch.setattr(JobStore, "record_submission", original)
+    orphan = first.submitted[-1]
+    intent = JobStore(tmp_path, "FakeManilaV2").intent(1)
+    assert intent["tag"] == f"qml-imaging:{JobStore(tmp_path, 'FakeManilaV2').evaluation_id}:layer1:attempt1"
+    second = spooled(tmp_path)
+    resumed = evaluation(model, inputs, tmp_path, jobs=second)
+    outputs = resumed.advance()
+    assert len(first.submitted) + len(second.submitted) == 2 and second.submitted == [], "one job per layer in all"
+    assert resumed.store.layer(1)["attempts"] == [
+        {"job_id": orphan, "submitted_at": intent["created_at"], "state": "done", "tag": intent["tag"],
+         "finished_at": resumed.store.layer(1)["attempts"][0]["finished_at"]}]
+    assert resumed.store.intent(1) is None and resumed.store.jobs_submitted() == 2
+    assert torch.mean((outputs - exact) ** 2).item() < 0.01
+    assert len(list((tmp_path / "local_jobs").glob("*.npz"))) == 2
+
+
+def test_an_intent_whose_job_was_never_accepted_is_cleared_and_submitted_once(model_and_inputs, tmp_path):
+    model, inputs, _ = model_and_inputs
+    with pytest.raises(ConnectionError):
+        evaluation(model, inputs, tmp_path, jobs=Counting(LocalJobService(MANILA, tmp_path / "local_jobs"),
+                                                          fail_before_submit=True)).advance()
+    lost_tag = JobStore(tmp_path, "FakeManilaV2").intent(0)["tag"]
+    again = spooled(tmp_path)
+    resumed = evaluation(model, inputs, tmp_path, jobs=again)
+    resumed.advance()
+    assert len(again.submitted) == 2 and resumed.store.jobs_submitted() == 2
+    tags = [resumed.store.layer(i)["attempts"][0]["tag"] for i in (0, 1)]
+    assert tags[0] == lost_tag, "the never-accepted tag is free: the first accepted job of layer 0 carries it"
+    assert [again.inner.find(tag) for tag in tags] == again.submitted
+
+
+def test_a_second_process_on_an_evaluation_folder_is_refused(model_and_inputs, tmp_path):
+    import subprocess
+    import sys
+
+    from qml_imaging.runs import RunInUseError
+
+    model, inputs, _ = model_and_inputs
+    tmp_path.mkdir(exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from qml_imaging.runs import holding_lock\n"
+         "with holding_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True)
+    jobs = spooled(tmp_path)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunInUseError, match=f"{tmp_path}.*in use by another process \\(pid {holder.pid}\\)"):
+            evaluation(model, inputs, tmp_path, jobs=jobs).advance()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert jobs.submitted == [] and not (tmp_path / "jobs.json").exists(), "nothing read, submitted or written"
+    evaluation(model, inputs, tmp_path, jobs=jobs).advance(wait=False)  # the lock went with its process
+    assert len(jobs.submitted) == 1
+
+
+def test_a_folder_that_lost_its_job_store_is_refused_not_restarted(model_and_inputs, tmp_path):
+    model, inputs, _ = model_and_inputs
+    evaluation(model, inputs, tmp_path).advance()
+    before = (tmp_path / "results" / "layer0.npz").read_bytes()
+    (tmp_path / "jobs.json").unlink()
+    jobs = spooled(tmp_path)
+    with pytest.raises(RuntimeError, match=r"jobs.json is missing but .* holds an evaluation \(results/ \(2 files\), "
+                                           r"inputs/ \(2 files\), circuits/ \(2 files\), local_jobs/.*restore jobs.json"):
+        evaluation(model, inputs, tmp_path, jobs=jobs).advance()
+    assert jobs.submitted == [] and (tmp_path / "results" / "layer0.npz").read_bytes() == before
+
+
+def test_a_damaged_job_store_or_result_file_is_named_with_the_way_to_recover(model_and_inputs, tmp_path):
+    model, inputs, _ = model_and_inputs
+    evaluation(model, inputs, tmp_path).advance()
+    store = tmp_path / "jobs.json"
+    intact = store.read_text()
+    for damage in (intact[: len(intact) // 2], "[]", '{"backend": "FakeManilaV2"}', "\xff\xfe"):
+        store.write_text(damage, errors="surrogateescape")
+        with pytest.raises(ValueError, match=f"{store} is damaged: .*restore it from a backup.*hardware submit"):
+            evaluation(model, inputs, tmp_path)
+    store.write_text(intact)
+    result = tmp_path / "results" / "layer1.npz"
+    result.write_bytes(result.read_bytes()[:50])
+    job = json.loads(intact)["layers"]["1"]["attempts"][0]["job_id"]
+    with pytest.raises(ValueError, match=f"{result}, the result of quantum layer 1 \\(job {job}\\), is missing or "
+                                         "damaged.*restore it from a backup"):
+        evaluation(model, inputs, tmp_path).advance()
+
+
+def test_ibm_jobs_carry_their_tag_and_are_found_by_it(monkeypatch):
+    import qiskit_ibm_runtime
+
+    from qml_imaging.quantum import runtime
+
+    asked = []
+
+    class Service:
+        def jobs(self, **filters):
+            asked.append(filters)
+            if filters["job_tags"] == ["qml-imaging:e:layer0:attempt1"]:
+                return [type("Job", (), {"job_id": lambda self, i=i: i})() for i in ("newer", "older")]
+            return []
+
+    real_estimator = qiskit_ibm_runtime.EstimatorV2
+    created = []
+
+    class RecordingEstimator:
+        def __init__(self, mode):
+            self.options = real_estimator(mode=fake_device("FakeManilaV2")).options
+            created.append(self)
+
+        def run(self, pubs):
+            return type("Job", (), {"job_id": lambda self: "new-job"})()
+
+    monkeypatch.setattr(runtime, "runtime_service", Service)
+    monkeypatch.setattr(runtime, "ibm_device", lambda service, name: fake_device("FakeManilaV2"))
+    monkeypatch.setattr(qiskit_ibm_runtime, "EstimatorV2", RecordingEstimator)
+    monkeypatch.setattr(qiskit_ibm_runtime, "Batch", lambda backend: backend)
+    service = job_service(ibm_backend_spec("ibm_example"))
+    assert service.submit(["pub"], tag="qml-imaging:e:layer0:attempt1") == "new-job"
+    assert created[0].options.environment.job_tags == ["qml-imaging:e:layer0:attempt1"]
+    assert service.find("qml-imaging:e:layer0:attempt1") == "older"
+    assert service.find("qml-imaging:e:layer0:attempt2") is None
+    assert asked[0]["job_tags"] == ["qml-imaging:e:layer0:attempt1"] and asked[0]["backend_name"] == "ibm_brisbane"

@@ -336,3 +336,60 @@ def test_a_second_process_on_a_run_folder_is_refused(finished_smoke_run, tmp_pat
         holder.kill()
         holder.wait()
     assert main(["run", "--resume", str(run)]) == 0  # the lock went with its process
+
+
+@pytest.mark.qiskit
+def test_a_hardware_job_killed_between_submit_and_record_is_found_by_its_tag_not_run_twice(
+        finished_smoke_run, tmp_path, capsys):
+    source = copy_of(finished_smoke_run, tmp_path)
+    killed = subprocess.Popen(  # record_submission stalls: the job of layer 0 is accepted, its id not yet recorded
+        [sys.executable, "-c", "import sys, time\nfrom qml_imaging.quantum import jobstore\n"
+         "def stall(*args):\n    print('accepted', flush=True); time.sleep(120)\n"
+         "jobstore.JobStore.record_submission = stall\nfrom qml_imaging.cli import main\nmain(sys.argv[1:])",
+         "hardware", "submit", str(source), "--backend", "FakeManilaV2", "--n-coordinates", "16"],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert killed.stdout.readline().strip() == "accepted"
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+    folder = source / "hardware" / "FakeManilaV2"
+    assert json.loads((folder / "jobs.json").read_text())["layers"]["0"]["intent"]["tag"].endswith(":layer0:attempt1")
+    holder = subprocess.Popen(  # a second process on the folder is refused while another holds it
+        [sys.executable, "-c", "import sys, time; from qml_imaging.runs import holding_lock\n"
+         "with holding_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)", str(folder)],
+        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main(["hardware", "fetch", str(folder)]) == 2
+        assert f"{folder}' is in use by another process (pid {holder.pid})" in one_line_error(capsys)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["hardware", "fetch", str(folder)]) == 0
+    assert "not submitted again" in capsys.readouterr().err
+    records = json.loads((folder / "jobs.json").read_text())["layers"]
+    assert [[a["state"] for a in r["attempts"]] for r in records.values()] == [["done"], ["done"]]
+    assert len(list((folder / "local_jobs").glob("*.npz"))) == 2, "one job per layer ran, in all"
+
+
+@pytest.mark.qiskit
+def test_a_lost_or_damaged_job_store_is_refused_with_the_way_to_recover(finished_smoke_run, tmp_path, capsys):
+    source = copy_of(finished_smoke_run, tmp_path)
+    assert main(["hardware", "submit", str(source), "--backend", "FakeManilaV2", "--n-coordinates", "4"]) == 0
+    folder = source / "hardware" / "FakeManilaV2"
+    store = folder / "jobs.json"
+    intact = store.read_text()
+    results = (folder / "results" / "layer1.npz").read_bytes()
+    capsys.readouterr()
+    store.unlink()
+    for command in ("fetch", "status"):
+        assert main(["hardware", command, str(folder)]) == 1
+        err = one_line_error(capsys)
+        assert "jobs.json is missing" in err and "results/ (2 files)" in err and "restore jobs.json" in err
+    assert (folder / "results" / "layer1.npz").read_bytes() == results, "nothing was submitted again"
+    store.write_text(intact[:100])
+    assert main(["hardware", "fetch", str(folder)]) == 1
+    assert f"{store} is damaged: not valid JSON" in one_line_error(capsys)
+    store.write_text(intact)
+    assert main(["hardware", "fetch", str(folder)]) == 0

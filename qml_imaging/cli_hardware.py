@@ -121,7 +121,9 @@ def _status(arguments: argparse.Namespace) -> int:
     for row in evaluation.status():
         live = f" ({row['service_status']})" if "service_status" in row else ""
         failures = f"; failed: {row['failures']}" if row["failures"] else ""
-        print(f"layer {row['layer']}: {row['state']}{live}  jobs {row['jobs']}{failures}")
+        unrecorded = (f"; submission under tag {row['unrecorded_tag']} not recorded (fetch looks it up)"
+                      if "unrecorded_tag" in row else "")
+        print(f"layer {row['layer']}: {row['state']}{live}  jobs {row['jobs']}{failures}{unrecorded}")
     return 0
 
 

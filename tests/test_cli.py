@@ -355,6 +355,9 @@ def test_a_hardware_job_killed_between_submit_and_record_is_found_by_its_tag_not
         killed.wait()
     folder = source / "hardware" / "FakeManilaV2"
     assert json.loads((folder / "jobs.json").read_text())["layers"]["0"]["intent"]["tag"].endswith(":layer0:attempt1")
+    capsys.readouterr()
+    assert main(["hardware", "status", str(folder)]) == 0
+    assert ":layer0:attempt1 not recorded (fetch looks it up)" in capsys.readouterr().out
     holder = subprocess.Popen(  # a second process on the folder is refused while another holds it
         [sys.executable, "-c", "import sys, time; from qml_imaging.runs import holding_lock\n"
          "with holding_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)", str(folder)],

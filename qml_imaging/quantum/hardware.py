@@ -169,7 +169,8 @@ class HardwareEvaluation:
                 layer.executor = executor
 
     def status(self) -> list[dict]:
-        """Per layer: its state, job ids and, for a running job, the service's current status."""
+        """Per layer: its state, job ids, for a running job the service's current status and, for a
+        submission whose job id was never recorded, its tag (``unrecorded_tag``)."""
         rows = []
         for index in range(len(self.layers)):
             record = self.store.layer(index)
@@ -178,6 +179,9 @@ class HardwareEvaluation:
             job_id = self.store.active_job(index)
             if job_id is not None:
                 row["service_status"] = self.jobs.state(job_id).status
+            intent = self.store.intent(index)
+            if intent is not None:
+                row["unrecorded_tag"] = intent["tag"]  # a submission whose job id was never written; fetch looks it up
             rows.append(row)
         return rows
 

@@ -137,3 +137,21 @@ def test_zero_noise_extrapolation_settings_are_checked():
         backend_spec({**noisy, "optimization_level": 0, "zne": {"scale_factors": [1, 2]}})
     with pytest.raises(ConfigError, match="zne applies to backend 'qiskit.aer' only"):
         backend_spec({"backend": "fast", "zne": {}})
+
+
+def test_a_backend_yaml_with_a_syntax_error_names_the_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("backend: [fast\nshots: 3\n")
+    with pytest.raises(ConfigError, match=f"{path}: not valid YAML"):
+        backend_spec(str(path))
+
+
+def test_repeated_zne_scale_factors_are_refused():
+    spec = {"backend": "qiskit.aer", "shots": 100, "optimization_level": 0, "noise_from": "FakeManilaV2"}
+    with pytest.raises(ConfigError, match=r"scale_factors must be distinct .* got \[1, 1\]"):
+        backend_spec({**spec, "zne": {"scale_factors": [1, 1]}})
+
+
+def test_bare_ibm_and_fake_device_names_resolve_to_ibm_specs():
+    assert backend_spec("ibm_brisbane").device_name == "ibm_brisbane"
+    assert backend_spec("FakeManilaV2").backend == "ibm"

@@ -33,7 +33,7 @@ def main() -> None:
 
     histograms, _, baselines, _ = held_out_set(HistogramSimulation(), PIXELS, 5, seed=0)
     print(f"{PIXELS} histograms of 5 s, torch threads {torch.get_num_threads()}")
-    lm = median_seconds(lambda: fit_g2(histograms[: arguments.lm_pixels], baseline=baselines[: arguments.lm_pixels],
+    lm = median_seconds(lambda: fit_g2(histograms[: arguments.lm_pixels], baseline=baselines[: arguments.lm_pixels], zero_delay_ns=0.0,
                                        workers=arguments.workers), 1)
     lm_total = lm / arguments.lm_pixels * PIXELS
     print(f"  L-M fits ({arguments.workers} processes)   {lm_total:8.2f} s per {PIXELS} ({1e3 * lm / arguments.lm_pixels:.1f} ms/pixel)")

@@ -1,7 +1,18 @@
 """Hanbury Brown-Twiss (HBT) coincidence histograms of single-photon emitters (paper 002).
 
 Delay axis: ``bins`` equal bins spanning ``[-span/2, span/2]`` ns (default 215 bins over 500 ns),
-so bin ``bins // 2`` is centred on zero delay (the "known zero-delay bin").
+so bin ``bins // 2`` is centred on zero delay (the "known zero-delay bin"). Measured histograms
+have any bin width and span, and their zero delay (where the dip sits: cable and electronic delays
+between the channels) need not be a bin centre: ``DelayAxis(bins, span_ns, first_ns=...)`` or
+:meth:`DelayAxis.from_centres` describe them, and :func:`~qml_imaging.physics.g2_fit.fit_g2` fits
+the zero-delay position (or takes it given).
+
+Normalisation (the uncorrelated level per bin, "baseline"): from singles counts,
+``N1 N2 w / T`` (:func:`baseline_from_singles`; all-pairs coincidences of two independent Poisson
+streams), else from the histogram's tails (:func:`baseline_from_tails`, with its Poisson
+uncertainty; biased high when bunching reaches the tails). Background: with ``rho = S / (S + B)``,
+``g2_true(0) = 1 - (1 - g2_measured(0)) / rho^2`` (:func:`correct_background`; Brouri et al.,
+Opt. Lett. 25, 1294 (2000), Eq. 1 inverted).
 
 Three-level emitter model (Eq. 3 of the paper), ``tau`` in ns:
 
@@ -42,30 +53,72 @@ DEFAULT_EFFICIENCY = 0.0122
 
 @dataclass(frozen=True)
 class DelayAxis:
-    """Bin centres of an HBT histogram; ``zero_bin`` is the bin centred on zero delay."""
+    """Bin centres of an HBT histogram: ``bins`` equal bins of ``span_ns / bins`` ns.
+
+    ``first_ns`` ``None`` (the simulator's axis): symmetric about 0 with an odd number of bins, so
+    bin ``zero_bin`` is centred on zero delay. ``first_ns`` given (measured data): the centre of the
+    first bin in ns; any number of bins >= 3, zero delay anywhere (also outside the axis). Raises
+    ``TypeError`` / ``ValueError`` (naming the field) for wrong kinds, even ``bins`` without
+    ``first_ns``, non-positive ``span_ns`` or a non-finite ``first_ns``.
+    """
 
     bins: int = DEFAULT_BINS
     span_ns: float = DEFAULT_SPAN_NS
+    first_ns: float | None = None
 
     def __post_init__(self) -> None:
         bins = count("bins", self.bins)
-        if bins < 3 or bins % 2 == 0:
+        if self.first_ns is None and (bins < 3 or bins % 2 == 0):
             raise ValueError(f"an HBT histogram needs an odd number of bins >= 3 (a bin centred on zero), got {self.bins}")
+        if bins < 3:
+            raise ValueError(f"an HBT histogram needs at least 3 bins, got {self.bins}")
         real_number("span_ns", self.span_ns, positive=True)
+        if self.first_ns is not None:
+            real_number("first_ns", self.first_ns)
+
+    @classmethod
+    def from_centres(cls, centres, *, relative_tolerance: float = 1e-3) -> DelayAxis:
+        """The axis of equally spaced, increasing bin centres ``(K,)`` in ns (any real array, K >= 3).
+
+        ``ValueError`` when the centres are not finite, not increasing or not equally spaced within
+        ``relative_tolerance`` of the bin width (files store rounded delays).
+        """
+        values = real_tensor("centres", centres, dtype=torch.float64, integer_ok=True, ndim=1,
+                             expected="(K,) bin centres in ns")
+        if len(values) < 3:
+            raise ValueError(f"a delay axis needs at least 3 bin centres, got {len(values)}")
+        steps = values.diff()
+        width = float((values[-1] - values[0]) / (len(values) - 1))
+        if width <= 0 or (steps <= 0).any():
+            raise ValueError("delay bin centres must be strictly increasing")
+        if float((steps - width).abs().max()) > relative_tolerance * width:
+            raise ValueError(f"delay bins must be equally spaced: steps range from {float(steps.min()):.6g} to "
+                             f"{float(steps.max()):.6g} ns (mean {width:.6g} ns); rebin the histogram first")
+        return cls(bins=len(values), span_ns=width * len(values), first_ns=float(values[0]))
 
     @property
     def width_ns(self) -> float:
         return self.span_ns / self.bins
 
     @property
+    def start_ns(self) -> float:
+        """Centre of the first bin in ns."""
+        return -(self.bins // 2) * self.width_ns if self.first_ns is None else float(self.first_ns)
+
+    @property
     def zero_bin(self) -> int:
-        return self.bins // 2
+        """The bin centred on zero delay (symmetric axis); for a measured axis the bin nearest 0, clipped to the axis."""
+        if self.first_ns is None:
+            return self.bins // 2
+        return min(max(round(-self.start_ns / self.width_ns), 0), self.bins - 1)
 
     def centres(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """``(bins,)`` bin centres in ns, of floating ``dtype`` (``TypeError`` otherwise)."""
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating-point torch dtype, got {dtype!r}")
-        return (torch.arange(self.bins, dtype=dtype) - self.zero_bin) * self.width_ns
+        if self.first_ns is None:
+            return (torch.arange(self.bins, dtype=dtype) - self.zero_bin) * self.width_ns
+        return (self.start_ns + torch.arange(self.bins, dtype=torch.float64) * self.width_ns).to(dtype)
 
 
 def three_level_g2(tau: torch.Tensor, a1: torch.Tensor, t1: torch.Tensor, a2: torch.Tensor, t2: torch.Tensor) -> torch.Tensor:
@@ -250,3 +303,86 @@ def check_histograms(histograms: torch.Tensor, bins: int = DEFAULT_BINS) -> torc
     if (histograms < 0).any():
         raise ValueError(f"HBT histograms hold counts and must be >= 0; smallest entry {histograms.min().item():g}")
     return histograms.to(torch.float64)
+
+
+def baseline_from_singles(singles_1, singles_2, width_ns: float, seconds) -> torch.Tensor:
+    """Uncorrelated coincidences per bin ``N1 N2 w / T`` (float64, shape of the broadcast inputs).
+
+    ``singles_1``, ``singles_2``: photons counted on each channel during the acquisition (counts,
+    >= 0); ``width_ns``: bin width in ns; ``seconds``: acquisition time ``T`` in s (> 0). Two
+    independent Poisson streams of rates ``N1 / T`` and ``N2 / T`` give ``R1 R2 w T`` pairs per bin of
+    width ``w`` in an all-pairs correlation (the standard HBT normalisation, e.g. Fox, *Quantum
+    Optics*, 2006, Ch. 6; start-stop histograms approach it while ``R2 * span << 1``). A pixel with a
+    zero singles count gets 0 (no light: a dark pixel). ``TypeError`` / ``ValueError`` naming the
+    argument for wrong kinds, NaN / inf, negative counts or non-positive times.
+    """
+    n1 = real_tensor("singles_1", singles_1, dtype=torch.float64, integer_ok=True, nonnegative=True)
+    n2 = real_tensor("singles_2", singles_2, dtype=torch.float64, integer_ok=True, nonnegative=True)
+    width = real_number("width_ns", width_ns, positive=True)
+    seconds = real_tensor("seconds", seconds, dtype=torch.float64, integer_ok=True, positive=True)
+    return n1 * n2 * (width * 1e-9) / seconds
+
+
+def baseline_from_tails(histograms: torch.Tensor, axis: DelayAxis, *, zero_delay_ns: float = 0.0,
+                        beyond_ns: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The uncorrelated level per bin estimated from the histogram's tails, with its 1-sigma uncertainty.
+
+    ``histograms`` ``(B, bins)`` or ``(bins,)`` counts (checked by :func:`check_histograms`); the
+    tails are the bins farther than ``beyond_ns`` from ``zero_delay_ns`` (default: 60 % of the larger
+    distance from the zero delay to an end of the axis). Returns ``(level, sigma)``, each ``(B,)``
+    float64: the mean count of the tail bins and its Poisson standard error ``sqrt(mean / n_tail)``
+    (``sqrt(1 / n_tail)`` for empty tails, so the uncertainty of a dark pixel is never 0). The
+    estimate assumes the tails are flat: bunching (``a2 exp(-|tau| / t2)``) still present there
+    biases it high by ``a2 exp(-beyond / t2)`` relative; give the singles counts when ``t2`` is long.
+    ``ValueError`` when fewer than 3 bins lie beyond ``beyond_ns``.
+    """
+    if not isinstance(axis, DelayAxis):
+        raise TypeError(f"axis must be a DelayAxis, got {type(axis).__name__}")
+    counts = check_histograms(histograms, axis.bins)
+    zero = real_number("zero_delay_ns", zero_delay_ns)
+    distance = (axis.centres() - zero).abs()
+    if beyond_ns is None:
+        beyond_ns = 0.6 * float(distance.max())
+    beyond = real_number("beyond_ns", beyond_ns)
+    tail = distance > beyond
+    if int(tail.sum()) < 3:
+        raise ValueError(f"only {int(tail.sum())} bins lie farther than {beyond:g} ns from the zero delay {zero:g} ns; "
+                         f"the tail estimate needs at least 3 (lower beyond_ns or record a wider delay window)")
+    level = counts[:, tail].mean(1)
+    sigma = (level.clamp_min(1.0) / int(tail.sum())).sqrt()
+    return level, sigma
+
+
+def correct_background(g2_measured, rho, uncertainty=None):
+    """``g2_true(0) = 1 - (1 - g2_measured(0)) / rho^2`` and its uncertainty scaled by ``1 / rho^2``.
+
+    Uncorrelated background with signal share ``rho = S / (S + B)`` dilutes antibunching as
+    ``g2_measured(0) = 1 - rho^2 (1 - g2_true(0))`` (Brouri et al., Opt. Lett. 25, 1294 (2000));
+    this inverts it. ``g2_measured`` (any shape), ``rho`` (broadcastable, in (0, 1]) and the
+    optional ``uncertainty`` (>= 0, inf allowed: dark pixels) are real; float64 results, returned as
+    ``(g2_true, uncertainty_true)`` (the second ``None`` when no uncertainty is given). Dark pixels
+    (g2 = 1) stay at 1. ``ValueError`` for rho outside (0, 1] or NaN.
+    """
+    g2 = real_tensor("g2_measured", g2_measured, dtype=torch.float64, integer_ok=True, allow_empty=True)
+    rho = real_tensor("rho", rho, dtype=torch.float64, integer_ok=True, allow_empty=True)
+    if ((rho <= 0) | (rho > 1)).any():
+        raise ValueError(f"rho = S / (S + B) must be in (0, 1]; got values from {float(rho.min()):g} to {float(rho.max()):g}")
+    corrected = 1.0 - (1.0 - g2) / rho**2
+    if uncertainty is None:
+        return corrected, None
+    sigma = real_tensor("uncertainty", uncertainty, dtype=torch.float64, finite=False, allow_empty=True)
+    if torch.isnan(sigma).any() or (sigma < 0).any():
+        raise ValueError("uncertainty must be >= 0 (inf for dark pixels), without NaN")
+    return corrected, sigma / rho**2
+
+
+def signal_share(total_rate, background_rate) -> torch.Tensor:
+    """``rho = S / (S + B) = (R - B) / R`` (float64) from a pixel's singles rate ``R`` and the background rate ``B``
+    (counts/s, measured off the emitters). Pixels with ``R <= B`` (background only or dark) get ``rho = 1``,
+    which leaves their g2 uncorrected rather than dividing by 0; ``ValueError`` for negative or non-finite rates."""
+    total = real_tensor("total_rate", total_rate, dtype=torch.float64, integer_ok=True,
+                        nonnegative=True, allow_empty=True)
+    background = real_tensor("background_rate", background_rate, dtype=torch.float64,
+                             integer_ok=True, nonnegative=True, allow_empty=True)
+    above = total > background
+    return torch.where(above, (total - background) / torch.where(above, total, 1.0), torch.ones_like(total))

@@ -5,6 +5,7 @@
     qml-imaging validate CONFIG.yaml [key=value ...]
     qml-imaging list
     qml-imaging hardware {backends,plan,submit,status,fetch} ...   (see qml_imaging.cli_hardware)
+    qml-imaging g2 {fit,scan} ...                                 (see qml_imaging.cli_g2)
 
 Configs are validated before torch is imported, so a bad key fails in well under two seconds.
 Under ``torchrun`` the same ``run`` trains data-parallel and writes one run folder.
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from qml_imaging.cli_g2 import add_g2_commands
 from qml_imaging.cli_hardware import add_hardware_commands
 from qml_imaging.config import ConfigError, dump_config, load_config
 from qml_imaging.data.catalog import DATA_ENV
@@ -97,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list the experiments shipped in experiments/")
     listing.set_defaults(handler=_list)
     add_hardware_commands(commands)
+    add_g2_commands(commands)
     _accept_debug_everywhere(commands)
     return parser
 

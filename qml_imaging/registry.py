@@ -31,6 +31,8 @@ PIPELINES: dict[str, PipelineEntry] = {
     "g2_regression": PipelineEntry("qml_imaging.pipelines.g2.config:G2RegressionConfig",
                                    "qml_imaging.pipelines.g2.regression:run"),
     "srm_scan": PipelineEntry("qml_imaging.pipelines.g2.config:SrmScanConfig", "qml_imaging.pipelines.g2.scan:run"),
+    "g2_measured": PipelineEntry("qml_imaging.pipelines.g2.config:G2MeasuredConfig",
+                                 "qml_imaging.pipelines.g2.measured:run"),
     "diffusion_fewshot": PipelineEntry("qml_imaging.pipelines.diffusion.config:DiffusionFewShotConfig",
                                        "qml_imaging.pipelines.diffusion.pipeline:run"),
 }

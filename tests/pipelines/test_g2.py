@@ -85,3 +85,62 @@ def test_scan_configs_refuse_empty_or_non_finite_scenes():
 def test_non_positive_acquisition_times_are_refused_when_the_config_is_validated():
     with pytest.raises(ConfigError, match="evaluation.seconds.0: Input should be greater than 0"):
         load_config(EXPERIMENTS / "g2_smoke.yaml", ["evaluation.seconds=[-1]"])
+
+
+def test_measured_protocol_smoke_run_scores_both_splits_without_leaking_by_emitter(tmp_path):
+    from qml_imaging.pipelines.g2.measured import run
+
+    config = load_config(EXPERIMENTS / "g2_measured_smoke.yaml")
+    summary = run(config, RunDir.create(config, tmp_path / "run"))
+    assert set(summary["scores"]) == {"by_emitter", "leaky"}
+    for split in summary["scores"].values():
+        for values in split.values():
+            assert values["mae"] >= 0 and values["rmse"] >= values["mae"]
+    assert summary["emitters"]["by_emitter"]["overlap"] == 0 and summary["shared_short_histograms"]["by_emitter"] == 0
+    assert summary["shared_short_histograms"]["leaky"] > 0.5
+    assert "| by_emitter | cnn |" in (tmp_path / "run" / "table.md").read_text()
+    with pytest.raises(ConfigError, match="use loss=floored_mape or loss=mae"):
+        load_config(EXPERIMENTS / "g2_measured_smoke.yaml", ["loss=mape"])
+
+
+def test_g2_losses_are_finite_at_a_perfect_emitter():
+    import torch
+
+    from qml_imaging.pipelines.g2.regression import g2_loss
+
+    prediction, target = torch.tensor([0.1, 0.6]), torch.tensor([0.0, 0.5])
+    assert g2_loss("floored_mape", 0.05)(prediction, target).item() == pytest.approx((0.1 / 0.05 + 0.1 / 0.5) / 2)
+    assert g2_loss("mae")(prediction, target).item() == pytest.approx(0.1)
+
+
+def test_a_scan_with_dark_pixels_gives_finite_maps_and_the_g2_cli_writes_them(tmp_path, capsys):
+    import numpy as np
+    import torch
+
+    from qml_imaging.cli import main
+    from qml_imaging.physics.hbt import DelayAxis, EmitterParameters, expected_histogram
+
+    # 8x8 pixels, 12 without any light (zero singles, empty histograms), the rest one emitter with g2(0) = 0
+    rates = torch.full((64,), 1e5, dtype=torch.float64)
+    rates[torch.randperm(64, generator=torch.Generator().manual_seed(0))[:12]] = 0.0
+    ones = torch.ones(64, dtype=torch.float64)
+    perfect = EmitterParameters(ones, 20 * ones, 0 * ones, 300 * ones, rates)
+    counts = torch.poisson(expected_histogram(perfect, 60.0), generator=torch.Generator().manual_seed(1))
+    singles = (rates * 60.0 * 0.0122**0.5)[:, None].repeat(1, 2)
+    np.savez(tmp_path / "scan.npz", counts=counts.reshape(8, 8, -1).numpy(), delay_ns=DelayAxis().centres().numpy(),
+             singles=singles.reshape(8, 8, 2).numpy(), seconds=60.0, zero_delay_ns=0.0)
+    assert main(["g2", "scan", str(tmp_path), "--out", str(tmp_path / "maps")]) == 0
+    maps = np.load(tmp_path / "maps" / "maps.npz")
+    dark = maps["dark"]
+    assert dark.sum() == 12 and (maps["g2_lm"][dark] == 1).all()
+    for name in ("g2_lm", "sigma_lm", "counts", "G2_lm"):
+        assert np.isfinite(maps[name]).all(), name
+    lit = ~dark
+    assert abs(np.median(maps["g2_lm"][lit])) < 0.1  # a perfect single-photon emitter: g2(0) near 0
+    assert "12 dark" in capsys.readouterr().out
+    np.savetxt(tmp_path / "one.csv", np.column_stack([DelayAxis().centres().numpy(), counts[~(rates == 0)][0].numpy()]),
+               delimiter=",", header="delay_ns,counts", comments="")
+    assert main(["g2", "fit", str(tmp_path / "one.csv"), "--zero", "0", "--out", str(tmp_path / "fits.csv")]) == 0
+    assert "g2(0) = " in capsys.readouterr().out and (tmp_path / "fits.csv").read_text().startswith("source,row,g2")
+    assert main(["g2", "fit", str(tmp_path / "one.csv"), "--zero", "soon"]) == 2
+    assert "--zero must be 'fit' or a number" in capsys.readouterr().err

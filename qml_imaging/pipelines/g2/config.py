@@ -15,6 +15,12 @@ only over truths >= this floor, and absolute error and RMSE are reported beside 
 single-photon emitter has g2(0) = 0, where MAPE divides by zero)."""
 
 
+Loss = Literal["mape", "floored_mape", "mae"]
+"""CNN training losses: ``mape`` ``|p - t| / |t|`` (the paper's; undefined at t = 0), ``floored_mape``
+``|p - t| / max(|t|, MAPE_FLOOR)`` (relative above the floor, absolute / floor below: bounded for a
+perfect single-photon emitter), ``mae`` ``|p - t|``."""
+
+
 class Range(Section):
     low: float = Field()
     high: float = Field()
@@ -71,7 +77,7 @@ class G2RegressionConfig(ExperimentConfig):
     experiment: Literal["g2_regression"]
     simulation: HistogramSimulation = Field(default_factory=HistogramSimulation)
     cnn: G2CnnSpec = Field(default_factory=G2CnnSpec)
-    loss: Literal["mape"] = "mape"
+    loss: Loss = Field("mape", description="CNN training loss: mape (the paper's), floored_mape or mae (bounded at g2(0) = 0)")
     train: TrainSettings = Field(default_factory=lambda: TrainSettings(epochs=30, batch_size=128, optimizer="adamax",
                                                                        lr=2e-3, eval_every=5))
     evaluation: G2Evaluation = Field(default_factory=G2Evaluation)
@@ -123,4 +129,61 @@ class SrmScanConfig(ExperimentConfig):
         for name, positions in self.scenes.items():
             if not positions:
                 raise ValueError(f"scenes.{name} holds no emitter; give at least one (x, y) position in nm")
+        return self
+
+
+class SeriesSimulation(Section):
+    """Simulated per-emitter series of short histograms, written as NPZ files (the reader's format)."""
+
+    emitters: int = Field(40, ge=4, description="emitters (one file each)")
+    histograms: int = Field(60, ge=2, description="short histograms per emitter")
+    seconds: float = Field(1.0, gt=0, allow_inf_nan=False, description="acquisition time of one short histogram (s)")
+    g2_zero: Range = Field(default_factory=lambda: Range(low=0.0, high=0.9), description="g2(0) of the emitters (0 allowed)")
+    lifetime_ns: Range = Field(default_factory=lambda: Range(low=10, high=100), description="t1")
+    shelving_ns: Range = Field(default_factory=lambda: Range(low=150, high=1000), description="t2")
+    bunching: Range = Field(default_factory=lambda: Range(low=0.0, high=0.3), description="a2")
+    rate: Range = Field(default_factory=lambda: Range(low=2e4, high=1e5), description="counts/s per detector, log-uniform")
+    zero_delay_ns: float = Field(3.0, allow_inf_nan=False, description="cable delay: where the dip sits on the axis")
+    efficiency: float = Field(0.0122, gt=0, le=1, description="coincidence efficiency (see physics.hbt)")
+
+    @model_validator(mode="after")
+    def _physical(self) -> SeriesSimulation:
+        for name, minimum in (("g2_zero", 0.0), ("lifetime_ns", 1e-9), ("shelving_ns", 1e-9), ("bunching", 0.0),
+                              ("rate", 1e-9)):
+            if getattr(self, name).low < minimum:
+                raise ValueError(f"simulate.{name}.low is {getattr(self, name).low}; it must be >= {minimum}")
+        return self
+
+
+class Protocol(Section):
+    """The paper's protocol: labels from the L-M fit of each emitter's summed series; sums of 1..max_sum short ones."""
+
+    max_sum: int = Field(10, ge=1, description="training and test histograms sum 1..max_sum short histograms")
+    train_sums: int = Field(4000, ge=10)
+    test_sums: int = Field(1000, ge=2)
+    test_fraction: float = Field(0.25, gt=0, lt=1, description="share of emitters (by-emitter) or sums (leaky) held out")
+    splits: list[Literal["by_emitter", "leaky"]] = Field(default_factory=lambda: ["by_emitter", "leaky"], min_length=1)
+
+
+class G2MeasuredConfig(ExperimentConfig):
+    """Train the CNN on per-emitter series of short histograms (a folder of files, or simulated ones written
+    as files first) with the paper's labels, and score it and L-M on held-out sums under each split."""
+
+    experiment: Literal["g2_measured"]
+    folder: str | None = Field(None, description="folder of per-emitter series files; null = simulate them")
+    simulate: SeriesSimulation = Field(default_factory=SeriesSimulation)
+    protocol: Protocol = Field(default_factory=Protocol)
+    cnn: G2CnnSpec = Field(default_factory=G2CnnSpec)
+    loss: Loss = Field("floored_mape", description="mape (the paper's), floored_mape or mae")
+    mape_floor: float = Field(MAPE_FLOOR, gt=0, lt=1, allow_inf_nan=False,
+                              description="MAPE is reported over labels above this; floored_mape divides by at least it")
+    train: TrainSettings = Field(default_factory=lambda: TrainSettings(epochs=20, batch_size=128, optimizer="adamax",
+                                                                       lr=2e-3, eval_every=5))
+    workers: int = Field(2, ge=1, le=64, description="processes for the L-M fits")
+
+    @model_validator(mode="after")
+    def _mape_needs_labels_above_the_floor(self) -> G2MeasuredConfig:
+        if self.loss == "mape" and self.folder is None and self.simulate.g2_zero.low < self.mape_floor:
+            raise ValueError(f"loss is 'mape' but simulate.g2_zero.low is {self.simulate.g2_zero.low}, below mape_floor "
+                             f"{self.mape_floor}: MAPE divides by g2(0); use loss=floored_mape or loss=mae")
         return self

@@ -45,6 +45,18 @@ def build_cnn(config: G2RegressionConfig) -> G2CNN:
     return G2CNN.from_spec(config.cnn)
 
 
+def g2_loss(name: str, floor: float = MAPE_FLOOR):
+    """The CNN's training loss ``(prediction, target) -> scalar`` (see :data:`~qml_imaging.pipelines.g2.config.Loss`):
+    ``mape`` (torchmetrics' MAPE, the paper's), ``floored_mape`` ``mean |p - t| / max(|t|, floor)``, ``mae``."""
+    if name == "mape":
+        return mape_loss
+    if name == "floored_mape":
+        return lambda prediction, target: ((prediction - target).abs() / target.abs().clamp_min(floor)).mean()
+    if name == "mae":
+        return lambda prediction, target: (prediction - target).abs().mean()
+    raise ValueError(f"unknown g2 loss {name!r}; expected mape, floored_mape or mae")
+
+
 def run(config: G2RegressionConfig, run_dir: RunDir) -> dict:
     """Train (resuming from checkpoints), evaluate CNN and L-M; return the summary."""
     histograms, labels, _, _ = training_set(config.simulation, config.seed)
@@ -57,7 +69,7 @@ def run(config: G2RegressionConfig, run_dir: RunDir) -> dict:
         test_histograms, test_labels = held_out[first].histograms, held_out[first].labels
         return {f"mape@{first}s": mape_percent(model(test_histograms.float()).double(), test_labels, MAPE_FLOOR)}
 
-    trainer = Trainer(build_cnn(config), config.train, objective=supervised(mape_loss), evaluate=evaluate,
+    trainer = Trainer(build_cnn(config), config.train, objective=supervised(g2_loss(config.loss)), evaluate=evaluate,
                       checkpoint_dir=run_dir.checkpoint_dir("cnn"), metrics=run_dir.metrics, seed=config.seed,
                       fit_name="cnn")
     result = trainer.fit(TensorDataset(histograms.float(), labels.float()))

@@ -1,0 +1,120 @@
+"""``qml-imaging g2 ...``: g2(0) from laboratory photon-correlation files.
+
+    qml-imaging g2 fit FILE... [--zero fit|NS] [--baseline auto|singles|tails|fit] [--rho R]
+                       [--delay-unit ps|ns|us|s] [--axis BINS,SPAN_NS[,FIRST_NS]] [--channels A,B]
+                       [--convention all-pairs|start-stop] [--cnn RUN] [--out FITS.csv]
+    qml-imaging g2 scan DIR [--cnn RUN] [--background-rate R] [--out OUT_DIR]
+
+``fit`` prints ``g2(0) +- sigma`` per histogram (and the CNN's estimate with ``--cnn``, a finished
+``g2_regression`` or ``g2_measured`` run whose CNN reads histograms of the same length) and writes
+every row to a CSV. ``scan`` reads ``DIR/scan.npz`` or ``DIR/pixel_<row>_<col>.<ending>`` files and
+writes ``maps.npz`` (g2 maps, uncertainty, photon counts, G2 images, dark mask) and ``maps.png``.
+File formats: :mod:`qml_imaging.data.hbt_files`; the logic: :mod:`qml_imaging.pipelines.g2.measured`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+
+def add_g2_commands(commands) -> None:
+    """Register ``g2 fit`` and ``g2 scan`` on the main parser's ``commands``."""
+    g2 = commands.add_parser("g2", help="g2(0) from photon-correlation files: fit, scan")
+    actions = g2.add_subparsers(dest="g2_command", required=True)
+    fit = actions.add_parser("fit", help="L-M (and CNN) g2(0) +- sigma of every histogram in the files")
+    fit.add_argument("files", nargs="+", help="CSV/TXT, NPY/NPZ, PHU histograms or PTU T2 time tags")
+    fit.add_argument("--zero", default="fit", help="zero delay: 'fit' (default) or its position in ns on the axis")
+    fit.add_argument("--baseline", default="auto", choices=("auto", "singles", "tails", "fit"),
+                     help="uncorrelated level: singles (N1 N2 w / T), tails, fit; auto = singles when present")
+    fit.add_argument("--rho", type=float, default=None, help="signal share S / (S + B) for background correction")
+    fit.add_argument("--delay-unit", default=None, choices=("ps", "ns", "us", "s"), help="for files that do not state it")
+    fit.add_argument("--axis", default=None, help="BINS,SPAN_NS[,FIRST_NS]: delay axis of PTU correlations and bare NPY")
+    fit.add_argument("--channels", default="0,1", help="PTU: the two detector channels A,B (delays t_B - t_A)")
+    fit.add_argument("--convention", default="all-pairs", choices=("all-pairs", "start-stop"), help="PTU correlation")
+    fit.add_argument("--cnn", default=None, help="a finished g2_regression or g2_measured run")
+    fit.add_argument("--out", default="g2_fits.csv", help="CSV of every row (default g2_fits.csv)")
+    fit.set_defaults(handler=_fit)
+    scan = actions.add_parser("scan", help="g2(0) maps, uncertainty, photon counts and the G2 image of a scan")
+    scan.add_argument("folder", help="DIR with scan.npz or pixel_<row>_<col>.<ending> files")
+    scan.add_argument("--cnn", default=None, help="a finished g2_regression or g2_measured run")
+    scan.add_argument("--background-rate", type=float, default=None, help="counts/s per channel off the emitters")
+    scan.add_argument("--workers", type=int, default=1, help="processes for the L-M fits")
+    scan.add_argument("--out", default=None, help="output folder (default DIR/g2_maps)")
+    scan.set_defaults(handler=_scan)
+
+
+def _axis(text: str | None):
+    if text is None:
+        return None
+    from qml_imaging.physics.hbt import DelayAxis
+
+    try:
+        parts = [float(p) for p in text.split(",")]
+        if len(parts) not in (2, 3) or parts[0] != int(parts[0]):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"--axis must be BINS,SPAN_NS[,FIRST_NS] (e.g. 215,500), got {text!r}") from None
+    first = parts[2] if len(parts) == 3 else -(int(parts[0]) // 2) * parts[1] / parts[0]
+    return DelayAxis(bins=int(parts[0]), span_ns=parts[1], first_ns=first)
+
+
+def _fit(arguments: argparse.Namespace) -> int:
+    from qml_imaging.data.hbt_files import read_histograms
+    from qml_imaging.pipelines.g2.measured import fit_histograms, load_cnn
+
+    zero = arguments.zero
+    if zero != "fit":
+        try:
+            zero = float(zero)
+        except ValueError:
+            raise ValueError(f"--zero must be 'fit' or a number of ns, got {zero!r}") from None
+    try:
+        channels = tuple(int(c) for c in arguments.channels.split(","))
+        assert len(channels) == 2
+    except (ValueError, AssertionError):
+        raise ValueError(f"--channels must be two channel numbers A,B, got {arguments.channels!r}") from None
+    model = load_cnn(arguments.cnn) if arguments.cnn else None
+    axis = _axis(arguments.axis)
+    rows = []
+    for path in arguments.files:
+        data = read_histograms(path, delay_unit=arguments.delay_unit, axis=axis, channels=channels,
+                               convention=arguments.convention)
+        for row in fit_histograms(data, zero_delay=zero, baseline=arguments.baseline, rho=arguments.rho, model=model):
+            rows.append(row)
+            cnn = f"  CNN {row['g2_cnn']:.3f}" if "g2_cnn" in row else ""
+            print(f"{row['source']}[{row['row']}]: g2(0) = {row['g2']:.3f} +- {row['sigma']:.3f}  "
+                  f"(zero delay {row['zero_delay_ns']:.2f} +- {row['zero_delay_sigma']:.2f} ns, baseline "
+                  f"{row['baseline']:.4g}/bin from {row['baseline_mode']}, {row['events']:.0f} events){cnn}")
+    with Path(arguments.out).open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {arguments.out}")
+    return 0
+
+
+def _scan(arguments: argparse.Namespace) -> int:
+    import numpy as np
+
+    from qml_imaging.data.hbt_files import read_scan
+    from qml_imaging.pipelines.g2.measured import load_cnn, scan_maps
+    from qml_imaging.reporting import figures
+    from qml_imaging.runs import save_arrays_atomic
+
+    data, shape = read_scan(arguments.folder)
+    model = load_cnn(arguments.cnn) if arguments.cnn else None
+    maps = scan_maps(data, shape, model=model, background_rate=arguments.background_rate, workers=arguments.workers)
+    out = Path(arguments.out or Path(arguments.folder) / "g2_maps")
+    out.mkdir(parents=True, exist_ok=True)
+    save_arrays_atomic(out / "maps.npz", **maps)
+    images = [name for name in ("counts", "g2_lm", "sigma_lm", "G2_lm", "g2_cnn", "G2_cnn") if name in maps]
+    figures.image_grid([[maps[name].astype(float) for name in images]], out / "maps.png", column_titles=images,
+                       row_titles=["scan"])
+    lit = ~maps["dark"]
+    print(f"{shape[0]}x{shape[1]} pixels, {int((~lit).sum())} dark (g2 = 1); zero delay "
+          f"{float(maps['zero_delay_ns']):.2f} ns; median L-M g2(0) on lit pixels "
+          f"{float(np.median(maps['g2_lm'][lit])) if lit.any() else float('nan'):.3f}")
+    print(f"wrote {out / 'maps.npz'} and {out / 'maps.png'}")
+    return 0

@@ -4,3 +4,18 @@ SKIMAGE_IMAGES = ("astronaut", "camera", "coffee", "cat", "coins", "moon", "hors
 
 DATA_ENV = "QML_IMAGING_DATA"
 """Environment variable naming the data directory (the CLI's --data-dir sets it)."""
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+"""Suffixes of the image files a config may name (read by :mod:`qml_imaging.data.images`)."""
+
+SIGNAL_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".csv", ".txt", ".npy")
+"""Suffixes of the signal files a config may name (read by :mod:`qml_imaging.data.signals`)."""
+
+
+def image_key(entry: str) -> str:
+    """The name an image is known by in fit names and reports: a scikit-image name, or a file's stem."""
+    if entry in SKIMAGE_IMAGES:
+        return entry
+    from pathlib import PurePath
+
+    return PurePath(entry).stem

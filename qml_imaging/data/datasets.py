@@ -151,16 +151,12 @@ def load_skimage_image(name: str, size: int, *, grey: bool = True, value_range: 
         raise ValueError(f"unknown image {name!r}; expected one of {list(SKIMAGE_IMAGES)}")
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"image size must be a positive integer, got {size!r}")
+    from qml_imaging.data.images import preprocess
+
     pixels = torch.from_numpy(np.ascontiguousarray(getattr(skimage.data, name)()))
     image = pixels.unsqueeze(0) if pixels.ndim == 2 else pixels.permute(2, 0, 1)[:3]
     image = image.float() / 255.0 if pixels.dtype == torch.uint8 else image.float()
-    if grey and image.shape[0] == 3:
-        image = TF.rgb_to_grayscale(image)
-    if not grey and image.shape[0] == 1:
-        image = image.expand(3, -1, -1)
-    image = TF.center_crop(TF.resize(image, [size], antialias=True), [size, size]).clamp(0.0, 1.0)
-    low, high = value_range
-    return (low + (high - low) * image).contiguous()
+    return preprocess(image, size, channels="grey" if grey else "rgb", value_range=value_range, name=name)
 
 
 def coordinate_grid(height: int, width: int, *, low: float = -1.0, high: float = 1.0) -> torch.Tensor:

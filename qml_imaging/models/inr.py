@@ -151,7 +151,8 @@ class QIREN(nn.Module):
     """Quantum implicit neural representation.
 
     ``hybrid_layers`` x [Linear(in, n_qubits) -> BatchNorm1d(n_qubits) -> QuantumLayer(QIREN block)]
-    then Linear(n_qubits, out). The quantum layer (see
+    then Linear(n_qubits, out); ``out_features`` is the number of channels fitted (1 grey, 3 RGB: the
+    final Linear widened, one output per colour). The quantum layer (see
     :func:`qml_imaging.quantum.circuits.qiren_block`) re-uploads its ``n_qubits`` inputs as RZ
     angles ``reuploads`` times between trainable StronglyEntanglingLayers blocks of ``sublayers``
     sub-layers with CZ rings and returns <Z_j>. The authors' defaults (3 hybrid layers, 8 qubits,

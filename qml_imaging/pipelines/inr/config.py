@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from qml_imaging.config import ExperimentConfig, Section, TrainSettings
-from qml_imaging.data.catalog import SKIMAGE_IMAGES
+from qml_imaging.data.catalog import IMAGE_SUFFIXES, SIGNAL_SUFFIXES, SKIMAGE_IMAGES, image_key
 from qml_imaging.quantum.backends import BackendName, IbmBackendName
 
 
@@ -45,29 +47,100 @@ class InrComparison(ExperimentConfig):
         return self
 
 
+def check_image_entries(images: list[str]) -> list[str]:
+    """Each entry is a scikit-image name or an existing image file; keys (names, file stems) are unique."""
+    unknown = [entry for entry in images
+               if entry not in SKIMAGE_IMAGES and Path(entry).suffix.lower() not in IMAGE_SUFFIXES]
+    if unknown:
+        raise ValueError(f"unknown image(s) {unknown}; expected names from {list(SKIMAGE_IMAGES)} or image files "
+                         f"({', '.join(IMAGE_SUFFIXES)})")
+    for entry in images:
+        if entry not in SKIMAGE_IMAGES and not Path(entry).expanduser().is_file():
+            raise ValueError(f"image file {entry!r} does not exist")
+    keys = [image_key(entry) for entry in images]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"images {repeated} appear twice (files are known by their name without suffix); "
+                         "rename one of the files")
+    return images
+
+
 class InrImageConfig(InrComparison):
     """Fit every model in ``models`` to every image in ``images``, ``seeds`` times each."""
 
     experiment: Literal["inr_image"]
-    images: list[str] = Field(default_factory=lambda: ["camera"], min_length=1)
-    size: int = Field(32, ge=4, le=512, description="side of the square image in pixels")
+    images: list[str] = Field(default_factory=lambda: ["camera"], min_length=1,
+                              description="scikit-image names or image files (PNG, JPEG, TIFF incl. 16-bit and float)")
+    size: int | Literal["native"] = Field(32, description="side of the square image in pixels (4..512), or "
+                                                          "'native': the file's own height x width")
+    resize: Literal["resize_crop", "crop", "stretch"] = Field(
+        "resize_crop", description="resize_crop: short side resized to size, centre crop (QIREN); crop: centre "
+                                   "crop without resampling (image must be >= size); stretch: resize to size x size")
+    channels: Literal["grey", "rgb", "auto"] = Field(
+        "grey", description="grey: RGB converted to grey; rgb: one model output per colour; auto: as stored")
+    intensity: Literal["auto", "minmax"] = Field(
+        "auto", description="auto: integers / type maximum, floats min-max; minmax: every image min-max; "
+                            "then [0, 1] -> [-1, 1]")
     superres_size: int | None = Field(None, ge=4, le=1024, description="also evaluate on this finer grid; null = off")
 
     @field_validator("images")
     @classmethod
     def _known_images(cls, images: list[str]) -> list[str]:
-        unknown = [name for name in images if name not in SKIMAGE_IMAGES]
-        if unknown:
-            raise ValueError(f"unknown image(s) {unknown}; expected names from {list(SKIMAGE_IMAGES)}")
-        return images
+        return check_image_entries(images)
+
+    @field_validator("size")
+    @classmethod
+    def _size_range(cls, size: int | str) -> int | str:
+        if size != "native" and size < 4:
+            raise PydanticCustomError("greater_than_equal", "Input should be greater than or equal to 4")
+        if size != "native" and size > 512:
+            raise PydanticCustomError("less_than_equal", "Input should be less than or equal to 512")
+        return size
+
+    @model_validator(mode="after")
+    def _superres_needs_a_size(self) -> InrImageConfig:
+        if self.size == "native" and self.superres_size is not None:
+            raise ValueError("superres_size needs a numeric size (native images need not be square); "
+                             "use `qml-imaging render` to evaluate a native-size fit on a finer grid")
+        return self
 
 
 class SignalSource(Section):
-    """Where the signal comes from: a WAV file, or the generated default (``wav: null``)."""
+    """Where the signal comes from: a file (audio, CSV, NPY), or the generated default (no file)."""
 
-    wav: str | None = Field(None, description="path of a PCM WAV file; null = the generated default signal")
+    path: str | None = Field(None, description="audio file soundfile reads (WAV PCM or float, FLAC, OGG, AIFF), "
+                                               ".csv/.txt or .npy 1-D array; null = the generated default signal")
+    wav: str | None = Field(None, description="older name of path (a WAV file)")
     n_samples: int = Field(1000, ge=8, le=1_000_000)
-    offset: int = Field(0, ge=0, description="first sample taken from the WAV file")
+    offset: int | Literal["auto"] = Field(0, description="first sample taken; auto = the first sample louder than "
+                                                         "1e-3 of the file's peak (skips leading silence)")
+    stride: int = Field(1, ge=1, le=100_000, description="take every stride-th sample (decimation)")
+    channel: int | None = Field(None, ge=0, description="channel to take (0-based); null = mean of mono/stereo")
+
+    @field_validator("offset")
+    @classmethod
+    def _offset_not_negative(cls, offset: int | str) -> int | str:
+        if offset != "auto" and offset < 0:
+            raise ValueError(f"offset must be >= 0 or 'auto', got {offset}")
+        return offset
+
+    @model_validator(mode="after")
+    def _one_existing_file(self) -> SignalSource:
+        if self.path is not None and self.wav is not None:
+            raise ValueError("give the signal file as path or wav, not both")
+        file = self.file
+        if file is not None:
+            if Path(file).suffix.lower() not in SIGNAL_SUFFIXES:
+                raise ValueError(f"signal file {file!r}: unknown type; expected one of {list(SIGNAL_SUFFIXES)}")
+            if not Path(file).expanduser().is_file():
+                raise ValueError(f"signal file {file!r} does not exist")
+        elif self.offset != 0 or self.stride != 1 or self.channel is not None:
+            raise ValueError("offset, stride and channel apply to a signal file; set signal.path")
+        return self
+
+    @property
+    def file(self) -> str | None:
+        return self.path if self.path is not None else self.wav
 
 
 class InrSignalConfig(InrComparison):

@@ -47,11 +47,13 @@ def build_model(spec: InrModelSpec, width: int, executors: dict[str, Executor], 
                          activation=activation, batch_norm=spec.batch_norm)
 
 
-def matched_width(spec: InrModelSpec, budget: int, executors: dict[str, Executor], in_features: int = 2) -> int:
+def matched_width(spec: InrModelSpec, budget: int, executors: dict[str, Executor], in_features: int = 2,
+                  out_features: int = 1) -> int:
     """Hidden width meeting ``budget``; QIREN's is fixed by its qubits, so its count must already be within 10 %."""
     if spec.kind != "qiren":
-        return width_for_budget(partial(build_model, spec, executors=executors, in_features=in_features), budget)
-    count = parameter_count(build_model(spec, spec.n_qubits, executors, in_features))
+        return width_for_budget(partial(build_model, spec, executors=executors, in_features=in_features,
+                                        out_features=out_features), budget)
+    count = parameter_count(build_model(spec, spec.n_qubits, executors, in_features, out_features))
     if abs(count - budget) > 0.1 * budget:
         raise ValueError(f"QIREN with these settings has {count} parameters, not within 10 % of the budget {budget}; "
                          "set parameter_budget to its count or change n_qubits / hidden_layers / reuploads / sublayers")
@@ -86,12 +88,12 @@ def evaluate_fit(model: nn.Module, *, coordinates: torch.Tensor, values: torch.T
 
 def fit_model(spec: InrModelSpec, width: int, train: TrainSettings, coordinates: torch.Tensor, values: torch.Tensor,
               *, executors: dict[str, Executor], run_dir: RunDir, fit_name: str, seed: int) -> tuple[Trainer, FitResult]:
-    """Fit a fresh model of ``spec`` to ``values`` ``(N, 1)`` at ``coordinates`` ``(N, d)`` with MSE.
+    """Fit a fresh model of ``spec`` to ``values`` ``(N, C)`` (C outputs, e.g. colours) at ``coordinates`` ``(N, d)`` with MSE.
 
     Runs through the one training loop, with checkpoints under ``run_dir`` and the model's own lr.
     """
     seed_everything(seed)
-    model = build_model(spec, width, executors, in_features=coordinates.shape[1])
+    model = build_model(spec, width, executors, in_features=coordinates.shape[1], out_features=values.shape[1])
     settings = train.model_copy(update={"lr": spec.lr or train.lr})
     trainer = Trainer(
         model, settings,

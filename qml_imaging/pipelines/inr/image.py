@@ -18,10 +18,13 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from qml_imaging.data.datasets import coordinate_grid, load_skimage_image
+from qml_imaging.data.catalog import image_key
+from qml_imaging.data.datasets import coordinate_grid
+from qml_imaging.data.images import load_image
 from qml_imaging.models.inr import parameter_count
 from qml_imaging.pipelines.inr.fitting import VALUE_RANGE, fit_model, matched_width, model_executors, predict
 from qml_imaging.pipelines.inr.config import InrImageConfig
@@ -32,20 +35,41 @@ from qml_imaging.training.distributed import current_process_group
 from qml_imaging.training.metrics import mse
 
 
+def load_target(config: InrImageConfig, entry: str, size: int | str | None = None) -> tuple[torch.Tensor, dict]:
+    """Image ``entry`` (a scikit-image name or a file) preprocessed as ``config`` says, at ``size``
+    (default ``config.size``): float32 ``(C, H, W)`` in [-1, 1] and its info (source, dtype,
+    intensity rule, ``preprocessing`` in words); see :func:`qml_imaging.data.images.load_image`."""
+    return load_image(entry, config.size if size is None else size, fit=config.resize, channels=config.channels,
+                      intensity=config.intensity, value_range=VALUE_RANGE)
+
+
+def pixel_values(image: torch.Tensor) -> torch.Tensor:
+    """``(C, H, W)`` -> ``(H * W, C)`` in the row-major order of :func:`coordinate_grid`."""
+    return image.permute(1, 2, 0).reshape(-1, image.shape[0])
+
+
 def run(config: InrImageConfig, run_dir: RunDir) -> dict:
     """Run every fit (resuming finished or interrupted ones from their checkpoints); return the summary."""
     is_main = current_process_group().is_main
     executors = model_executors(config.models)
-    widths = {name: matched_width(spec, config.parameter_budget, executors) for name, spec in config.models.items()}
+    widths_by_outputs: dict[int, dict[str, int]] = {}
     fits = []
     reconstructions: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
-    targets, interpolation = {}, {}
-    for image_name in config.images:
-        target = targets[image_name] = load_skimage_image(image_name, config.size, value_range=VALUE_RANGE)
-        coordinates = coordinate_grid(config.size, config.size)
-        values = target.reshape(-1, 1)
+    targets, interpolation, images = {}, {}, {}
+    for entry in config.images:
+        image_name = image_key(entry)
+        target, images[image_name] = load_target(config, entry)
+        targets[image_name] = target
+        channels, height, width = target.shape
+        if channels not in widths_by_outputs:
+            widths_by_outputs[channels] = {
+                name: matched_width(spec, config.parameter_budget, executors, out_features=channels)
+                for name, spec in config.models.items()}
+        widths = widths_by_outputs[channels]
+        coordinates = coordinate_grid(height, width)
+        values = pixel_values(target)
         if config.superres_size:
-            fine = load_skimage_image(image_name, config.superres_size, value_range=VALUE_RANGE)
+            fine, _ = load_target(config, entry, config.superres_size)
             fine_coordinates = coordinate_grid(config.superres_size, config.superres_size)
             interpolation[image_name] = interpolation_mse(target, fine)
         for model_name, spec in config.models.items():
@@ -58,16 +82,17 @@ def run(config: InrImageConfig, run_dir: RunDir) -> dict:
                        "parameters": parameter_count(model), "seconds": result.seconds,
                        "final_train_loss": result.final_loss, **result.metrics}
                 if config.superres_size:
-                    fit["superres_mse"] = mse(predict(trainer.eval_model, fine_coordinates), fine.reshape(-1, 1))
+                    fit["superres_mse"] = mse(predict(trainer.eval_model, fine_coordinates), pixel_values(fine))
                 fits.append(fit)
                 if seed == 0:
                     reconstructions[image_name][model_name] = predict(trainer.eval_model, coordinates).reshape(
-                        config.size, config.size)
+                        height, width, channels)
     summary = _summarise(config, fits, interpolation)
     if is_main:
         _write_figures(config, run_dir, targets, reconstructions, summary)
         (run_dir.path / "table.md").write_text(_table(config, summary))
-        run_dir.write_report(summary, {"fits": fits, "widths": widths})
+        run_dir.write_report(summary, {"fits": fits, "widths": widths_by_outputs[next(iter(widths_by_outputs))],
+                                       "images": images})
     return summary
 
 
@@ -88,7 +113,7 @@ def _summarise(config: InrImageConfig, fits: list[dict], interpolation: dict[str
         by_key[fit["image"], fit["model"]].append(fit)
     reference = config.reference_model
     summary: dict = {"mse": {}, "psnr": {}, f"mse_ratio_vs_{reference}": {}}
-    for image in config.images:
+    for image in map(image_key, config.images):
         summary["mse"][image] = {m: mean_std([f["mse"] for f in by_key[image, m]]) for m in config.models}
         summary["psnr"][image] = {m: mean_std([f["psnr"] for f in by_key[image, m]]) for m in config.models}
         reference_mse = summary["mse"][image][reference][0]
@@ -97,12 +122,12 @@ def _summarise(config: InrImageConfig, fits: list[dict], interpolation: dict[str
         }
     if config.superres_size:
         summary["superres_mse"] = {}
-        for image in config.images:
+        for image in map(image_key, config.images):
             row = {m: mean_std([f["superres_mse"] for f in by_key[image, m]]) for m in config.models}
             for method, value in interpolation[image].items():
                 row[method] = (value, 0.0)
             summary["superres_mse"][image] = row
-    summary["parameters"] = {m: by_key[config.images[0], m][0]["parameters"] for m in config.models}
+    summary["parameters"] = {m: by_key[image_key(config.images[0]), m][0]["parameters"] for m in config.models}
     summary["seconds_per_fit"] = {
         m: statistics.median(f["seconds"] for f in fits if f["model"] == m) for m in config.models
     }
@@ -115,7 +140,7 @@ def _table(config: InrImageConfig, summary: dict) -> str:
     lines = [f"| image | model | MSE | PSNR (dB) | MSE / {reference} | parameters | s per fit |"
              + (f" MSE at {config.superres_size}x{config.superres_size} |" if config.superres_size else ""),
              "|---|---|---|---|---|---|---|" + ("---|" if config.superres_size else "")]
-    for image in config.images:
+    for image in map(image_key, config.images):
         for model in config.models:
             mse_mean, mse_std = summary["mse"][image][model]
             psnr_mean, psnr_std = summary["psnr"][image][model]
@@ -135,12 +160,14 @@ def _table(config: InrImageConfig, summary: dict) -> str:
 def _write_figures(config: InrImageConfig, run_dir: RunDir, targets: dict[str, torch.Tensor],
                    reconstructions: dict[str, dict[str, torch.Tensor]],
                    summary: dict) -> None:
+    names = [image_key(entry) for entry in config.images]
     rows = []
-    for image in config.images:
-        rows.append([targets[image][0].numpy()] + [reconstructions[image][m].numpy() for m in config.models])
+    for image in names:
+        shown = [targets[image].permute(1, 2, 0)] + [reconstructions[image][m] for m in config.models]
+        rows.append([_display(picture) for picture in shown])
     figures.image_grid(rows, run_dir.figure_path("reconstructions"), column_titles=["ground truth", *config.models],
-                       row_titles=config.images, value_range=VALUE_RANGE)
-    for image in config.images:
+                       row_titles=names, value_range=(0.0, 1.0))
+    for image in names:
         series = {}
         for model in config.models:
             records = [r for r in run_dir.metrics.records(f"{image}/{model}/seed0") if "train_loss" in r]
@@ -148,6 +175,13 @@ def _write_figures(config: InrImageConfig, run_dir: RunDir, targets: dict[str, t
         figures.curves(series, run_dir.figure_path(f"loss_curves_{image}"), xlabel="epoch",
                        ylabel="training MSE", title=f"{image}, seed 0")
     reference = config.reference_model
-    ratios = {image: summary[f"mse_ratio_vs_{reference}"][image] for image in config.images}
+    ratios = {image: summary[f"mse_ratio_vs_{reference}"][image] for image in names}
     figures.grouped_bars(ratios, run_dir.figure_path(f"mse_relative_to_{reference}"),
                          ylabel=f"MSE / MSE of {reference}", title=f"representation error relative to {reference}")
+
+
+def _display(image: torch.Tensor) -> np.ndarray:
+    """``(H, W, C)`` in ``VALUE_RANGE`` -> ``(H, W)`` (grey) or ``(H, W, 3)`` in [0, 1] for a figure."""
+    low, high = VALUE_RANGE
+    shown = ((image - low) / (high - low)).clamp(0.0, 1.0)
+    return (shown[..., 0] if shown.shape[-1] == 1 else shown).numpy()

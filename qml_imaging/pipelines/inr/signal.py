@@ -1,7 +1,10 @@
 """``inr_signal``: fit implicit neural representations to a 1-D signal at one parameter budget.
 
-The signal (``n_samples`` values in [-1, 1] on ``t = linspace(-1, 1)``) is a WAV file or the
-generated default of :func:`qml_imaging.data.signals.default_signal`. Every model is trained on all
+The signal (``n_samples`` values in [-1, 1] on ``t = linspace(-1, 1)``) is a window of a file
+(audio, CSV, NPY: ``signal.path`` with ``offset`` (or ``auto``), ``stride`` and ``channel``, see
+:func:`qml_imaging.data.signals.load_signal_file`) or the generated default of
+:func:`qml_imaging.data.signals.default_signal`; ``details.signal`` of the report states the preprocessing.
+Every model is trained on all
 samples as one batch with MSE and evaluated by MSE, PSNR and the MSE split into the error below and
 above ``cutoff_fraction`` of the Nyquist frequency.
 
@@ -17,7 +20,7 @@ import statistics
 import numpy as np
 import torch
 
-from qml_imaging.data.signals import default_signal, load_wav
+from qml_imaging.data.signals import default_signal, load_signal_file
 from qml_imaging.models.inr import parameter_count
 from qml_imaging.pipelines.inr.fitting import fit_model, matched_width, model_executors, predict
 from qml_imaging.pipelines.inr.config import InrSignalConfig
@@ -28,16 +31,19 @@ from qml_imaging.training.distributed import current_process_group
 from qml_imaging.training.metrics import band_mse
 
 
-def load_signal(config: InrSignalConfig) -> np.ndarray:
+def load_signal(config: InrSignalConfig) -> tuple[np.ndarray, dict]:
+    """The run's signal, float64 ``(n_samples,)`` in [-1, 1], and its preprocessing (see
+    :func:`qml_imaging.data.signals.load_signal_file`)."""
     source = config.signal
-    if source.wav is None:
-        return default_signal(source.n_samples)
-    return load_wav(source.wav, source.n_samples, source.offset)
+    if source.file is None:
+        return default_signal(source.n_samples), {"source": "generated default", "sample_rate": None,
+                                                  "preprocessing": "default_signal(n_samples), peak-normalised"}
+    return load_signal_file(source.file, source.n_samples, source.offset, source.stride, source.channel)
 
 
 def run(config: InrSignalConfig, run_dir: RunDir) -> dict:
     """Run every fit (resuming from checkpoints); return the summary."""
-    signal = load_signal(config)
+    signal, preprocessing = load_signal(config)
     times = torch.linspace(-1.0, 1.0, len(signal)).unsqueeze(1)
     values = torch.as_tensor(signal, dtype=torch.float32).unsqueeze(1)
     executors = model_executors(config.models)
@@ -62,7 +68,7 @@ def run(config: InrSignalConfig, run_dir: RunDir) -> dict:
         series.update({m: (times.squeeze(1).numpy(), r) for m, r in reconstructions.items()})
         figures.curves(series, run_dir.figure_path("reconstructions"), xlabel="t", ylabel="amplitude",
                        title="signal and reconstructions (seed 0)", log_y=False)
-        run_dir.write_report(summary, {"fits": fits, "widths": widths})
+        run_dir.write_report(summary, {"fits": fits, "widths": widths, "signal": preprocessing})
     return summary
 
 

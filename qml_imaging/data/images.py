@@ -1,0 +1,185 @@
+"""Image files and folders of image files, and the one preprocessing every pipeline applies to them.
+
+Readers: ``tifffile`` for ``.tif`` / ``.tiff`` (8-, 16-, 32-bit integer and float microscopy TIFFs),
+``imageio`` (Pillow underneath) for PNG, JPEG and BMP. An image is read as float32 ``(C, H, W)``
+with ``C`` = 1 (grey) or 3 (RGB; an alpha channel is dropped).
+
+Intensity (:data:`INTENSITY_RULES`), applied per image before anything else:
+
+* ``auto`` (default): integer images are divided by their type's maximum (uint8 / 255,
+  uint16 / 65535), so a dark 16-bit image stays dark; float images are scaled min-max to [0, 1]
+  (float microscopy data has no fixed full scale).
+* ``minmax``: every image is scaled min-max to [0, 1] (a constant image becomes 0).
+
+Size (:func:`preprocess`): ``resize_crop`` (the QIREN authors' preprocessing: resize the short side
+to ``size`` with antialiased bilinear interpolation, centre-crop ``size x size``), ``crop``
+(centre-crop ``size x size`` without resampling; the image must be at least that large), ``stretch``
+(resize both sides to ``size``), or ``size = "native"`` (the file's own size). Then [0, 1] is mapped
+linearly onto the caller's value range, usually [-1, 1].
+
+Errors are one line naming the file: :class:`FileNotFoundError` for a missing file or a folder with
+no image files, :class:`ValueError` for an unreadable file, a stack of images, or an image smaller
+than ``size`` when cropping.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+from qml_imaging.data.catalog import IMAGE_SUFFIXES, SKIMAGE_IMAGES
+
+INTENSITY_RULES = ("auto", "minmax")
+FITS = ("resize_crop", "crop", "stretch")
+CHANNEL_MODES = ("grey", "rgb", "auto")
+
+
+def read_image(path: str | Path, intensity: str = "auto") -> tuple[torch.Tensor, dict]:
+    """The image file ``path`` as float32 ``(C, H, W)`` in [0, 1] (``C`` 1 or 3) and what was done to it.
+
+    The returned dict holds ``source`` (the path), ``dtype`` and ``shape`` of the stored array and
+    ``intensity`` (the rule applied, in words). Raises FileNotFoundError (missing file) and
+    ValueError (unreadable file, unknown suffix, stacks of more than one image, unknown rule).
+    """
+    path = Path(path)
+    if intensity not in INTENSITY_RULES:
+        raise ValueError(f"unknown intensity rule {intensity!r}; expected one of {list(INTENSITY_RULES)}")
+    if not path.is_file():
+        raise FileNotFoundError(f"image file {str(path)!r} does not exist")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"{path}: unknown image type {path.suffix!r}; expected one of {list(IMAGE_SUFFIXES)}")
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            array = tifffile.imread(path)
+        else:
+            import imageio.v3 as iio
+
+            array = iio.imread(path, plugin="pillow")
+    except Exception as error:  # the readers raise many types (OSError, ValueError, TiffFileError, ...)
+        raise ValueError(f"{path}: not a readable image file ({type(error).__name__}: {error})") from None
+    array = np.asarray(array)
+    info = {"source": str(path), "dtype": str(array.dtype), "shape": list(array.shape)}
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        array = array[..., :3]
+    elif array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 2 and not (array.ndim == 3 and array.shape[-1] == 3):
+        raise ValueError(f"{path}: array of shape {tuple(info['shape'])} is not one grey or RGB image "
+                         "(a stack or a multi-channel image); save one plane per file")
+    if array.dtype.kind == "b":
+        array = array.astype(np.uint8)
+    if array.dtype.kind not in "uif":
+        raise ValueError(f"{path}: pixel type {array.dtype} is not an integer or float type")
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError(f"{path}: holds NaN or infinite pixels")
+    if intensity == "auto" and array.dtype.kind in "ui":
+        full = float(np.iinfo(array.dtype).max)
+        values = np.clip(values, 0.0, None) / full
+        info["intensity"] = f"{array.dtype} / {full:g} -> [0, 1]"
+    else:
+        low, high = values.min(), values.max()
+        values = (values - low) / (high - low) if high > low else np.zeros_like(values)
+        info["intensity"] = f"min-max ({low:g} .. {high:g}) -> [0, 1]"
+    image = torch.from_numpy(values.astype(np.float32))
+    image = image.unsqueeze(0) if image.ndim == 2 else image.permute(2, 0, 1)
+    return image.contiguous(), info
+
+
+def preprocess(image: torch.Tensor, size: int | str, *, fit: str = "resize_crop", channels: str = "grey",
+               value_range: tuple[float, float] = (-1.0, 1.0), name: str = "image") -> torch.Tensor:
+    """``image`` ``(C, H, W)`` in [0, 1] -> float32 ``(C', S, S)`` (or native ``H x W``) in ``value_range``.
+
+    ``channels``: ``grey`` (RGB converted with ITU-R 601 luma weights, torchvision's
+    ``rgb_to_grayscale``), ``rgb`` (grey images repeated to 3 channels) or ``auto`` (as stored).
+    ``fit`` and ``size``: see the module docstring. ``name`` goes into the error messages. Raises
+    ValueError for an unknown option or an image smaller than ``size`` with ``fit="crop"``.
+    """
+    if channels not in CHANNEL_MODES:
+        raise ValueError(f"unknown channels option {channels!r}; expected one of {list(CHANNEL_MODES)}")
+    if fit not in FITS:
+        raise ValueError(f"unknown fit {fit!r}; expected one of {list(FITS)}")
+    if channels == "grey" and image.shape[0] == 3:
+        image = TF.rgb_to_grayscale(image)
+    elif channels == "rgb" and image.shape[0] == 1:
+        image = image.expand(3, -1, -1)
+    if size != "native":
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"image size must be a positive integer or 'native', got {size!r}")
+        height, width = image.shape[-2:]
+        if fit == "crop":
+            if min(height, width) < size:
+                raise ValueError(f"{name} is {height}x{width} pixels, smaller than the {size}x{size} crop; "
+                                 "lower size or use fit: resize_crop")
+            image = TF.center_crop(image, [size, size])
+        elif fit == "stretch":
+            image = TF.resize(image, [size, size], antialias=True)
+        else:
+            image = TF.center_crop(TF.resize(image, [size], antialias=True), [size, size])
+    low, high = value_range
+    return (low + (high - low) * image.clamp(0.0, 1.0)).to(torch.float32).contiguous()
+
+
+def load_image(source: str | Path, size: int | str, *, fit: str = "resize_crop", channels: str = "grey",
+               intensity: str = "auto", value_range: tuple[float, float] = (-1.0, 1.0)) -> tuple[torch.Tensor, dict]:
+    """A scikit-image test image (by name) or an image file (by path), preprocessed: ``(C, S, S)`` and its info.
+
+    Names in :data:`~qml_imaging.data.catalog.SKIMAGE_IMAGES` are scikit-image's test images
+    (uint8, so ``intensity`` gives /255); anything else is a path read by :func:`read_image`.
+    The info dict (``source``, ``dtype``, ``shape``, ``intensity``) gains ``preprocessing`` in words.
+    """
+    if isinstance(source, str) and source in SKIMAGE_IMAGES:
+        import skimage.data
+
+        pixels = np.ascontiguousarray(getattr(skimage.data, source)())
+        tensor = torch.from_numpy(pixels)
+        image = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)[:3]
+        image = image.float() / 255.0
+        info = {"source": f"skimage.data.{source}", "dtype": str(pixels.dtype), "shape": list(pixels.shape),
+                "intensity": "uint8 / 255 -> [0, 1]"}
+    else:
+        image, info = read_image(source, intensity)
+    out = preprocess(image, size, fit=fit, channels=channels, value_range=value_range, name=str(source))
+    low, high = value_range
+    sizing = "native size" if size == "native" else {"resize_crop": f"short side resized to {size} (antialiased "
+                                                                   f"bilinear), centre crop {size}x{size}",
+                                                     "crop": f"centre crop {size}x{size}",
+                                                     "stretch": f"resized to {size}x{size}"}[fit]
+    info["preprocessing"] = (f"{info['intensity']}; {channels} ({out.shape[0]} channel(s)); {sizing}; "
+                             f"[0, 1] -> [{low:g}, {high:g}]")
+    info["channels"] = out.shape[0]
+    return out, info
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files directly in ``folder`` (suffixes :data:`IMAGE_SUFFIXES`), sorted by name.
+
+    Raises FileNotFoundError for a missing folder and for a folder holding no image files.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {str(folder)!r} does not exist")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"image folder {str(folder)!r} holds no image files "
+                                f"({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def load_image_folder(folder: str | Path, size: int, *, fit: str = "stretch", channels: str = "grey",
+                      intensity: str = "auto", value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """Every image of ``folder`` (:func:`image_files`) preprocessed to float32 ``(N, C, size, size)``.
+
+    Files of any size and colour; ``channels="auto"`` is RGB when any file is RGB, else grey.
+    """
+    files = image_files(folder)
+    raw = [read_image(path, intensity) for path in files]
+    if channels == "auto":
+        channels = "rgb" if any(image.shape[0] == 3 for image, _ in raw) else "grey"
+    return torch.stack([preprocess(image, size, fit=fit, channels=channels, value_range=value_range,
+                                   name=str(path)) for (image, _), path in zip(raw, files, strict=True)])

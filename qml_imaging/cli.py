@@ -5,6 +5,7 @@
     qml-imaging validate CONFIG.yaml [key=value ...]
     qml-imaging list
     qml-imaging hardware {backends,plan,submit,status,fetch} ...   (see qml_imaging.cli_hardware)
+    qml-imaging render RUN_DIR --size 256 | sample RUN_DIR --n 64 --out DIR   (see qml_imaging.cli_models)
     qml-imaging g2 {fit,scan} ...                                 (see qml_imaging.cli_g2)
 
 Configs are validated before torch is imported, so a bad key fails in well under two seconds.
@@ -30,6 +31,7 @@ import yaml
 
 from qml_imaging.cli_g2 import add_g2_commands
 from qml_imaging.cli_hardware import add_hardware_commands
+from qml_imaging.cli_models import add_model_commands
 from qml_imaging.config import ConfigError, dump_config, load_config
 from qml_imaging.data.catalog import DATA_ENV
 from qml_imaging.registry import PIPELINES, resolve
@@ -99,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list the experiments shipped in experiments/")
     listing.set_defaults(handler=_list)
     add_hardware_commands(commands)
+    add_model_commands(commands)
     add_g2_commands(commands)
     _accept_debug_everywhere(commands)
     return parser

@@ -18,7 +18,7 @@ LAYERS = [
     {"training", "models"},
     {"diffusion"},
     {"pipelines"},
-    {"cli", "cli_hardware", "cli_g2"},
+    {"cli", "cli_hardware", "cli_g2", "cli_models"},
 ]
 """Top-level modules and sub-packages of ``qml_imaging``, lowest first; a module may import from its
 own layer (without cycles) and from lower ones."""

@@ -38,8 +38,8 @@ def prepare(config: InrRuntimeConfig, run_dir: RunDir, jobs=None) -> tuple[Hardw
     """The evaluation of ``config`` in ``run_dir`` (its ``inputs``: pixels ``(N, 2)``) and the image
     values ``(N, 1)``; ``jobs`` overrides the backend's job service (tests)."""
     source = RunDir.open(config.source_run)
-    model, image = load_fitted_qiren(source, config.fit)
-    coordinates, values = evaluation_pixels(source, image, config.n_coordinates, config.seed)
+    model, _, grid, grid_values = load_fitted_qiren(source, config.fit)
+    coordinates, values = evaluation_pixels(grid, grid_values, config.n_coordinates, config.seed)
     evaluation = HardwareEvaluation(model, coordinates, ibm_backend_spec(config.backend), run_dir.path, jobs=jobs,
                                     log=lambda message: print(message, file=sys.stderr, flush=True))
     return evaluation, values

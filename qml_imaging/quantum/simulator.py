@@ -1,93 +1,121 @@
 """Fast batched statevector execution of PennyLane quantum functions in plain torch.
 
-The simulator does not re-implement any circuit: it records the template's PennyLane tape for the
-current batch (``qml.tape.make_qscript``), decomposes templates down to gates with matrices, takes
-each gate's matrix from PennyLane (``compute_matrix``, one vectorised call per gate type), and
-executes the gates on a ``(B, 2**n)`` complex state, differentiable by backprop, on CPU or CUDA.
-Wire 0 is the most significant bit, as in PennyLane.
+The simulator does not re-implement any circuit: it records the function's PennyLane tape
+(``qml.tape.make_qscript``), decomposes templates down to gates with matrices, takes each gate's
+matrix from PennyLane (``compute_matrix``, one vectorised call per gate type), and executes the
+gates on a ``(B, 2**n)`` complex state, differentiable by backprop, on CPU or CUDA. Wire 0 is the
+most significant bit, as in PennyLane. Any state-vector circuit PennyLane can express runs:
+gates with matrices (parameters from weights, inputs, constants or expressions of them) and
+``expval`` / ``var`` / ``probs`` of any observable; anything else is refused naming the operation.
 
-It exploits the structure of data re-uploading circuits:
+Execution never builds a ``2**n x 2**n`` unitary where that does not pay (see
+``docs/architecture.md``, "The fast quantum backend"):
 
-* **trainable blocks** (consecutive gates whose parameters carry no batch dimension) are fused into
-  one ``2**n x 2**n`` unitary, built once per forward pass by applying the gates to the identity,
-  then applied to the whole batch with one matrix product; a block before the first encoding acts
-  on ``|0...0>`` only and is applied to that single state;
-* **diagonal gates** (RZ encodings, CZ rings) become phase vectors multiplied element-wise, and
-  consecutive diagonal encodings merge into one per-sample phase vector;
-* other multi-qubit gates that permute basis states (CNOT, SWAP) become index gathers;
-* **non-diagonal encodings** (RY of the inputs) apply as batched one-qubit gates, element-wise.
+* leading one-qubit gates act on a **product state** (one 2-vector per wire and sample);
+* one-qubit gates of a data-independent run are combined per wire and applied a **group** of up
+  to ``g`` wires at a time: one ``2**g x 2**g`` Kronecker factor, one matrix product on one axis;
+* runs of diagonal and permutation gates (CZ and CNOT rings) become **one** phase vector and one
+  index gather (with a gather as its backward); constant ones are precomputed once per plan;
+* per-sample diagonal encodings become one per-sample phase vector (Kronecker product of wires);
+* a data-independent run is fused into one dense unitary when the cost model says that is
+  cheaper (few qubits, large batch);
+* permutations and phases right before a computational-basis readout act on the probabilities.
 
-Fusion is used up to :data:`FUSE_MAX_QUBITS` qubits (a 2**11 x 2**11 complex64 unitary is 32 MiB)
-and only when the batch has at least ``2**n`` samples; otherwise blocks apply gate by gate. The
-state takes ``B * 2**n * 8`` bytes (complex64): 2 MiB for B = 1024 at 8 qubits, 8 GiB for B = 1024
-at :data:`~qml_imaging.quantum.backends.MAX_SIMULATED_QUBITS` = 20 qubits.
+The group size and the dense/structured choice come from one cost model (:func:`plan_costs`) of
+the circuit, batch and device; the plan (gates, parameter sources, program) is cached per function,
+weight shape, qubit count, dtype and device.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
 import pennylane as qml
 import torch
-from pennylane.measurements import ExpectationMP
+from pennylane.measurements import ExpectationMP, ProbabilityMP, VarianceMP
 
 from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS
 
 FUSE_MAX_QUBITS = 11
+"""Largest qubit count for which a data-independent run may be fused into one dense unitary."""
 
+STRATEGY: str | None = None
+"""Force ``"dense"`` or ``"structured"`` execution of data-independent runs (tests); None: cost model."""
 
-@dataclass
-class _Gate:
-    """A gate ready to apply: local matrix ``(d, d)`` or per-sample ``(B, d, d)``, its wires, its kind."""
+GROUP_SIZE: int | None = None
+"""Force the number of wires per Kronecker group (tests); None: cost model."""
 
-    matrix: torch.Tensor
-    wires: tuple[int, ...]
-    batched: bool
-    kind: str  # "diagonal" | "monomial" | "one_qubit" | "dense"
-    diagonal: torch.Tensor | None = None  # (..., d) for diagonal and monomial gates
-    source: torch.Tensor | None = None  # (d,) for monomial: row i takes column source[i]
+# Cost model, per amplitude of the state: one elementwise pass costs PASS, a matrix product with a
+# d x d factor costs PASS + MAC * d, a gather GATHER; every torch call costs OVERHEAD amplitude-passes.
+# Measured with benchmarks/quantum_layer.py (2 CPU cores; one H200).
+COSTS = {
+    "cpu": {"pass": 1.0, "mac": 0.015, "gather": 1.5, "overhead": 5000.0},
+    "cuda": {"pass": 1.0, "mac": 0.004, "gather": 1.5, "overhead": 300000.0},
+}
 
 
 def expectation_values(function, inputs: torch.Tensor, weights: torch.Tensor, n_qubits: int) -> torch.Tensor:
     """Run ``function(inputs, weights)`` for a batch ``inputs`` of shape ``(B, n_qubits)``.
 
-    Returns the expectation values of its measurements as a real ``(B, n_measurements)`` tensor.
+    Returns its measurements as a real ``(B, n_values)`` tensor of the inputs' dtype: one column per
+    ``expval`` / ``var``, ``2**k`` per ``probs`` over ``k`` wires, in the order returned. Computes in
+    complex128 when inputs or weights are float64, else in complex64; autocast is off inside.
     """
-    state, plan = _final_state(function, inputs, weights, n_qubits)
-    return _expectations(state, plan.measurements, n_qubits)
+    with torch.autocast(device_type=inputs.device.type, enabled=False):
+        x, w = _compute_operands(inputs, weights)
+        state, plan = _final_state(function, x, w, n_qubits)
+        values = plan.readout(state, x.shape[0])
+    return values.to(inputs.dtype if inputs.is_floating_point() else values.dtype)
 
 
 def basis_probabilities(function, inputs: torch.Tensor, weights: torch.Tensor, n_qubits: int) -> torch.Tensor:
     """Computational-basis probabilities ``(B, 2**n_qubits)`` of the state ``function`` prepares (its
     measurements are ignored); index ``k`` is the basis state whose bits, wire 0 first, spell ``k``."""
-    state, _ = _final_state(function, inputs, weights, n_qubits)
+    with torch.autocast(device_type=inputs.device.type, enabled=False):
+        x, w = _compute_operands(inputs, weights)
+        state, plan = _final_state(function, x, w, n_qubits, whole_state=True)
+        state = state.expand(x.shape[0], -1)
     return state.real**2 + state.imag**2
 
 
-def _final_state(function, inputs: torch.Tensor, weights: torch.Tensor, n_qubits: int) -> tuple[torch.Tensor, CircuitPlan]:
+def _compute_operands(inputs: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    weights = torch.as_tensor(weights, device=inputs.device)
+    real = torch.float64 if torch.float64 in (inputs.dtype, weights.dtype) else torch.float32
+    return inputs.to(real).contiguous(), weights.to(real).contiguous()
+
+
+_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _final_state(function, inputs, weights, n_qubits, whole_state=False):
     if n_qubits > MAX_SIMULATED_QUBITS:
         raise ValueError(f"the fast simulator handles at most {MAX_SIMULATED_QUBITS} qubits, got {n_qubits}")
-    inputs, weights = inputs.contiguous(), weights.contiguous()
     dtype = torch.complex128 if inputs.dtype == torch.float64 else torch.complex64
     key = (tuple(weights.shape), n_qubits, dtype, inputs.device)
-    plan = _PLANS.get(function, {}).get(key)
+    try:
+        plan = _PLANS.get(function, {}).get(key)
+    except TypeError:  # not weak-referenceable
+        plan = None
     if plan is None:
-        plan = CircuitPlan.record(function, inputs, weights, dtype)
+        plan = CircuitPlan.record(function, inputs, weights, n_qubits, dtype)
         if plan.reusable:
-            _PLANS.setdefault(function, {})[key] = plan
-    copies = plan.n_operations + 2 if torch.is_grad_enabled() else 4
+            try:
+                _PLANS.setdefault(function, {})[key] = plan
+            except TypeError:
+                pass
+    copies = plan.n_steps + 3 if torch.is_grad_enabled() else 4
     check_memory(inputs.shape[0], n_qubits, dtype, inputs.device, copies)
-    gates = plan.gates(inputs, weights)
-    return run_gates(gates, inputs.shape[0], n_qubits, dtype, inputs.device), plan
+    return plan.run(inputs, weights, whole_state=whole_state), plan
 
 
 def check_memory(batch: int, n_qubits: int, dtype: torch.dtype, device: torch.device, copies: int) -> None:
     """Raise MemoryError, naming batch, qubits and the estimate, when ``copies`` states of ``batch`` x
-    ``2**n_qubits`` amplitudes (autograd keeps about one per gate) exceed the memory ``device`` has free."""
+    ``2**n_qubits`` amplitudes (autograd keeps about one per step) exceed the memory ``device`` has free."""
     needed = batch * 2**n_qubits * torch.empty((), dtype=dtype).element_size() * copies
     free = available_memory(device)
     if free is not None and needed > free:
@@ -113,308 +141,628 @@ def available_memory(device: torch.device) -> int | None:
 
 
 def decompose(operations: Sequence[qml.operation.Operator]) -> Iterator[qml.operation.Operator]:
-    """Operations decomposed until each has a matrix (templates such as StronglyEntanglingLayers expand)."""
+    """Operations decomposed until each has a matrix (templates such as StronglyEntanglingLayers expand);
+    an operation with neither (a mid-circuit measurement, a channel) is refused by name."""
     for operation in operations:
         if operation.has_matrix:
             yield operation
-        else:
-            yield from decompose(operation.decomposition())
+            continue
+        try:
+            parts = operation.decomposition()
+        except Exception as error:  # PennyLane raises DecompositionUndefinedError and others
+            raise NotImplementedError(
+                f"the fast simulator cannot run {operation.name} on wires {list(operation.wires)}: it has no "
+                f"matrix and no decomposition into gates with matrices ({type(error).__name__}); use default.qubit"
+            ) from None
+        yield from decompose(parts)
 
 
-_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# ----------------------------------------------------------------------------------------- gates
+
+
+@dataclass
+class _Op:
+    """One gate of the plan: its wires, kind, whether its matrix has a batch dimension, and how to get it."""
+
+    operation: object
+    wires: tuple[int, ...]
+    kind: str  # "diagonal" | "monomial" | "one_qubit" | "dense"
+    batched: bool
+    constant: torch.Tensor | None = None  # (d, d) matrix known at plan time
+    matrix: torch.Tensor | None = None  # filled per call: (d, d) or (B, d, d)
 
 
 @dataclass
 class _Group:
-    """Gates of one type that get their matrices from one vectorised PennyLane call."""
+    """Parametric gates of one type whose matrices come from one vectorised ``compute_matrix`` call."""
 
     gate_type: type
     batched: bool
-    operations: list
-    kinds: list[str]
-    sources: list  # per parameter: ("weights", flat indices (k,)) | ("inputs", columns (k,)) | ("recorded", None)
-    positions: list[int]  # where the group's gates stand in the circuit
-    constant: torch.Tensor | None = None  # (d, d) for parameterless gates
+    hyperparameters: dict
+    members: list[int]  # op indices
+    sources: list  # per parameter slot: list of (kind, index) per member, kind "w" | "x" | "c"
+    recorded: bool  # matrices from each operation's own .matrix() (parameters not traced)
+    indices: list = field(default_factory=list)  # per slot: ("w" | "x", index tensor) or ("mixed", None)
 
 
-class CircuitPlan:
-    """The gates of one recorded tape, grouped by type, with where each gate parameter comes from.
-
-    A plan whose every gate parameter is an element of ``weights``, a column ``inputs[..., j]`` or
-    a constant is *reusable*: later calls with new values of the same shapes gather the parameters
-    in one indexing operation instead of recording the tape again. This assumes the template
-    queues the same gates for every input (no control flow on values), true of every template
-    in :mod:`qml_imaging.quantum.circuits`. Other plans are rebuilt from a fresh tape on each call.
-    """
-
-    def __init__(self, n_operations: int, measurements: list, groups: list[_Group], reusable: bool, dtype: torch.dtype):
-        self.n_operations = n_operations
-        self.dtype = dtype
-        self.measurements = measurements
-        self.groups = groups
-        self.reusable = reusable
-
-    @classmethod
-    def record(cls, function, inputs: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> CircuitPlan:
-        """Record ``function``'s tape for these arguments and plan its execution."""
-        tape = qml.tape.make_qscript(function)(inputs, weights)
-        return cls.from_operations(list(decompose(tape.operations)), tape.measurements, inputs, weights, dtype)
-
-    @classmethod
-    def from_operations(cls, operations: list, measurements: list, inputs: torch.Tensor, weights: torch.Tensor,
-                        dtype: torch.dtype) -> CircuitPlan:
-        by_key: dict[tuple, list[int]] = defaultdict(list)
-        for position, operation in enumerate(operations):
-            constant = operation.num_params == 0  # one local matrix for every gate of the type
-            hyper = "" if constant else repr(sorted(operation.hyperparameters.items()))
-            by_key[type(operation), operation.batch_size is not None, hyper].append(position)
-        groups, reusable = [], True
-        for (gate_type, batched, _), positions in by_key.items():
-            members = [operations[p] for p in positions]
-            sources = [_parameter_source([m.data[i] for m in members], inputs, weights)
-                       for i in range(members[0].num_params)]
-            reusable = reusable and all(kind != "recorded" for kind, _ in sources)
-            reusable = reusable and not (members[0].num_params and members[0].hyperparameters)
-            constant = _as_tensor(members[0].matrix(), dtype, inputs.device) if members[0].num_params == 0 else None
-            group = _Group(gate_type, batched, members, [], sources, positions, constant)
-            group.kinds = _kinds(group, dtype, inputs.device)
-            groups.append(group)
-        return cls(len(operations), measurements, groups, reusable, dtype)
-
-    def gates(self, inputs: torch.Tensor, weights: torch.Tensor) -> list[_Gate]:
-        """The gates with matrices for these ``inputs`` and ``weights``, in circuit order."""
-        flat_weights = weights.reshape(-1)
-        ordered: list[_Gate | None] = [None] * self.n_operations
-        for group in self.groups:
-            stacked = self._matrices(group, inputs, flat_weights)
-            for index, position in enumerate(group.positions):
-                ordered[position] = _gate(stacked[index], group.operations[index], group.batched, group.kinds[index])
-        return ordered
-
-    def _matrices(self, group: _Group, inputs: torch.Tensor, flat_weights: torch.Tensor) -> torch.Tensor:
-        if group.constant is not None:
-            return group.constant.expand(len(group.operations), -1, -1)
-        if group.operations[0].hyperparameters or any(kind == "recorded" for kind, _ in group.sources):
-            return _recorded_matrices(group.operations, self.dtype, inputs.device)
-        columns = [_gather(source, inputs, flat_weights) for source in group.sources]
-        matrices = group.gate_type.compute_matrix(*(c.reshape(-1) for c in columns))
-        return _as_tensor(matrices, self.dtype, inputs.device).reshape(*columns[0].shape, *matrices.shape[-2:])
-
-
-def _parameter_source(values: list, inputs: torch.Tensor, weights: torch.Tensor) -> tuple[str, torch.Tensor | None]:
-    """Where a group's parameter values live: elements of ``weights``, columns of ``inputs``, or constants."""
-    if all(isinstance(v, (int, float)) for v in values):
-        return "constant", torch.tensor(values, dtype=inputs.dtype, device=inputs.device)
-    if not all(isinstance(v, torch.Tensor) for v in values):
-        return "recorded", None
-    weight_indices = [_element_index(v, weights) for v in values]
-    if all(i is not None for i in weight_indices):
-        return "weights", torch.tensor(weight_indices, device=inputs.device)
-    columns = [_column_index(v, inputs) for v in values]
-    if all(c is not None for c in columns):
-        return "inputs", torch.tensor(columns, device=inputs.device)
-    return "recorded", None
-
-
-def _element_index(value: torch.Tensor, weights: torch.Tensor) -> int | None:
-    """``i`` if ``value`` is the 0-d view ``weights.reshape(-1)[i]``, else None."""
-    if value.ndim != 0 or weights.numel() == 0 or value.untyped_storage().data_ptr() != weights.untyped_storage().data_ptr():
+def _source(value, inputs: torch.Tensor, weights: torch.Tensor):
+    """Where one gate parameter lives: ("w", flat index), ("x", column), ("c", number) or None (untraced)."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return "c", float(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0 and np.isrealobj(value):
+        return "c", float(value)
+    if not isinstance(value, torch.Tensor) or value.is_complex():
         return None
-    offset = value.storage_offset() - weights.storage_offset()
-    return offset if 0 <= offset < weights.numel() else None
+    storage = value.untyped_storage().data_ptr()
+    if value.ndim == 0 and weights.numel() and storage == weights.untyped_storage().data_ptr():
+        offset = value.storage_offset() - weights.storage_offset()
+        if 0 <= offset < weights.numel():
+            return "w", offset
+    if value.ndim == 1 and value.shape[0] == inputs.shape[0] and storage == inputs.untyped_storage().data_ptr():
+        offset = value.storage_offset() - inputs.storage_offset()
+        if (value.shape[0] == 1 or value.stride(0) == inputs.shape[1]) and 0 <= offset < inputs.shape[1]:
+            return "x", offset
+    return None
 
 
-def _column_index(value: torch.Tensor, inputs: torch.Tensor) -> int | None:
-    """``j`` if ``value`` is the view ``inputs[..., j]`` of a contiguous ``(B, n)`` batch, else None."""
-    if value.shape != inputs.shape[:1] or value.untyped_storage().data_ptr() != inputs.untyped_storage().data_ptr():
-        return None
-    offset = value.storage_offset() - inputs.storage_offset()
-    if value.shape[0] > 1 and value.stride(0) != inputs.shape[1]:
-        return None
-    return offset if 0 <= offset < inputs.shape[1] else None
+def _is_constant(value) -> bool:
+    return not isinstance(value, torch.Tensor) and not hasattr(value, "requires_grad")
 
 
-def _gather(source: tuple, inputs: torch.Tensor, flat_weights: torch.Tensor) -> torch.Tensor:
-    kind, index = source
-    if kind == "weights":
-        return flat_weights[index]
-    if kind == "inputs":
-        return inputs[:, index].transpose(0, 1)  # (k, B)
-    return index
-
-
-def _kinds(group: _Group, dtype: torch.dtype, device: torch.device) -> list[str]:
-    """Each gate's kind, judged from its matrix at random parameters so it holds for all values."""
-    operations = group.operations
-    if group.constant is not None:
-        sample = group.constant.expand(len(operations), -1, -1)
-    elif operations[0].hyperparameters:
-        sample = _recorded_matrices(operations, dtype, device)
-    else:
-        generic = [torch.rand(len(operations), dtype=torch.float64) * 6.0 + 0.1 for _ in range(operations[0].num_params)]
-        sample = _as_tensor(group.gate_type.compute_matrix(*generic), dtype, device)
-    magnitude = sample.detach().abs()
-    if magnitude.ndim == 4:
-        magnitude = magnitude.amax(dim=1)
-    off_diagonal = (magnitude - torch.diag_embed(torch.diagonal(magnitude, dim1=-2, dim2=-1))).flatten(1).amax(dim=1)
+def _kind_of(sample: torch.Tensor, n_wires: int) -> str:
+    """Kind of a gate from sample matrices ``(..., d, d)`` (random parameters: holds for all values)."""
+    magnitude = sample.detach().abs().reshape(-1, *sample.shape[-2:]).amax(dim=0)
+    if (magnitude - torch.diag_embed(torch.diagonal(magnitude))).amax() == 0:
+        return "diagonal"
+    if n_wires == 1:
+        return "one_qubit"
     nonzero = magnitude > 0
-    one_per_row = (nonzero.sum(dim=-1) == 1).all(dim=-1) & (nonzero.sum(dim=-2) == 1).all(dim=-1)
-    kinds = []
-    for index, operation in enumerate(operations):
-        if off_diagonal[index] == 0:
-            kinds.append("diagonal")
-        elif len(operation.wires) == 1:
-            kinds.append("one_qubit")
-        elif one_per_row[index] and not group.batched:
-            kinds.append("monomial")
-        else:
-            kinds.append("dense")
-    return kinds
+    if (nonzero.sum(dim=-1) == 1).all() and (nonzero.sum(dim=-2) == 1).all():
+        return "monomial"
+    return "dense"
 
 
-def _as_tensor(matrix, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _as_complex(matrix, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(matrix).to(device=device, dtype=dtype)
 
 
-def _recorded_matrices(operations: list, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """Each operation's own matrix, stacked (for gates built from hyperparameters or unmapped parameters)."""
-    return torch.stack([_as_tensor(op.matrix(), dtype, device) for op in operations])
+# ----------------------------------------------------------------------------------------- plan
 
 
-def _gate(matrix: torch.Tensor, operation, batched: bool, kind: str) -> _Gate:
-    wires = tuple(int(w) for w in operation.wires)
-    if kind == "diagonal":
-        return _Gate(matrix, wires, batched, kind, diagonal=torch.diagonal(matrix, dim1=-2, dim2=-1))
-    if kind == "monomial":
-        source = (matrix.detach().abs() > 0).to(torch.int64).argmax(dim=-1)
-        phases = matrix.gather(-1, source.unsqueeze(-1)).squeeze(-1)
-        return _Gate(matrix, wires, batched, kind, diagonal=phases, source=source)
-    return _Gate(matrix, wires, batched, kind)
+class CircuitPlan:
+    """A recorded circuit: its gates, where each gate parameter comes from, its program and readout.
+
+    A plan whose every gate parameter is an element of ``weights``, a column ``inputs[..., j]`` or a
+    constant is *reusable*: later calls with new values of the same shapes gather the parameters in
+    one indexing operation instead of recording the tape again. This assumes the function queues
+    the same gates for every value (no control flow on values). Other plans (parameters that are
+    expressions, trainable observables) are recorded again on each call (same execution, slower).
+    """
+
+    def __init__(self, operations, measurements, inputs, weights, n_qubits, dtype):
+        self.n_qubits, self.dtype, self.device = n_qubits, dtype, inputs.device
+        self.batch = inputs.shape[0]
+        self.ops: list[_Op] = []
+        self.groups: list[_Group] = []
+        self.reusable = True
+        self._build_ops(operations, inputs, weights)
+        self.readout_plan = _Readout(measurements, self)
+        self.reusable = self.reusable and self.readout_plan.reusable
+        self.program = _compile(self)
+        self.n_steps = sum(len(step[1]) if step[0] != "product" else 1 for step in self.program) + 1
+
+    @classmethod
+    def record(cls, function, inputs, weights, n_qubits, dtype) -> CircuitPlan:
+        """Record ``function``'s tape for these arguments and plan its execution."""
+        tape = qml.tape.make_qscript(function)(inputs, weights)
+        return cls(list(decompose(tape.operations)), list(tape.measurements), inputs, weights, n_qubits, dtype)
+
+    def wires_of(self, operator) -> tuple[int, ...]:
+        wires = []
+        for wire in operator.wires:
+            if not isinstance(wire, (int, np.integer)) or not 0 <= int(wire) < self.n_qubits:
+                raise ValueError(f"{operator.name} acts on wire {wire!r}; the fast simulator numbers wires "
+                                 f"0..{self.n_qubits - 1} for a {self.n_qubits}-qubit template")
+            wires.append(int(wire))
+        return tuple(wires)
+
+    def _build_ops(self, operations, inputs, weights) -> None:
+        by_key: dict[tuple, list[int]] = defaultdict(list)
+        for operation in operations:
+            wires = self.wires_of(operation)
+            batch_size = operation.batch_size
+            if batch_size is not None and batch_size != self.batch:
+                raise ValueError(f"{operation.name} on wires {list(wires)} is broadcast over {batch_size} values "
+                                 f"but the batch has {self.batch} samples")
+            op = _Op(operation, wires, "dense", batch_size is not None)
+            index = len(self.ops)
+            self.ops.append(op)
+            if all(_is_constant(value) for value in operation.data):
+                op.constant = _as_complex(operation.matrix(), self.dtype, self.device)
+                op.kind = _kind_of(op.constant, len(wires))
+                continue
+            by_key[type(operation), op.batched, repr(sorted(operation.hyperparameters.items())), len(wires)].append(index)
+        for (gate_type, batched, _, _), members in by_key.items():
+            operations_ = [self.ops[i].operation for i in members]
+            sources = [[_source(op.data[slot], inputs, weights) for op in operations_]
+                       for slot in range(operations_[0].num_params)]
+            group = _Group(gate_type, batched, dict(operations_[0].hyperparameters), members, sources, False)
+            group.recorded = any(s is None for slot in sources for s in slot) or not self._vectorises(group)
+            self.reusable = self.reusable and not group.recorded
+            if not group.recorded:
+                for slot in sources:
+                    modes = {kind for kind, _ in slot}
+                    mode = modes.pop() if len(modes) == 1 and modes <= {"w", "x"} else "mixed"
+                    index = torch.tensor([i for _, i in slot], device=self.device) if mode != "mixed" else None
+                    group.indices.append((mode, index))
+            kind = self._group_kind(group)
+            for i in members:
+                self.ops[i].kind = kind
+            self.groups.append(group)
+
+    def _vectorises(self, group: _Group) -> bool:
+        """Whether ``compute_matrix`` of the gathered parameters reproduces each gate's own matrix."""
+        try:
+            first = self.ops[group.members[0]].operation
+            values = [torch.as_tensor(v, dtype=torch.float64).detach().reshape(-1)[:1] for v in first.data]
+            ours = group.gate_type.compute_matrix(*values, **group.hyperparameters)
+            theirs = qml.matrix(type(first)(*[v[0] for v in values], wires=first.wires, **group.hyperparameters))
+            return torch.allclose(torch.as_tensor(ours).reshape(torch.as_tensor(theirs).shape).to(torch.complex128),
+                                  torch.as_tensor(theirs).to(torch.complex128), atol=1e-10)
+        except Exception:
+            return False
+
+    def _group_kind(self, group: _Group) -> str:
+        first = self.ops[group.members[0]].operation
+        n_wires = len(first.wires)
+        try:
+            if any(torch.as_tensor(v).ndim > (1 if group.batched else 0) for v in first.data):
+                raise TypeError("non-scalar parameters")
+            generic = [torch.rand(3, dtype=torch.float64) * 6.0 + 0.1 for _ in first.data]
+            sample = torch.as_tensor(group.gate_type.compute_matrix(*generic, **group.hyperparameters))
+            if sample.shape[-1] != 2**n_wires:
+                raise TypeError("unexpected shape")
+            return _kind_of(sample, n_wires)
+        except Exception:
+            return "one_qubit" if n_wires == 1 else "dense"
+
+    def matrices(self, inputs: torch.Tensor, weights: torch.Tensor) -> None:
+        """Fill every parametric gate's ``matrix`` for these values (one vectorised call per group)."""
+        flat_weights = weights.reshape(-1)
+        batch = inputs.shape[0]
+        for group in self.groups:
+            if group.recorded:
+                for i in group.members:
+                    matrix = _as_complex(qml.matrix(self.ops[i].operation), self.dtype, self.device)
+                    self.ops[i].matrix = matrix
+                continue
+            columns = []
+            for slot, (mode, index) in zip(group.sources, group.indices):
+                if mode == "w":
+                    column = flat_weights[index]
+                elif mode == "x":
+                    column = inputs[:, index].transpose(0, 1)
+                else:
+                    values = [_value(kind, i, inputs, flat_weights) for kind, i in slot]
+                    if group.batched:
+                        values = [v.expand(batch) if v.ndim == 0 else v for v in values]
+                    column = torch.stack(values)
+                if group.batched and column.ndim == 1:
+                    column = column.unsqueeze(1).expand(-1, batch)
+                columns.append(column)
+            shape = columns[0].shape
+            matrices = group.gate_type.compute_matrix(*(c.reshape(-1) for c in columns), **group.hyperparameters)
+            matrices = _as_complex(matrices, self.dtype, self.device)
+            matrices = matrices.reshape(*shape, *matrices.shape[-2:])
+            for position, i in enumerate(group.members):
+                self.ops[i].matrix = matrices[position]
+
+    def matrix(self, op: _Op) -> torch.Tensor:
+        return op.constant if op.constant is not None else op.matrix
+
+    def run(self, inputs: torch.Tensor, weights: torch.Tensor, whole_state: bool = False) -> torch.Tensor:
+        """Final state ``(B or 1, 2**n)`` (``whole_state``: without the steps the readout absorbs)."""
+        self.matrices(inputs, weights)
+        program = self.program if not whole_state else _compile(self, absorb=False)
+        try:
+            return _execute(self, program, inputs.shape[0])
+        finally:
+            for op in self.ops:
+                op.matrix = None
+
+    def readout(self, state: torch.Tensor, batch: int) -> torch.Tensor:
+        return self.readout_plan.evaluate(state, batch)
 
 
-def run_gates(gates: list[_Gate], batch: int, n_qubits: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """Final ``(batch, 2**n)`` state of the gates applied to ``|0...0>``."""
-    state = torch.zeros(1, 2**n_qubits, dtype=dtype, device=device)
-    state[0, 0] = 1.0
+def _value(kind: str, index, inputs: torch.Tensor, flat_weights: torch.Tensor) -> torch.Tensor:
+    if kind == "w":
+        return flat_weights[index]
+    if kind == "x":
+        return inputs[:, index]
+    return torch.tensor(index, dtype=inputs.dtype, device=inputs.device)
+
+
+# ----------------------------------------------------------------------------------------- program
+#
+# A program is a list of steps:
+#   ("product", [op indices])            one-qubit gates on |0...0>, kept as one 2-vector per wire
+#   ("static", [substeps])               data-independent gates: dense-fused or structured, by cost
+#   ("batched", [substeps])              per-sample gates
+# substeps: ("layer", {wire: [op indices]}) one-qubit gates combined per wire;
+#           ("mono", [op indices], constant (permutation, phases) or None) diagonal/permutation run;
+#           ("gate", op index)             any other gate.
+
+
+def _compile(plan: CircuitPlan, absorb: bool = True) -> list:
+    ops = plan.ops
+    program: list = []
     index = 0
-    while index < len(gates):
+    product: list[int] = []
+    while index < len(ops) and len(ops[index].wires) == 1:
+        product.append(index)
+        index += 1
+    program.append(("product", product))
+    while index < len(ops):
+        batched = ops[index].batched
         end = index
-        batched = gates[index].batched
-        while end < len(gates) and gates[end].batched == batched:
+        while end < len(ops) and ops[end].batched == batched:
             end += 1
-        block = gates[index:end]
+        run = list(range(index, end))
+        program.append(("batched" if batched else "static", _substeps(plan, run, batched)))
+        index = end
+    if absorb and plan.readout_plan.computational_basis:
+        _absorb_tail(plan, program)
+    return program
+
+
+def _substeps(plan: CircuitPlan, run: list[int], batched: bool) -> list:
+    ops = plan.ops
+    steps: list = []
+    pending: dict[int, list[int]] = {}
+    for i in run:
+        op = ops[i]
         if batched:
-            state = _apply_encoding_block(state.expand(batch, -1) if state.shape[0] == 1 else state, block, n_qubits)
-        else:
-            state = _apply_static_block(state, block, n_qubits)
-        index = end
-    return state.expand(batch, -1) if state.shape[0] == 1 else state
-
-
-def _apply_static_block(state: torch.Tensor, gates: list[_Gate], n_qubits: int) -> torch.Tensor:
-    """Data-independent gates: fused into one unitary for large batches, else applied gate by gate."""
-    batch, dimension = state.shape
-    if batch > 1 and n_qubits <= FUSE_MAX_QUBITS and batch >= dimension:
-        return state @ _fused_transpose(gates, n_qubits, state.dtype, state.device)
-    return _apply_gates(state, gates, n_qubits)
-
-
-def _fused_transpose(gates: list[_Gate], n_qubits: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``U^T`` of the product ``U`` of static gates, so that a batch of row states maps as ``state @ U^T``.
-
-    Runs of one-qubit gates on distinct wires become one Kronecker product, runs of diagonal gates
-    one phase vector; other gates apply to the rows of ``U^T`` (each row is ``U e_i``).
-    """
-    transposed = None
-    index = 0
-    while index < len(gates):
-        end = index + 1
-        if gates[index].kind == "one_qubit":
-            wires = {gates[index].wires[0]}
-            while end < len(gates) and gates[end].kind == "one_qubit" and gates[end].wires[0] not in wires:
-                wires.add(gates[end].wires[0])
-                end += 1
-            layer = _kron_layer(gates[index:end], n_qubits, dtype, device).transpose(0, 1)
-            transposed = layer if transposed is None else transposed @ layer
-        elif gates[index].kind == "diagonal":
-            while end < len(gates) and gates[end].kind == "diagonal":
-                end += 1
-            phases = _merged_phases(gates[index:end], n_qubits)
-            transposed = torch.diag(phases) if transposed is None else transposed * phases
-        else:
-            if transposed is None:
-                transposed = torch.eye(2**n_qubits, dtype=dtype, device=device)
-            transposed = _apply_gate(transposed, gates[index], n_qubits)
-        index = end
-    return transposed
-
-
-def _kron_layer(gates: list[_Gate], n_qubits: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """One-qubit gates on distinct wires as one ``2**n x 2**n`` matrix (identity on the other wires)."""
-    per_wire = {gate.wires[0]: gate.matrix for gate in gates}
-    identity = torch.eye(2, dtype=dtype, device=device)
-    matrix = per_wire.get(0, identity)
-    for wire in range(1, n_qubits):
-        matrix = torch.kron(matrix, per_wire.get(wire, identity))
-    return matrix
-
-
-def _apply_encoding_block(state: torch.Tensor, gates: list[_Gate], n_qubits: int) -> torch.Tensor:
-    """Per-sample gates; runs of diagonal ones are merged into one phase vector per sample."""
-    pending: list[_Gate] = []
-    for gate in gates:
-        if gate.kind == "diagonal":
-            pending.append(gate)
+            if op.kind == "diagonal" and steps and steps[-1][0] == "phase":
+                steps[-1][1].append(i)
+            elif op.kind == "diagonal":
+                steps.append(("phase", [i]))
+            else:
+                steps.append(("gate", i))
             continue
-        if pending:
-            state, pending = state * _merged_phases(pending, n_qubits), []
-        state = _apply_gate(state, gate, n_qubits)
-    return state * _merged_phases(pending, n_qubits) if pending else state
+        if len(op.wires) == 1:
+            pending.setdefault(op.wires[0], []).append(i)
+            continue
+        if pending and set(op.wires) & set(pending):
+            steps.append(("layer", pending))
+            pending = {}
+        if op.kind in ("diagonal", "monomial"):
+            if steps and steps[-1][0] == "mono":
+                steps[-1][1].append(i)
+            else:
+                steps.append(("mono", [i], None))
+        else:
+            steps.append(("gate", i))
+    if pending:
+        steps.append(("layer", pending))
+    for position, step in enumerate(steps):
+        if step[0] == "mono" and all(ops[i].constant is not None for i in step[1]):
+            steps[position] = ("mono", step[1], _compose_monomials(plan, step[1]))
+    return steps
 
 
-def _merged_phases(gates: list[_Gate], n_qubits: int) -> torch.Tensor:
-    """Product of diagonal gates as one ``(..., 2**n)`` phase vector.
+def _absorb_tail(plan: CircuitPlan, program: list) -> None:
+    """Trailing diagonal and constant permutation steps before a computational-basis readout: phases
+    change no probability (dropped), a permutation is applied to the probabilities instead."""
+    permutation = None
+    while len(program) > 1 and program[-1][1]:
+        kind, steps = program[-1]
+        last = steps[-1]
+        if kind == "batched" and last[0] == "phase":
+            steps.pop()
+        elif kind == "static" and last[0] == "mono" and last[2] is not None:
+            if last[2][0] is not None:
+                permutation = last[2][0] if permutation is None else last[2][0][permutation]
+            steps.pop()
+        elif kind == "static" and last[0] == "mono" and all(plan.ops[i].kind == "diagonal" for i in last[1]):
+            steps.pop()
+        else:
+            break
+        if not steps:
+            program.pop()
+    plan.readout_plan.final_permutation = permutation
 
-    One-qubit diagonals on distinct wires (the usual RZ encoding layer) combine by Kronecker
-    products, which costs about one pass over the output instead of one per gate.
-    """
-    wires = [gate.wires for gate in gates]
-    if all(len(w) == 1 for w in wires) and len(set(wires)) == len(wires):
-        per_wire = {gate.wires[0]: gate.diagonal for gate in gates}
-        reference = gates[0].diagonal
-        identity = torch.ones(2, dtype=reference.dtype, device=reference.device)
-        phases = per_wire.get(0, identity)
-        for wire in range(1, n_qubits):
-            factor = per_wire.get(wire, identity)
-            phases = (phases.unsqueeze(-1) * factor.unsqueeze(-2)).flatten(-2)
-        return phases
-    phases = _embed_diagonal(gates[0].diagonal, gates[0].wires, n_qubits)
-    for gate in gates[1:]:
-        phases = phases * _embed_diagonal(gate.diagonal, gate.wires, n_qubits)
-    return phases
 
-
-def _apply_gates(state: torch.Tensor, gates: list[_Gate], n_qubits: int) -> torch.Tensor:
-    for gate in gates:
-        state = _apply_gate(state, gate, n_qubits)
+def _execute(plan: CircuitPlan, program: list, batch: int) -> torch.Tensor:
+    n = plan.n_qubits
+    state = None
+    for kind, steps in program:
+        if kind == "product":
+            state = _product_state(plan, steps)
+        elif kind == "batched":
+            if state.shape[0] == 1 and batch > 1:
+                state = state.expand(batch, -1)
+            for step in steps:
+                state = _apply_batched_step(plan, state, step)
+        else:
+            state = _apply_static(plan, state, steps, n)
     return state
 
 
-def _apply_gate(state: torch.Tensor, gate: _Gate, n_qubits: int) -> torch.Tensor:
-    if gate.kind == "diagonal":
-        return state * _embed_diagonal(gate.diagonal, gate.wires, n_qubits)
-    if gate.kind == "one_qubit":
-        return _apply_one_qubit(state, gate.matrix, gate.wires[0], n_qubits)
-    if gate.kind == "monomial":
-        permutation, phases = _embed_monomial(gate, n_qubits, state.device)
-        return state[:, permutation] * phases
-    return _apply_dense(state, gate.matrix, gate.wires, n_qubits)
+def _product_state(plan: CircuitPlan, indices: list[int]) -> torch.Tensor:
+    zero = torch.zeros(1, 2, dtype=plan.dtype, device=plan.device)
+    zero[0, 0] = 1.0
+    vectors = [zero] * plan.n_qubits
+    for i in indices:
+        op = plan.ops[i]
+        matrix = plan.matrix(op)
+        wire = op.wires[0]
+        vector = vectors[wire]
+        if matrix.ndim == 2:
+            vectors[wire] = vector @ matrix.transpose(0, 1)
+        else:
+            vectors[wire] = (matrix @ vector.unsqueeze(-1)).squeeze(-1)
+    state = vectors[0]
+    for vector in vectors[1:]:
+        state = (state.unsqueeze(-1) * vector.unsqueeze(-2)).flatten(-2)
+    return state
 
 
-def _apply_one_qubit(state: torch.Tensor, matrix: torch.Tensor, wire: int, n_qubits: int) -> torch.Tensor:
+def _apply_batched_step(plan: CircuitPlan, state: torch.Tensor, step) -> torch.Tensor:
+    n = plan.n_qubits
+    if step[0] == "phase":
+        return state * _merged_phases([plan.ops[i] for i in step[1]], plan, n)
+    op = plan.ops[step[1]]
+    matrix = plan.matrix(op)
+    if op.kind == "one_qubit":
+        return _apply_one_qubit(state, matrix, op.wires[0], n)
+    return _apply_dense(state, matrix, op.wires, n)
+
+
+def _merged_phases(ops: list[_Op], plan: CircuitPlan, n: int) -> torch.Tensor:
+    """Product of diagonal gates as one ``(..., 2**n)`` phase vector (per-wire Kronecker products
+    when they are one-qubit gates on distinct wires)."""
+    wires = [op.wires for op in ops]
+    diagonals = [torch.diagonal(plan.matrix(op), dim1=-2, dim2=-1) for op in ops]
+    if all(len(w) == 1 for w in wires) and len(set(wires)) == len(wires):
+        per_wire = {w[0]: d for w, d in zip(wires, diagonals)}
+        ones = torch.ones(2, dtype=plan.dtype, device=plan.device)
+        phases = per_wire.get(0, ones)
+        for wire in range(1, n):
+            factor = per_wire.get(wire, ones)
+            phases = (phases.unsqueeze(-1) * factor.unsqueeze(-2)).flatten(-2)
+        return phases
+    phases = _embed_diagonal(diagonals[0], wires[0], n)
+    for w, d in zip(wires[1:], diagonals[1:]):
+        phases = phases * _embed_diagonal(d, w, n)
+    return phases
+
+
+def _apply_static(plan: CircuitPlan, state: torch.Tensor, steps: list, n: int) -> torch.Tensor:
+    rows = state.shape[0]
+    group = GROUP_SIZE or _group_size(rows, n, plan.device)
+    dense = STRATEGY == "dense" or (STRATEGY is None and _dense_pays(plan, steps, rows, n, group))
+    if dense and n <= FUSE_MAX_QUBITS and (rows > 1 or STRATEGY == "dense"):
+        identity = torch.eye(2**n, dtype=plan.dtype, device=plan.device)
+        transposed = _apply_structured(plan, identity, steps, n, GROUP_SIZE or _group_size(2**n, n, plan.device))
+        return state @ transposed
+    return _apply_structured(plan, state, steps, n, group)
+
+
+def _apply_structured(plan: CircuitPlan, state: torch.Tensor, steps: list, n: int, group: int) -> torch.Tensor:
+    for step in steps:
+        if step[0] == "layer":
+            factors = {wire: _wire_matrix(plan, indices) for wire, indices in step[1].items()}
+            state = _apply_layer(state, factors, n, group)
+        elif step[0] == "mono":
+            permutation, phases = step[2] if step[2] is not None else _compose_monomials(plan, step[1])
+            if permutation is not None:
+                state = _Gather.apply(state, permutation, _inverse(permutation))
+            if phases is not None:
+                state = state * phases
+        else:
+            op = plan.ops[step[1]]
+            if op.kind == "one_qubit":
+                state = _apply_one_qubit(state, plan.matrix(op), op.wires[0], n)
+            else:
+                state = _apply_dense(state, plan.matrix(op), op.wires, n)
+    return state
+
+
+def _wire_matrix(plan: CircuitPlan, indices: list[int]) -> torch.Tensor:
+    matrix = plan.matrix(plan.ops[indices[0]])
+    for i in indices[1:]:
+        matrix = plan.matrix(plan.ops[i]) @ matrix
+    return matrix
+
+
+# ----------------------------------------------------------------------------------------- cost model
+
+
+def _costs(device: torch.device) -> dict:
+    return COSTS["cuda" if device.type == "cuda" else "cpu"]
+
+
+@lru_cache(maxsize=256)
+def _group_size_cached(rows: int, n: int, device_type: str) -> int:
+    costs = COSTS[device_type]
+    amplitudes = rows * 2**n
+
+    def per_wire(g: int) -> float:
+        return (costs["overhead"] + amplitudes * (costs["pass"] + costs["mac"] * 2**g)) / g
+
+    return min(range(1, min(n, 10) + 1), key=per_wire)
+
+
+def _group_size(rows: int, n: int, device: torch.device) -> int:
+    """Wires per Kronecker group: minimises (overhead + amplitudes * (pass + mac * 2**g)) / g."""
+    return _group_size_cached(rows, n, "cuda" if device.type == "cuda" else "cpu")
+
+
+def _structured_cost(plan: CircuitPlan, steps: list, rows: int, n: int, group: int) -> float:
+    costs = _costs(plan.device)
+    amplitudes = rows * 2**n
+    total = 0.0
+    for step in steps:
+        if step[0] == "layer":
+            chunks = _chunks(sorted(step[1]), n, group)
+            for first, size, touched in chunks:
+                total += costs["overhead"] * (2 + size if touched else 1)
+                total += amplitudes * (costs["pass"] + (costs["mac"] * 2**size if touched else 0.0))
+        elif step[0] == "mono":
+            total += 2 * costs["overhead"] + amplitudes * (costs["gather"] + costs["pass"])
+        else:
+            k = len(plan.ops[step[1]].wires)
+            total += 3 * costs["overhead"] + amplitudes * (2 * costs["pass"] + costs["mac"] * 2**k)
+    return total
+
+
+def _dense_pays(plan: CircuitPlan, steps: list, rows: int, n: int, group: int) -> bool:
+    if rows <= 1 or n > FUSE_MAX_QUBITS:
+        return False
+    costs = _costs(plan.device)
+    dimension = 2**n
+    build = _structured_cost(plan, steps, dimension, n, _group_size(dimension, n, plan.device))
+    apply = costs["overhead"] + rows * dimension * (costs["pass"] + costs["mac"] * dimension)
+    return build + apply < _structured_cost(plan, steps, rows, n, group)
+
+
+def plan_costs(function, inputs: torch.Tensor, weights: torch.Tensor, n_qubits: int) -> list[dict]:
+    """The cost model's choice for each data-independent run of ``function`` at this batch and device:
+    ``{"rows", "group", "dense", "structured_cost", "dense_cost"}`` (for the benchmark and the docs)."""
+    x, w = _compute_operands(inputs, weights)
+    dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+    plan = CircuitPlan.record(function, x, w, n_qubits, dtype)
+    rows, report = 1, []
+    for kind, steps in plan.program:
+        if kind == "batched" or (kind == "product" and any(plan.ops[i].batched for i in steps)):
+            rows = x.shape[0]
+        if kind != "static":
+            continue
+        group = _group_size(rows, n_qubits, x.device)
+        report.append({"rows": rows, "group": group, "dense": _dense_pays(plan, steps, rows, n_qubits, group),
+                       "structured_cost": _structured_cost(plan, steps, rows, n_qubits, group)})
+    return report
+
+
+# ----------------------------------------------------------------------------------------- kernels
+
+
+def _chunks(wires: list[int], n: int, group: int) -> list[tuple[int, int, bool]]:
+    """Partition of wires 0..n-1 into (first wire, size, touched): touched runs split into groups of
+    at most ``group`` wires, untouched runs kept whole (they only rotate the axes)."""
+    touched = set(wires)
+    chunks, wire = [], 0
+    while wire < n:
+        if wire in touched:
+            size = 1
+            while wire + size < n and size < group and wire + size in touched:
+                size += 1
+            # close small gaps: an untouched wire inside a group is cheaper than a separate rotation
+            chunks.append((wire, size, True))
+        else:
+            size = 1
+            while wire + size < n and wire + size not in touched:
+                size += 1
+            chunks.append((wire, size, False))
+        wire += size
+    return chunks
+
+
+def _apply_layer(state: torch.Tensor, factors: dict[int, torch.Tensor], n: int, group: int) -> torch.Tensor:
+    """One-qubit matrices on distinct wires, a group of wires at a time.
+
+    The state's wire axes are cycled: each group's Kronecker factor multiplies the leading group of
+    axes and moves it to the end (one batched matrix product), so after all groups the order is
+    back. A single group of wires is applied in place on its axis instead.
+    """
+    rows = state.shape[0]
+    chunks = _chunks(sorted(factors), n, group)
+    touched = [c for c in chunks if c[2]]
+    if len(touched) == 1 and len(chunks) > 1:
+        first, size, _ = touched[0]
+        factor = _kron([factors[w] for w in range(first, first + size)])
+        view = state.reshape(rows * 2**first, 2**size, -1)
+        return (factor @ view).reshape(rows, -1)
+    for first, size, is_touched in chunks:
+        view = state.reshape(rows, 2**size, -1).transpose(1, 2)
+        if is_touched:
+            factor = _kron([factors.get(w) for w in range(first, first + size)], like=state)
+            state = (view @ factor.transpose(0, 1)).reshape(rows, -1)
+        else:
+            state = view.reshape(rows, -1)
+    return state
+
+
+def _kron(matrices: list, like: torch.Tensor | None = None) -> torch.Tensor:
+    identity = None
+    result = None
+    for matrix in matrices:
+        if matrix is None:
+            if identity is None:
+                identity = torch.eye(2, dtype=like.dtype, device=like.device)
+            matrix = identity
+        result = matrix if result is None else torch.kron(result, matrix)
+    return result
+
+
+class _Gather(torch.autograd.Function):
+    """``state[:, permutation]`` whose backward is the inverse gather (no scatter-add)."""
+
+    @staticmethod
+    def forward(ctx, state, permutation, inverse):
+        ctx.save_for_backward(inverse)
+        return state.index_select(-1, permutation)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inverse,) = ctx.saved_tensors
+        return grad.index_select(-1, inverse), None, None
+
+
+def _inverse(permutation: torch.Tensor) -> torch.Tensor:
+    inverse = torch.empty_like(permutation)
+    inverse[permutation] = torch.arange(len(permutation), device=permutation.device)
+    return inverse
+
+
+def _compose_monomials(plan: CircuitPlan, indices: list[int]):
+    """``(permutation, phases)`` with ``(G psi)[s] = phases[s] * psi[permutation[s]]`` for the gates
+    in order; ``None`` for an identity permutation or all-one phases (constant runs only)."""
+    n = plan.n_qubits
+    states = torch.arange(2**n, device=plan.device)
+    permutation, phases = None, None
+    for i in indices:
+        op = plan.ops[i]
+        matrix = plan.matrix(op)
+        local = _local_index(op.wires, n, str(plan.device))
+        if op.kind == "diagonal":
+            gate_permutation, gate_phases = None, torch.diagonal(matrix)[local]
+        else:
+            source = (matrix.detach().abs() > 0).to(torch.int64).argmax(dim=-1)
+            gate_phases = matrix.gather(-1, source.unsqueeze(-1)).squeeze(-1)[local]
+            mask = sum(1 << (n - 1 - w) for w in op.wires)
+            source_local = source[local]
+            bits = torch.zeros_like(states)
+            for position, wire in enumerate(op.wires):
+                bits |= ((source_local >> (len(op.wires) - 1 - position)) & 1) << (n - 1 - wire)
+            gate_permutation = (states & ~mask) | bits
+        # G2 after G1: perm = perm1[perm2], phases = phases2 * phases1[perm2]
+        if gate_permutation is not None:
+            permutation = gate_permutation if permutation is None else permutation[gate_permutation]
+            phases = None if phases is None else phases[gate_permutation]
+        phases = gate_phases if phases is None else phases * gate_phases
+    if op.constant is not None and all(plan.ops[i].constant is not None for i in indices):
+        if phases is not None and torch.equal(phases, torch.ones_like(phases)):
+            phases = None
+        if permutation is not None and torch.equal(permutation, states):
+            permutation = None
+    return permutation, phases
+
+
+def _apply_one_qubit(state: torch.Tensor, matrix: torch.Tensor, wire: int, n: int) -> torch.Tensor:
     """Element-wise application of a ``(2, 2)`` or per-sample ``(B, 2, 2)`` matrix on ``wire``."""
     batch = state.shape[0] if matrix.ndim == 2 else max(state.shape[0], matrix.shape[0])
-    view = state.reshape(state.shape[0], 2**wire, 2, 2 ** (n_qubits - wire - 1))
+    view = state.reshape(state.shape[0], 2**wire, 2, 2 ** (n - wire - 1))
     zero, one = view[:, :, 0], view[:, :, 1]
     entries = matrix.reshape(-1, 2, 2, 1, 1) if matrix.ndim == 3 else matrix.reshape(1, 2, 2, 1, 1)
     new_zero = entries[:, 0, 0] * zero + entries[:, 0, 1] * one
@@ -422,13 +770,13 @@ def _apply_one_qubit(state: torch.Tensor, matrix: torch.Tensor, wire: int, n_qub
     return torch.stack((new_zero, new_one), dim=2).reshape(batch, -1)
 
 
-def _apply_dense(state: torch.Tensor, matrix: torch.Tensor, wires: tuple[int, ...], n_qubits: int) -> torch.Tensor:
-    """General k-qubit matrix ``(d, d)`` or ``(B, d, d)`` on ``wires``."""
+def _apply_dense(state: torch.Tensor, matrix: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
+    """General k-qubit matrix ``(d, d)`` or per-sample ``(B, d, d)`` on ``wires``."""
     batch = max(state.shape[0], matrix.shape[0] if matrix.ndim == 3 else 1)
     k = len(wires)
     axes = [1 + w for w in wires]
-    last = list(range(n_qubits + 1 - k, n_qubits + 1))
-    moved = state.reshape((state.shape[0],) + (2,) * n_qubits).movedim(axes, last)
+    last = list(range(n + 1 - k, n + 1))
+    moved = state.reshape((state.shape[0],) + (2,) * n).movedim(axes, last)
     flat = moved.reshape(state.shape[0], -1, 2**k)
     flat = flat @ matrix.transpose(-2, -1)
     result = flat.reshape((batch,) + tuple(moved.shape[1:]))
@@ -456,38 +804,187 @@ def _embed_diagonal(diagonal: torch.Tensor, wires: tuple[int, ...], n_qubits: in
     return diagonal[..., _local_index(wires, n_qubits, str(diagonal.device))]
 
 
-def _embed_monomial(gate: _Gate, n_qubits: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full-space ``(permutation, phases)`` with ``(G psi)[s] = phases[s] * psi[permutation[s]]``."""
-    local = _local_index(gate.wires, n_qubits, str(device))
-    mask = sum(1 << (n_qubits - 1 - w) for w in gate.wires)
-    states = torch.arange(2**n_qubits, device=device)
-    source_local = gate.source.to(device)[local]
-    source_bits = torch.zeros_like(states)
-    for position, wire in enumerate(gate.wires):
-        bit = (source_local >> (len(gate.wires) - 1 - position)) & 1
-        source_bits |= bit << (n_qubits - 1 - wire)
-    return (states & ~mask) | source_bits, gate.diagonal[local]
+# ----------------------------------------------------------------------------------------- readout
 
 
-def _expectations(state: torch.Tensor, measurements: Sequence, n_qubits: int) -> torch.Tensor:
-    """Expectation values ``(B, m)``; observables are rotated to the Z basis by their diagonalizing gates."""
-    probabilities: dict[tuple, torch.Tensor] = {}
-    columns = []
-    for measurement in measurements:
-        if not isinstance(measurement, ExpectationMP) or measurement.obs is None:
-            raise NotImplementedError(
-                f"the fast simulator evaluates expectation values only, not {type(measurement).__name__}"
-            )
+@dataclass
+class _Basis:
+    """One measurement basis: the rotation applied before squaring, and the real functionals of the
+    resulting probabilities (columns of ``table``) that the measurements read."""
+
+    rotation: list  # _Op list (constant matrices) or []
+    columns: list = field(default_factory=list)  # (2**n,) real vectors
+    probs: list = field(default_factory=list)  # wires tuples for marginal probabilities
+
+
+class _Readout:
+    """Measurements as linear functionals of basis probabilities, plus dense observables."""
+
+    def __init__(self, measurements: list, plan: CircuitPlan):
+        self.plan, self.n = plan, plan.n_qubits
+        self.reusable = True
+        self.final_permutation = None
+        self.bases: dict[tuple, _Basis] = {}
+        self.outputs: list = []  # per measurement: ("expval"|"var", terms, terms2) | ("probs", key, index) | ("dense", ...)
+        for measurement in measurements:
+            self.outputs.append(self._measurement(measurement))
+        self.computational_basis = list(self.bases) in ([], [()]) and all(o[0] != "dense" for o in self.outputs)
+        self._tables: dict = {}
+
+    def _measurement(self, measurement):
+        name = type(measurement).__name__
+        if not isinstance(measurement, (ExpectationMP, VarianceMP, ProbabilityMP)) or measurement.mv is not None:
+            raise NotImplementedError(f"the fast simulator computes expval, var and probs of a state vector, not "
+                                      f"{name} ({measurement!r}); use default.qubit")
         observable = measurement.obs
-        rotations = list(decompose(observable.diagonalizing_gates()))
-        key = tuple(repr(g) for g in rotations)
-        if key not in probabilities:
-            probe = state.real.new_zeros(1, 1)
-            gates = CircuitPlan.from_operations(rotations, [], probe, probe, state.dtype).gates(probe, probe)
-            rotated = _apply_gates(state, gates, n_qubits)
-            probabilities[key] = rotated.real**2 + rotated.imag**2
-        eigenvalues = torch.as_tensor(qml.eigvals(observable), device=state.device)
-        eigenvalues = (eigenvalues.real if eigenvalues.is_complex() else eigenvalues).to(probabilities[key].dtype)
-        wires = tuple(int(w) for w in observable.wires)
-        columns.append(probabilities[key] @ _embed_diagonal(eigenvalues, wires, n_qubits))
-    return torch.stack(columns, dim=-1)
+        if isinstance(measurement, ProbabilityMP):
+            if observable is None:
+                wires = measurement.wires if len(measurement.wires) else range(self.n)
+                wires = tuple(self._wire(w, measurement) for w in wires)
+                return ("probs", self._basis((), []), wires)
+            key, rotation = self._rotation(observable)
+            return ("probs", self._basis(key, rotation), self.plan.wires_of(observable))
+        variance = isinstance(measurement, VarianceMP)
+        if any(isinstance(d, torch.Tensor) for d in observable.data):
+            self.reusable = False  # a trainable observable: its values are read from each recording
+        sentence = observable.pauli_rep
+        if sentence is not None:
+            terms = self._pauli_terms(sentence)
+            return ("var" if variance else "expval", terms, self._pauli_terms(sentence @ sentence) if variance else None)
+        try:
+            rotation_ops = list(decompose(observable.diagonalizing_gates()))
+            eigenvalues = torch.as_tensor(qml.eigvals(observable))
+            key, rotation = self._rotation(observable, rotation_ops)
+        except Exception:
+            wires = self.plan.wires_of(observable)
+            matrix = _as_complex(qml.matrix(observable, wire_order=list(observable.wires)), self.plan.dtype, self.plan.device)
+            return ("dense", wires, matrix, variance)
+        eigenvalues = (eigenvalues.real if eigenvalues.is_complex() else eigenvalues).to(
+            device=self.plan.device, dtype=_real(self.plan.dtype))
+        local = _local_index(self.plan.wires_of(observable), self.n, str(self.plan.device))
+        column = eigenvalues[local]
+        basis = self._basis(key, rotation)
+        terms = [(1.0, self._column(basis, key, column))]
+        squares = [(1.0, self._column(basis, key, column**2))] if variance else None
+        return ("var" if variance else "expval", terms, squares)
+
+    def _wire(self, wire, measurement) -> int:
+        if not isinstance(wire, (int, np.integer)) or not 0 <= int(wire) < self.n:
+            raise ValueError(f"{measurement!r} measures wire {wire!r}; wires are 0..{self.n - 1}")
+        return int(wire)
+
+    def _rotation(self, observable, rotation_ops=None):
+        if rotation_ops is None:
+            rotation_ops = list(decompose(observable.diagonalizing_gates()))
+        rotation = []
+        for operation in rotation_ops:
+            matrix = _as_complex(qml.matrix(operation), self.plan.dtype, self.plan.device)
+            wires = self.plan.wires_of(operation)
+            rotation.append(_Op(operation, wires, _kind_of(matrix, len(wires)), False, constant=matrix))
+        key = tuple((r.wires, tuple(np.round(r.constant.detach().cpu().numpy().ravel(), 12).tolist())) for r in rotation)
+        return key, rotation
+
+    def _basis(self, key, rotation) -> _Basis:
+        if key not in self.bases:
+            self.bases[key] = _Basis(rotation)
+        return self.bases[key]
+
+    def _column(self, basis: _Basis, key, column: torch.Tensor) -> tuple:
+        basis.columns.append(column)
+        return key, len(basis.columns) - 1
+
+    def _pauli_terms(self, sentence) -> list:
+        """Terms ``(coefficient, (basis key, column) | None)`` of a Pauli sentence (None: identity)."""
+        terms = []
+        bits = _basis_bits(self.n, str(self.plan.device))
+        for word, coefficient in sentence.items():
+            if isinstance(coefficient, torch.Tensor):
+                self.reusable = False
+                coefficient = coefficient.real if coefficient.is_complex() else coefficient
+            else:
+                coefficient = float(np.real(coefficient))
+            letters = {self._wire(w, word): letter for w, letter in dict(word).items() if letter != "I"}
+            if not letters:
+                terms.append((coefficient, None))
+                continue
+            rotation_ops = []
+            for wire, letter in sorted(letters.items()):
+                if letter != "Z":
+                    rotation_ops += {"X": qml.PauliX, "Y": qml.PauliY}[letter](wire).diagonalizing_gates()
+            key, rotation = self._rotation(None, rotation_ops)
+            parity = bits[:, sorted(letters)].sum(dim=1) % 2
+            column = (1 - 2 * parity).to(_real(self.plan.dtype))
+            terms.append((coefficient, self._column(self._basis(key, rotation), key, column)))
+        return terms
+
+    def _table(self, key) -> torch.Tensor:
+        if key not in self._tables:
+            self._tables[key] = torch.stack(self.bases[key].columns, dim=1)
+        return self._tables[key]
+
+    def evaluate(self, state: torch.Tensor, batch: int) -> torch.Tensor:
+        values, probabilities = {}, {}
+        n = self.n
+        for key, basis in self.bases.items():
+            rotated = state
+            for op in basis.rotation:
+                if op.kind == "diagonal":
+                    rotated = rotated * _embed_diagonal(torch.diagonal(op.constant), op.wires, n)
+                elif op.kind == "one_qubit":
+                    rotated = _apply_one_qubit(rotated, op.constant, op.wires[0], n)
+                elif op.kind != "diagonal":
+                    rotated = _apply_dense(rotated, op.constant, op.wires, n)
+            p = rotated.real**2 + rotated.imag**2
+            if key == () and self.final_permutation is not None:
+                p = _Gather.apply(p, self.final_permutation, _inverse(self.final_permutation))
+            probabilities[key] = p
+            if basis.columns:
+                values[key] = p @ self._table(key)
+        columns = []
+        rows = state.shape[0]
+        for output in self.outputs:
+            kind = output[0]
+            if kind in ("expval", "var"):
+                mean = _combine(output[1], values, rows, state)
+                if kind == "var":
+                    mean = _combine(output[2], values, rows, state) - mean**2
+                columns.append(mean.unsqueeze(-1))
+            elif kind == "probs":
+                _, basis, wires = output
+                key = next(k for k, b in self.bases.items() if b is basis)
+                columns.append(_marginal(probabilities[key], wires, n))
+            else:
+                _, wires, matrix, variance = output
+                applied = _apply_dense(state, matrix, wires, n)
+                mean = (state.conj() * applied).real.sum(dim=-1)
+                if variance:
+                    mean = (applied.conj() * applied).real.sum(dim=-1) - mean**2
+                columns.append(mean.unsqueeze(-1))
+        result = torch.cat(columns, dim=-1) if columns else state.real.new_zeros(rows, 0)
+        return result.expand(batch, -1) if result.shape[0] == 1 and batch > 1 else result
+
+
+def _combine(terms: list, values: dict, rows: int, state: torch.Tensor) -> torch.Tensor:
+    total = state.real.new_zeros(rows)
+    for coefficient, where in terms:
+        if where is None:
+            total = total + coefficient
+        else:
+            key, column = where
+            total = total + coefficient * values[key][:, column]
+    return total
+
+
+def _marginal(probabilities: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
+    rows = probabilities.shape[0]
+    view = probabilities.reshape((rows,) + (2,) * n)
+    others = [1 + w for w in range(n) if w not in wires]
+    if others:
+        view = view.sum(dim=others)
+    kept = sorted(wires)
+    order = [1 + kept.index(w) for w in wires]
+    return view.permute(0, *order).reshape(rows, -1)
+
+
+def _real(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.complex128 else torch.float32

@@ -85,10 +85,19 @@ def test_too_many_qubits_is_refused():
         simulator.expectation_values(template.function, torch.zeros(1, 21), torch.zeros(0), 21)
 
 
-def test_only_expectation_values_are_supported():
+def test_sampling_measurements_are_refused_by_name():
     def sampled(inputs, weights):
         qml.Hadamard(wires=0)
-        return qml.probs(wires=[0])
+        return qml.sample(wires=[0])
 
-    with pytest.raises(NotImplementedError, match="expectation values only, not ProbabilityMP"):
+    with pytest.raises(NotImplementedError, match="expval, var and probs of a state vector, not SampleMP"):
         simulator.expectation_values(sampled, torch.zeros(2, 1), torch.zeros(0), 1)
+
+
+def test_operations_without_a_matrix_are_refused_by_name():
+    def channel(inputs, weights):
+        qml.DepolarizingChannel(0.1, wires=0)
+        return qml.expval(qml.PauliZ(0))
+
+    with pytest.raises(NotImplementedError, match="cannot run DepolarizingChannel on wires \\[0\\]"):
+        simulator.expectation_values(channel, torch.zeros(2, 1), torch.zeros(0), 1)

@@ -104,7 +104,9 @@ def medmnist_2d_flags() -> list[str]:
 def load_medmnist(
     flag: str, *, split: str, data_dir: str | Path | None = None, download: bool = True, size: int = 28
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A MedMNIST 2D split as uint8 images ``(N, size, size)`` (grey) or ``(N, size, size, 3)`` and ``(N,)`` labels."""
+    """A MedMNIST 2D split as uint8 images ``(N, size, size)`` (grey) or ``(N, size, size, 3)`` and int64 labels:
+    ``(N,)`` classes, or ``(N, L)`` 0/1 rows for the multi-label sets (ChestMNIST: 14 findings).
+    ``size``: 28, 64, 128 or 224 (MedMNIST+ files ``<flag>_<size>.npz``)."""
     import medmnist
 
     flags = medmnist_2d_flags()
@@ -127,7 +129,10 @@ def load_medmnist(
         raise DatasetUnavailable(_medmnist_missing_message(flag, root, filename, "download=False"))
     else:
         dataset = dataset_class(split=split, root=str(found), download=False, size=size)
-    return dataset.imgs, dataset.labels.reshape(-1).astype(np.int64)
+    labels = dataset.labels.astype(np.int64)
+    if labels.ndim == 2 and labels.shape[1] > 1 and "multi-label" in medmnist.INFO[flag]["task"]:
+        return dataset.imgs, labels
+    return dataset.imgs, labels.reshape(-1)
 
 
 def _medmnist_missing_message(flag: str, root: Path, filename: str, reason: object) -> str:

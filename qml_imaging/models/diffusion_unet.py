@@ -1,12 +1,13 @@
-"""A small time-conditioned U-Net for 28x28 diffusion, with a pluggable bottleneck block.
+"""A small time-conditioned U-Net for diffusion at the data's resolution, with a pluggable bottleneck block.
 
-Layout (``channels = (c1, c2, c3)``, default 32/64/128): stem conv -> ResBlock(c1) at 28x28 ->
-down -> ResBlock(c2) at 14x14 -> down -> ResBlock(c3) at 7x7 -> **bottleneck block** ->
-ResBlock(c3) -> up + skip -> ResBlock(c2) -> up + skip -> ResBlock(c1) -> GroupNorm, SiLU, conv.
+Layout (``channels = (c1, ..., cL)``, one width per level, default 16/32/64): stem conv ->
+ResBlock(c1) at S x S -> [strided conv down -> ResBlock(c_l)] per further level -> **bottleneck
+block** at S / 2**(L-1) -> ResBlock(cL) -> [up + skip -> ResBlock(c_l)] back to S -> GroupNorm,
+SiLU, conv. With three levels a 28x28 image is 7x7 at the bottleneck, 32x32 is 8x8, 64x64 is 16x16.
 ResBlocks: GroupNorm, SiLU, 3x3 conv, plus a projection of the time embedding (sinusoidal, then
 an MLP), GroupNorm, SiLU, dropout, 3x3 conv, residual (1x1 conv when the width changes).
 
-Bottleneck blocks act on the 7x7 features ``(B, c3, 7, 7)`` and return the same shape:
+Bottleneck blocks act on the coarsest features ``(B, cL, s, s)`` and return the same shape:
 
 - ``none``: identity.
 - ``quantum``: global average pool -> Linear(c3, n) -> tanh -> :class:`QuantumLayer` running
@@ -116,49 +117,67 @@ _DEFAULT = DiffusionUNetSpec()
 
 
 class DiffusionUNet(nn.Module):
-    """``model(x_t (B, C, 28, 28), t (B,)) -> eps_hat (B, C, 28, 28)``; any size divisible by 4 works.
-    Default sizes: :class:`~qml_imaging.models.specs.DiffusionUNetSpec`."""
+    """``model(x_t (B, C, S, S), t (B,)) -> eps_hat`` of the same shape; one resolution level per entry of
+    ``channels`` (its width there), each level after the first at half the side of the one before, so
+    ``S`` (and any H, W) must be divisible by ``2 ** (levels - 1)``: 28 and 32 with 3 levels, 64 with 3 or 4.
+    ``side`` (optional) is checked against that at construction. Default sizes:
+    :class:`~qml_imaging.models.specs.DiffusionUNetSpec`."""
 
     @classmethod
     def from_spec(cls, spec: DiffusionUNetSpec, in_channels: int, bottleneck: str = "none",
-                  backend: Executor | str = "fast") -> DiffusionUNet:
+                  backend: Executor | str = "fast", side: int | None = None) -> DiffusionUNet:
         return cls(in_channels, tuple(spec.channels), bottleneck, spec.n_qubits, spec.quantum_layers, backend,
-                   spec.dropout)
+                   spec.dropout, side=side)
 
-    def __init__(self, in_channels: int = 1, channels: tuple[int, int, int] = tuple(_DEFAULT.channels),
+    def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = tuple(_DEFAULT.channels),
                  bottleneck: str = "none", n_qubits: int = _DEFAULT.n_qubits, quantum_layers: int = _DEFAULT.quantum_layers,
-                 backend: Executor | str = "fast", dropout: float = _DEFAULT.dropout):
+                 backend: Executor | str = "fast", dropout: float = _DEFAULT.dropout, *, side: int | None = None):
         super().__init__()
-        c1, c2, c3 = channels
-        time_dim = 4 * c1
+        channels = tuple(channels)
+        if len(channels) < 2:
+            raise ValueError(f"the U-Net needs at least 2 levels (channels per level), got {list(channels)}")
+        self.divisor = 2 ** (len(channels) - 1)
+        if side is not None and side % self.divisor:
+            raise ValueError(f"images of side {side} cannot pass {len(channels)} levels (side must be divisible by "
+                             f"{self.divisor}); use {len(channels) - 1} or fewer halvings, or another image size")
+        first, last = channels[0], channels[-1]
+        time_dim = 4 * first
         self.in_channels = in_channels
-        self.time_features = c1
-        self.time_mlp = nn.Sequential(nn.Linear(c1, time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim))
-        self.stem = nn.Conv2d(in_channels, c1, 3, padding=1)
-        self.down1 = ResBlock(c1, c1, time_dim, dropout)
-        self.pool1 = nn.Conv2d(c1, c1, 3, stride=2, padding=1)
-        self.down2 = ResBlock(c1, c2, time_dim, dropout)
-        self.pool2 = nn.Conv2d(c2, c2, 3, stride=2, padding=1)
-        self.down3 = ResBlock(c2, c3, time_dim, dropout)
-        self.bottleneck = make_bottleneck(bottleneck, c3, n_qubits, quantum_layers, backend)
-        self.middle = ResBlock(c3, c3, time_dim, dropout)
-        self.up2 = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c3, c3, 3, padding=1))
-        self.decode2 = ResBlock(c3 + c2, c2, time_dim, dropout)
-        self.up1 = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c2, c2, 3, padding=1))
-        self.decode1 = ResBlock(c2 + c1, c1, time_dim, dropout)
-        self.head = nn.Sequential(nn.GroupNorm(8, c1), nn.SiLU(), nn.Conv2d(c1, in_channels, 3, padding=1))
+        self.time_features = first
+        self.time_mlp = nn.Sequential(nn.Linear(first, time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim))
+        self.stem = nn.Conv2d(in_channels, first, 3, padding=1)
+        self.encoders = nn.ModuleList()
+        self.pools = nn.ModuleList()
+        previous = first
+        for index, width in enumerate(channels):
+            if index > 0:
+                self.pools.append(nn.Conv2d(previous, previous, 3, stride=2, padding=1))
+            self.encoders.append(ResBlock(previous, width, time_dim, dropout))
+            previous = width
+        self.bottleneck = make_bottleneck(bottleneck, last, n_qubits, quantum_layers, backend)
+        self.middle = ResBlock(last, last, time_dim, dropout)
+        self.ups = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        for width in reversed(channels[:-1]):
+            self.ups.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                                          nn.Conv2d(previous, previous, 3, padding=1)))
+            self.decoders.append(ResBlock(previous + width, width, time_dim, dropout))
+            previous = width
+        self.head = nn.Sequential(nn.GroupNorm(8, first), nn.SiLU(), nn.Conv2d(first, in_channels, 3, padding=1))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[2] % 4 or x.shape[3] % 4:
-            raise ValueError(f"expected images (B, {self.in_channels}, H, W) with H and W divisible by 4, "
-                             f"got {tuple(x.shape)}")
+        if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[2] % self.divisor or x.shape[3] % self.divisor:
+            raise ValueError(f"expected images (B, {self.in_channels}, H, W) with H and W divisible by "
+                             f"{self.divisor}, got {tuple(x.shape)}")
         if t.shape != (x.shape[0],):
             raise ValueError(f"expected one timestep per image, shape ({x.shape[0]},), got {tuple(t.shape)}")
         time = self.time_mlp(sinusoidal_embedding(t, self.time_features))
-        skip1 = self.down1(self.stem(x), time)
-        skip2 = self.down2(self.pool1(skip1), time)
-        hidden = self.down3(self.pool2(skip2), time)
-        hidden = self.middle(self.bottleneck(hidden), time)
-        hidden = self.decode2(torch.cat([self.up2(hidden), skip2], dim=1), time)
-        hidden = self.decode1(torch.cat([self.up1(hidden), skip1], dim=1), time)
+        hidden = self.encoders[0](self.stem(x), time)
+        skips = [hidden]
+        for pool, encoder in zip(self.pools, self.encoders[1:], strict=True):
+            hidden = encoder(pool(hidden), time)
+            skips.append(hidden)
+        hidden = self.middle(self.bottleneck(skips.pop()), time)
+        for up, decoder in zip(self.ups, self.decoders, strict=True):
+            hidden = decoder(torch.cat([up(hidden), skips.pop()], dim=1), time)
         return self.head(hidden)

@@ -31,8 +31,9 @@ class UNetSpec(Section):
 class DiffusionUNetSpec(Section):
     """Sizes of :class:`qml_imaging.models.diffusion_unet.DiffusionUNet`."""
 
-    channels: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=3, max_length=3,
-                                description="widths at 28x28, 14x14, 7x7 (each a multiple of 8)")
+    channels: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=2, max_length=5,
+                                description="width of each resolution level, finest first (each a multiple of 8); "
+                                            "the image side must be divisible by 2**(levels - 1)")
     n_qubits: int = Field(8, ge=1, le=16, description="qubits of the quantum bottleneck")
     quantum_layers: int = Field(3, ge=1, le=20, description="entangling layers of the bottleneck ansatz")
     dropout: float = Field(0.0, ge=0, lt=1)

@@ -213,7 +213,7 @@ def _load_diffusion(run: RunDir, fit: str | None) -> TrainedModel:
         raise ValueError(f"fit {fit!r} is not a model of {run.path}; its models: {list(tasks)}")
     task = tasks[fit]
     variant = config.variants[task.variant]
-    split = load_split(config.datasets[task.dataset], config.split)
+    split = load_split(config.datasets[task.dataset], config.split, config.evaluation.scores)
     schedule = variant.schedule or config.diffusion.schedule
     model = DiffusionUNet.from_spec(config.unet, split.channels, variant.bottleneck, side=split.side)
     if schedule == "tailored":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -13,11 +14,36 @@ from qml_imaging.quantum.backends import BackendName
 
 
 class DatasetSpec(Section):
-    """Where a data set's images come from, and which classes are used."""
+    """Where a data set's images come from, at which resolution, and which classes are used."""
 
-    source: Literal["mnist", "medmnist"]
-    flag: str = Field("pneumoniamnist", description="MedMNIST flag (source: medmnist), e.g. pneumoniamnist, pathmnist")
-    classes: list[int] | None = Field(None, description="labels kept (few-shot sets balanced over them); null = all")
+    source: Literal["mnist", "medmnist", "folder"]
+    flag: str = Field("pneumoniamnist", description="MedMNIST 2D flag (source: medmnist), e.g. pneumoniamnist, "
+                                                    "pathmnist, chestmnist (multi-label)")
+    path: str | None = Field(None, description="folder of image files (source: folder): PNG, JPEG, TIFF, any size, "
+                                               "resized to size x size; one class")
+    size: int = Field(28, ge=8, le=256, description="image side: mnist 28; medmnist 28, 64 or 128; folder any "
+                                                     "(divisible by 2**(levels - 1) of unet.channels)")
+    channels: Literal["grey", "rgb", "auto"] = Field("auto", description="folder: grey, rgb, or auto (rgb when any "
+                                                                         "file is RGB)")
+    classes: list[int] | None = Field(None, description="labels kept (few-shot sets balanced over them); null = all. "
+                                                        "Multi-label sets: j means 'has label j'")
+
+    @model_validator(mode="after")
+    def _source_options(self) -> DatasetSpec:
+        if self.source == "folder":
+            if self.path is None:
+                raise ValueError("source: folder needs path: a folder of image files")
+            if not Path(self.path).expanduser().is_dir():
+                raise ValueError(f"image folder {self.path!r} does not exist")
+            if self.classes is not None:
+                raise ValueError("a folder data set has one class; leave classes unset")
+        elif self.path is not None:
+            raise ValueError(f"path is for source: folder, not {self.source}")
+        if self.source == "mnist" and self.size != 28:
+            raise ValueError(f"MNIST images are 28x28; size {self.size} is not available (use 28)")
+        if self.source == "medmnist" and self.size not in (28, 64, 128):
+            raise ValueError(f"MedMNIST 2D sets come at sizes 28, 64 and 128, not {self.size}")
+        return self
 
 
 class Split(Section):
@@ -86,6 +112,9 @@ class EvaluationSettings(Section):
     kid_subset_size: int = Field(100, ge=2)
     kid_subsets: int = Field(50, ge=1)
     grid_images: int = Field(10, ge=1, le=64, description="samples per variant in the sample-grid figures")
+    scores: bool = Field(True, description="FID/KID against held-out images (needs reference + control + "
+                                           "fewshot_pool + 100 images); false: every image is in the few-shot "
+                                           "pool, models are trained and sampled, not scored (small folders)")
 
 
 class DiffusionFewShotConfig(ExperimentConfig):
@@ -119,7 +148,13 @@ class DiffusionFewShotConfig(ExperimentConfig):
         if self.sampling.ddim_steps > self.diffusion.timesteps:
             raise ValueError(f"sampling.ddim_steps ({self.sampling.ddim_steps}) must be <= diffusion.timesteps "
                              f"({self.diffusion.timesteps})")
-        too_large = [k for k in self.shots if k < 1 or k > self.split.fewshot_pool]
+        divisor = 2 ** (len(self.unet.channels) - 1)
+        for name, dataset in self.datasets.items():
+            if dataset.size % divisor:
+                raise ValueError(f"datasets.{name}.size {dataset.size} is not divisible by {divisor}, which the "
+                                 f"{len(self.unet.channels)} levels of unet.channels need; change one of them")
+        pool = self.split.fewshot_pool if self.evaluation.scores else 10**9
+        too_large = [k for k in self.shots if k < 1 or k > pool]
         if too_large:
             raise ValueError(f"shots {too_large} must be in 1..split.fewshot_pool ({self.split.fewshot_pool})")
         for name, variant in self.variants.items():

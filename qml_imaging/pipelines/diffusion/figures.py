@@ -13,6 +13,12 @@ from qml_imaging.runs import RunDir
 def write_figures(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[ModelTask], fid: dict) -> None:
     """``samples_<dataset>_k<k>.png`` (training images, then each variant's first seed) and ``fid.png``
     from the summary's ``fid`` {dataset: {k: {variant: [mean, std]}}}."""
+    cells = write_sample_figures(config, run_dir, tasks)
+    _fid_bars(run_dir, fid, cells)
+
+
+def write_sample_figures(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[ModelTask]) -> list[tuple[str, int]]:
+    """``samples_<dataset>_k<k>.png`` per data set and k; returns the (dataset, k) cells drawn."""
     count = config.evaluation.grid_images
     first_seed = config.seeds[0]
     cells = sorted({(t.dataset, t.k) for t in tasks}, key=lambda cell: (cell[0], -cell[1]))
@@ -26,7 +32,7 @@ def write_figures(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[M
                 rows.append(list(_grey(stored["samples"][:count])))
             titles.append(task.variant)
         image_grid(rows, run_dir.figure_path(f"samples_{dataset}_k{k}"), row_titles=titles, value_range=(0, 255))
-    _fid_bars(run_dir, fid, cells)
+    return cells
 
 
 def _fid_bars(run_dir: RunDir, fid: dict, cells: list[tuple[str, int]]) -> None:

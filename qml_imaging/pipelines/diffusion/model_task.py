@@ -63,21 +63,21 @@ class ModelTask:
         return Path(run_path) / "models" / self.name
 
 
-def training_normals(config: DiffusionFewShotConfig, channels: int) -> int:
+def training_normals(config: DiffusionFewShotConfig, channels: int, side: int = IMAGE_SIDE) -> int:
     """Normals of every training batch of one model (what ``noise: quantum`` reads from the bank first)."""
-    return config.train.epochs * config.batches_per_epoch * config.train.batch_size * channels * IMAGE_SIDE**2
+    return config.train.epochs * config.batches_per_epoch * config.train.batch_size * channels * side**2
 
 
-def sampling_normals(config: DiffusionFewShotConfig, channels: int) -> int:
+def sampling_normals(config: DiffusionFewShotConfig, channels: int, side: int = IMAGE_SIDE) -> int:
     """Normals of one model's DDIM sampling (the start images, plus each step's noise when ``eta > 0``)."""
     draws_per_sample = 1 + (config.sampling.ddim_steps - 1 if config.sampling.eta > 0 else 0)
-    return config.sampling.samples * channels * IMAGE_SIDE**2 * draws_per_sample
+    return config.sampling.samples * channels * side**2 * draws_per_sample
 
 
-def noise_needed(config: DiffusionFewShotConfig, channels: int, noise: str) -> int:
+def noise_needed(config: DiffusionFewShotConfig, channels: int, noise: str, side: int = IMAGE_SIDE) -> int:
     """Bank normals one model with ``noise`` (pseudo / quantum_sampler / quantum) reads."""
-    training = training_normals(config, channels) if noise == "quantum" else 0
-    return 0 if noise == "pseudo" else training + sampling_normals(config, channels)
+    training = training_normals(config, channels, side) if noise == "quantum" else 0
+    return 0 if noise == "pseudo" else training + sampling_normals(config, channels, side)
 
 
 def result_of(task: ModelTask, run_path: Path) -> dict | None:
@@ -92,14 +92,14 @@ def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTa
     if done is not None:
         return done
     variant = config.variants[task.variant]
-    split = load_split(config.datasets[task.dataset], config.split)
+    split = load_split(config.datasets[task.dataset], config.split, config.evaluation.scores)
     images = split.fewshot(task.k, task.seed)
     bank = _bank(str(run_path / "noise_bank.npz")) if variant.noise != "pseudo" else None
     folder = task.folder(run_path)
     folder.mkdir(parents=True, exist_ok=True)
 
     seed_everything(task.seed)
-    model = DiffusionUNet.from_spec(config.unet, split.channels, variant.bottleneck)
+    model = DiffusionUNet.from_spec(config.unet, split.channels, variant.bottleneck, side=split.side)
     schedule_name = variant.schedule or config.diffusion.schedule
     base = config.tailored.base if schedule_name == "tailored" else schedule_name
     schedule = make_schedule(base, config.diffusion.timesteps)
@@ -109,22 +109,24 @@ def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTa
 
     denoiser = trainer.eval_model.eval()
     if bank is not None:
-        start = task.noise_offset + (training_normals(config, split.channels) if variant.noise == "quantum" else 0)
+        start = task.noise_offset + (training_normals(config, split.channels, split.side)
+                                     if variant.noise == "quantum" else 0)
         sampling_noise = bank_noise(NoiseBank(bank.samples[start:], bank.provenance))
     else:
         sampling_noise = torch_noise(torch.Generator().manual_seed(SAMPLING_SEED + task.seed))
     started = time.perf_counter()
-    samples = _sample(denoiser, schedule, config, split.channels, sampling_noise)
+    samples = _sample(denoiser, schedule, config, split.channels, sampling_noise, split.side)
     sampling_seconds = time.perf_counter() - started
     save_arrays_atomic(folder / "samples.npz", samples=_to_uint8(samples), training_images=_to_uint8(images))
 
     scores = fid_kid(split.reference, samples, feature_extractor(run_path, task.dataset),
-                     config.evaluation.kid_subset_size, config.evaluation.kid_subsets)
+                     config.evaluation.kid_subset_size, config.evaluation.kid_subsets) if config.evaluation.scores else {}
     result = {
         **asdict(task), "bottleneck": variant.bottleneck, "noise": variant.noise, "schedule": schedule_name,
         **scores, "nearest_training_distance": nearest_distance(samples, images),
         "parameters": parameter_count(model), "bottleneck_parameters": parameter_count(model.bottleneck),
         "training_seconds": seconds, "sampling_seconds": sampling_seconds, "samples": len(samples),
+        "final_train_loss": trainer_loss(trainer), "image_side": split.side, "channels": split.channels,
         "timestep_profile": profile,
     }
     write_text_atomic(folder / "result.json", json.dumps(result, indent=1) + "\n")
@@ -177,15 +179,51 @@ def batch_source(config: DiffusionFewShotConfig, images: torch.Tensor, bank: Noi
     return batches
 
 
-def _sample(model, schedule: NoiseSchedule, config: DiffusionFewShotConfig, channels: int, noise) -> torch.Tensor:
-    """``config.sampling.samples`` DDIM samples ``(N, C, 28, 28)`` in [-1, 1]."""
+def _sample(model, schedule: NoiseSchedule, config: DiffusionFewShotConfig, channels: int, noise,
+            side: int = IMAGE_SIDE, samples: int | None = None, steps: int | None = None, eta: float | None = None,
+            batch_size: int | None = None) -> torch.Tensor:
+    """``samples`` (default ``config.sampling.samples``) DDIM samples ``(N, C, side, side)`` in [-1, 1];
+    each DDIM step evaluates the model once per batch of ``batch_size`` images."""
     device = next(model.parameters()).device
+    total = config.sampling.samples if samples is None else samples
+    per_batch = batch_size or config.sampling.batch_size
     batches = []
-    for start in range(0, config.sampling.samples, config.sampling.batch_size):
-        count = min(config.sampling.batch_size, config.sampling.samples - start)
-        batches.append(ddim_sample(model, schedule, (count, channels, IMAGE_SIDE, IMAGE_SIDE), noise,
-                                   config.sampling.ddim_steps, config.sampling.eta, device).cpu())
+    for start in range(0, total, per_batch):
+        count = min(per_batch, total - start)
+        batches.append(ddim_sample(model, schedule, (count, channels, side, side), noise,
+                                   steps or config.sampling.ddim_steps,
+                                   config.sampling.eta if eta is None else eta, device).cpu())
     return torch.cat(batches)
+
+
+def sample_images(trained, n: int, *, steps: int | None = None, eta: float | None = None, seed: int = 0,
+                  batch_size: int | None = None) -> np.ndarray:
+    """``n`` DDIM samples of a loaded model (:func:`qml_imaging.pipelines.artifacts.load_model`) as float32
+    ``(n, C, S, S)`` in [-1, 1], from pseudo-random start noise seeded by ``seed``; the run's schedule,
+    ``sampling.ddim_steps`` and ``eta`` unless given. All ``n`` images form one batch unless ``batch_size``
+    is given, so a quantum bottleneck is one executor call (one job on IBM) per DDIM step and batch."""
+    config = trained.config
+    steps = steps or config.sampling.ddim_steps
+    if not 1 <= steps <= config.diffusion.timesteps:
+        raise ValueError(f"--steps must be in 1..{config.diffusion.timesteps} (the run's diffusion.timesteps), got {steps}")
+    if eta is not None and not 0 <= eta <= 1:
+        raise ValueError(f"eta must be in [0, 1], got {eta}")
+    variant = config.variants[trained.extras["task"].variant]
+    schedule_name = variant.schedule or config.diffusion.schedule
+    base = config.tailored.base if schedule_name == "tailored" else schedule_name
+    schedule = make_schedule(base, config.diffusion.timesteps)
+    noise = torch_noise(torch.Generator().manual_seed(seed))
+    images = _sample(trained.model.eval(), schedule, config, trained.extras["channels"], noise, trained.extras["side"],
+                     samples=n, steps=steps, eta=eta, batch_size=batch_size or n)
+    return images.numpy().astype(np.float32)
+
+
+def trainer_loss(trainer) -> float | None:
+    """The last logged training loss of ``trainer``'s fit (None when none was logged)."""
+    if trainer.metrics is None:
+        return None
+    losses = [r["train_loss"] for r in trainer.metrics.records(trainer.fit_name) if "train_loss" in r]
+    return losses[-1] if losses else None
 
 
 def nearest_distance(samples: torch.Tensor, training: torch.Tensor) -> float:

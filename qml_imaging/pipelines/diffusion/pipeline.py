@@ -15,6 +15,10 @@ Two references bracket the scores per data set: ``real_control`` (FID of ``split
 images, the floor) and ``training_copies`` (FID of the k training images tiled to the sample count:
 what a model that only memorised would score).
 
+With ``evaluation.scores: false`` (a small folder of your own images) every image is in the few-shot
+pool; models are trained and sampled, sample grids drawn, and nothing is scored (summary: per model
+its final training loss and the distance of its samples to the nearest training image).
+
 Summary (``report.json``): ``fid`` and ``kid`` {dataset: {k: {variant: [mean, std over seeds]}}},
 ``quantum_minus_classical_fid`` {dataset: {k: [mean, std]}} (paired by seed) with ``verdict``,
 references, classifier accuracy, parameters and times. ``table.md`` holds the same as a table.
@@ -41,7 +45,7 @@ from qml_imaging.diffusion.evaluation import (
 from qml_imaging.models.diffusion_unet import make_bottleneck
 from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
 from qml_imaging.pipelines.diffusion.data import load_split
-from qml_imaging.pipelines.diffusion.figures import write_figures
+from qml_imaging.pipelines.diffusion.figures import write_figures, write_sample_figures
 from qml_imaging.pipelines.diffusion.model_task import (
     ModelTask,
     feature_extractor,
@@ -59,10 +63,18 @@ from qml_imaging.training.checkpoints import load_state_file
 def run(config: DiffusionFewShotConfig, run_dir: RunDir) -> dict:
     """Prepare feature networks and the noise bank, train and score every model, write the report."""
     check_models(config)
-    accuracies = {name: prepare_feature_network(config, run_dir, name) for name in config.datasets}
+    scores = config.evaluation.scores
+    accuracies = {name: prepare_feature_network(config, run_dir, name) for name in config.datasets} if scores else {}
     tasks = plan_tasks(config)
     bank = prepare_noise_bank(config, run_dir, tasks)
     results = run_tasks(config, run_dir, tasks)
+    if not scores:
+        summary = unscored_summary(config, results)
+        if bank is not None:
+            summary["noise_bank"] = {**bank.provenance, **noise_statistics(bank.samples[: 10**6])}
+        write_sample_figures(config, run_dir, tasks)
+        run_dir.write_report(summary, {"models": results})
+        return summary
     references = {name: reference_scores(config, run_dir, name) for name in config.datasets}
     summary = summarise(config, results, references, accuracies)
     if bank is not None:
@@ -77,7 +89,8 @@ def plan_tasks(config: DiffusionFewShotConfig) -> list[ModelTask]:
     """Every data set x k x variant x seed the config asks for; quantum-noise models get bank offsets."""
     tasks, offset = [], 0
     for dataset, spec in config.datasets.items():
-        channels = load_split(spec, config.split).channels
+        split = load_split(spec, config.split, config.evaluation.scores)
+        channels, side = split.channels, split.side
         for k in config.shots:
             for name, variant in config.variants.items():
                 if (variant.datasets and dataset not in variant.datasets) or (variant.shots and k not in variant.shots):
@@ -85,7 +98,7 @@ def plan_tasks(config: DiffusionFewShotConfig) -> list[ModelTask]:
                 for seed in config.seeds:
                     noise_offset = None
                     if variant.noise != "pseudo":
-                        noise_offset, offset = offset, offset + noise_needed(config, channels, variant.noise)
+                        noise_offset, offset = offset, offset + noise_needed(config, channels, variant.noise, side)
                     tasks.append(ModelTask(dataset, k, name, seed, noise_offset))
     return tasks
 
@@ -126,8 +139,8 @@ def prepare_noise_bank(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: l
     if not quantum:
         return None
     last = quantum[-1]
-    channels = load_split(config.datasets[last.dataset], config.split).channels
-    needed = last.noise_offset + noise_needed(config, channels, config.variants[last.variant].noise)
+    split = load_split(config.datasets[last.dataset], config.split, config.evaluation.scores)
+    needed = last.noise_offset + noise_needed(config, split.channels, config.variants[last.variant].noise, split.side)
     path = run_dir.path / "noise_bank.npz"
     if path.is_file():
         bank = NoiseBank.load(path)
@@ -165,8 +178,19 @@ def run_tasks(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[Model
 
 
 def _show(bar: tqdm, result: dict) -> None:
-    bar.set_postfix(last=f"{result['dataset']}/k{result['k']}/{result['variant']}", fid=f"{result['fid']:.2f}", refresh=False)
+    score = {"fid": f"{result['fid']:.2f}"} if "fid" in result else {}
+    bar.set_postfix(last=f"{result['dataset']}/k{result['k']}/{result['variant']}", **score, refresh=False)
     bar.update(1)
+
+
+def unscored_summary(config: DiffusionFewShotConfig, results: list[dict]) -> dict:
+    """Summary of a run with ``evaluation.scores: false``: per model its final training loss, nearest
+    training-image distance and times (no FID/KID: there are no held-out images)."""
+    return {"scored": False, "models": {
+        f"{r['dataset']}/k{r['k']}/{r['variant']}/seed{r['seed']}": {
+            key: r.get(key) for key in ("final_train_loss", "nearest_training_distance", "training_seconds",
+                                        "sampling_seconds", "parameters", "image_side", "channels")}
+        for r in results}}
 
 
 def reference_scores(config: DiffusionFewShotConfig, run_dir: RunDir, dataset: str) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, PositiveFloat, model_validator
@@ -116,8 +117,11 @@ class QcrbParametricConfig(DenoiserExperiment):
 class ImageSource(Section):
     """Natural images of one kind, split into training and held-out images (intensities in [0, 1])."""
 
-    kind: Literal["skimage", "mnist", "medmnist"]
+    kind: Literal["skimage", "mnist", "medmnist", "folder"]
     flag: str = Field("pneumoniamnist", description="MedMNIST flag (kind: medmnist)")
+    path: str | None = Field(None, description="folder of image files (kind: folder): PNG, JPEG, TIFF of any size, "
+                                               "converted to grey and resized to image_size; the last test_images "
+                                               "(by file name) are held out")
     names: list[str] = Field(default_factory=lambda: [n for n in SKIMAGE_IMAGES if n not in ("camera", "coins")],
                              description="scikit-image images whose random crops train (kind: skimage)")
     held_out: list[str] = Field(default_factory=lambda: ["camera", "coins"],
@@ -136,6 +140,13 @@ class ImageSource(Section):
         overlap = sorted(set(self.names) & set(self.held_out))
         if self.kind == "skimage" and overlap:
             raise ValueError(f"images {overlap} are both in names (training) and held_out")
+        if self.kind == "folder":
+            if self.path is None:
+                raise ValueError("kind: folder needs path: a folder of image files")
+            if not Path(self.path).expanduser().is_dir():
+                raise ValueError(f"image folder {self.path!r} does not exist")
+        elif self.path is not None:
+            raise ValueError(f"path is for kind: folder, not {self.kind}")
         return self
 
 

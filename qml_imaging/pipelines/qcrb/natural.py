@@ -5,6 +5,8 @@ Natural images have no finite parameterisation, so there is no QCRB; the referen
 (``1 / nbar^2``; see :mod:`qml_imaging.physics.bounds`). A network that has learnt the pixel
 correlations of a kind of image can beat the per-pixel SQL, which assumes pixels are independent.
 
+A data set is scikit-image crops, MNIST, a MedMNIST flag, or a folder of your own image files
+(``kind: folder``; the first ``train_images`` files by name train, the last ``test_images`` are held out).
 Per data set one U-Net is trained on its training images (intensity in [0, 1] plus ``floor``,
 normalised to sum 1), then ``realisations`` shot-noise copies of each held-out image are denoised
 at every evaluated ``nbar``.
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 
 from qml_imaging.data.datasets import load_medmnist, load_mnist, load_skimage_image
+from qml_imaging.data.images import load_image_folder
 from qml_imaging.models.inr import parameter_count
 from qml_imaging.physics.bounds import heisenberg_total, sql_pixel
 from qml_imaging.physics.estimation import error_statistics
@@ -68,7 +71,7 @@ def image_sampler(source: ImageSource, size: int, seed: int):
             return _to_phi(_augment(_crops(train, size, n, generator), generator), source.floor)
 
         return sampler, _to_phi(held_out, source.floor)
-    images = _dataset_images(source)
+    images = _dataset_images(source, size)
     if len(images) < source.train_images + source.test_images:
         raise ValueError(f"{source.kind} has {len(images)} images, fewer than train_images + test_images "
                          f"({source.train_images} + {source.test_images})")
@@ -104,8 +107,11 @@ def evaluate(config: DenoiserExperiment, model: torch.nn.Module, held_out: torch
     return rows, examples
 
 
-def _dataset_images(source: ImageSource) -> torch.Tensor:
-    """All images of an MNIST / MedMNIST source as float ``(N, 28, 28)`` in [0, 1]."""
+def _dataset_images(source: ImageSource, size: int) -> torch.Tensor:
+    """All images of an MNIST / MedMNIST source as float ``(N, 28, 28)`` in [0, 1]; a folder's files
+    (:func:`~qml_imaging.data.images.load_image_folder`: grey, intensity by type, resized) as ``(N, size, size)``."""
+    if source.kind == "folder":
+        return load_image_folder(source.path, size, fit="stretch", channels="grey", value_range=(0.0, 1.0))[:, 0]
     if source.kind == "mnist":
         images, _ = load_mnist(train=False)
         return images.float() / 255.0

@@ -226,6 +226,19 @@ def _as_complex(matrix, dtype: torch.dtype, device: torch.device) -> torch.Tenso
     return torch.as_tensor(matrix).to(device=device, dtype=dtype)
 
 
+def _operation_matrix(operation, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """An operation's own matrix, with numbers among its parameters made tensors first (PennyLane's
+    matrices of some gates fail on a mix of Python numbers and torch tensors)."""
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    try:
+        parameters = [p if isinstance(p, torch.Tensor) else torch.as_tensor(
+            p, dtype=real if np.isrealobj(p) else dtype, device=device) for p in operation.data]
+        matrix = qml.matrix(qml.ops.functions.bind_new_parameters(operation, parameters))
+    except Exception:
+        matrix = qml.matrix(operation)
+    return _as_complex(matrix, dtype, device)
+
+
 # ----------------------------------------------------------------------------------------- plan
 
 
@@ -333,8 +346,7 @@ class CircuitPlan:
         for group in self.groups:
             if group.recorded:
                 for i in group.members:
-                    matrix = _as_complex(qml.matrix(self.ops[i].operation), self.dtype, self.device)
-                    self.ops[i].matrix = matrix
+                    self.ops[i].matrix = _operation_matrix(self.ops[i].operation, self.dtype, self.device)
                 continue
             columns = []
             for slot, (mode, index) in zip(group.sources, group.indices):
@@ -654,11 +666,15 @@ def _chunks(wires: list[int], n: int, group: int) -> list[tuple[int, int, bool]]
     chunks, wire = [], 0
     while wire < n:
         if wire in touched:
-            size = 1
-            while wire + size < n and size < group and wire + size in touched:
-                size += 1
-            # close small gaps: an untouched wire inside a group is cheaper than a separate rotation
-            chunks.append((wire, size, True))
+            run = 1
+            while wire + run < n and wire + run in touched:
+                run += 1
+            pieces = -(-run // group)  # as few groups as the size allows, of even sizes
+            for piece in range(pieces):
+                size = run // pieces + (1 if piece < run % pieces else 0)
+                chunks.append((wire, size, True))
+                wire += size
+            continue
         else:
             size = 1
             while wire + size < n and wire + size not in touched:

@@ -8,7 +8,7 @@ import torch
 
 from qml_imaging.quantum import simulator
 from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS
-from qml_imaging.quantum.circuits import noise_circuit
+from qml_imaging.quantum.circuits import bottleneck_ansatz, noise_circuit
 from tests.quantum.conftest import random_batch, reference_expvals
 
 
@@ -101,3 +101,66 @@ def test_operations_without_a_matrix_are_refused_by_name():
 
     with pytest.raises(NotImplementedError, match="cannot run DepolarizingChannel on wires \\[0\\]"):
         simulator.expectation_values(channel, torch.zeros(2, 1), torch.zeros(0), 1)
+
+
+def _agree_with_default_qubit(circuit, n_qubits, inputs, weights, atol=1e-10):
+    fast = simulator.expectation_values(circuit, inputs, weights, n_qubits)
+    qnode = qml.QNode(circuit, qml.device("default.qubit", wires=n_qubits), interface="torch")
+    outputs = qnode(inputs, weights)
+    reference = torch.cat([torch.as_tensor(o).reshape(inputs.shape[0], -1) for o in outputs], dim=-1)
+    assert fast.shape == reference.shape
+    assert torch.allclose(fast, reference, atol=atol)
+    return fast
+
+
+def test_hermitian_observable_and_qubit_unitary_gate_run():  # q01
+    import numpy as np
+
+    hermitian = np.array([[0.5, 0.2 - 0.1j], [0.2 + 0.1j, -1.0]])
+    unitary = np.array([[np.cos(0.4), -np.sin(0.4)], [np.sin(0.4), np.cos(0.4)]])
+
+    def circuit(inputs, weights):
+        qml.RY(inputs[..., 0], wires=0)
+        qml.QubitUnitary(unitary, wires=0)
+        qml.RX(weights[0], wires=1)
+        return [qml.expval(qml.Hermitian(hermitian, wires=0)), qml.expval(qml.PauliZ(1))]
+
+    inputs = torch.tensor([[0.3, 0.0], [1.1, 0.0]], dtype=torch.float64)
+    _agree_with_default_qubit(circuit, 2, inputs, torch.tensor([0.7], dtype=torch.float64))
+
+
+def test_gates_mixing_weights_inputs_and_constants_run():  # q02
+    def circuit(inputs, weights):
+        qml.Rot(weights[0], inputs[..., 0], weights[1], wires=0)
+        qml.Rot(inputs[..., 1], weights[1], inputs[..., 0], wires=1)
+        qml.CRX(2.0 * weights[0] - inputs[..., 1], wires=[0, 1])
+        return [qml.expval(qml.PauliX(0)), qml.var(qml.PauliY(1)), qml.probs(wires=[1, 0])]
+
+    inputs = torch.tensor([[0.3, -0.7], [1.1, 0.4], [-2.0, 0.9]], dtype=torch.float64)
+    fast = _agree_with_default_qubit(circuit, 2, inputs, torch.tensor([0.4, -1.3], dtype=torch.float64))
+    assert fast.shape == (3, 6)  # expval, var, 4 probabilities: fewer values than qubits are fine too
+
+
+def test_compute_precision_follows_the_caller():
+    template = bottleneck_ansatz(3, layers=2)
+    inputs, weights = random_batch(template, 5)
+    exact = simulator.expectation_values(template.function, inputs, weights, 3)
+    assert exact.dtype == torch.float64  # complex128 inside: agrees with default.qubit to 1e-10 above
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        out = simulator.expectation_values(template.function, inputs.to(dtype), weights.float(), 3)
+        assert out.dtype == dtype
+        tolerance = 1e-5 if dtype == torch.float32 else 2e-2
+        assert torch.allclose(out.double(), simulator.expectation_values(
+            template.function, inputs.to(dtype).double(), weights, 3), atol=tolerance)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = simulator.expectation_values(template.function, inputs.float(), weights.float(), 3)
+    assert out.dtype == torch.float32 and torch.allclose(out.double(), exact, atol=1e-5)
+
+
+def test_unsupported_wire_labels_are_named():
+    def circuit(inputs, weights):
+        qml.RX(inputs[..., 0], wires="a")
+        return qml.expval(qml.PauliZ("a"))
+
+    with pytest.raises(ValueError, match="RX acts on wire 'a'"):
+        simulator.expectation_values(circuit, torch.zeros(2, 1), torch.zeros(0), 1)

@@ -80,7 +80,7 @@ def basis_probabilities(function, inputs: torch.Tensor, weights: torch.Tensor, n
         x, w = _compute_operands(inputs, weights)
         state, plan = _final_state(function, x, w, n_qubits, whole_state=True)
         state = state.expand(x.shape[0], -1)
-    return state.real**2 + state.imag**2
+    return _probabilities(state)
 
 
 def _compute_operands(inputs: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -366,8 +366,8 @@ class CircuitPlan:
             matrices = group.gate_type.compute_matrix(*(c.reshape(-1) for c in columns), **group.hyperparameters)
             matrices = _as_complex(matrices, self.dtype, self.device)
             matrices = matrices.reshape(*shape, *matrices.shape[-2:])
-            for position, i in enumerate(group.members):
-                self.ops[i].matrix = matrices[position]
+            for i, matrix in zip(group.members, matrices.unbind(0)):  # one stack in the backward pass
+                self.ops[i].matrix = matrix
 
     def matrix(self, op: _Op) -> torch.Tensor:
         return op.constant if op.constant is not None else op.matrix
@@ -535,6 +535,13 @@ def _merged_phases(ops: list[_Op], plan: CircuitPlan, n: int) -> torch.Tensor:
     when they are one-qubit gates on distinct wires)."""
     wires = [op.wires for op in ops]
     diagonals = [torch.diagonal(plan.matrix(op), dim1=-2, dim2=-1) for op in ops]
+    if all(len(w) == 1 for w in wires) and len(set(wires)) == len(wires) and diagonals[0].ndim == 2:
+        # per-sample phases of one-qubit gates (unitary: |entry| = 1): the phase of basis state s is
+        # the sum over wires of the angle of the entry its bit selects, one small real matrix product
+        # (B, 2k) @ (2k, 2**n) and a cos/sin pass instead of n Kronecker steps and their reductions
+        angles = torch.angle(torch.cat(diagonals, dim=-1))
+        total = angles @ _bit_selector(tuple(w[0] for w in wires), n, angles.dtype, str(plan.device))
+        return torch.complex(torch.cos(total), torch.sin(total))
     if all(len(w) == 1 for w in wires) and len(set(wires)) == len(wires):
         per_wire = {w[0]: d for w, d in zip(wires, diagonals)}
         ones = torch.ones(2, dtype=plan.dtype, device=plan.device)
@@ -815,6 +822,14 @@ def _local_index(wires: tuple[int, ...], n_qubits: int, device: str) -> torch.Te
     return (bits * weights).sum(dim=1)
 
 
+@lru_cache(maxsize=256)
+def _bit_selector(wires: tuple[int, ...], n_qubits: int, dtype: torch.dtype, device: str) -> torch.Tensor:
+    """``(2k, 2**n)`` 0/1 matrix: row ``2i + b`` selects the basis states whose bit on ``wires[i]`` is ``b``."""
+    bits = _basis_bits(n_qubits, device)[:, list(wires)]  # (2**n, k)
+    rows = torch.stack([1 - bits, bits], dim=-1).reshape(2**n_qubits, -1)  # (2**n, 2k)
+    return rows.transpose(0, 1).to(dtype).contiguous()
+
+
 def _embed_diagonal(diagonal: torch.Tensor, wires: tuple[int, ...], n_qubits: int) -> torch.Tensor:
     """A k-qubit diagonal ``(..., 2**k)`` as the full ``(..., 2**n)`` diagonal."""
     return diagonal[..., _local_index(wires, n_qubits, str(diagonal.device))]
@@ -950,7 +965,7 @@ class _Readout:
                     rotated = _apply_one_qubit(rotated, op.constant, op.wires[0], n)
                 elif op.kind != "diagonal":
                     rotated = _apply_dense(rotated, op.constant, op.wires, n)
-            p = rotated.real**2 + rotated.imag**2
+            p = _probabilities(rotated)
             if key == () and self.final_permutation is not None:
                 p = _Gather.apply(p, self.final_permutation, _inverse(self.final_permutation))
             probabilities[key] = p
@@ -1004,3 +1019,21 @@ def _marginal(probabilities: torch.Tensor, wires: tuple[int, ...], n: int) -> to
 
 def _real(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.complex128 else torch.float32
+
+
+def _probabilities(state: torch.Tensor) -> torch.Tensor:
+    """``|state|**2`` (its backward is one multiplication: ``2 * grad * state``)."""
+    return _SquaredMagnitude.apply(state)
+
+
+class _SquaredMagnitude(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, state):
+        ctx.save_for_backward(state)
+        pairs = torch.view_as_real(state)
+        return pairs[..., 0] * pairs[..., 0] + pairs[..., 1] * pairs[..., 1]
+
+    @staticmethod
+    def backward(ctx, grad):
+        (state,) = ctx.saved_tensors
+        return state * (2 * grad)

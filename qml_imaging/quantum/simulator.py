@@ -487,17 +487,44 @@ def _absorb_tail(plan: CircuitPlan, program: list) -> None:
 def _execute(plan: CircuitPlan, program: list, batch: int) -> torch.Tensor:
     n = plan.n_qubits
     state = None
-    for kind, steps in program:
+    deferred = None  # per-sample phases of a shared state, folded into the next fused unitary
+    for position, (kind, steps) in enumerate(program):
         if kind == "product":
             state = _product_state(plan, steps)
         elif kind == "batched":
+            if state.shape[0] == 1 and batch > 1 and len(steps) == 1 and steps[0][0] == "phase" \
+                    and position + 1 < len(program) and _fuses(plan, program[position + 1][1], batch, n):
+                angles = _phase_angles([plan.ops[i] for i in steps[0][1]], plan, n)
+                if angles is not None:
+                    deferred = angles
+                    continue
             if state.shape[0] == 1 and batch > 1:
                 state = state.expand(batch, -1)
             for step in steps:
                 state = _apply_batched_step(plan, state, step)
+        elif deferred is not None:
+            # (psi0 * phases) @ U^T = phases @ (psi0[:, None] * U^T): no batch-sized multiplication
+            transposed = _fused_transpose(plan, program[position][1], n)
+            state = torch.complex(torch.cos(deferred), torch.sin(deferred)) @ (state.reshape(-1, 1) * transposed)
+            deferred = None
         else:
             state = _apply_static(plan, state, steps, n)
     return state
+
+
+def _fuses(plan: CircuitPlan, steps: list, rows: int, n: int) -> bool:
+    """Whether a data-independent run on ``rows`` states is fused into one dense unitary."""
+    if n > FUSE_MAX_QUBITS or STRATEGY == "structured":
+        return False
+    if STRATEGY == "dense":
+        return True
+    return rows > 1 and _dense_pays(plan, steps, rows, n, GROUP_SIZE or _group_size(rows, n, plan.device))
+
+
+def _fused_transpose(plan: CircuitPlan, steps: list, n: int) -> torch.Tensor:
+    """``U^T`` of a data-independent run: its steps applied to the rows of the identity."""
+    identity = torch.eye(2**n, dtype=plan.dtype, device=plan.device)
+    return _apply_structured(plan, identity, steps, n, GROUP_SIZE or _group_size(2**n, n, plan.device))
 
 
 def _product_state(plan: CircuitPlan, indices: list[int]) -> torch.Tensor:
@@ -522,7 +549,11 @@ def _product_state(plan: CircuitPlan, indices: list[int]) -> torch.Tensor:
 def _apply_batched_step(plan: CircuitPlan, state: torch.Tensor, step) -> torch.Tensor:
     n = plan.n_qubits
     if step[0] == "phase":
-        return state * _merged_phases([plan.ops[i] for i in step[1]], plan, n)
+        ops = [plan.ops[i] for i in step[1]]
+        angles = _phase_angles(ops, plan, n)
+        if angles is not None:
+            return _PhaseRotation.apply(state, angles)
+        return state * _merged_phases(ops, plan, n)
     op = plan.ops[step[1]]
     matrix = plan.matrix(op)
     if op.kind == "one_qubit":
@@ -530,18 +561,53 @@ def _apply_batched_step(plan: CircuitPlan, state: torch.Tensor, step) -> torch.T
     return _apply_dense(state, matrix, op.wires, n)
 
 
+def _phase_angles(ops: list[_Op], plan: CircuitPlan, n: int) -> torch.Tensor | None:
+    """Per-sample one-qubit diagonal gates on distinct wires (unitary: |entry| = 1) as the angle of
+    every basis state's phase ``(B, 2**n)``: the sum over wires of the angle of the entry its bit
+    selects, one small real matrix product; None for other diagonal runs."""
+    wires = [op.wires for op in ops]
+    if not (all(len(w) == 1 for w in wires) and len(set(wires)) == len(wires)):
+        return None
+    diagonals = [torch.diagonal(plan.matrix(op), dim1=-2, dim2=-1) for op in ops]
+    if diagonals[0].ndim != 2:
+        return None
+    angles = torch.angle(torch.cat(diagonals, dim=-1))
+    return angles @ _bit_selector(tuple(w[0] for w in wires), n, angles.dtype, str(plan.device))
+
+
+class _PhaseRotation(torch.autograd.Function):
+    """``state * exp(1j * angles)`` with a real-arithmetic backward (no conjugate views, no complex
+    zeros): d state = grad * exp(-1j * angles), d angles = Im(out * conj(grad))."""
+
+    @staticmethod
+    def forward(ctx, state, angles):
+        phases = torch.complex(torch.cos(angles), torch.sin(angles))
+        out = state * phases
+        ctx.save_for_backward(phases, out)
+        ctx.rows = state.shape[0]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        phases, out = ctx.saved_tensors
+        g, p, o = torch.view_as_real(grad), torch.view_as_real(phases), torch.view_as_real(out)
+        grad_state = grad_angles = None
+        if ctx.needs_input_grad[0]:
+            real = g[..., 0] * p[..., 0] + g[..., 1] * p[..., 1]
+            imaginary = g[..., 1] * p[..., 0] - g[..., 0] * p[..., 1]
+            grad_state = torch.complex(real, imaginary)
+            if ctx.rows == 1 and grad_state.shape[0] != 1:
+                grad_state = grad_state.sum(dim=0, keepdim=True)
+        if ctx.needs_input_grad[1]:
+            grad_angles = g[..., 1] * o[..., 0] - g[..., 0] * o[..., 1]
+        return grad_state, grad_angles
+
+
 def _merged_phases(ops: list[_Op], plan: CircuitPlan, n: int) -> torch.Tensor:
     """Product of diagonal gates as one ``(..., 2**n)`` phase vector (per-wire Kronecker products
     when they are one-qubit gates on distinct wires)."""
     wires = [op.wires for op in ops]
     diagonals = [torch.diagonal(plan.matrix(op), dim1=-2, dim2=-1) for op in ops]
-    if all(len(w) == 1 for w in wires) and len(set(wires)) == len(wires) and diagonals[0].ndim == 2:
-        # per-sample phases of one-qubit gates (unitary: |entry| = 1): the phase of basis state s is
-        # the sum over wires of the angle of the entry its bit selects, one small real matrix product
-        # (B, 2k) @ (2k, 2**n) and a cos/sin pass instead of n Kronecker steps and their reductions
-        angles = torch.angle(torch.cat(diagonals, dim=-1))
-        total = angles @ _bit_selector(tuple(w[0] for w in wires), n, angles.dtype, str(plan.device))
-        return torch.complex(torch.cos(total), torch.sin(total))
     if all(len(w) == 1 for w in wires) and len(set(wires)) == len(wires):
         per_wire = {w[0]: d for w, d in zip(wires, diagonals)}
         ones = torch.ones(2, dtype=plan.dtype, device=plan.device)
@@ -558,13 +624,9 @@ def _merged_phases(ops: list[_Op], plan: CircuitPlan, n: int) -> torch.Tensor:
 
 def _apply_static(plan: CircuitPlan, state: torch.Tensor, steps: list, n: int) -> torch.Tensor:
     rows = state.shape[0]
-    group = GROUP_SIZE or _group_size(rows, n, plan.device)
-    dense = STRATEGY == "dense" or (STRATEGY is None and _dense_pays(plan, steps, rows, n, group))
-    if dense and n <= FUSE_MAX_QUBITS and (rows > 1 or STRATEGY == "dense"):
-        identity = torch.eye(2**n, dtype=plan.dtype, device=plan.device)
-        transposed = _apply_structured(plan, identity, steps, n, GROUP_SIZE or _group_size(2**n, n, plan.device))
-        return state @ transposed
-    return _apply_structured(plan, state, steps, n, group)
+    if _fuses(plan, steps, rows, n):
+        return state @ _fused_transpose(plan, steps, n)
+    return _apply_structured(plan, state, steps, n, GROUP_SIZE or _group_size(rows, n, plan.device))
 
 
 def _apply_structured(plan: CircuitPlan, state: torch.Tensor, steps: list, n: int, group: int) -> torch.Tensor:

@@ -542,7 +542,7 @@ def _product_state(plan: CircuitPlan, indices: list[int]) -> torch.Tensor:
             vectors[wire] = (matrix @ vector.unsqueeze(-1)).squeeze(-1)
     state = vectors[0]
     for vector in vectors[1:]:
-        state = (state.unsqueeze(-1) * vector.unsqueeze(-2)).flatten(-2)
+        state = torch.matmul(state.unsqueeze(-1), vector.unsqueeze(-2)).flatten(-2)  # outer product: bmm backward
     return state
 
 
@@ -576,8 +576,8 @@ def _phase_angles(ops: list[_Op], plan: CircuitPlan, n: int) -> torch.Tensor | N
 
 
 class _PhaseRotation(torch.autograd.Function):
-    """``state * exp(1j * angles)`` with a real-arithmetic backward (no conjugate views, no complex
-    zeros): d state = grad * exp(-1j * angles), d angles = Im(out * conj(grad))."""
+    """``state * exp(1j * angles)`` with a two-multiplication backward (no complex zeros, no
+    reductions): d state = grad * exp(-1j * angles), d angles = Im(grad * conj(out))."""
 
     @staticmethod
     def forward(ctx, state, angles):
@@ -590,16 +590,13 @@ class _PhaseRotation(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         phases, out = ctx.saved_tensors
-        g, p, o = torch.view_as_real(grad), torch.view_as_real(phases), torch.view_as_real(out)
         grad_state = grad_angles = None
         if ctx.needs_input_grad[0]:
-            real = g[..., 0] * p[..., 0] + g[..., 1] * p[..., 1]
-            imaginary = g[..., 1] * p[..., 0] - g[..., 0] * p[..., 1]
-            grad_state = torch.complex(real, imaginary)
+            grad_state = grad * phases.conj()
             if ctx.rows == 1 and grad_state.shape[0] != 1:
                 grad_state = grad_state.sum(dim=0, keepdim=True)
         if ctx.needs_input_grad[1]:
-            grad_angles = g[..., 1] * o[..., 0] - g[..., 0] * o[..., 1]
+            grad_angles = (grad * out.conj()).imag
         return grad_state, grad_angles
 
 
@@ -1092,8 +1089,7 @@ class _SquaredMagnitude(torch.autograd.Function):
     @staticmethod
     def forward(ctx, state):
         ctx.save_for_backward(state)
-        pairs = torch.view_as_real(state)
-        return pairs[..., 0] * pairs[..., 0] + pairs[..., 1] * pairs[..., 1]
+        return (state * state.conj()).real
 
     @staticmethod
     def backward(ctx, grad):

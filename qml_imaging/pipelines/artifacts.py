@@ -13,6 +13,8 @@ Kinds of run and their fits (``fit=None`` takes the first):
 * ``inr_signal``: ``MODEL/seedN``; :meth:`TrainedModel.render` evaluates it at any number of samples.
 * ``diffusion_fewshot``: ``DATASET/kK/VARIANT/seedS``; :meth:`TrainedModel.sample` draws images.
 * ``g2_regression``: ``cnn``.
+* ``g2_measured``: ``cnn_by_emitter`` or ``cnn_leaky`` (the CNN of each split it trained; the first
+  split by default, ``by_emitter`` where trained).
 
 Errors: FileNotFoundError (not a run folder), :class:`~qml_imaging.runs.RunFolderError` (a kind of run
 that has no model), ValueError (an unknown or unfinished fit), and the checkpoint errors of
@@ -36,7 +38,7 @@ from qml_imaging.quantum.layer import QuantumLayer
 from qml_imaging.runs import RunDir, RunFolderError
 from qml_imaging.training.checkpoints import load_checkpoint
 
-KINDS = ("inr_image", "inr_signal", "diffusion_fewshot", "g2_regression")
+KINDS = ("inr_image", "inr_signal", "diffusion_fewshot", "g2_regression", "g2_measured")
 
 
 @dataclass
@@ -112,7 +114,8 @@ def load_model(run_dir: str | Path, fit: str | None = None, *, backend=None) -> 
     run = RunDir.open(run_dir)
     kind = run.config.experiment
     loaders = {"inr_image": _load_inr_image, "inr_signal": _load_inr_signal,
-               "diffusion_fewshot": _load_diffusion, "g2_regression": _load_g2}
+               "diffusion_fewshot": _load_diffusion, "g2_regression": _load_g2,
+               "g2_measured": _load_g2_measured}
     if kind not in loaders:
         raise RunFolderError(f"{str(run.path)!r} is a {kind!r} run; load_model reads {', '.join(KINDS)} runs")
     trained = loaders[kind](run, fit)
@@ -241,3 +244,26 @@ def _load_g2(run: RunDir, fit: str | None) -> TrainedModel:
     model.load_state_dict(weights)
     return TrainedModel(model.eval(), run.config, fit, run.path, ema, {"input": "HBT histogram, see g2_regression"},
                         metrics)
+
+
+def _load_g2_measured(run: RunDir, fit: str | None) -> TrainedModel:
+    from qml_imaging.models.g2_cnn import G2CNN
+
+    splits = run.config.protocol.splits
+    fits = [f"cnn_{split}" for split in ("by_emitter", "leaky") if split in splits]
+    fit = fit or fits[0]
+    if fit not in fits:
+        raise ValueError(f"fit {fit!r} is not a model of {run.path}; its models: {fits}")
+    weights, ema, metrics = final_weights(run, fit, fit, run.config.train.epochs)
+    model = G2CNN.from_spec(run.config.cnn, _input_bins(weights, run.config.cnn))
+    model.load_state_dict(weights)
+    return TrainedModel(model.eval(), run.config, fit, run.path, ema,
+                        {"input": "measured HBT histogram on the run's delay axis, see g2_measured"}, metrics)
+
+
+def _input_bins(weights: dict[str, torch.Tensor], cnn) -> int:
+    """The histogram length a G2CNN's first dense layer implies: it has ``filters * ((bins - 3 (kernel - 1)) // 2) + 1``
+    inputs (:class:`qml_imaging.models.g2_cnn.G2CNN`)."""
+    first = next(v for k, v in weights.items() if k.startswith("regressor.") and k.endswith("weight"))
+    per_filter = (first.shape[1] - 1) // cnn.filters
+    return 2 * per_filter + 3 * (cnn.kernel - 1)

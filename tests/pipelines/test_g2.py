@@ -88,6 +88,9 @@ def test_non_positive_acquisition_times_are_refused_when_the_config_is_validated
 
 
 def test_measured_protocol_smoke_run_scores_both_splits_without_leaking_by_emitter(tmp_path):
+    import torch
+
+    from qml_imaging.pipelines.artifacts import load_model
     from qml_imaging.pipelines.g2.measured import run
 
     config = load_config(EXPERIMENTS / "g2_measured_smoke.yaml")
@@ -99,6 +102,11 @@ def test_measured_protocol_smoke_run_scores_both_splits_without_leaking_by_emitt
     assert summary["emitters"]["by_emitter"]["overlap"] == 0 and summary["shared_short_histograms"]["by_emitter"] == 0
     assert summary["shared_short_histograms"]["leaky"] > 0.5
     assert "| by_emitter | cnn |" in (tmp_path / "run" / "table.md").read_text()
+    by_emitter, leaky = (load_model(tmp_path / "run", fit) for fit in (None, "cnn_leaky"))
+    assert by_emitter.fit == "cnn_by_emitter" and not by_emitter.model.training
+    histograms = torch.rand(3, by_emitter.model.bins) * 50  # the input length implied by the checkpoint
+    with torch.no_grad():
+        assert not torch.equal(by_emitter.model(histograms), leaky.model(histograms))
     with pytest.raises(ConfigError, match="use loss=floored_mape or loss=mae"):
         load_config(EXPERIMENTS / "g2_measured_smoke.yaml", ["loss=mape"])
 

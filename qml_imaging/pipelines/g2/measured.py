@@ -60,38 +60,14 @@ DARK_UNCERTAINTY = 1.0
 
 def load_cnn(run: str):
     """The trained CNN of a finished ``g2_regression`` or ``g2_measured`` run (the ``by_emitter`` one of the
-    latter), in eval mode. ``ValueError`` naming the run for another kind of run or an unfinished one."""
-    from qml_imaging.models.g2_cnn import G2CNN
-    from qml_imaging.training.checkpoints import load_checkpoint
+    latter), in eval mode, through :func:`qml_imaging.pipelines.artifacts.load_model`. ``ValueError`` naming
+    the run for another kind of run or an unfinished one."""
+    from qml_imaging.pipelines.artifacts import load_model
 
-    source = RunDir.open(run)
-    config = source.config
-    if isinstance(config, G2RegressionConfig):
-        fit, bins = "cnn", 215
-    elif isinstance(config, G2MeasuredConfig):
-        fit = "cnn_by_emitter" if "by_emitter" in config.protocol.splits else f"cnn_{config.protocol.splits[0]}"
-        bins = None
-    else:
-        raise ValueError(f"{source.path} is a {config.experiment!r} run; --cnn needs a g2_regression or g2_measured run")
-    state = load_checkpoint(source.checkpoint_dir(fit))
-    if state is None or state["epoch"] < config.train.epochs:
-        raise ValueError(f"the CNN of {source.path} has not finished training; finish it with "
-                         f"`qml-imaging run --resume {source.path}`")
-    weights = state["model"]
-    if state.get("ema") is not None:
-        weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
-    if bins is None:
-        bins = _bins_of(weights, config)
-    model = G2CNN.from_spec(config.cnn, bins)
-    model.load_state_dict(weights)
-    return model.eval()
-
-
-def _bins_of(weights: dict, config) -> int:
-    """The input length a CNN's first dense layer implies (``filters * ((bins - 3 (kernel - 1)) // 2) + 1`` inputs)."""
-    first = next(v for k, v in weights.items() if k.startswith("regressor.") and k.endswith("weight"))
-    per_filter = (first.shape[1] - 1) // config.cnn.filters
-    return 2 * per_filter + 3 * (config.cnn.kernel - 1)
+    kind = RunDir.open(run).config.experiment
+    if kind not in ("g2_regression", "g2_measured"):
+        raise ValueError(f"{run} is a {kind!r} run; --cnn needs a g2_regression or g2_measured run")
+    return load_model(run).model
 
 
 def baselines_of(data: HbtHistograms, mode: str = "auto", zero_delay_ns: float = 0.0) -> tuple[torch.Tensor | None, str]:

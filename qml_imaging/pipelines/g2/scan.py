@@ -34,30 +34,21 @@ from qml_imaging.physics.microscopy import (
     fit_gaussian,
     g2_image,
 )
+from qml_imaging.pipelines.artifacts import load_model
 from qml_imaging.pipelines.g2.config import MAPE_FLOOR, G2RegressionConfig, SrmScanConfig
-from qml_imaging.pipelines.g2.regression import build_cnn, inference_seconds
+from qml_imaging.pipelines.g2.regression import inference_seconds
 from qml_imaging.reporting import figures
 from qml_imaging.runs import RunDir
-from qml_imaging.training.checkpoints import load_checkpoint
 from qml_imaging.training.metrics import absolute_errors, mape_percent
 
 
 def trained_cnn(source_run: str):
-    """The final CNN of a finished ``g2_regression`` run (EMA weights when it trained with EMA)."""
+    """The final CNN of a finished ``g2_regression`` run (EMA weights when it trained with EMA), through
+    :func:`qml_imaging.pipelines.artifacts.load_model`."""
     source = RunDir.open(source_run)
     if not isinstance(source.config, G2RegressionConfig):
         raise ValueError(f"{source.path} is a {source.config.experiment!r} run; expected a g2_regression run")
-    state = load_checkpoint(source.checkpoint_dir("cnn"))
-    if state is None or state["epoch"] < source.config.train.epochs:
-        raise ValueError(f"the CNN of {source.path} has not finished training; finish it with "
-                         f"`qml-imaging run --resume {source.path}`")
-    model = build_cnn(source.config)
-    if state.get("ema") is not None:
-        weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
-    else:
-        weights = state["model"]
-    model.load_state_dict(weights)
-    return model.eval()
+    return load_model(source.path, "cnn").model
 
 
 def scan_scene(config: SrmScanConfig, scan: ConfocalScan, emitters: torch.Tensor, model, generator: torch.Generator) -> dict:

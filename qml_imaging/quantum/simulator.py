@@ -505,7 +505,7 @@ def _execute(plan: CircuitPlan, program: list, batch: int) -> torch.Tensor:
         elif deferred is not None:
             # (psi0 * phases) @ U^T = phases @ (psi0[:, None] * U^T): no batch-sized multiplication
             transposed = _fused_transpose(plan, program[position][1], n)
-            state = torch.complex(torch.cos(deferred), torch.sin(deferred)) @ (state.reshape(-1, 1) * transposed)
+            state = _Phases.apply(deferred) @ (state.reshape(-1, 1) * transposed)
             deferred = None
         else:
             state = _apply_static(plan, state, steps, n)
@@ -573,6 +573,22 @@ def _phase_angles(ops: list[_Op], plan: CircuitPlan, n: int) -> torch.Tensor | N
         return None
     angles = torch.angle(torch.cat(diagonals, dim=-1))
     return angles @ _bit_selector(tuple(w[0] for w in wires), n, angles.dtype, str(plan.device))
+
+
+class _Phases(torch.autograd.Function):
+    """``exp(1j * angles)`` for real ``angles``, keeping its output for the backward
+    (d angles = Im(grad * conj(out))): no sines and cosines recomputed, no real/imaginary split."""
+
+    @staticmethod
+    def forward(ctx, angles):
+        phases = torch.complex(torch.cos(angles), torch.sin(angles))
+        ctx.save_for_backward(phases)
+        return phases
+
+    @staticmethod
+    def backward(ctx, grad):
+        (phases,) = ctx.saved_tensors
+        return (grad * phases.conj()).imag.contiguous()
 
 
 class _PhaseRotation(torch.autograd.Function):
@@ -1086,12 +1102,15 @@ def _probabilities(state: torch.Tensor) -> torch.Tensor:
 
 
 class _SquaredMagnitude(torch.autograd.Function):
+    """``Re^2 + Im^2`` as a contiguous real tensor; the backward scales the real and imaginary parts by
+    ``2 * grad`` in real arithmetic (a complex-by-real product would first promote ``grad`` to complex)."""
+
     @staticmethod
     def forward(ctx, state):
         ctx.save_for_backward(state)
-        return (state * state.conj()).real
+        return torch.addcmul(state.real.square(), state.imag, state.imag)
 
     @staticmethod
     def backward(ctx, grad):
         (state,) = ctx.saved_tensors
-        return state * (2 * grad)
+        return torch.view_as_complex(torch.view_as_real(state) * (2 * grad).unsqueeze(-1))

@@ -35,6 +35,8 @@ PIPELINES: dict[str, PipelineEntry] = {
                                  "qml_imaging.pipelines.g2.measured:run"),
     "diffusion_fewshot": PipelineEntry("qml_imaging.pipelines.diffusion.config:DiffusionFewShotConfig",
                                        "qml_imaging.pipelines.diffusion.pipeline:run"),
+    "qiren_generation": PipelineEntry("qml_imaging.pipelines.generation.config:QirenGenerationConfig",
+                                      "qml_imaging.pipelines.generation.pipeline:run"),
 }
 
 

@@ -53,3 +53,32 @@ class G2CnnSpec(Section):
     kernel: int = Field(4, ge=1, le=32)
     dense: list[int] = Field(default_factory=lambda: [256, 64])
     dropout: float = Field(0.25, ge=0, lt=1)
+
+
+EMBEDDINGS = ("qiren", "rff", "siren", "tanh", "relu")
+"""Coordinate embeddings of :class:`qml_imaging.models.inr_generator.InrGenerator`."""
+
+
+class InrGeneratorSpec(Section):
+    """Sizes of :class:`qml_imaging.models.inr_generator.InrGenerator` and its discriminator.
+
+    Every embedding gives ``features`` values per pixel; the synthesis width of each variant is chosen
+    (:func:`qml_imaging.models.inr_generator.matched_width`) so that the generator has
+    ``parameter_budget`` trainable parameters within ``tolerance``.
+    """
+
+    parameter_budget: int = Field(40_000, ge=1_000, le=100_000_000, description="trainable generator parameters of "
+                                                                                 "every variant")
+    tolerance: float = Field(0.05, gt=0, le=0.5, description="allowed relative distance to the budget")
+    features: int = Field(16, ge=1, le=1024, description="coordinate features per pixel (QIREN: circuits)")
+    hidden_layers: int = Field(3, ge=1, le=16, description="modulated per-pixel layers before the output layer")
+    latent_dim: int = Field(64, ge=1, le=4096, description="size of the latent code z")
+    style_dim: int = Field(64, ge=1, le=4096, description="size of the style w")
+    mapping_layers: int = Field(2, ge=1, le=16, description="layers of the mapping network z -> w")
+    rff_sigma: float = Field(2.0, gt=0, description="rff: frequencies ~ N(0, sigma^2) cycles per unit coordinate")
+    siren_omega_0: float = Field(30.0, gt=0, description="siren: omega_0 of the sine layer")
+    n_qubits: int = Field(2, ge=1, le=8, description="qiren: qubits per circuit")
+    reuploads: int = Field(2, ge=1, le=8, description="qiren: re-uploads of the coordinates")
+    ansatz_layers: int = Field(2, ge=1, le=8, description="qiren: U3 + CNOT-chain layers per ansatz block")
+    discriminator_channels: int = Field(16, ge=1, le=1024, description="channels of the discriminator's first "
+                                                                        "convolution (doubled twice)")

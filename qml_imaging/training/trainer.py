@@ -9,6 +9,16 @@
   (:func:`supervised` builds one from a ``loss(prediction, target)``);
 * the **evaluation**: ``evaluate(model) -> {name: float}``, run on the EMA weights when EMA is on.
 
+**Several players** (a GAN's generator and discriminator): ``players={name: optimizer options}`` gives
+each sub-module ``getattr(model, name)`` its own optimizer (``settings.optimizer`` with ``settings.lr``
+and ``weight_decay``, updated by the options, e.g. ``{"lr": 2e-3, "betas": (0.0, 0.99)}``) and scheduler.
+The objective is then called ``objective(model, batch, step)`` and calls ``step(name, loss)`` for each
+player in the order it wants (zero that player's gradients, backward, clip, optimizer step: still the
+only place an optimizer steps); it returns the scalar loss logged as ``train_loss``, and each player's
+mean loss is logged as ``train_loss/<name>``. The EMA (when on) averages the whole model after every
+batch. Checkpoints then hold ``optimizer`` and ``scheduler`` as ``{name: state}``. Several players
+under ``torchrun`` are refused (DistributedDataParallel wraps one module and one backward per step).
+
 Checkpoints are taken at epoch boundaries and hold model, optimizer, scheduler, EMA, gradient
 scaler and every RNG state, so a run killed at any moment and resumed from its last checkpoint
 ends with the same numbers as an uninterrupted one (on CPU; CUDA kernels may differ in the last bits).
@@ -48,7 +58,8 @@ from qml_imaging.runs import MetricsLog
 from qml_imaging.training import distributed
 from qml_imaging.training.checkpoints import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 
-Objective = Callable[[nn.Module, Any], torch.Tensor]
+Objective = Callable[..., torch.Tensor]
+PlayerStep = Callable[[str, torch.Tensor], None]
 Evaluator = Callable[[nn.Module], dict[str, float]]
 BatchSource = Callable[[int, torch.Generator], Iterable[Any]]
 
@@ -92,6 +103,7 @@ class Trainer:
         metrics: MetricsLog | None = None,
         seed: int = 0,
         fit_name: str = "fit",
+        players: dict[str, dict[str, Any]] | None = None,
     ):
         self.settings = settings
         self.objective = objective
@@ -108,8 +120,22 @@ class Trainer:
             if self.group.is_distributed
             else self.module
         )
-        self.optimizer = _make_optimizer(self.module, settings)
-        self.scheduler = _make_scheduler(self.optimizer, settings)
+        self.players = dict(players) if players is not None else None
+        if self.players is not None:
+            if not self.players:
+                raise ValueError(f"{fit_name}: players must name at least one sub-module")
+            if self.group.is_distributed:
+                raise ValueError(f"{fit_name}: a fit with several players (optimizers) cannot run under torchrun")
+            missing = [name for name in self.players if not isinstance(getattr(self.module, name, None), nn.Module)]
+            if missing:
+                raise ValueError(f"{fit_name}: players {missing} are not sub-modules of {type(self.module).__name__}")
+            self.optimizers = {name: _make_optimizer(getattr(self.module, name), settings, options)
+                               for name, options in self.players.items()}
+        else:
+            self.optimizers = {"model": _make_optimizer(self.module, settings)}
+        self.schedulers = {name: _make_scheduler(optimizer, settings) for name, optimizer in self.optimizers.items()}
+        self.optimizer = next(iter(self.optimizers.values()))
+        self.scheduler = next(iter(self.schedulers.values()))
         self.ema = (
             AveragedModel(self.module, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay), use_buffers=True)
             if settings.ema_decay is not None
@@ -149,11 +175,13 @@ class Trainer:
         for epoch in range(start_epoch, self.settings.epochs):
             started = time.perf_counter()
             generator = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch, self.group.rank))
-            last_loss = self._train_epoch(batches(epoch, generator), epoch, bar)
-            self.scheduler.step()
+            last_loss, player_losses = self._train_epoch(batches(epoch, generator), epoch, bar)
+            for scheduler in self.schedulers.values():
+                scheduler.step()
             seconds += time.perf_counter() - started
             done = epoch + 1
-            self._log({"epoch": done, "train_loss": last_loss, "lr": self.optimizer.param_groups[0]["lr"]})
+            self._log({"epoch": done, "train_loss": last_loss, "lr": self.optimizer.param_groups[0]["lr"],
+                       **{f"train_loss/{name}": value for name, value in player_losses.items()}})
             if self.evaluate_fn is not None and (done % self.settings.eval_every == 0 or done == self.settings.epochs):
                 last_metrics = self._evaluate()
                 self._log({"epoch": done, **{f"eval/{k}": v for k, v in last_metrics.items()}})
@@ -163,9 +191,18 @@ class Trainer:
         bar.close()
         return FitResult(self.settings.epochs, last_loss, last_metrics, seconds, resumed_from)
 
-    def _train_epoch(self, batches: Iterable[Any], epoch: int, bar: tqdm) -> float:
+    def _train_epoch(self, batches: Iterable[Any], epoch: int, bar: tqdm) -> tuple[float, dict[str, float]]:
         self.model.train()
         total, count = 0.0, 0
+        player_totals = dict.fromkeys(self.players or (), 0.0)
+
+        def step(name: str, loss: torch.Tensor) -> None:
+            if name not in self.optimizers or self.players is None:
+                raise ValueError(f"{self.fit_name}: step({name!r}) names no player; players: {list(self.players or ())}")
+            self._check_finite(loss, epoch, name)
+            self._step(self.optimizers[name], getattr(self.module, name), loss)
+            player_totals[name] += loss.item()
+
         for batch in batches:
             batch = _to_device(batch, self.device)
             autocast = (
@@ -175,7 +212,7 @@ class Trainer:
             )
             with autocast:
                 try:
-                    loss = self.objective(self.model, batch)
+                    loss = self.objective(self.model, batch, step) if self.players else self.objective(self.model, batch)
                 except ValueError as error:
                     if "Expected more than 1 value per channel" not in str(error):
                         raise
@@ -183,17 +220,9 @@ class Trainer:
                         f"{self.fit_name}: a training batch of epoch {epoch + 1} holds one sample, which the "
                         f"model's BatchNorm layers cannot normalise ({error}); use batches of at least 2 samples"
                     ) from error
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"{self.fit_name}: loss became {loss.item()} in epoch {epoch + 1}; "
-                    "lower train.lr or set train.grad_clip"
-                )
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if self.settings.grad_clip is not None:
-                self.scaler.unscale_(self.optimizer)
-                nn.utils.clip_grad_norm_(self.module.parameters(), self.settings.grad_clip)
-            self.scaler.step(self.optimizer)
+            self._check_finite(loss, epoch)
+            if self.players is None:
+                self._step(self.optimizer, self.module, loss)
             self.scaler.update()
             if self.ema is not None:
                 self.ema.update_parameters(self.module)
@@ -202,7 +231,24 @@ class Trainer:
             bar.set_postfix(loss=f"{loss.item():.4g}", refresh=False)
         if count == 0:
             raise ValueError(f"{self.fit_name}: epoch {epoch + 1} produced no batches")
-        return distributed.mean_over_ranks(total / count)
+        return distributed.mean_over_ranks(total / count), {name: value / count for name, value in player_totals.items()}
+
+    def _check_finite(self, loss: torch.Tensor, epoch: int, player: str | None = None) -> None:
+        if not torch.isfinite(loss):
+            which = f"the {player} loss" if player else "loss"
+            raise FloatingPointError(
+                f"{self.fit_name}: {which} became {loss.item()} in epoch {epoch + 1}; "
+                "lower train.lr or set train.grad_clip"
+            )
+
+    def _step(self, optimizer: torch.optim.Optimizer, module: nn.Module, loss: torch.Tensor) -> None:
+        """Zero ``optimizer``'s gradients, backward ``loss``, clip ``module``'s gradients, step: the only step."""
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.settings.grad_clip is not None:
+            self.scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(module.parameters(), self.settings.grad_clip)
+        self.scaler.step(optimizer)
 
     def _evaluate(self) -> dict[str, float]:
         metrics: dict[str, float] = {}
@@ -232,8 +278,8 @@ class Trainer:
                     "train_loss": loss,
                     "metrics": metrics,
                     "model": self.module.state_dict(),
-                    "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(),
+                    "optimizer": self._states(self.optimizers),
+                    "scheduler": self._states(self.schedulers),
                     "ema": self.ema.state_dict() if self.ema is not None else None,
                     "scaler": self.scaler.state_dict(),
                     "rng": rng_states,
@@ -242,13 +288,21 @@ class Trainer:
             )
         distributed.barrier()
 
+    def _states(self, objects: dict[str, Any]) -> dict[str, Any]:
+        """``{name: state}`` with several players, else the one object's state (the single-player format)."""
+        if self.players is None:
+            return next(iter(objects.values())).state_dict()
+        return {name: item.state_dict() for name, item in objects.items()}
+
     def _resume(self) -> tuple[int, float, float, dict[str, float]]:
         state = load_checkpoint(self.checkpoint_dir, self.device) if self.checkpoint_dir is not None else None
         if state is None:
             return 0, 0.0, math.nan, {}
         self.module.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        for key, objects in (("optimizer", self.optimizers), ("scheduler", self.schedulers)):
+            stored = state[key] if self.players is not None else {"model": state[key]}
+            for name, item in objects.items():
+                item.load_state_dict(stored[name])
         if self.ema is not None and state["ema"] is not None:
             self.ema.load_state_dict(state["ema"])
         self.scaler.load_state_dict(state["scaler"])
@@ -272,11 +326,11 @@ def _autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def _make_optimizer(module: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
+def _make_optimizer(module: nn.Module, settings: TrainSettings, options: dict[str, Any] | None = None
+                    ) -> torch.optim.Optimizer:
     optimizer_class = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamax": torch.optim.Adamax}
-    return optimizer_class[settings.optimizer](
-        module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
-    )
+    keywords = {"lr": settings.lr, "weight_decay": settings.weight_decay, **(options or {})}
+    return optimizer_class[settings.optimizer](module.parameters(), **keywords)
 
 
 def _make_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings) -> torch.optim.lr_scheduler.LRScheduler:

@@ -1,0 +1,1 @@
+"""QIREN image generation: INR GANs with quantum and classical coordinate embeddings."""

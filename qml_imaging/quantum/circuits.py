@@ -74,6 +74,37 @@ def qiren_redundant_weights(weight_shape: tuple[int, ...]) -> list[tuple[int, ..
     return first + last
 
 
+def qiren_generator_block(n_qubits: int = 2, reuploads: int = 2, layers: int = 2) -> CircuitTemplate:
+    """One of the many small circuits of QIREN's image generator (Zhao et al., ICML 2024, Fig. A1).
+
+    ``reuploads`` times: an ansatz block of ``layers`` layers (``U3`` on every wire, then a CNOT
+    chain 0 -> 1 -> ... -> n-1), then RZ(x_j) on wire j (the inputs are linear projections of the
+    pixel coordinates); one more ansatz block at the end. Readout <Z_j> on every wire, so every
+    backend (IBM included) reads it like the other templates; the generator's feature is <Z_0>.
+    Weights: ``(reuploads + 1, layers, n_qubits, 3)`` angles ``(theta, phi, delta)`` of
+    ``U3 = RZ(phi) RY(theta) RZ(delta)``. The paper's generator uses 2 qubits, 2 re-uploads, 2 layers.
+    """
+    _check_sizes(n_qubits=n_qubits, reuploads=reuploads, layers=layers)
+    wires = list(range(n_qubits))
+
+    def ansatz(block_weights):
+        for layer in range(layers):
+            for j in wires:
+                qml.U3(block_weights[layer, j, 0], block_weights[layer, j, 1], block_weights[layer, j, 2], wires=j)
+            for j in wires[:-1]:
+                qml.CNOT(wires=[j, j + 1])
+
+    def circuit(inputs, weights):
+        for block in range(reuploads):
+            ansatz(weights[block])
+            for j in wires:
+                qml.RZ(inputs[..., j], wires=j)
+        ansatz(weights[reuploads])
+        return [qml.expval(qml.PauliZ(j)) for j in wires]
+
+    return CircuitTemplate("qiren_generator", n_qubits, (reuploads + 1, layers, n_qubits, 3), circuit)
+
+
 def bottleneck_ansatz(n_qubits: int, layers: int = 3, entangler: str = "ring", input_scale: float = math.pi) -> CircuitTemplate:
     """Angle-encoded variational circuit for the diffusion U-Net's bottleneck.
 

@@ -6,7 +6,7 @@
 ``render`` evaluates a fitted INR (``inr_image``: on a ``size x size`` or ``HxW`` grid; ``inr_signal``:
 at ``size`` samples) and writes ``<fit>_<size>.npy`` (float32 in [-1, 1]: ``(H, W, C)`` or ``(n,)``) with
 ``.png`` (8-bit, [-1, 1] -> 0..255) or ``.wav`` (float, peak as fitted). ``sample`` draws ``n`` images
-from a trained ``diffusion_fewshot`` model by DDIM and writes ``samples.npy`` (float32 ``(n, C, S, S)``
+from a trained ``diffusion_fewshot`` model by DDIM, or from a ``qiren_generation`` generator, and writes ``samples.npy`` (float32 ``(n, C, S, S)``
 in [-1, 1]), ``samples.png`` (a grid) and ``sample_info.json``. ``--backend`` runs every quantum layer
 on another backend spec (``fast``, ``aer_shots``, ``ibm_fake_brisbane``, an IBM device, a YAML path);
 the weights are the run's (EMA where it used EMA), loaded by :func:`qml_imaging.load_model`.
@@ -31,13 +31,15 @@ def add_model_commands(commands) -> None:
                                                                  "signal's rate scaled to the new sample count)")
     render.add_argument("--out", default=None, help="folder for the files (default: RUN_DIR/renders)")
     render.set_defaults(handler=_render)
-    sample = commands.add_parser("sample", help="draw new images from a trained diffusion model (PNG grid + NPY)")
-    sample.add_argument("run_dir", help="a finished diffusion_fewshot run folder")
-    sample.add_argument("--fit", default=None, help="DATASET/kK/VARIANT/seedS (default: the first model)")
+    sample = commands.add_parser("sample", help="draw new images from a trained diffusion model or generator "
+                                                "(PNG grid + NPY)")
+    sample.add_argument("run_dir", help="a finished diffusion_fewshot or qiren_generation run folder")
+    sample.add_argument("--fit", default=None, help="DATASET/kK/VARIANT/seedS or EMBEDDING/seedS (default: the "
+                                                    "first model)")
     sample.add_argument("--n", type=int, default=64, help="images to draw")
     sample.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the run's sampling.ddim_steps)")
     sample.add_argument("--eta", type=float, default=None, help="DDIM eta (default: the run's sampling.eta)")
-    sample.add_argument("--seed", type=int, default=0, help="seed of the start noise")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the start noise or latents")
     sample.add_argument("--backend", default=None, help="backend spec for the quantum bottleneck (default: as trained)")
     sample.add_argument("--out", required=True, help="folder for samples.npy, samples.png and sample_info.json")
     sample.set_defaults(handler=_sample)
@@ -113,9 +115,10 @@ def _sample(arguments: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "samples.npy", images)
     _save_grid(images, out / "samples.png")
-    info = {"run_dir": str(trained.run_dir), "fit": trained.fit, "n": arguments.n, "seed": arguments.seed,
-            "steps": arguments.steps or trained.config.sampling.ddim_steps,
-            "eta": trained.config.sampling.eta if arguments.eta is None else arguments.eta,
+    ddim = {} if trained.config.experiment == "qiren_generation" else {
+        "steps": arguments.steps or trained.config.sampling.ddim_steps,
+        "eta": trained.config.sampling.eta if arguments.eta is None else arguments.eta}
+    info = {"run_dir": str(trained.run_dir), "fit": trained.fit, "n": arguments.n, "seed": arguments.seed, **ddim,
             "backend": arguments.backend or "as trained", "ema": trained.ema, "shape": list(images.shape),
             "value_range": [-1.0, 1.0], "preprocessing": trained.preprocessing}
     write_text_atomic(out / "sample_info.json", json.dumps(info, indent=1, default=str) + "\n")

@@ -12,6 +12,7 @@ Kinds of run and their fits (``fit=None`` takes the first):
   as the run did before every evaluation; :meth:`TrainedModel.render` evaluates it on any grid.
 * ``inr_signal``: ``MODEL/seedN``; :meth:`TrainedModel.render` evaluates it at any number of samples.
 * ``diffusion_fewshot``: ``DATASET/kK/VARIANT/seedS``; :meth:`TrainedModel.sample` draws images.
+* ``qiren_generation``: ``EMBEDDING/seedS``; the model is the (EMA) generator, :meth:`TrainedModel.sample` draws images.
 * ``g2_regression``: ``cnn``.
 * ``g2_measured``: ``cnn_by_emitter`` or ``cnn_leaky`` (the CNN of each split it trained; the first
   split by default, ``by_emitter`` where trained).
@@ -38,7 +39,7 @@ from qml_imaging.quantum.layer import QuantumLayer
 from qml_imaging.runs import RunDir, RunFolderError
 from qml_imaging.training.checkpoints import load_checkpoint
 
-KINDS = ("inr_image", "inr_signal", "diffusion_fewshot", "g2_regression", "g2_measured")
+KINDS = ("inr_image", "inr_signal", "diffusion_fewshot", "qiren_generation", "g2_regression", "g2_measured")
 
 
 @dataclass
@@ -99,10 +100,18 @@ class TrainedModel:
 
     def sample(self, n: int, *, steps: int | None = None, eta: float | None = None, seed: int = 0,
                batch_size: int | None = None) -> np.ndarray:
-        """``n`` new images of a diffusion run, float32 ``(n, C, S, S)`` in [-1, 1] (DDIM, pseudo-random
-        start noise from ``seed``; ``steps`` and ``eta`` default to the run's ``sampling``)."""
+        """``n`` new images of a diffusion or generation run, float32 ``(n, C, S, S)`` in [-1, 1]. Diffusion:
+        DDIM from pseudo-random start noise drawn with ``seed``; ``steps`` and ``eta`` default to the run's
+        ``sampling``. Generation: the generator on latents drawn with ``seed`` (``steps`` and ``eta`` must be None)."""
+        if self.config.experiment == "qiren_generation":
+            if steps is not None or eta is not None:
+                raise ValueError("--steps and --eta are DDIM settings; a qiren_generation generator takes neither")
+            from qml_imaging.pipelines.generation.pipeline import generate
+
+            return generate(self.model, n, batch_size or n, seed).numpy().astype(np.float32)
         if self.config.experiment != "diffusion_fewshot":
-            raise ValueError(f"{self.run_dir} is a {self.config.experiment!r} run; sample needs a diffusion_fewshot run")
+            raise ValueError(f"{self.run_dir} is a {self.config.experiment!r} run; sample needs a diffusion_fewshot "
+                             "or qiren_generation run")
         from qml_imaging.pipelines.diffusion.model_task import sample_images
 
         return sample_images(self, n, steps=steps, eta=eta, seed=seed, batch_size=batch_size)
@@ -114,7 +123,7 @@ def load_model(run_dir: str | Path, fit: str | None = None, *, backend=None) -> 
     run = RunDir.open(run_dir)
     kind = run.config.experiment
     loaders = {"inr_image": _load_inr_image, "inr_signal": _load_inr_signal,
-               "diffusion_fewshot": _load_diffusion, "g2_regression": _load_g2,
+               "diffusion_fewshot": _load_diffusion, "qiren_generation": _load_generator, "g2_regression": _load_g2,
                "g2_measured": _load_g2_measured}
     if kind not in loaders:
         raise RunFolderError(f"{str(run.path)!r} is a {kind!r} run; load_model reads {', '.join(KINDS)} runs")
@@ -231,6 +240,24 @@ def _load_diffusion(run: RunDir, fit: str | None) -> TrainedModel:
                      "timesteps": config.diffusion.timesteps}
     return TrainedModel(model.eval(), config, fit, run.path, ema, preprocessing, metrics,
                         extras={"task": task, "channels": split.channels, "side": split.side})
+
+
+def _load_generator(run: RunDir, fit: str | None) -> TrainedModel:
+    from qml_imaging.pipelines.generation.pipeline import build_pair
+
+    config = run.config
+    fits = [f"{embedding}/seed{seed}" for embedding in config.embeddings for seed in config.seeds]
+    fit = fit or fits[0]
+    if fit not in fits:
+        raise ValueError(f"fit {fit!r} is not a model of {run.path}; its models: {fits}")
+    weights, ema, metrics = final_weights(run, fit, fit, config.train.epochs)
+    width, channels = weights["generator.layers.0.weight"].shape[0], weights["generator.output.weight"].shape[0]
+    pair = build_pair(config, fit.split("/")[0], width, channels, config.data.size)
+    pair.load_state_dict(weights)
+    preprocessing = {"data": config.data.model_dump(mode="json"), "channels": channels, "image_side": config.data.size,
+                     "value_range": [-1.0, 1.0], "latent_dim": config.generator.latent_dim}
+    return TrainedModel(pair.generator.eval(), config, fit, run.path, ema, preprocessing, metrics,
+                        extras={"channels": channels, "side": config.data.size})
 
 
 def _load_g2(run: RunDir, fit: str | None) -> TrainedModel:

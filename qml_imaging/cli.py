@@ -2,6 +2,7 @@
 
     qml-imaging run CONFIG.yaml [key=value ...] [--out DIR] [--data-dir DIR]
     qml-imaging run --resume RUN_DIR
+    qml-imaging run CONFIG.yaml grid.executor=ray [--ray-address ADDRESS]   (a grid's tasks on Ray)
     qml-imaging validate CONFIG.yaml [key=value ...]
     qml-imaging list
     qml-imaging hardware {backends,plan,submit,status,fetch} ...   (see qml_imaging.cli_hardware)
@@ -13,7 +14,8 @@ Under ``torchrun`` the same ``run`` trains data-parallel and writes one run fold
 
 Errors: a user error (bad config or input file, unreadable data, no GPU for ``train.device: cuda``,
 a run folder of the wrong kind or in use by another process, ...) is one line on stderr and exit
-status 2 (1 for ``hardware`` service errors); an unexpected error is one line and status 1.
+status 2 (1 for ``hardware`` service errors); an unexpected error is one line and status 1. A run
+whose grid kept failing tasks writes its report (``failed_tasks``), names them in one line and exits 1.
 ``--debug`` (before or after the sub-command) shows the traceback instead.
 """
 
@@ -91,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run folder to create (default: runs/<name>-<timestamp>)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoints")
     run.add_argument("--data-dir", help=f"data directory (default: ${DATA_ENV} or ~/.cache/qml_imaging/data)")
+    run.add_argument("--ray-address", metavar="ADDRESS",
+                     help="join this Ray cluster for grid.executor: ray (default: $RAY_ADDRESS, else Ray on this machine)")
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="check a config and print it fully resolved")
@@ -136,6 +140,13 @@ def _run(arguments: argparse.Namespace) -> int:
         config = RunDir.open(arguments.resume).config
     if arguments.out and Path(arguments.out).exists() and not Path(arguments.out).is_dir():
         raise FileExistsError(f"--out {arguments.out!r} is an existing file, not a folder; give a folder path for the run")
+    grid = getattr(config, "grid", None)
+    if arguments.ray_address:
+        if grid is None or grid.executor != "ray":
+            raise ConfigError("--ray-address joins a Ray cluster for `grid.executor: ray`; "
+                              + (f"this run's grid.executor is {grid.executor!r}" if grid is not None
+                                 else f"{config.experiment} runs no grid of tasks"))
+        os.environ["RAY_ADDRESS"] = arguments.ray_address
 
     import torch
 
@@ -147,6 +158,8 @@ def _run(arguments: argparse.Namespace) -> int:
                           "use train.device=auto (GPU when present) or train.device=cpu")
     use_cuda = torch.cuda.is_available() and (train is None or train.device != "cpu")
     group = distributed.init_process_group(use_cuda)
+    if group.is_distributed and grid is not None and grid.executor == "ray":
+        raise ConfigError("grid.executor: ray runs each task on its own workers; under torchrun use grid.executor=local")
     if arguments.resume:
         run_dir = RunDir.open(arguments.resume, lock=group.is_main)
     else:
@@ -170,7 +183,12 @@ def _run(arguments: argparse.Namespace) -> int:
     if group.is_main:
         print(json.dumps(summary, indent=1, default=str))
         print(f"run folder: {run_dir.path}")
-    return 0
+    failed = summary.get("failed_tasks") or {}
+    if failed and group.is_main:
+        print(f"qml-imaging: {len(failed)} task(s) failed after retries (failed_tasks in report.json): "
+              + "; ".join(f"{name}: {error}" for name, error in failed.items())
+              + f"; run them again with `qml-imaging run --resume {run_dir.path}`", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _leave_no_empty_run(run_dir, error: Exception, *, new: bool) -> None:

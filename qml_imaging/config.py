@@ -65,6 +65,30 @@ class TrainSettings(Section):
     progress: bool = Field(True, description="show a progress bar with the live loss")
 
 
+class GridSettings(Section):
+    """How a pipeline's grid of independent tasks (fits, models, chunks of pixel fits) runs; see
+    :mod:`qml_imaging.grid`. ``tasks_at_once`` and ``num_gpus`` apply to ``executor: ray`` only."""
+
+    executor: Literal["local", "ray"] = Field(
+        "local", description="local: in this process, one task at a time; ray: Ray tasks (pip install -e '.[ray]')")
+    tasks_at_once: int | None = Field(
+        None, ge=1, description="ray: tasks running at once; null = this machine's cores // num_cpus "
+                                "(embedded) or as many as the cluster fits (--ray-address)")
+    num_cpus: int | None = Field(
+        None, ge=1, description="cores per task, also its torch threads; null = all cores (local), 1 (ray). "
+                                "Same num_cpus, same metrics: the thread count changes float rounding")
+    num_gpus: float = Field(0.0, ge=0, description="ray: GPUs per task (fractions share one GPU)")
+    max_retries: int = Field(1, ge=0, description="runs of a failed task after its first; then it is reported failed")
+
+
+RETIRED_KEYS = {
+    "workers": "tasks now run through the grid runner: use grid: {executor: ray, tasks_at_once: N} "
+               "(README, 'Scale out')",
+    "threads_per_worker": "use grid.num_cpus (cores, and torch threads, per Ray task)",
+}
+"""Keys earlier versions accepted -> what replaces them (named when a config still holds one)."""
+
+
 class ExperimentConfig(Section):
     """Keys shared by every experiment; each pipeline subclasses this with its own sections."""
 
@@ -72,6 +96,12 @@ class ExperimentConfig(Section):
     name: str = Field(min_length=1, description="run name, used in the run folder's name")
     description: str = ""
     seed: int = Field(0, ge=0)
+
+
+class GridExperiment(ExperimentConfig):
+    """An experiment made of independent tasks, run by :func:`qml_imaging.grid.run_grid` as ``grid`` says."""
+
+    grid: GridSettings = Field(default_factory=GridSettings)
 
 
 def pipeline_schema(experiment: str) -> type[ExperimentConfig]:
@@ -160,6 +190,8 @@ def dump_config(config: ExperimentConfig) -> str:
 def _describe(schema: type[BaseModel], error: dict) -> str:
     location = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
+        if error["loc"][-1] in RETIRED_KEYS:
+            return f"key {location!r} was removed: {RETIRED_KEYS[error['loc'][-1]]}"
         allowed = _allowed_keys(schema, error["loc"][:-1])
         return f"unknown key {location!r}; allowed keys here: {allowed}" + _suggestion(str(error["loc"][-1]), allowed)
     if not location:

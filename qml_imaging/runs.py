@@ -130,6 +130,16 @@ class MetricsLog:
         if torn or len(kept) != len(rows):
             write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
+    def replace_fits(self, records: list[dict[str, Any]]) -> None:
+        """Replace every record of the fits named in ``records`` by ``records`` (one atomic rewrite).
+
+        Used by the grid runner's driver to take in a finished task's own log; doing it twice leaves
+        the file as doing it once.
+        """
+        fits = {record.get("fit") for record in records}
+        kept = [row for row in self._read()[0] if row.get("fit") not in fits]
+        write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in [*kept, *records]))
+
     def _read(self) -> tuple[list[dict[str, Any]], int]:
         """The whole records and the number of lines that are not whole JSON objects."""
         if not self.path.exists():

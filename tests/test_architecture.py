@@ -15,7 +15,7 @@ LAYERS = [
     {"resources", "registry"},
     {"config"},
     {"runs", "data", "physics", "reporting", "quantum"},
-    {"training", "models"},
+    {"training", "models", "grid"},
     {"diffusion"},
     {"pipelines"},
     {"cli", "cli_hardware", "cli_g2", "cli_models"},

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from qml_imaging.config import ExperimentConfig, Section, TrainSettings
+from qml_imaging.config import ExperimentConfig, GridExperiment, Section, TrainSettings
 from qml_imaging.data.catalog import IMAGE_SUFFIXES, SIGNAL_SUFFIXES, SKIMAGE_IMAGES, image_key
 from qml_imaging.quantum.backends import BackendName, IbmBackendName
 
@@ -31,7 +31,7 @@ class InrModelSpec(Section):
                                                      "hardware_configs name or a YAML path")
 
 
-class InrComparison(ExperimentConfig):
+class InrComparison(GridExperiment):
     """Keys shared by the INR comparisons: models at one parameter budget, seeds, the reference model."""
 
     parameter_budget: int = Field(657, ge=16, description="trainable parameters of every model (within 10 %)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -15,8 +16,9 @@ from qml_imaging.models.inr import QIREN, CoordinateMLP, FourierFeatureMLP, Sire
 from qml_imaging.pipelines.inr.config import InrModelSpec
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.factory import make_executor
-from qml_imaging.runs import RunDir
-from qml_imaging.training import FitResult, Trainer, seed_everything, supervised
+from qml_imaging.grid import task_folder
+from qml_imaging.runs import MetricsLog
+from qml_imaging.training import Trainer, seed_everything, supervised
 from qml_imaging.training.metrics import mse, psnr
 
 VALUE_RANGE = (-1.0, 1.0)
@@ -87,19 +89,29 @@ def evaluate_fit(model: nn.Module, *, coordinates: torch.Tensor, values: torch.T
 
 
 def fit_model(spec: InrModelSpec, width: int, train: TrainSettings, coordinates: torch.Tensor, values: torch.Tensor,
-              *, executors: dict[str, Executor], run_dir: RunDir, fit_name: str, seed: int) -> tuple[Trainer, FitResult]:
-    """Fit a fresh model of ``spec`` to ``values`` ``(N, C)`` (C outputs, e.g. colours) at ``coordinates`` ``(N, d)`` with MSE.
+              *, run_path: str | Path, fit_name: str, seed: int, predict_on: dict[str, torch.Tensor]) -> dict:
+    """One grid task: fit a fresh model of ``spec`` to ``values`` ``(N, C)`` (C outputs, e.g. colours) at
+    ``coordinates`` ``(N, d)`` with MSE; return its result as tensors and plain data.
 
-    Runs through the one training loop, with checkpoints under ``run_dir`` and the model's own lr.
+    Runs through the one training loop with the model's own lr, checkpoints under
+    ``checkpoints/<fit_name>/`` of the run folder ``run_path`` and its metrics in the task's folder
+    (:func:`qml_imaging.grid.task_folder`). A QIREN gets its own executor (a sampling backend's random
+    state is the fit's alone, whichever process runs it).
+    The result holds ``seconds``, ``final_loss``, ``metrics`` (MSE and PSNR on the training grid),
+    ``parameters`` and ``predictions``: the fitted model's outputs ``(M, C)`` on each grid of ``predict_on``.
     """
     seed_everything(seed)
+    executors = model_executors({fit_name: spec})
     model = build_model(spec, width, executors, in_features=coordinates.shape[1], out_features=values.shape[1])
     settings = train.model_copy(update={"lr": spec.lr or train.lr})
     trainer = Trainer(
         model, settings,
         objective=supervised(F.mse_loss),
         evaluate=partial(evaluate_fit, coordinates=coordinates, values=values),
-        checkpoint_dir=run_dir.checkpoint_dir(fit_name),
-        metrics=run_dir.metrics, seed=seed, fit_name=fit_name,
+        checkpoint_dir=Path(run_path) / "checkpoints" / fit_name,
+        metrics=MetricsLog(task_folder(run_path, fit_name) / "metrics.jsonl"), seed=seed, fit_name=fit_name,
     )
-    return trainer, trainer.fit(TensorDataset(coordinates, values))
+    result = trainer.fit(TensorDataset(coordinates, values))
+    return {"seconds": result.seconds, "final_loss": result.final_loss, "metrics": result.metrics,
+            "parameters": parameter_count(trainer.module),
+            "predictions": {name: predict(trainer.eval_model, grid) for name, grid in predict_on.items()}}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from functools import partial
 
 import numpy as np
 import torch
@@ -25,8 +26,8 @@ import torch.nn.functional as F
 from qml_imaging.data.catalog import image_key
 from qml_imaging.data.datasets import coordinate_grid
 from qml_imaging.data.images import load_image
-from qml_imaging.models.inr import parameter_count
-from qml_imaging.pipelines.inr.fitting import VALUE_RANGE, fit_model, matched_width, model_executors, predict
+from qml_imaging.grid import Task, run_grid
+from qml_imaging.pipelines.inr.fitting import VALUE_RANGE, fit_model, matched_width, model_executors
 from qml_imaging.pipelines.inr.config import InrImageConfig
 from qml_imaging.reporting import figures
 from qml_imaging.reporting.stats import mean_std
@@ -49,12 +50,12 @@ def pixel_values(image: torch.Tensor) -> torch.Tensor:
 
 
 def run(config: InrImageConfig, run_dir: RunDir) -> dict:
-    """Run every fit (resuming finished or interrupted ones from their checkpoints); return the summary."""
+    """Run every fit not yet done as one grid (``config.grid``; finished fits are kept, interrupted
+    ones resume from their checkpoints); return the summary."""
     is_main = current_process_group().is_main
     executors = model_executors(config.models)
     widths_by_outputs: dict[int, dict[str, int]] = {}
-    fits = []
-    reconstructions: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
+    tasks, keys = [], []
     targets, interpolation, images = {}, {}, {}
     for entry in config.images:
         image_name = image_key(entry)
@@ -68,26 +69,37 @@ def run(config: InrImageConfig, run_dir: RunDir) -> dict:
         widths = widths_by_outputs[channels]
         coordinates = coordinate_grid(height, width)
         values = pixel_values(target)
+        fine = None
         if config.superres_size:
             fine, _ = load_target(config, entry, config.superres_size)
-            fine_coordinates = coordinate_grid(config.superres_size, config.superres_size)
             interpolation[image_name] = interpolation_mse(target, fine)
         for model_name, spec in config.models.items():
             for seed in range(config.seeds):
                 fit_name = f"{image_name}/{model_name}/seed{seed}"
-                trainer, result = fit_model(spec, widths[model_name], config.train, coordinates, values,
-                                            executors=executors, run_dir=run_dir, fit_name=fit_name, seed=seed)
-                model = trainer.module
-                fit = {"image": image_name, "model": model_name, "seed": seed, "width": widths[model_name],
-                       "parameters": parameter_count(model), "seconds": result.seconds,
-                       "final_train_loss": result.final_loss, **result.metrics}
-                if config.superres_size:
-                    fit["superres_mse"] = mse(predict(trainer.eval_model, fine_coordinates), pixel_values(fine))
-                fits.append(fit)
-                if seed == 0:
-                    reconstructions[image_name][model_name] = predict(trainer.eval_model, coordinates).reshape(
-                        height, width, channels)
+                predict_on = {"train": coordinates} if seed == 0 else {}
+                if fine is not None:
+                    predict_on["fine"] = coordinate_grid(config.superres_size, config.superres_size)
+                tasks.append(Task(fit_name, partial(fit_model, spec, widths[model_name], config.train, coordinates,
+                                                    values, run_path=str(run_dir.path), fit_name=fit_name, seed=seed,
+                                                    predict_on=predict_on)))
+                keys.append((image_name, model_name, seed, widths[model_name], fine))
+    outcome = run_grid(tasks, config.grid, run_dir.path, label="fits", progress=config.train.progress)
+    fits = []
+    reconstructions: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
+    for (image_name, model_name, seed, width, fine), result in zip(keys, outcome.results, strict=True):
+        if result is None:
+            continue
+        fit = {"image": image_name, "model": model_name, "seed": seed, "width": width,
+               "parameters": result["parameters"], "seconds": result["seconds"],
+               "final_train_loss": result["final_loss"], **result["metrics"]}
+        if fine is not None:
+            fit["superres_mse"] = mse(result["predictions"]["fine"], pixel_values(fine))
+        fits.append(fit)
+        if seed == 0:
+            _, height, width_px = targets[image_name].shape
+            reconstructions[image_name][model_name] = result["predictions"]["train"].reshape(height, width_px, -1)
     summary = _summarise(config, fits, interpolation)
+    summary["failed_tasks"] = outcome.failures
     if is_main:
         _write_figures(config, run_dir, targets, reconstructions, summary)
         (run_dir.path / "table.md").write_text(_table(config, summary))
@@ -108,28 +120,32 @@ def interpolation_mse(coarse: torch.Tensor, fine: torch.Tensor) -> dict[str, flo
 
 
 def _summarise(config: InrImageConfig, fits: list[dict], interpolation: dict[str, dict[str, float]]) -> dict:
+    """Per image and model over seeds; a model whose every fit of an image failed is left out of that image."""
     by_key: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for fit in fits:
         by_key[fit["image"], fit["model"]].append(fit)
     reference = config.reference_model
     summary: dict = {"mse": {}, "psnr": {}, f"mse_ratio_vs_{reference}": {}}
     for image in map(image_key, config.images):
-        summary["mse"][image] = {m: mean_std([f["mse"] for f in by_key[image, m]]) for m in config.models}
-        summary["psnr"][image] = {m: mean_std([f["psnr"] for f in by_key[image, m]]) for m in config.models}
-        reference_mse = summary["mse"][image][reference][0]
-        summary[f"mse_ratio_vs_{reference}"][image] = {
-            m: summary["mse"][image][m][0] / reference_mse for m in config.models
-        }
+        present = [m for m in config.models if by_key[image, m]]
+        summary["mse"][image] = {m: mean_std([f["mse"] for f in by_key[image, m]]) for m in present}
+        summary["psnr"][image] = {m: mean_std([f["psnr"] for f in by_key[image, m]]) for m in present}
+        if reference in present:
+            reference_mse = summary["mse"][image][reference][0]
+            summary[f"mse_ratio_vs_{reference}"][image] = {
+                m: summary["mse"][image][m][0] / reference_mse for m in present
+            }
     if config.superres_size:
         summary["superres_mse"] = {}
         for image in map(image_key, config.images):
-            row = {m: mean_std([f["superres_mse"] for f in by_key[image, m]]) for m in config.models}
+            row = {m: mean_std([f["superres_mse"] for f in by_key[image, m]]) for m in config.models if by_key[image, m]}
             for method, value in interpolation[image].items():
                 row[method] = (value, 0.0)
             summary["superres_mse"][image] = row
-    summary["parameters"] = {m: by_key[image_key(config.images[0]), m][0]["parameters"] for m in config.models}
+    summary["parameters"] = {m: next(f["parameters"] for f in fits if f["model"] == m)
+                             for m in config.models if any(f["model"] == m for f in fits)}
     summary["seconds_per_fit"] = {
-        m: statistics.median(f["seconds"] for f in fits if f["model"] == m) for m in config.models
+        m: statistics.median(f["seconds"] for f in fits if f["model"] == m) for m in summary["parameters"]
     }
     return summary
 
@@ -141,11 +157,13 @@ def _table(config: InrImageConfig, summary: dict) -> str:
              + (f" MSE at {config.superres_size}x{config.superres_size} |" if config.superres_size else ""),
              "|---|---|---|---|---|---|---|" + ("---|" if config.superres_size else "")]
     for image in map(image_key, config.images):
-        for model in config.models:
+        ratios = summary[f"mse_ratio_vs_{reference}"].get(image, {})
+        for model in summary["mse"][image]:
             mse_mean, mse_std = summary["mse"][image][model]
             psnr_mean, psnr_std = summary["psnr"][image][model]
+            ratio = f"{ratios[model]:.3f}" if model in ratios else "-"
             line = (f"| {image} | {model} | {mse_mean:.3g} ± {mse_std:.2g} | {psnr_mean:.2f} ± {psnr_std:.2f} | "
-                    f"{summary[f'mse_ratio_vs_{reference}'][image][model]:.3f} | {summary['parameters'][model]} | "
+                    f"{ratio} | {summary['parameters'][model]} | "
                     f"{summary['seconds_per_fit'][model]:.1f} |")
             if config.superres_size:
                 value, spread = summary["superres_mse"][image][model]
@@ -163,7 +181,8 @@ def _write_figures(config: InrImageConfig, run_dir: RunDir, targets: dict[str, t
     names = [image_key(entry) for entry in config.images]
     rows = []
     for image in names:
-        shown = [targets[image].permute(1, 2, 0)] + [reconstructions[image][m] for m in config.models]
+        blank = torch.zeros_like(targets[image].permute(1, 2, 0))  # a model whose fit failed
+        shown = [targets[image].permute(1, 2, 0)] + [reconstructions[image].get(m, blank) for m in config.models]
         rows.append([_display(picture) for picture in shown])
     figures.image_grid(rows, run_dir.figure_path("reconstructions"), column_titles=["ground truth", *config.models],
                        row_titles=names, value_range=(0.0, 1.0))
@@ -175,7 +194,9 @@ def _write_figures(config: InrImageConfig, run_dir: RunDir, targets: dict[str, t
         figures.curves(series, run_dir.figure_path(f"loss_curves_{image}"), xlabel="epoch",
                        ylabel="training MSE", title=f"{image}, seed 0")
     reference = config.reference_model
-    ratios = {image: summary[f"mse_ratio_vs_{reference}"][image] for image in names}
+    ratios = summary[f"mse_ratio_vs_{reference}"]
+    if len(ratios) < len(names) or any(len(row) < len(config.models) for row in ratios.values()):
+        return  # some fits failed: no complete set of bars
     figures.grouped_bars(ratios, run_dir.figure_path(f"mse_relative_to_{reference}"),
                          ylabel=f"MSE / MSE of {reference}", title=f"representation error relative to {reference}")
 

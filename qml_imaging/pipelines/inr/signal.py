@@ -16,13 +16,14 @@ Summary (``report.json``): ``mse``, ``mse_low_band``, ``mse_high_band`` and ``ps
 from __future__ import annotations
 
 import statistics
+from functools import partial
 
 import numpy as np
 import torch
 
 from qml_imaging.data.signals import default_signal, load_signal_file
-from qml_imaging.models.inr import parameter_count
-from qml_imaging.pipelines.inr.fitting import fit_model, matched_width, model_executors, predict
+from qml_imaging.grid import Task, run_grid
+from qml_imaging.pipelines.inr.fitting import fit_model, matched_width, model_executors
 from qml_imaging.pipelines.inr.config import InrSignalConfig
 from qml_imaging.reporting import figures
 from qml_imaging.reporting.stats import mean_std
@@ -42,27 +43,35 @@ def load_signal(config: InrSignalConfig) -> tuple[np.ndarray, dict]:
 
 
 def run(config: InrSignalConfig, run_dir: RunDir) -> dict:
-    """Run every fit (resuming from checkpoints); return the summary."""
+    """Run every fit not yet done as one grid (``config.grid``; resuming from checkpoints); return the summary."""
     signal, preprocessing = load_signal(config)
     times = torch.linspace(-1.0, 1.0, len(signal)).unsqueeze(1)
     values = torch.as_tensor(signal, dtype=torch.float32).unsqueeze(1)
     executors = model_executors(config.models)
     widths = {name: matched_width(spec, config.parameter_budget, executors, in_features=1)
               for name, spec in config.models.items()}
-    fits, reconstructions = [], {}
+    tasks, keys = [], []
     for model_name, spec in config.models.items():
         for seed in range(config.seeds):
-            trainer, result = fit_model(spec, widths[model_name], config.train, times, values,
-                                        executors=executors, run_dir=run_dir, fit_name=f"{model_name}/seed{seed}",
-                                        seed=seed)
-            prediction = predict(trainer.eval_model, times)
-            low, high = band_mse(prediction, values, config.cutoff_fraction)
-            fits.append({"model": model_name, "seed": seed, "width": widths[model_name],
-                         "parameters": parameter_count(trainer.module), "seconds": result.seconds,
-                         "mse_low_band": low, "mse_high_band": high, **result.metrics})
-            if seed == 0:
-                reconstructions[model_name] = prediction.squeeze(1).numpy()
+            fit_name = f"{model_name}/seed{seed}"
+            tasks.append(Task(fit_name, partial(fit_model, spec, widths[model_name], config.train, times, values,
+                                                run_path=str(run_dir.path), fit_name=fit_name, seed=seed,
+                                                predict_on={"train": times})))
+            keys.append((model_name, seed))
+    outcome = run_grid(tasks, config.grid, run_dir.path, label="fits", progress=config.train.progress)
+    fits, reconstructions = [], {}
+    for (model_name, seed), result in zip(keys, outcome.results, strict=True):
+        if result is None:
+            continue
+        prediction = result["predictions"]["train"]
+        low, high = band_mse(prediction, values, config.cutoff_fraction)
+        fits.append({"model": model_name, "seed": seed, "width": widths[model_name],
+                     "parameters": result["parameters"], "seconds": result["seconds"],
+                     "mse_low_band": low, "mse_high_band": high, **result["metrics"]})
+        if seed == 0:
+            reconstructions[model_name] = prediction.squeeze(1).numpy()
     summary = _summarise(config, fits)
+    summary["failed_tasks"] = outcome.failures
     if current_process_group().is_main:
         series = {"signal": (times.squeeze(1).numpy(), signal)}
         series.update({m: (times.squeeze(1).numpy(), r) for m, r in reconstructions.items()})
@@ -73,13 +82,16 @@ def run(config: InrSignalConfig, run_dir: RunDir) -> dict:
 
 
 def _summarise(config: InrSignalConfig, fits: list[dict]) -> dict:
+    """Per model over seeds; a model whose every fit failed is left out."""
+    present = [m for m in config.models if any(f["model"] == m for f in fits)]
     summary: dict = {}
     for key in ("mse", "mse_low_band", "mse_high_band", "psnr"):
-        summary[key] = {m: mean_std([f[key] for f in fits if f["model"] == m]) for m in config.models}
-    reference = summary["mse"][config.reference_model][0]
-    summary[f"mse_ratio_vs_{config.reference_model}"] = {m: summary["mse"][m][0] / reference for m in config.models}
-    summary["parameters"] = {m: next(f["parameters"] for f in fits if f["model"] == m) for m in config.models}
+        summary[key] = {m: mean_std([f[key] for f in fits if f["model"] == m]) for m in present}
+    if config.reference_model in present:
+        reference = summary["mse"][config.reference_model][0]
+        summary[f"mse_ratio_vs_{config.reference_model}"] = {m: summary["mse"][m][0] / reference for m in present}
+    summary["parameters"] = {m: next(f["parameters"] for f in fits if f["model"] == m) for m in present}
     summary["seconds_per_fit"] = {
-        m: statistics.median(f["seconds"] for f in fits if f["model"] == m) for m in config.models
+        m: statistics.median(f["seconds"] for f in fits if f["model"] == m) for m in present
     }
     return summary

@@ -1,0 +1,260 @@
+"""The task-grid runner: every pipeline's grid of independent fits goes through :func:`run_grid`.
+
+A :class:`Task` is one fit, one model or one chunk of pixel fits: a unique name (a relative path such
+as ``camera/qiren/seed0``), a picklable module-level function and its arguments (the seed among
+them). :func:`run_grid` runs the tasks not yet done as ``grid`` (:class:`~qml_imaging.config.GridSettings`)
+says and returns their results in task order with the failures:
+
+* ``executor: local`` runs them in this process, one at a time;
+* ``executor: ray`` submits them as Ray tasks with ``num_cpus`` / ``num_gpus`` each (torch gets
+  ``num_cpus`` threads), at most ``tasks_at_once`` in flight. Without an address Ray starts
+  embedded on this machine (``ray.init(address="local")``); ``qml-imaging run --ray-address ADDR``
+  (or Ray's own ``RAY_ADDRESS``) joins an existing cluster instead. A Ray session this process
+  already started is reused.
+
+With a run folder, the driver (this process) keeps each finished task's result in
+``tasks/<name>/result.pt`` (tensors and plain data, loaded with ``weights_only``): a task holding
+one is done and is not run again, which is how ``qml-imaging run --resume`` skips finished tasks.
+A task writes its own products (checkpoints, its ``tasks/<name>/metrics.jsonl``) from wherever it
+runs, so the run folder must be on storage every worker sees: before a task starts, its worker
+creates and removes a file in ``tasks/<name>/`` and the grid stops with :class:`GridStorageError`
+when it cannot. When a task ends the driver moves the records of its ``metrics.jsonl`` into the
+run's ``metrics.jsonl`` (replacing earlier records of the same fits), so the run-level log is
+written by one process only.
+
+A task that raises (or whose Ray worker dies) runs again up to ``max_retries`` times; then it is
+a failure, ``{name: "ErrorType: message"}``, and the other tasks go on. Results are identical to
+the local executor's for the same seeds on CPU: every task seeds itself, and nothing a task
+computes depends on which process runs it.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import socket
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from qml_imaging.config import GridSettings
+from qml_imaging.runs import MetricsLog, RunFolderError, atomic_replace
+from qml_imaging.training.checkpoints import load_state_file
+
+RAY_INSTALL = 'pip install -e ".[ray]"'
+TASKS_FOLDER = "tasks"
+
+
+class GridStorageError(RunFolderError):
+    """A worker cannot write the run folder: it is not on storage every worker sees."""
+
+
+class ExecutorUnavailable(RuntimeError):
+    """``executor: ray`` without Ray installed (the message names the install command)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One independent unit of a grid: ``function(*args)`` (picklable, module-level) under a unique ``name``."""
+
+    name: str
+    function: Callable[..., Any]
+    args: tuple = ()
+
+
+@dataclasses.dataclass
+class GridOutcome:
+    """``results[i]`` is task ``i``'s return value (``None`` when it failed); ``failures`` maps the
+    names of failed tasks to ``"ErrorType: message"``; ``ran`` names the tasks run by this call
+    (not loaded as done)."""
+
+    results: list[Any]
+    failures: dict[str, str]
+    ran: list[str]
+
+    def raise_failures(self) -> None:
+        """Raise ``RuntimeError`` naming every failed task and its error (for grids whose results are
+        all needed, such as the chunks of one evaluation)."""
+        if self.failures:
+            raise RuntimeError("tasks failed: " + "; ".join(f"{name}: {error}" for name, error in self.failures.items()))
+
+
+def task_folder(run_path: str | Path, name: str) -> Path:
+    """The folder of task ``name`` in the run folder ``run_path``: its result, metrics and own products."""
+    return Path(run_path) / TASKS_FOLDER / name
+
+
+def run_grid(tasks: Sequence[Task], grid: GridSettings, run_path: str | Path | None = None, *,
+             label: str = "tasks", progress: bool = True) -> GridOutcome:
+    """Run every task of ``tasks`` not yet done; return their results in task order and the failures.
+
+    ``run_path``: the run folder where finished results are kept (``None``: nothing is kept and no
+    task is skipped). ``label`` names the progress bar (one bar over the tasks: done, running,
+    failed). Raises ``ValueError`` for duplicate task names, :class:`ExecutorUnavailable` for
+    ``executor: ray`` without Ray, and :class:`GridStorageError` when a worker cannot write the run folder.
+    """
+    names = [task.name for task in tasks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"task names must be unique; repeated: {sorted({n for n in names if names.count(n) > 1})}")
+    path = Path(run_path) if run_path is not None else None
+    results: list[Any] = [_stored_result(path, task.name) if path is not None else None for task in tasks]
+    pending = [index for index, result in enumerate(results) if result is None]
+    executor = _RayExecutor(grid) if grid.executor == "ray" and pending else _LocalExecutor(grid.num_cpus)
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc=label, disable=not progress)
+    failures: dict[str, str] = {}
+    attempts = collections.Counter()
+    queue = collections.deque(pending)
+    try:
+        while queue or executor.running:
+            while queue and executor.has_room():
+                index = queue.popleft()
+                executor.submit(index, tasks[index], path)
+            index, (kind, value) = executor.next_done()
+            task = tasks[index]
+            if kind == "storage":
+                raise GridStorageError(value)
+            attempts[index] += 1
+            if kind == "ok":
+                if path is not None:
+                    _keep(path, task.name, value)
+                results[index] = value
+                bar.update(1)
+            elif attempts[index] <= grid.max_retries:
+                queue.append(index)
+            else:
+                failures[task.name] = value
+                bar.update(1)
+            bar.set_postfix(running=len(executor.running), failed=len(failures), refresh=False)
+    finally:
+        executor.cancel()
+        bar.close()
+    return GridOutcome(results, {n: failures[n] for n in names if n in failures}, [names[i] for i in pending])
+
+
+def run_task(task: Task, run_path: str | None, threads: int | None) -> tuple[str, Any]:
+    """Run ``task`` where it was sent (this process or a Ray worker): ``("ok", result)``, ``("error", text)``
+    for an exception it raised, or ``("storage", text)`` when this worker cannot write the run folder."""
+    if run_path is not None:
+        problem = storage_problem(Path(run_path), task.name)
+        if problem is not None:
+            return "storage", problem
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
+    try:
+        return "ok", task.function(*task.args)
+    except Exception as error:  # reported with the task's name; the other tasks go on
+        return "error", _describe(error)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def storage_problem(run_path: Path, name: str) -> str | None:
+    """Why this process cannot write task ``name``'s folder in ``run_path`` (``None`` when it can):
+    it creates the folder if needed, then creates and removes a file in it."""
+    host = socket.gethostname()
+    advice = ("the run folder must be on storage every worker sees (a shared file system mounted at the same "
+              "path on every node; README, 'Scale out')")
+    if not run_path.is_dir():
+        return f"worker on {host} sees no run folder {run_path}; {advice}"
+    folder = task_folder(run_path, name)
+    probe = folder / f".write-check-{host}-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        return f"worker on {host} cannot write {folder} ({error.strerror or error}); {advice}"
+    return None
+
+
+def _stored_result(run_path: Path, name: str) -> Any:
+    path = task_folder(run_path, name) / "result.pt"
+    return load_state_file(path) if path.is_file() else None
+
+
+def _keep(run_path: Path, name: str, result: Any) -> None:
+    """Driver side of a finished task: its metrics into the run's log, then its result (the done mark)."""
+    folder = task_folder(run_path, name)
+    records = MetricsLog(folder / "metrics.jsonl").records()
+    if records:
+        MetricsLog(run_path / "metrics.jsonl").replace_fits(records)
+    with atomic_replace(folder / "result.pt") as temporary:
+        torch.save(result, temporary)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+class _LocalExecutor:
+    """In this process, one task at a time, in order, with ``threads`` torch threads (``None``: as they are)."""
+
+    def __init__(self, threads: int | None) -> None:
+        self.threads = threads
+        self.running: collections.OrderedDict[int, tuple] = collections.OrderedDict()
+
+    def has_room(self) -> bool:
+        return not self.running
+
+    def submit(self, index: int, task: Task, run_path: Path | None) -> None:
+        self.running[index] = (task, run_path)
+
+    def next_done(self) -> tuple[int, tuple[str, Any]]:
+        index, (task, run_path) = self.running.popitem(last=False)
+        return index, run_task(task, str(run_path) if run_path is not None else None, self.threads)
+
+    def cancel(self) -> None:
+        self.running.clear()
+
+
+class _RayExecutor:
+    """Ray tasks, embedded on this machine or on the cluster at ``RAY_ADDRESS``; at most ``tasks_at_once`` in flight."""
+
+    def __init__(self, grid: GridSettings):
+        self.ray = import_ray()
+        address = os.environ.get("RAY_ADDRESS") or None
+        if not self.ray.is_initialized():
+            if address is None:
+                self.ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+                              log_to_driver=False, configure_logging=False)
+            else:
+                self.ray.init(address=address, log_to_driver=False, configure_logging=False)
+        embedded = address is None
+        self.threads = grid.num_cpus or 1
+        self.limit = grid.tasks_at_once or (max(1, (os.cpu_count() or 1) // self.threads) if embedded else 10**9)
+        self.remote = self.ray.remote(num_cpus=self.threads, num_gpus=grid.num_gpus, max_retries=0)(run_task)
+        self.running: dict[Any, int] = {}
+
+    def has_room(self) -> bool:
+        return len(self.running) < self.limit
+
+    def submit(self, index: int, task: Task, run_path: Path | None) -> None:
+        self.running[self.remote.remote(task, str(run_path) if run_path is not None else None, self.threads)] = index
+
+    def next_done(self) -> tuple[int, tuple[str, Any]]:
+        (ref,), _ = self.ray.wait(list(self.running), num_returns=1)
+        index = self.running.pop(ref)
+        try:
+            return index, self.ray.get(ref)
+        except self.ray.exceptions.RayError as error:  # the worker died or the task could not run
+            return index, ("error", _describe(error))
+
+    def cancel(self) -> None:
+        for ref in self.running:
+            self.ray.cancel(ref, force=True)
+        self.running.clear()
+
+
+def import_ray():
+    """The ``ray`` module, or :class:`ExecutorUnavailable` naming the install command."""
+    try:
+        import ray
+    except ImportError:
+        raise ExecutorUnavailable(f"grid.executor is 'ray' but Ray is not installed; install it with `{RAY_INSTALL}` "
+                                  "(or use grid.executor=local)") from None
+    return ray

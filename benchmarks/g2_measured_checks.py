@@ -36,7 +36,7 @@ def offsets(seeds: int) -> None:
         histograms = torch.poisson((baseline[:, None] * curve).expand(seeds, -1), generator=torch.Generator().manual_seed(0))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = g2_fit.fit_g2(histograms, axis, baseline=baseline.expand(seeds), workers=2)
+            fit = g2_fit.fit_g2(histograms, axis, baseline=baseline.expand(seeds))
         within = ((fit.g2_zero - 0.15).abs() < 2 * fit.uncertainty).double().mean().item()
         recovered = ((fit.zero_delay_ns - offset).abs() < 0.5).double().mean().item()
         print(f"offset {offset:4.1f} ns: g2(0) {fit.g2_zero.mean():.3f} (scatter {fit.g2_zero.std():.3f}, median sigma "

@@ -40,7 +40,9 @@ def add_g2_commands(commands) -> None:
     scan.add_argument("folder", help="DIR with scan.npz or pixel_<row>_<col>.<ending> files")
     scan.add_argument("--cnn", default=None, help="a finished g2_regression or g2_measured run")
     scan.add_argument("--background-rate", type=float, default=None, help="counts/s per channel off the emitters")
-    scan.add_argument("--workers", type=int, default=1, help="processes for the L-M fits")
+    scan.add_argument("--executor", default="local", choices=("local", "ray"),
+                      help="L-M fits here, or in chunks on Ray (pip install -e '.[ray]'; $RAY_ADDRESS joins a cluster)")
+    scan.add_argument("--tasks-at-once", type=int, default=None, help="Ray: chunks of pixels (default: the cores)")
     scan.add_argument("--out", default=None, help="output folder (default DIR/g2_maps)")
     scan.set_defaults(handler=_scan)
 
@@ -98,6 +100,7 @@ def _fit(arguments: argparse.Namespace) -> int:
 def _scan(arguments: argparse.Namespace) -> int:
     import numpy as np
 
+    from qml_imaging.config import GridSettings
     from qml_imaging.data.hbt_files import read_scan
     from qml_imaging.pipelines.g2.measured import load_cnn, scan_maps
     from qml_imaging.reporting import figures
@@ -105,7 +108,8 @@ def _scan(arguments: argparse.Namespace) -> int:
 
     data, shape = read_scan(arguments.folder)
     model = load_cnn(arguments.cnn) if arguments.cnn else None
-    maps = scan_maps(data, shape, model=model, background_rate=arguments.background_rate, workers=arguments.workers)
+    grid = GridSettings(executor=arguments.executor, tasks_at_once=arguments.tasks_at_once)
+    maps = scan_maps(data, shape, model=model, background_rate=arguments.background_rate, grid=grid)
     out = Path(arguments.out or Path(arguments.folder) / "g2_maps")
     out.mkdir(parents=True, exist_ok=True)
     save_arrays_atomic(out / "maps.npz", **maps)

@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 from qml_imaging.config import GridSettings
 from qml_imaging.runs import MetricsLog, RunFolderError, atomic_replace
 from qml_imaging.training.checkpoints import load_state_file
+from qml_imaging.training.distributed import current_process_group
 
 RAY_INSTALL = 'pip install -e ".[ray]"'
 TASKS_FOLDER = "tasks"
@@ -101,6 +102,7 @@ def run_grid(tasks: Sequence[Task], grid: GridSettings, run_path: str | Path | N
     if len(set(names)) != len(names):
         raise ValueError(f"task names must be unique; repeated: {sorted({n for n in names if names.count(n) > 1})}")
     path = Path(run_path) if run_path is not None else None
+    keeper = current_process_group().is_main  # under torchrun, rank 0 alone writes
     results: list[Any] = [_stored_result(path, task.name) if path is not None else None for task in tasks]
     pending = [index for index, result in enumerate(results) if result is None]
     executor = _RayExecutor(grid) if grid.executor == "ray" and pending else _LocalExecutor(grid.num_cpus)
@@ -119,7 +121,7 @@ def run_grid(tasks: Sequence[Task], grid: GridSettings, run_path: str | Path | N
                 raise GridStorageError(value)
             attempts[index] += 1
             if kind == "ok":
-                if path is not None:
+                if path is not None and keeper:
                     _keep(path, task.name, value)
                 results[index] = value
                 bar.update(1)

@@ -30,15 +30,14 @@ g2(0), have less variance than the average bin, so ``s^2 (J^T J)^-1`` would over
 same ``C`` gives the uncertainties of ``tau0`` and ``A``. Histograms with fewer than
 ``dark_threshold`` events are "dark": g2(0) = 1 (the convention the paper's CNN is trained with),
 uncertainty infinite, never NaN; so are pixels whose known baseline is 0 (no light: zero singles
-rate), which must then hold no coincidences. Pixels are fitted in parallel processes when
-``workers > 1``.
+rate), which must then hold no coincidences. Pixels are independent fits: the g2 pipelines split
+them into chunks, one grid task each, to fit them on Ray (:mod:`qml_imaging.pipelines.g2.lm`).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,7 +83,7 @@ class G2Fit:
 
 
 def fit_g2(histograms: torch.Tensor, axis: DelayAxis = DelayAxis(), *, baseline: torch.Tensor | None = None,
-           zero_delay_ns: float | str = "fit", dark_threshold: int = DARK_THRESHOLD, workers: int = 1) -> G2Fit:
+           zero_delay_ns: float | str = "fit", dark_threshold: int = DARK_THRESHOLD) -> G2Fit:
     """Fit every histogram ``(B, bins)`` on ``axis``; ``baseline`` ``(B,)``: known uncorrelated counts per bin (else fitted).
 
     ``histograms`` are checked by :func:`~qml_imaging.physics.hbt.check_histograms` (integer counts
@@ -92,7 +91,7 @@ def fit_g2(histograms: torch.Tensor, axis: DelayAxis = DelayAxis(), *, baseline:
     L-M needs as many residuals). ``baseline``: a real tensor (integers converted to float64) of
     one finite value >= 0 per histogram; 0 marks a pixel without light, whose histogram must be
     empty (it is dark: g2(0) = 1). ``zero_delay_ns``: ``"fit"`` or the zero delay in ns on the
-    axis (a finite number). ``dark_threshold``: integer >= 0; ``workers``: integer >= 1.
+    axis (a finite number). ``dark_threshold``: integer >= 0.
     ``TypeError`` for bools / wrong kinds, ``ValueError`` for wrong values, each naming the argument;
     :class:`BaselineNotIdentifiable` (a ``ValueError``) when a fitted baseline cannot be separated
     from bunching in this window; a :class:`DelayOffsetWarning` when a fitted dip is off the axis zero.
@@ -109,7 +108,6 @@ def fit_g2(histograms: torch.Tensor, axis: DelayAxis = DelayAxis(), *, baseline:
     if axis.bins < needed:
         raise ValueError(f"axis has {axis.bins} bins; the L-M fit needs at least {needed} (one per fitted coordinate)")
     dark_threshold = count("dark_threshold", dark_threshold, minimum=0)
-    workers = count("workers", workers)
     counts = check_histograms(histograms, axis.bins).numpy()
     tau = axis.centres().numpy()
     if baseline is None:
@@ -128,14 +126,7 @@ def fit_g2(histograms: torch.Tensor, axis: DelayAxis = DelayAxis(), *, baseline:
             raise ValueError(f"histogram {first} has baseline 0 (no light) but {counts[first].sum():g} coincidences "
                              f"(>= dark_threshold {dark_threshold}); a zero baseline is only valid for a dark pixel")
     options = (tau, zero, dark_threshold, axis.width_ns)
-    if workers > 1 and len(counts) > 1:
-        chunks = np.array_split(np.arange(len(counts)), workers)
-        with ProcessPoolExecutor(workers) as pool:
-            parts = list(pool.map(_fit_many, [counts[c] for c in chunks], [known[c] for c in chunks],
-                                  [options] * len(chunks)))
-        results = np.concatenate(parts)
-    else:
-        results = _fit_many(counts, known, options)
+    results = _fit_many(counts, known, options)
     if baseline is None:
         _refuse_unidentified(results, tau)
     if math.isnan(zero):

@@ -184,7 +184,6 @@ COUNT_PROBES = {
     "DelayAxis-bins": (lambda bins: hbt.DelayAxis(bins=bins), "bins"),
     "sum_one_second_histograms-seconds": (lambda seconds: hbt.sum_one_second_histograms(torch.ones(4, 215), seconds), "seconds"),
     "check_histograms-bins": (lambda bins: hbt.check_histograms(torch.ones(1, 1), bins), "bins"),
-    "fit_g2-workers": (lambda workers: g2_fit.fit_g2(torch.zeros(1, 215), workers=workers), "workers"),
     "ConfocalScan-pixels": (lambda pixels: microscopy.ConfocalScan(pixels=pixels), "pixels"),
 }
 COUNT_CASES = [(name, value) for name in COUNT_PROBES for value in (True, 2.5, 0, -3)]

@@ -127,11 +127,11 @@ def test_smoke_run_reports_the_table_and_resumes_without_retraining(tmp_path, sh
     stored = torch.load(run_dir.path / "feature_nets" / "mnist.pt", weights_only=True)
     assert "prepare_feature_network" in stored["made_by"] and stored["control_accuracy"] > 0.9
 
-    result_file = run_dir.path / "models" / "mnist" / "k4" / "quantum" / "seed1" / "result.json"
-    first = json.loads(result_file.read_text())
+    result_file = run_dir.path / "tasks" / "mnist" / "k4" / "quantum" / "seed1" / "result.pt"
+    first = torch.load(result_file, weights_only=True)
     result_file.unlink()
     again = run(config, RunDir.open(run_dir.path))
-    assert json.loads(result_file.read_text())["fid"] == pytest.approx(first["fid"], rel=1e-6), \
+    assert torch.load(result_file, weights_only=True)["fid"] == pytest.approx(first["fid"], rel=1e-6), \
         "a model rebuilt from its checkpoints must give the same samples"
     assert again["fid"] == summary["fid"]
 

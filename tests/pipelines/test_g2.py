@@ -36,7 +36,7 @@ def test_scan_smoke_run_gives_g2_maps_g2_images_and_the_fwhm_ratio(tmp_path):
     source = RunDir.create(source_config, tmp_path / "cnn")
     regression(source_config, source)
     raw = load_config(EXPERIMENTS / "srm_scan.yaml").model_dump()
-    raw.update(source_run=str(source.path), workers=1,
+    raw.update(source_run=str(source.path),
                scan={**raw["scan"], "pixels": 13, "field_nm": 13 * 60.0, "seconds": 20})
     config = config_from_dict(raw)
     summary = scan(config, RunDir.create(config, tmp_path / "scan"))

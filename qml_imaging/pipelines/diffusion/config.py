@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from qml_imaging.config import ExperimentConfig, Section, TrainSettings
+from qml_imaging.config import GridExperiment, Section, TrainSettings
 from qml_imaging.models.specs import DiffusionUNetSpec
 from qml_imaging.quantum.backends import BackendName
 
@@ -117,7 +117,7 @@ class EvaluationSettings(Section):
                                            "pool, models are trained and sampled, not scored (small folders)")
 
 
-class DiffusionFewShotConfig(ExperimentConfig):
+class DiffusionFewShotConfig(GridExperiment):
     """Few-shot DDPMs: every data set x k x variant x seed, scored by FID and KID."""
 
     experiment: Literal["diffusion_fewshot"]
@@ -138,8 +138,6 @@ class DiffusionFewShotConfig(ExperimentConfig):
         epochs=12, batch_size=32, lr=2e-3, ema_decay=0.99, grad_clip=1.0, eval_every=1000, checkpoint_every=2))
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
-    workers: int = Field(1, ge=1, le=64, description="models trained at once, each in its own process")
-    threads_per_worker: int | None = Field(None, ge=1, description="torch threads per worker; null = cores / workers")
 
     @model_validator(mode="after")
     def _consistent(self) -> DiffusionFewShotConfig:

@@ -1,10 +1,10 @@
 """One few-shot model: train it (resuming), sample from it with DDIM, score the samples.
 
 A :class:`ModelTask` is everything that identifies one model (data set, k, variant, seed) plus
-where its quantum noise starts in the run's noise bank. :func:`run_task` is what a worker process
-runs; its products live in ``models/<dataset>/k<k>/<variant>/seed<seed>/`` of the run folder:
-``metrics.jsonl`` (training loss per epoch), ``samples.npz`` (uint8 samples), ``result.json``
-(written last: a task with a result is done), and checkpoints under ``checkpoints/<task name>/``.
+where its quantum noise starts in the run's noise bank. :func:`run_task` is one task of the run's
+grid (in the driver or a Ray worker); its products live in ``models/<dataset>/k<k>/<variant>/seed<seed>/``
+of the run folder: ``metrics.jsonl`` (training loss per epoch) and ``samples.npz`` (uint8 samples),
+with checkpoints under ``checkpoints/<task name>/``; the grid keeps its result in ``tasks/<task name>/``.
 
 Training batches are ``{"x0", "eps"}``: ``x0`` drawn with replacement from the k images, ``eps``
 from the epoch's generator (pseudo-random) or read from the noise bank at an offset fixed by
@@ -13,7 +13,6 @@ from the epoch's generator (pseudo-random) or read from the noise bank at an off
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -37,7 +36,7 @@ from qml_imaging.models.inr import parameter_count
 from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
 from qml_imaging.pipelines.diffusion.data import load_split
 from qml_imaging.quantum.noise import NoiseBank
-from qml_imaging.runs import MetricsLog, RunDir, save_arrays_atomic, write_text_atomic
+from qml_imaging.runs import MetricsLog, RunDir, save_arrays_atomic
 from qml_imaging.training import Trainer, seed_everything
 from qml_imaging.training.checkpoints import load_state_file
 
@@ -80,17 +79,12 @@ def noise_needed(config: DiffusionFewShotConfig, channels: int, noise: str, side
     return 0 if noise == "pseudo" else training + sampling_normals(config, channels, side)
 
 
-def result_of(task: ModelTask, run_path: Path) -> dict | None:
-    path = task.folder(run_path) / "result.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTask) -> dict:
-    """Train, sample and score ``task``'s model; return (and store) its result. Done tasks return at once."""
+    """Train (resuming from its checkpoints), sample and score ``task``'s model; return its result (plain data).
+
+    One task of the run's grid (:func:`qml_imaging.grid.run_grid`), which keeps the result.
+    """
     run_path = Path(run_path)
-    done = result_of(task, run_path)
-    if done is not None:
-        return done
     variant = config.variants[task.variant]
     split = load_split(config.datasets[task.dataset], config.split, config.evaluation.scores)
     images = split.fewshot(task.k, task.seed)
@@ -129,7 +123,6 @@ def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTa
         "final_train_loss": trainer_loss(trainer), "image_side": split.side, "channels": split.channels,
         "timestep_profile": profile,
     }
-    write_text_atomic(folder / "result.json", json.dumps(result, indent=1) + "\n")
     return result
 
 

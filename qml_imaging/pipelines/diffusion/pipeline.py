@@ -7,9 +7,9 @@ computed in its 128-d feature space (:mod:`qml_imaging.diffusion.evaluation`) be
 uses quantum noise, one noise bank is generated (or loaded) and stored as ``noise_bank.npz``;
 each such model reads its own disjoint region of it.
 
-Then one model per data set x k x variant x seed (:mod:`.model_task`), ``workers`` at a time,
-each worker a process with its own torch threads. Models with a ``result.json`` are skipped, so
-``qml-imaging run --resume`` continues where a run stopped (and each model from its checkpoint).
+Then one model per data set x k x variant x seed (:mod:`.model_task`), each a task of one grid
+(:func:`qml_imaging.grid.run_grid`, ``grid``: in this process or on Ray). Finished models are
+skipped, so ``qml-imaging run --resume`` continues where a run stopped (and each model from its checkpoint).
 
 Two references bracket the scores per data set: ``real_control`` (FID of ``split.control`` real
 images, the floor) and ``training_copies`` (FID of the k training images tiled to the sample count:
@@ -27,14 +27,10 @@ references, classifier accuracy, parameters and times. ``table.md`` holds the sa
 from __future__ import annotations
 
 import importlib.metadata
-import multiprocessing
-import os
 import subprocess
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from qml_imaging.diffusion.evaluation import (
     accuracy,
@@ -42,6 +38,7 @@ from qml_imaging.diffusion.evaluation import (
     fid_kid,
     train_classifier,
 )
+from qml_imaging.grid import Task, run_grid
 from qml_imaging.models.diffusion_unet import make_bottleneck
 from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
 from qml_imaging.pipelines.diffusion.data import load_split
@@ -51,7 +48,6 @@ from qml_imaging.pipelines.diffusion.model_task import (
     feature_extractor,
     feature_network_path,
     noise_needed,
-    result_of,
     run_task,
 )
 from qml_imaging.pipelines.diffusion.table import mean_std, summarise, write_table
@@ -158,29 +154,17 @@ def prepare_noise_bank(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: l
 
 
 def run_tasks(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[ModelTask]) -> list[dict]:
-    """Run every task not yet done, ``config.workers`` processes at a time; results in task order."""
-    pending = [t for t in tasks if result_of(t, run_dir.path) is None]
-    bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc="few-shot models", disable=not config.train.progress)
-    if config.workers == 1 or len(pending) <= 1:
-        for task in pending:
-            _show(bar, run_task(config, run_dir.path, task))
-    else:
-        threads = config.threads_per_worker or max(1, (os.cpu_count() or 1) // config.workers)
-        quiet = config.model_copy(update={"train": config.train.model_copy(update={"progress": False})})
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(config.workers, mp_context=context, initializer=torch.set_num_threads,
-                                 initargs=(threads,)) as pool:
-            futures = [pool.submit(run_task, quiet, run_dir.path, task) for task in pending]
-            for future in as_completed(futures):
-                _show(bar, future.result())
-    bar.close()
-    return [result_of(task, run_dir.path) for task in tasks]
+    """Train and score every model not yet done as one grid (``config.grid``); results in task order.
 
-
-def _show(bar: tqdm, result: dict) -> None:
-    score = {"fid": f"{result['fid']:.2f}"} if "fid" in result else {}
-    bar.set_postfix(last=f"{result['dataset']}/k{result['k']}/{result['variant']}", **score, refresh=False)
-    bar.update(1)
+    A model that still fails after ``grid.max_retries`` retries stops the run with its name and error
+    (the table needs every model; the finished ones are kept for ``--resume``).
+    """
+    quiet = config if config.grid.executor == "local" else config.model_copy(
+        update={"train": config.train.model_copy(update={"progress": False})})
+    grid = [Task(task.name, run_task, (quiet, str(run_dir.path), task)) for task in tasks]
+    outcome = run_grid(grid, config.grid, run_dir.path, label="few-shot models", progress=config.train.progress)
+    outcome.raise_failures()
+    return outcome.results
 
 
 def unscored_summary(config: DiffusionFewShotConfig, results: list[dict]) -> dict:

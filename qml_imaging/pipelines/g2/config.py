@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from qml_imaging.config import ExperimentConfig, Section, TrainSettings
+from qml_imaging.config import GridExperiment, Section, TrainSettings
 from qml_imaging.models.specs import G2CnnSpec
 
 MAPE_FLOOR = 0.05
@@ -67,11 +67,10 @@ class G2Evaluation(Section):
     lm_seconds: list[PositiveInt] = Field(default_factory=lambda: [5, 10, 20, 40, 80, 160],
                                   description="acquisition times at which L-M is evaluated for the speed-up")
     lm_histograms: int = Field(400, ge=2, description="held-out histograms per L-M speed-up point")
-    workers: int = Field(2, ge=1, le=64, description="processes for the L-M fits")
     timing_histograms: int = Field(1024, ge=1, description="histograms of the CNN inference timing")
 
 
-class G2RegressionConfig(ExperimentConfig):
+class G2RegressionConfig(GridExperiment):
     """Train the CNN on simulated sparse histograms; compare it with L-M fits at short acquisitions."""
 
     experiment: Literal["g2_regression"]
@@ -110,7 +109,7 @@ class EmitterCurve(Section):
     shelving_ns: float = Field(300.0, gt=0, allow_inf_nan=False, description="t2")
 
 
-class SrmScanConfig(ExperimentConfig):
+class SrmScanConfig(GridExperiment):
     """Confocal scans of emitter scenes; g2 maps by L-M and by the CNN of a finished g2_regression run."""
 
     experiment: Literal["srm_scan"]
@@ -122,7 +121,6 @@ class SrmScanConfig(ExperimentConfig):
                                  "three": [(-200.0, -150.0), (200.0, -150.0), (0.0, 200.0)]},
         description="scene name -> emitter positions (x, y) in nm; 'one' gives the FWHM ratio, 'two' the dip")
     efficiency: float = Field(0.0122, gt=0, le=1, description="coincidence efficiency (see physics.hbt)")
-    workers: int = Field(2, ge=1, le=64, description="processes for the L-M fits")
 
     @model_validator(mode="after")
     def _scenes_hold_emitters(self) -> SrmScanConfig:
@@ -165,7 +163,7 @@ class Protocol(Section):
     splits: list[Literal["by_emitter", "leaky"]] = Field(default_factory=lambda: ["by_emitter", "leaky"], min_length=1)
 
 
-class G2MeasuredConfig(ExperimentConfig):
+class G2MeasuredConfig(GridExperiment):
     """Train the CNN on per-emitter series of short histograms (a folder of files, or simulated ones written
     as files first) with the paper's labels, and score it and L-M on held-out sums under each split."""
 
@@ -179,7 +177,6 @@ class G2MeasuredConfig(ExperimentConfig):
                               description="MAPE is reported over labels above this; floored_mape divides by at least it")
     train: TrainSettings = Field(default_factory=lambda: TrainSettings(epochs=20, batch_size=128, optimizer="adamax",
                                                                        lr=2e-3, eval_every=5))
-    workers: int = Field(2, ge=1, le=64, description="processes for the L-M fits")
 
     @model_validator(mode="after")
     def _mape_needs_labels_above_the_floor(self) -> G2MeasuredConfig:

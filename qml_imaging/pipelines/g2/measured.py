@@ -43,7 +43,9 @@ import torch
 from torch.utils.data import TensorDataset
 
 from qml_imaging.data.hbt_files import ENDINGS, HbtHistograms, read_histograms
+from qml_imaging.config import GridSettings
 from qml_imaging.physics.g2_fit import DARK_THRESHOLD, DelayOffsetWarning, fit_g2
+from qml_imaging.pipelines.g2.lm import fit_g2_grid
 from qml_imaging.physics.hbt import baseline_from_singles, baseline_from_tails, correct_background, signal_share
 from qml_imaging.physics.microscopy import g2_image
 from qml_imaging.pipelines.g2.config import G2MeasuredConfig, G2RegressionConfig
@@ -86,7 +88,7 @@ def baselines_of(data: HbtHistograms, mode: str = "auto", zero_delay_ns: float =
 
 
 def fit_histograms(data: HbtHistograms, *, zero_delay: float | str = "fit", baseline: str = "auto",
-                   rho: float | None = None, model=None, workers: int = 1) -> list[dict]:
+                   rho: float | None = None, model=None, grid: GridSettings = GridSettings()) -> list[dict]:
     """One row per histogram: ``g2``, ``sigma`` (L-M), ``zero_delay_ns`` and its ``zero_delay_sigma``,
     ``baseline`` (counts per bin) and ``baseline_mode``, ``events``, ``g2_cnn`` (when ``model`` is given:
     its input length must equal the axis' bins), and with ``rho`` the background-corrected ``g2``."""
@@ -95,7 +97,7 @@ def fit_histograms(data: HbtHistograms, *, zero_delay: float | str = "fit", base
         zero = data.zero_delay_ns
     known, mode = baselines_of(data, baseline, 0.0 if zero == "fit" else zero)
     counts = torch.from_numpy(data.counts)
-    fit = fit_g2(counts, data.axis, baseline=known, zero_delay_ns=zero, workers=workers)
+    fit = fit_g2_grid(grid, counts, data.axis, baseline=known, zero_delay_ns=zero)
     g2, sigma = fit.g2_zero, fit.uncertainty
     if rho is not None:
         g2, sigma = correct_background(g2, rho, sigma)
@@ -114,7 +116,7 @@ def fit_histograms(data: HbtHistograms, *, zero_delay: float | str = "fit", base
 
 
 def scan_maps(data: HbtHistograms, shape: tuple[int, int], *, model=None, background_rate: float | None = None,
-              workers: int = 1) -> dict[str, np.ndarray]:
+              grid: GridSettings = GridSettings()) -> dict[str, np.ndarray]:
     """Maps ``(H, W)`` of a scan: ``g2_lm``, ``sigma_lm``, ``g2_cnn`` (with ``model``), ``counts`` (N1 + N2, or the
     coincidences without singles), ``G2_lm`` / ``G2_cnn`` (``N^2 (1 - g2)``), ``dark`` (bool), and ``zero_delay_ns``
     (a 0-d array). All finite; dark pixels at g2 = 1. ``background_rate`` (counts/s per channel) corrects every
@@ -136,8 +138,8 @@ def scan_maps(data: HbtHistograms, shape: tuple[int, int], *, model=None, backgr
     if known is not None:
         dark |= known <= 0
         known = torch.where(dark, torch.zeros_like(known), known)
-    fit = fit_g2(torch.where(dark[:, None], torch.zeros_like(counts), counts), data.axis, baseline=known,
-                 zero_delay_ns=zero, workers=workers)
+    fit = fit_g2_grid(grid, torch.where(dark[:, None], torch.zeros_like(counts), counts), data.axis, baseline=known,
+                      zero_delay_ns=zero)
     g2, sigma = fit.g2_zero, fit.uncertainty
     if background_rate is not None and data.has_singles:
         g2, sigma = correct_background(g2, signal_share(torch.from_numpy(data.rates()), background_rate), sigma)
@@ -181,7 +183,7 @@ def read_series(folder: str | Path) -> list[HbtHistograms]:
     return series
 
 
-def emitter_labels(series: list[HbtHistograms], workers: int = 1) -> tuple[torch.Tensor, float]:
+def emitter_labels(series: list[HbtHistograms], grid: GridSettings = GridSettings()) -> tuple[torch.Tensor, float]:
     """``(labels (E,), zero delay ns)``: the set-up's zero delay fitted once on the sum of every series (a cable
     delay, calibrated rather than learnt), then the L-M fit of each emitter's summed series at that delay (the
     paper's labels; baseline from the summed singles, else the tails)."""
@@ -199,7 +201,7 @@ def emitter_labels(series: list[HbtHistograms], workers: int = 1) -> tuple[torch
             zero = float(fit_g2(torch.from_numpy(everything.counts), everything.axis, baseline=known,
                                 zero_delay_ns="fit").zero_delay_ns[0])
     known, _ = baselines_of(summed, "auto", zero)
-    fit = fit_g2(torch.from_numpy(summed.counts), summed.axis, baseline=known, zero_delay_ns=zero, workers=workers)
+    fit = fit_g2_grid(grid, torch.from_numpy(summed.counts), summed.axis, baseline=known, zero_delay_ns=zero)
     return fit.g2_zero, zero
 
 
@@ -261,7 +263,7 @@ def run(config: G2MeasuredConfig, run_dir: RunDir) -> dict:
     if config.folder is None and not any(folder.glob("emitter_*.npz")):
         write_emitter_series(config.simulate, folder, config.seed)
     series = read_series(folder)
-    labels, zeros = emitter_labels(series, config.workers)
+    labels, zeros = emitter_labels(series, config.grid)
     if config.loss == "mape" and (labels <= config.mape_floor).any():
         raise ValueError(f"{int((labels <= config.mape_floor).sum())} emitters have labels at or below mape_floor "
                          f"{config.mape_floor}; the MAPE loss divides by them: use loss=floored_mape or loss=mae")
@@ -298,8 +300,7 @@ def run(config: G2MeasuredConfig, run_dir: RunDir) -> dict:
         data = HbtHistograms(test_counts, axis, test_singles if series[0].has_singles else None,
                              test_seconds if series[0].has_singles else None)
         known, _ = baselines_of(data, "auto", zero)
-        lm = fit_g2(torch.from_numpy(test_counts), axis, baseline=known, zero_delay_ns=zero,
-                    workers=config.workers).g2_zero
+        lm = fit_g2_grid(config.grid, torch.from_numpy(test_counts), axis, baseline=known, zero_delay_ns=zero).g2_zero
         summary["scores"][split] = {"cnn": score(cnn, test_labels, config.mape_floor),
                                     "lm": score(lm, test_labels, config.mape_floor)}
         if all(t is not None for t in truth):

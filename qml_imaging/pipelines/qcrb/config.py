@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat, model_validator
 
-from qml_imaging.config import ExperimentConfig, Section, TrainSettings
+from qml_imaging.config import GridExperiment, Section, TrainSettings
 from qml_imaging.data.catalog import SKIMAGE_IMAGES
 from qml_imaging.models.specs import UNetSpec
 from qml_imaging.physics.family_parameters import FAMILY_PARAMETERS, check_theta
@@ -70,7 +70,7 @@ class MleSpec(Section):
         return self
 
 
-class DenoiserExperiment(ExperimentConfig):
+class DenoiserExperiment(GridExperiment):
     """Keys shared by both pipelines: image size, U-Net, losses to train, training photon range."""
 
     image_size: int = Field(32, ge=4, le=512, description="side of the square images in pixels")

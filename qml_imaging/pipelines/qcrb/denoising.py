@@ -10,6 +10,8 @@ errors are always reported in units of ``phi``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import math
 from collections.abc import Callable
 
@@ -22,7 +24,8 @@ from qml_imaging.models.unet import DenoisingUNet
 from qml_imaging.physics.shot_noise import check_nbar, shot_noise_counts
 from qml_imaging.models.specs import UNetSpec
 from qml_imaging.pipelines.qcrb.config import DenoiserExperiment, DenoiserLoss, PhotonRange
-from qml_imaging.runs import RunDir
+from qml_imaging.grid import task_folder
+from qml_imaging.runs import MetricsLog
 from qml_imaging.training import FitResult, Trainer, seed_everything
 from qml_imaging.training.losses import CompositeImageLoss
 
@@ -106,16 +109,18 @@ def validation_metric(sampler: PhiSampler, spec: UNetSpec, images: int = 96, see
     return evaluate
 
 
-def train_denoiser(name: str, loss: DenoiserLoss, config: DenoiserExperiment, sampler: PhiSampler, run_dir: RunDir,
-                   data_range: float) -> tuple[Trainer, FitResult]:
-    """Train one U-Net of ``config.unet`` with ``loss`` through the one training loop (resumable)."""
+def train_denoiser(name: str, loss: DenoiserLoss, config: DenoiserExperiment, sampler: PhiSampler,
+                   run_path: str | Path, data_range: float) -> tuple[Trainer, FitResult]:
+    """Train one U-Net of ``config.unet`` with ``loss`` through the one training loop (resumable), with
+    checkpoints under ``checkpoints/<name>/`` of the run folder ``run_path`` and metrics in the grid
+    task ``name``'s folder (:func:`qml_imaging.grid.task_folder`)."""
     settings: TrainSettings = config.train
     if settings.batch_size is None:
         raise ValueError("train.batch_size must be set for denoiser training (images are generated per batch)")
     seed_everything(config.seed)
     trainer = Trainer(build_unet(config.unet), settings, objective=DenoiserObjective(loss, data_range),
-                      evaluate=validation_metric(sampler, config.unet), checkpoint_dir=run_dir.checkpoint_dir(name),
-                      metrics=run_dir.metrics, seed=config.seed, fit_name=name)
+                      evaluate=validation_metric(sampler, config.unet), checkpoint_dir=Path(run_path) / "checkpoints" / name,
+                      metrics=MetricsLog(task_folder(run_path, name) / "metrics.jsonl"), seed=config.seed, fit_name=name)
     result = trainer.fit(photon_batches(sampler, config.training, settings.batch_size, config.unet))
     return trainer, result
 

@@ -24,6 +24,7 @@ import torch
 
 from qml_imaging.data.datasets import load_medmnist, load_mnist, load_skimage_image
 from qml_imaging.data.images import load_image_folder
+from qml_imaging.grid import Task, run_grid
 from qml_imaging.models.inr import parameter_count
 from qml_imaging.physics.bounds import heisenberg_total, sql_pixel
 from qml_imaging.physics.estimation import error_statistics
@@ -39,25 +40,40 @@ EVALUATION_SEED_OFFSET = 2_000_003
 
 
 def run(config: QcrbNaturalConfig, run_dir: RunDir) -> dict:
-    """Train one U-Net per data set and loss (resuming from checkpoints), evaluate; return the summary."""
-    rows, training, examples = [], {}, {}
+    """Train and evaluate one U-Net per data set and loss, each a task of one grid (``config.grid``;
+    resuming from checkpoints); return the summary."""
+    tasks = []
     for dataset, source in config.datasets.items():
         sampler, held_out = image_sampler(source, config.image_size, config.seed)
         data_range = float((held_out * held_out[0].numel()).amax() - (held_out * held_out[0].numel()).amin())
-        for loss_name, loss in config.denoisers.items():
-            name = f"{dataset}/{loss_name}"
-            trainer, result = train_denoiser(name, loss, config, sampler, run_dir, data_range)
-            training[name] = {"seconds": result.seconds, "parameters": parameter_count(trainer.module),
-                              "validation": result.metrics}
-            if current_process_group().is_main:
-                new_rows, examples[name] = evaluate(config, trainer.eval_model, held_out, dataset, loss_name)
-                rows += new_rows
+        for loss_name in config.denoisers:
+            tasks.append(Task(f"{dataset}/{loss_name}", fit_and_evaluate,
+                              (config, dataset, loss_name, sampler, held_out, data_range, str(run_dir.path))))
+    outcome = run_grid(tasks, config.grid, run_dir.path, label="denoisers", progress=config.train.progress)
     if not current_process_group().is_main:
         return {}
+    done = [(task.name, result) for task, result in zip(tasks, outcome.results, strict=True) if result is not None]
+    rows = [row for _, result in done for row in result["rows"]]
+    training = {name: result["training"] for name, result in done}
+    examples = {name: result["examples"] for name, result in done}
     summary = _summarise(config, rows, training)
+    summary["failed_tasks"] = outcome.failures
     _figures(config, run_dir, rows, examples)
     run_dir.write_report(summary, {"rows": rows, "training": training})
     return summary
+
+
+def fit_and_evaluate(config: QcrbNaturalConfig, dataset: str, loss_name: str, sampler, held_out: torch.Tensor,
+                     data_range: float, run_path: str) -> dict:
+    """One grid task: train the U-Net of ``dataset`` x ``loss_name``, evaluate it on ``held_out`` ``(N, H, W)``
+    (rank 0 only under torchrun); return ``training`` (seconds, parameters, validation), ``rows`` and ``examples``."""
+    name = f"{dataset}/{loss_name}"
+    trainer, result = train_denoiser(name, config.denoisers[loss_name], config, sampler, run_path, data_range)
+    rows, examples = [], {}
+    if current_process_group().is_main:
+        rows, examples = evaluate(config, trainer.eval_model, held_out, dataset, loss_name)
+    return {"training": {"seconds": result.seconds, "parameters": parameter_count(trainer.module),
+                         "validation": result.metrics}, "rows": rows, "examples": examples}
 
 
 def image_sampler(source: ImageSource, size: int, seed: int):

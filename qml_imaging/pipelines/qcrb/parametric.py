@@ -21,6 +21,7 @@ import time
 import numpy as np
 import torch
 
+from qml_imaging.grid import Task, run_grid
 from qml_imaging.models.inr import parameter_count
 from qml_imaging.physics.bounds import heisenberg_total, sql_total, total_bound
 from qml_imaging.physics.estimation import error_statistics, tangent_split
@@ -48,29 +49,54 @@ def run(config: QcrbParametricConfig, run_dir: RunDir) -> dict:
         return family.phi(family.sample(n, generator), size).to(torch.float32)
 
     data_range = _target_range(family.phi(family.sample(4096, torch.Generator().manual_seed(1)), size))
-    models, training = {}, {}
-    for name, loss in config.denoisers.items():
-        trainer, result = train_denoiser(name, loss, config, sampler, run_dir, data_range)
-        models[name] = trainer.eval_model
-        training[name] = {"seconds": result.seconds, "parameters": parameter_count(trainer.module),
-                          "final_loss": result.final_loss, "validation": result.metrics}
+    tasks = [Task(name, fit_and_evaluate, (config, name, sampler, data_range, str(run_dir.path)))
+             for name in config.denoisers]
+    outcome = run_grid(tasks, config.grid, run_dir.path, label="denoisers", progress=config.train.progress)
     if not current_process_group().is_main:
         return {}
+    done = {task.name: result for task, result in zip(tasks, outcome.results, strict=True) if result is not None}
+    training = {name: result["training"] for name, result in done.items()}
+    rows = [row for result in done.values() for row in result["rows"]]
+    examples: dict = {}
+    for result in done.values():
+        for nbar, shown in result["examples"].items():
+            examples.setdefault(nbar, {}).update(shown)
     truth = family.phi(theta, size)[0]
-    estimators = {name: (lambda counts, nbar, m=model: denoise(m, counts, nbar, config.unet))
-                  for name, model in models.items()}
+    estimators = {}
     if config.mle.enabled:
         mle = PoissonMLE(family, size, candidates=config.mle.candidates, starts=config.mle.starts,
                          iterations=config.mle.iterations, seed=config.seed)
         estimators["mle"] = lambda counts, nbar: family.phi(mle.fit(counts, nbar), size)
     jacobian = family.jacobian(theta, size)[0]
-    rows, examples = evaluate(config, truth, jacobian, estimators)
+    mle_rows, mle_examples = evaluate(config, truth, jacobian, estimators)
+    rows += mle_rows
+    for nbar, shown in mle_examples.items():
+        examples.setdefault(nbar, {}).update(shown)
     summary = _summarise(config, rows, training)
+    summary["failed_tasks"] = outcome.failures
     _figures(config, run_dir, rows, examples, truth)
     run_dir.write_report(summary, {"rows": [{k: v for k, v in r.items() if not k.endswith("_map")} for r in rows],
                                    "training": training, "family": family.description,
                                    "parameter_names": [p.name for p in family.parameters]})
     return summary
+
+
+def fit_and_evaluate(config: QcrbParametricConfig, name: str, sampler, data_range: float, run_path: str) -> dict:
+    """One grid task: train the U-Net ``name`` of ``config.denoisers`` on the family's images from
+    ``sampler`` and evaluate it at the config's theta (rank 0 only under torchrun); return
+    ``training`` (seconds, parameters, final loss, validation), its ``rows`` and ``examples`` (see :func:`evaluate`)."""
+    family = get_family(config.family)
+    theta = family.check(torch.tensor(config.theta))
+    trainer, result = train_denoiser(name, config.denoisers[name], config, sampler, run_path, data_range)
+    rows, examples = [], {}
+    if current_process_group().is_main:
+        truth = family.phi(theta, config.image_size)[0]
+        model = trainer.eval_model
+        rows, examples = evaluate(config, truth, family.jacobian(theta, config.image_size)[0],
+                                  {name: lambda counts, nbar: denoise(model, counts, nbar, config.unet)})
+    return {"training": {"seconds": result.seconds, "parameters": parameter_count(trainer.module),
+                         "final_loss": result.final_loss, "validation": result.metrics},
+            "rows": rows, "examples": examples}
 
 
 def evaluate(config: QcrbParametricConfig, truth: torch.Tensor, jacobian: torch.Tensor,

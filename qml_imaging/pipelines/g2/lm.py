@@ -1,0 +1,37 @@
+"""L-M fits of many histograms as one grid: in this process, or split into chunks of pixels on Ray."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from functools import partial
+
+import numpy as np
+import torch
+
+from qml_imaging.config import GridSettings
+from qml_imaging.grid import Task, run_grid
+from qml_imaging.physics.g2_fit import G2Fit, fit_g2
+from qml_imaging.physics.hbt import DelayAxis
+
+
+def fit_g2_grid(grid: GridSettings, histograms: torch.Tensor, axis: DelayAxis = DelayAxis(), *,
+                baseline: torch.Tensor | None = None, zero_delay_ns: float | str = "fit") -> G2Fit:
+    """:func:`~qml_imaging.physics.g2_fit.fit_g2` of every histogram ``(B, bins)`` (``baseline`` ``(B,)``).
+
+    ``grid.executor: local`` fits them in this process in one call; ``ray`` splits them into
+    ``grid.tasks_at_once`` (default: the cores) chunks, one Ray task each, and joins the chunks in
+    order (pixels are independent fits, so the values are the same). A chunk that still fails after
+    ``grid.max_retries`` retries raises ``RuntimeError`` with its error.
+    """
+    if grid.executor == "local" or len(histograms) < 2:
+        return fit_g2(histograms, axis, baseline=baseline, zero_delay_ns=zero_delay_ns)
+    parts = min(len(histograms), grid.tasks_at_once or os.cpu_count() or 1)
+    chunks = [torch.from_numpy(c) for c in np.array_split(np.arange(len(histograms)), parts)]
+    tasks = [Task(f"lm/chunk{i}", partial(fit_g2, histograms[c], axis, zero_delay_ns=zero_delay_ns,
+                                          baseline=None if baseline is None else baseline[c]))
+             for i, c in enumerate(chunks)]
+    outcome = run_grid(tasks, grid, label="L-M fits", progress=False)
+    outcome.raise_failures()
+    return G2Fit(*(torch.cat([getattr(part, field.name) for part in outcome.results])
+                   for field in dataclasses.fields(G2Fit)))

@@ -97,7 +97,7 @@ def test_a_task_that_keeps_failing_is_named_in_report_json_with_the_other_fits_k
 
 def test_a_killed_driver_resumes_without_re_running_finished_fits(tmp_path, monkeypatch):
     out = tmp_path / "killed"
-    overrides = ["train.epochs=60", "train.checkpoint_every=5", "train.eval_every=60"]
+    overrides = ["train.epochs=30", "train.checkpoint_every=5", "train.eval_every=30"]
     process = subprocess.Popen([sys.executable, "-m", "qml_imaging.cli", "run", SMOKE, *overrides, "--out", str(out)],
                                cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -120,7 +120,7 @@ def test_a_killed_driver_resumes_without_re_running_finished_fits(tmp_path, monk
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     for name in FITS:
         epochs = [r["epoch"] for r in records if r["fit"] == name and "train_loss" in r]
-        assert sorted(epochs) == list(range(1, 61)), f"{name}: every epoch logged exactly once"
+        assert sorted(epochs) == list(range(1, 31)), f"{name}: every epoch logged exactly once"
 
 
 def test_a_worker_that_cannot_write_the_run_folder_stops_the_grid_with_the_reason(tmp_path):

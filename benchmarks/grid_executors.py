@@ -3,8 +3,8 @@ against Ray embedded on this machine, in one run.
 
     python benchmarks/grid_executors.py [--repeats 3] [--epochs 150]
 
-local: the default, one fit at a time in this process with all cores as torch threads. ray: two fits
-at once (``tasks_at_once: 2``, ``num_cpus: 1``: one core and one torch thread each). Ray is started
+local: the default, one fit at a time in this process with all cores as torch threads; local_1thread:
+the same with one torch thread (``num_cpus: 1``, the threads of a Ray task). ray: two fits at once (``tasks_at_once: 2``, ``num_cpus: 1``: one core and one torch thread each). Ray is started
 once before the timing (its start-up is printed apart); every repeat is a fresh run folder, so
 nothing is resumed. Prints the median wall time of each and the ratio local / ray. Needs Ray
 (``pip install -e ".[ray]"``).
@@ -24,7 +24,8 @@ from qml_imaging.config import load_config
 from qml_imaging.pipelines.inr.image import run
 from qml_imaging.runs import RunDir
 
-GRIDS = {"local": {"executor": "local"}, "ray": {"executor": "ray", "tasks_at_once": 2, "num_cpus": 1}}
+GRIDS = {"local": {"executor": "local"}, "local_1thread": {"executor": "local", "num_cpus": 1},
+         "ray": {"executor": "ray", "tasks_at_once": 2, "num_cpus": 1}}
 
 
 def main() -> None:
@@ -51,8 +52,9 @@ def main() -> None:
         grid_run("ray")  # Ray's workers import torch once; later runs reuse them
         seconds = {name: median_seconds(lambda name=name: grid_run(name), arguments.repeats) for name in GRIDS}
     for name, value in seconds.items():
-        print(f"  {name:>5}: {value:6.2f} s per 4-fit grid (median of {arguments.repeats})")
-    print(f"  local / ray = {seconds['local'] / seconds['ray']:.2f}")
+        print(f"  {name:>13}: {value:6.2f} s per 4-fit grid (median of {arguments.repeats})")
+    print(f"  local / ray = {seconds['local'] / seconds['ray']:.2f}, "
+          f"local_1thread / ray = {seconds['local_1thread'] / seconds['ray']:.2f}")
     ray.shutdown()
 
 

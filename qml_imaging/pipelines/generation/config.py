@@ -39,12 +39,14 @@ class GenerationData(Section):
 
 class GenerationSplit(Section):
     """After a seeded shuffle: ``reference`` held-out images (what FID/KID compare with) | ``control``
-    held-out images (the real-vs-real floor) | ``training`` images the GANs learn | the rest trains the
-    feature classifier (``features: lenet``)."""
+    held-out images (the real-vs-real floor) | ``training`` images the GANs learn | the rest (its first
+    ``classifier`` images, when set) trains the feature classifier (``features: lenet``)."""
 
     reference: int = Field(1000, ge=10)
     control: int = Field(1000, ge=10)
     training: int = Field(5000, ge=10)
+    classifier: int | None = Field(None, ge=100, description="images (of the rest) that train the feature "
+                                                             "classifier; null = all of the rest")
     seed: int = Field(2026, ge=0, description="seed of the shuffle (the same for every training seed)")
 
 

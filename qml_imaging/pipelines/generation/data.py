@@ -49,9 +49,10 @@ def load_images(data: GenerationData, split: GenerationSplit, labels: bool = Tru
     spec = DatasetSpec(source=data.source, flag=data.flag, size=data.size, classes=data.classes)
     parts = load_split(spec, Split(reference=split.reference, control=split.control, fewshot_pool=split.training,
                                    seed=split.seed))
+    keep = slice(0, split.classifier)
     return GenerationImages(parts.reference, parts.control, parts.control_labels, parts.pool,
-                            parts.classifier if labels else None, parts.classifier_labels if labels else None,
-                            parts.classes)
+                            parts.classifier[keep] if labels else None,
+                            parts.classifier_labels[keep] if labels else None, parts.classes)
 
 
 def _celeba(data: GenerationData, split: GenerationSplit) -> GenerationImages:

@@ -115,7 +115,7 @@ def preprocess(image: torch.Tensor, size: int | str, *, fit: str = "resize_crop"
         if fit == "crop":
             if min(height, width) < size:
                 raise ValueError(f"{name} is {height}x{width} pixels, smaller than the {size}x{size} crop; "
-                                 "lower size or use fit: resize_crop")
+                                 "lower size or use resize: resize_crop")
             image = TF.center_crop(image, [size, size])
         elif fit == "stretch":
             image = TF.resize(image, [size, size], antialias=True)

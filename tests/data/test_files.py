@@ -65,7 +65,7 @@ def test_image_errors_are_one_line_and_name_the_file(tmp_path):
     with pytest.raises(ValueError, match="broken.png: not a readable image file"):
         read_image(tmp_path / "broken.png")
     write_tiff16(tmp_path / "small.tif", 20, 30)
-    with pytest.raises(ValueError, match="small.tif is 20x30 pixels, smaller than the 24x24 crop"):
+    with pytest.raises(ValueError, match="small.tif is 20x30 pixels, smaller than the 24x24 crop; lower size or use resize: resize_crop"):
         load_image(str(tmp_path / "small.tif"), 24, fit="crop")
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no images here")

@@ -23,7 +23,8 @@ run's ``metrics.jsonl`` (replacing earlier records of the same fits), so the run
 written by one process only.
 
 A task that raises (or whose Ray worker dies) runs again up to ``max_retries`` times; then it is
-a failure, ``{name: "ErrorType: message"}``, and the other tasks go on. Results are identical to
+a failure, ``{name: "ErrorType: message"}``, and the other tasks go on. A run-folder error (a
+damaged or unsafe checkpoint, an unwritable folder) stops the grid at once. Results are identical to
 the local executor's for the same seeds on CPU: every task seeds itself, and nothing a task
 computes depends on which process runs it.
 """
@@ -117,8 +118,8 @@ def run_grid(tasks: Sequence[Task], grid: GridSettings, run_path: str | Path | N
                 executor.submit(index, tasks[index], path)
             index, (kind, value) = executor.next_done()
             task = tasks[index]
-            if kind == "storage":
-                raise GridStorageError(value)
+            if kind == "fatal":
+                raise value
             attempts[index] += 1
             if kind == "ok":
                 if path is not None and keeper:
@@ -139,15 +140,19 @@ def run_grid(tasks: Sequence[Task], grid: GridSettings, run_path: str | Path | N
 
 def run_task(task: Task, run_path: str | None, threads: int | None) -> tuple[str, Any]:
     """Run ``task`` where it was sent (this process or a Ray worker): ``("ok", result)``, ``("error", text)``
-    for an exception it raised, or ``("storage", text)`` when this worker cannot write the run folder."""
+    for an exception it raised (retried, then reported), or ``("fatal", error)`` for a run folder this
+    worker cannot write or holding a damaged or unsafe file (:class:`~qml_imaging.runs.RunFolderError`,
+    which stops the grid: retrying cannot help)."""
     if run_path is not None:
         problem = storage_problem(Path(run_path), task.name)
         if problem is not None:
-            return "storage", problem
+            return "fatal", GridStorageError(problem)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads or previous)
     try:
         return "ok", task.function(*task.args)
+    except RunFolderError as error:
+        return "fatal", error
     except Exception as error:  # reported with the task's name; the other tasks go on
         return "error", _describe(error)
     finally:

@@ -305,11 +305,17 @@ def hostile_copy(run, tmp_path):
     return copy, marker
 
 
-def test_a_hostile_checkpoint_is_refused_on_resume_and_never_run(finished_smoke_run, tmp_path, capsys):
+@pytest.mark.parametrize("hostile", ["last.pt", "result.pt"])
+def test_a_hostile_checkpoint_is_refused_on_resume_and_never_run(finished_smoke_run, tmp_path, capsys, hostile):
     run, marker = hostile_copy(finished_smoke_run, tmp_path)
+    result = run / "tasks" / "camera" / "qiren" / "seed0" / "result.pt"
+    if hostile == "last.pt":
+        result.unlink()  # the fit is not done: resume reads its checkpoint
+    else:  # the kept result of a finished fit, read by the grid runner on resume
+        torch.save({"seconds": WritesAFileWhenUnpickled(marker)}, result)
     assert main(["run", "--resume", str(run)]) == 2
     err = one_line_error(capsys)
-    assert "refusing to load" in err and "last.pt" in err and ("global io.open" in err or "global _io.open" in err)
+    assert "refusing to load" in err and hostile in err and ("global io.open" in err or "global _io.open" in err)
     assert not marker.exists()
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from qml_imaging.registry import PIPELINES, resolve
 from qml_imaging.resources import EXPERIMENTS, shipped_file
@@ -27,6 +27,16 @@ BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
 
 class ConfigError(ValueError):
     """A config that cannot be run; the message names the key and what is allowed."""
+
+
+def absolute_path(path: str) -> str:
+    """A path a user wrote (``~`` expanded, relative to the current directory) as an absolute one, so that a
+    run's stored ``config.yaml`` names the same file when it is read again from another folder."""
+    return str(Path(path).expanduser().absolute())
+
+
+UserPath = Annotated[str, AfterValidator(absolute_path)]
+"""A file or folder path in a config: stored absolute (:func:`absolute_path`)."""
 
 
 class Section(BaseModel):

@@ -156,3 +156,27 @@ def test_booleans_and_non_finite_numbers_are_refused_where_a_number_is_expected(
 def test_booleans_stay_valid_where_a_boolean_is_expected():
     config = config_from_dict(smoke_dict(), ["train.progress=false", "models.qiren.batch_norm=no"])
     assert config.train.progress is False and config.models["qiren"].batch_norm is False
+
+
+def test_relative_data_paths_are_stored_absolute_so_a_run_reads_them_from_any_folder(tmp_path, monkeypatch):
+    from qml_imaging.config import dump_config
+
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    (data / "pngs").mkdir(parents=True)
+    elsewhere.mkdir()
+    (data / "photo.png").write_bytes(b"")
+    (data / "tone.wav").write_bytes(b"")
+    monkeypatch.chdir(data)
+    image = load_config(EXPERIMENTS / "inr_smoke.yaml", ["images=[photo.png, camera]"])
+    signal = load_config(EXPERIMENTS / "signal_smoke.yaml", ["signal.path=tone.wav"])
+    folder = load_config(EXPERIMENTS / "diffusion_fewshot.yaml",
+                         ["datasets={mine: {source: folder, path: pngs}}", "variants={quantum: {bottleneck: quantum}}",
+                          "evaluation.scores=false"])
+    assert image.images == [str(data / "photo.png"), "camera"]
+    assert signal.signal.path == str(data / "tone.wav")
+    assert folder.datasets["mine"].path == str(data / "pngs")
+    monkeypatch.chdir(elsewhere)
+    for config in (image, signal, folder):
+        stored = tmp_path / f"{config.experiment}.yaml"
+        stored.write_text(dump_config(config))
+        assert load_config(stored) == config

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from qml_imaging.config import GridExperiment, Section, TrainSettings
+from qml_imaging.config import GridExperiment, Section, TrainSettings, UserPath
 from qml_imaging.models.specs import DiffusionUNetSpec
 from qml_imaging.quantum.backends import BackendName
 
@@ -19,7 +19,7 @@ class DatasetSpec(Section):
     source: Literal["mnist", "medmnist", "folder"]
     flag: str = Field("pneumoniamnist", description="MedMNIST 2D flag (source: medmnist), e.g. pneumoniamnist, "
                                                     "pathmnist, chestmnist (multi-label)")
-    path: str | None = Field(None, description="folder of image files (source: folder): PNG, JPEG, TIFF, any size, "
+    path: UserPath | None = Field(None, description="folder of image files (source: folder): PNG, JPEG, TIFF, any size, "
                                                "resized to size x size; one class")
     size: int = Field(28, ge=8, le=256, description="image side: mnist 28; medmnist 28, 64 or 128; folder any "
                                                      "(divisible by 2**(levels - 1) of unet.channels)")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from qml_imaging.config import GridExperiment, Section, TrainSettings
+from qml_imaging.config import GridExperiment, Section, TrainSettings, UserPath
 from qml_imaging.models.specs import G2CnnSpec
 
 MAPE_FLOOR = 0.05
@@ -113,7 +113,7 @@ class SrmScanConfig(GridExperiment):
     """Confocal scans of emitter scenes; g2 maps by L-M and by the CNN of a finished g2_regression run."""
 
     experiment: Literal["srm_scan"]
-    source_run: str = Field(description="finished g2_regression run whose CNN is used")
+    source_run: UserPath = Field(description="finished g2_regression run whose CNN is used")
     scan: ScanSettings = Field(default_factory=ScanSettings)
     emitter: EmitterCurve = Field(default_factory=EmitterCurve)
     scenes: dict[str, list[tuple[float, float]]] = Field(
@@ -168,7 +168,7 @@ class G2MeasuredConfig(GridExperiment):
     as files first) with the paper's labels, and score it and L-M on held-out sums under each split."""
 
     experiment: Literal["g2_measured"]
-    folder: str | None = Field(None, description="folder of per-emitter series files; null = simulate them")
+    folder: UserPath | None = Field(None, description="folder of per-emitter series files; null = simulate them")
     simulate: SeriesSimulation = Field(default_factory=SeriesSimulation)
     protocol: Protocol = Field(default_factory=Protocol)
     cnn: G2CnnSpec = Field(default_factory=G2CnnSpec)

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from qml_imaging.config import ExperimentConfig, GridExperiment, Section, TrainSettings
+from qml_imaging.config import ExperimentConfig, GridExperiment, Section, TrainSettings, UserPath, absolute_path
 from qml_imaging.data.catalog import IMAGE_SUFFIXES, SIGNAL_SUFFIXES, SKIMAGE_IMAGES, image_key
 from qml_imaging.quantum.backends import BackendName, IbmBackendName
 
@@ -48,7 +48,8 @@ class InrComparison(GridExperiment):
 
 
 def check_image_entries(images: list[str]) -> list[str]:
-    """Each entry is a scikit-image name or an existing image file; keys (names, file stems) are unique."""
+    """Each entry is a scikit-image name or an existing image file (made absolute); keys (names, file stems)
+    are unique."""
     unknown = [entry for entry in images
                if entry not in SKIMAGE_IMAGES and Path(entry).suffix.lower() not in IMAGE_SUFFIXES]
     if unknown:
@@ -62,7 +63,7 @@ def check_image_entries(images: list[str]) -> list[str]:
     if repeated:
         raise ValueError(f"images {repeated} appear twice (files are known by their name without suffix); "
                          "rename one of the files")
-    return images
+    return [entry if entry in SKIMAGE_IMAGES else absolute_path(entry) for entry in images]
 
 
 class InrImageConfig(InrComparison):
@@ -108,9 +109,9 @@ class InrImageConfig(InrComparison):
 class SignalSource(Section):
     """Where the signal comes from: a file (audio, CSV, NPY), or the generated default (no file)."""
 
-    path: str | None = Field(None, description="audio file soundfile reads (WAV PCM or float, FLAC, OGG, AIFF), "
+    path: UserPath | None = Field(None, description="audio file soundfile reads (WAV PCM or float, FLAC, OGG, AIFF), "
                                                ".csv/.txt or .npy 1-D array; null = the generated default signal")
-    wav: str | None = Field(None, description="older name of path (a WAV file)")
+    wav: UserPath | None = Field(None, description="older name of path (a WAV file)")
     n_samples: int = Field(1000, ge=8, le=1_000_000)
     offset: int | Literal["auto"] = Field(0, description="first sample taken; auto = the first sample louder than "
                                                          "1e-3 of the file's peak (skips leading silence)")
@@ -155,7 +156,7 @@ class InrHardwareConfig(ExperimentConfig):
     """Which fitted QIREN to re-evaluate, on which backends, at how many pixels."""
 
     experiment: Literal["inr_hardware"]
-    source_run: str = Field(description="run folder of a finished inr_image run")
+    source_run: UserPath = Field(description="run folder of a finished inr_image run")
     fit: str = Field("camera/qiren/seed0", description="IMAGE/MODEL/seedN of a QIREN fit in that run")
     backends: list[BackendName] = Field(min_length=1, description="backend specs: hardware_configs names or YAML paths")
     n_coordinates: int | None = Field(
@@ -167,7 +168,7 @@ class InrRuntimeConfig(ExperimentConfig):
     """Which fitted QIREN to evaluate on which IBM Runtime backend, at how many pixels."""
 
     experiment: Literal["inr_runtime"]
-    source_run: str = Field(description="run folder of a finished inr_image run")
+    source_run: UserPath = Field(description="run folder of a finished inr_image run")
     fit: str = Field("camera/qiren/seed0", description="IMAGE/MODEL/seedN of a QIREN fit in that run")
     backend: IbmBackendName = Field(description="backend spec of kind 'ibm': a hardware_configs name or YAML path "
                                                 "(e.g. ibm_fake_brisbane), or an IBM / fake device name "

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat, model_validator
 
-from qml_imaging.config import GridExperiment, Section, TrainSettings
+from qml_imaging.config import GridExperiment, Section, TrainSettings, UserPath
 from qml_imaging.data.catalog import SKIMAGE_IMAGES
 from qml_imaging.models.specs import UNetSpec
 from qml_imaging.physics.family_parameters import FAMILY_PARAMETERS, check_theta
@@ -119,7 +119,7 @@ class ImageSource(Section):
 
     kind: Literal["skimage", "mnist", "medmnist", "folder"]
     flag: str = Field("pneumoniamnist", description="MedMNIST flag (kind: medmnist)")
-    path: str | None = Field(None, description="folder of image files (kind: folder): PNG, JPEG, TIFF of any size, "
+    path: UserPath | None = Field(None, description="folder of image files (kind: folder): PNG, JPEG, TIFF of any size, "
                                                "converted to grey and resized to image_size; the last test_images "
                                                "(by file name) are held out")
     names: list[str] = Field(default_factory=lambda: [n for n in SKIMAGE_IMAGES if n not in ("camera", "coins")],

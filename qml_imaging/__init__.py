@@ -12,3 +12,10 @@ def __getattr__(name: str):
 
         return getattr(artifacts, name)
     raise AttributeError(f"module 'qml_imaging' has no attribute {name!r}")
+
+
+__all__ = ["load_model", "TrainedModel"]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from pathlib import Path
 
@@ -67,6 +68,8 @@ def _render(arguments: argparse.Namespace) -> int:
     from qml_imaging.runs import write_text_atomic
 
     size = parse_size(arguments.size)
+    if arguments.rate is not None and not (math.isfinite(arguments.rate) and arguments.rate >= 1):
+        raise ValueError(f"--rate must be a sample rate of at least 1 Hz, got {arguments.rate}")
     trained = load_model(arguments.run_dir, arguments.fit, backend=arguments.backend)
     out = Path(arguments.out) if arguments.out else trained.run_dir / "renders"
     out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +91,7 @@ def _render(arguments: argparse.Namespace) -> int:
         np.save(out / f"{stem}_{size}.npy", samples)
         fitted_rate = trained.preprocessing.get("sample_rate")
         n_fitted = len(trained.targets)
-        rate = arguments.rate or (fitted_rate * (size - 1) / (n_fitted - 1) if fitted_rate else 8000.0)
+        rate = arguments.rate if arguments.rate is not None else (fitted_rate * (size - 1) / (n_fitted - 1) if fitted_rate else 8000.0)
         import soundfile
 
         soundfile.write(str(out / f"{stem}_{size}.wav"), samples, int(round(rate)), subtype="FLOAT")
@@ -116,7 +119,7 @@ def _sample(arguments: argparse.Namespace) -> int:
     np.save(out / "samples.npy", images)
     _save_grid(images, out / "samples.png")
     ddim = {} if trained.config.experiment == "qiren_generation" else {
-        "steps": arguments.steps or trained.config.sampling.ddim_steps,
+        "steps": trained.config.sampling.ddim_steps if arguments.steps is None else arguments.steps,
         "eta": trained.config.sampling.eta if arguments.eta is None else arguments.eta}
     info = {"run_dir": str(trained.run_dir), "fit": trained.fit, "n": arguments.n, "seed": arguments.seed, **ddim,
             "backend": arguments.backend or "as trained", "ema": trained.ema, "shape": list(images.shape),
@@ -129,8 +132,6 @@ def _sample(arguments: argparse.Namespace) -> int:
 
 def _save_grid(images, path: Path) -> None:
     """``(n, C, S, S)`` in [-1, 1] -> one 8-bit PNG, images in rows of ceil(sqrt(n)) with 1-pixel gaps."""
-    import math
-
     import numpy as np
     from PIL import Image
 

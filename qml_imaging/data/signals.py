@@ -86,6 +86,9 @@ def read_signal_file(path: str | Path, channel: int | None = None) -> tuple[np.n
                              "or choose one with signal.channel")
     elif data.ndim != 1:
         raise ValueError(f"{path}: array of shape {data.shape} is not a 1-D signal or (samples, channels)")
+    elif channel not in (None, 0):
+        raise ValueError(f"{path}: signal.channel {channel} is out of range for 1 channel (a mono signal); "
+                         "leave signal.channel unset")
     if not np.isfinite(data).all():
         raise ValueError(f"{path}: holds NaN or infinite samples")
     return data, rate, info

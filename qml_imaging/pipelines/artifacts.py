@@ -39,6 +39,8 @@ from qml_imaging.quantum.layer import QuantumLayer
 from qml_imaging.runs import RunDir, RunFolderError
 from qml_imaging.training.checkpoints import load_checkpoint
 
+MAX_RENDER_POINTS = 4096 * 4096
+"""The most coordinates :meth:`TrainedModel.render` evaluates in one call."""
 KINDS = ("inr_image", "inr_signal", "diffusion_fewshot", "qiren_generation", "g2_regression", "g2_measured")
 
 
@@ -81,7 +83,7 @@ class TrainedModel:
         float32 ``(H, W, C)`` in the run's value range ([-1, 1]) on ``coordinate_grid(H, W)``, the
         grid convention of training (pixel centres on ``linspace(-1, 1)``), so the training size
         reproduces the run's own evaluation. Signals (``inr_signal``): ``size`` samples on
-        ``linspace(-1, 1)``, float32 ``(size,)``. Raises ValueError for other runs or sizes < 1.
+        ``linspace(-1, 1)``, float32 ``(size,)``. Raises ValueError for other runs, sizes < 1 or more than ``MAX_RENDER_POINTS`` points.
         """
         from qml_imaging.pipelines.inr.fitting import predict
 
@@ -90,11 +92,14 @@ class TrainedModel:
             height, width = (size, size) if isinstance(size, int) else tuple(size)
             if min(height, width) < 1:
                 raise ValueError(f"render size must be positive, got {size}")
+            if height * width > MAX_RENDER_POINTS:
+                raise ValueError(f"render size {height}x{width} is {height * width:,} points; at most "
+                                 f"{MAX_RENDER_POINTS:,} (4096x4096) are evaluated at once")
             output = predict(self.model, coordinate_grid(height, width))
             return output.reshape(height, width, -1).numpy().astype(np.float32)
         if kind == "inr_signal":
-            if not isinstance(size, int) or size < 2:
-                raise ValueError(f"a signal renders at 2 or more samples, got {size}")
+            if not isinstance(size, int) or not 2 <= size <= MAX_RENDER_POINTS:
+                raise ValueError(f"a signal renders at 2 to {MAX_RENDER_POINTS:,} samples, got {size}")
             return predict(self.model, torch.linspace(-1.0, 1.0, size).unsqueeze(1))[:, 0].numpy().astype(np.float32)
         raise ValueError(f"{self.run_dir} is a {kind!r} run; render needs an inr_image or inr_signal run")
 

@@ -115,3 +115,6 @@ def test_flac_csv_npy_and_a_chosen_channel(tmp_path):
     assert np.allclose(load_signal_file(tmp_path / "tone.flac", 500, 100, 2, channel=1)[0], -expected, atol=1e-3)
     with pytest.raises(ValueError, match="signal.channel 2 is out of range for 2 channels"):
         load_signal_file(tmp_path / "tone.flac", 500, channel=2)
+    with pytest.raises(ValueError, match="signal.channel 1 is out of range for 1 channel"):
+        load_signal_file(tmp_path / "tone.npy", 500, channel=1)
+    assert np.allclose(load_signal_file(tmp_path / "tone.npy", 500, 100, 2, channel=0)[0], expected)

@@ -93,3 +93,8 @@ def test_load_model_errors_name_the_fit_and_the_fix(image_run, tmp_path, capsys)
         load_model(image_run, "colour/qiren")
     assert main(["render", str(image_run), "--size", "0"]) == 2
     assert "--size must be a positive integer or HxW" in capsys.readouterr().err
+    for rate in ("0", "-5", "nan"):
+        assert main(["render", str(image_run), "--size", "8", "--rate", rate]) == 2
+        assert f"--rate must be a sample rate of at least 1 Hz, got {float(rate)}" in capsys.readouterr().err
+    assert main(["render", str(image_run), "--size", "100000"]) == 2
+    assert "render size 100000x100000 is 10,000,000,000 points; at most 16,777,216" in capsys.readouterr().err

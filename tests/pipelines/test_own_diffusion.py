@@ -50,6 +50,12 @@ def test_a_folder_of_12_pngs_trains_at_its_own_resolution(folder_run):
     assert trained.preprocessing["image_side"] == 32 and trained.ema, "the default diffusion training keeps an EMA"
 
 
+def test_sample_refuses_step_counts_outside_the_schedule(folder_run, tmp_path, capsys):
+    for steps in ("0", "51"):
+        assert main(["sample", str(folder_run), "--n", "2", "--steps", steps, "--out", str(tmp_path / steps)]) == 2
+        assert f"--steps must be in 1..50 (the run's diffusion.timesteps), got {steps}" in capsys.readouterr().err
+
+
 def test_sample_on_fast_and_aer_shots_agree_within_shot_noise_on_the_same_bottleneck_inputs(folder_run, tmp_path):
     for backend in ("fast",):  # the README test samples with --backend aer_shots through the same command
         out = tmp_path / backend

@@ -196,7 +196,7 @@ def sample_images(trained, n: int, *, steps: int | None = None, eta: float | Non
     ``sampling.ddim_steps`` and ``eta`` unless given. All ``n`` images form one batch unless ``batch_size``
     is given, so a quantum bottleneck is one executor call (one job on IBM) per DDIM step and batch."""
     config = trained.config
-    steps = steps or config.sampling.ddim_steps
+    steps = config.sampling.ddim_steps if steps is None else steps
     if not 1 <= steps <= config.diffusion.timesteps:
         raise ValueError(f"--steps must be in 1..{config.diffusion.timesteps} (the run's diffusion.timesteps), got {steps}")
     if eta is not None and not 0 <= eta <= 1:

@@ -102,3 +102,13 @@ def test_folder_and_multilabel_errors_are_clear(tmp_path, capsys):
     assert keep.all() and index.tolist() == [1, 0, 3, 2]
     with pytest.raises(ValueError, match="classes \\[14\\] are out of range for chestmnist's 3 labels"):
         class_labels(labels, [14], "chestmnist")
+
+
+def test_more_shots_than_images_names_shots_and_the_pool_size(tmp_path):
+    from qml_imaging.pipelines.diffusion.data import load_split
+
+    config = config_from_dict({**CONFIG, "datasets": {"mine": {"source": "folder", "size": 32,
+                                                               "path": str(write_png_folder(tmp_path / "two", 2))}}})
+    split = load_split(config.datasets["mine"], config.split, scores=False)
+    with pytest.raises(ValueError, match="shots 12: the few-shot pool holds 2 images; lower shots"):
+        split.fewshot(12, seed=0)

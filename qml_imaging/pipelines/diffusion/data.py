@@ -44,7 +44,11 @@ class DatasetSplit:
         return self.pool.shape[-1]
 
     def fewshot(self, k: int, seed: int) -> torch.Tensor:
-        """``k`` pool images ``(k, C, S, S)``, balanced over classes, drawn with ``seed``."""
+        """``k`` pool images ``(k, C, S, S)``, balanced over classes, drawn with ``seed``. ValueError when the
+        pool (or one of its classes) holds fewer images than asked for."""
+        if k > len(self.pool):
+            raise ValueError(f"shots {k}: the few-shot pool holds {len(self.pool)} images; lower shots, or give the "
+                             "data set more images (split.fewshot_pool where FID/KID are scored)")
         return self.pool[torch.from_numpy(few_shot_indices(self.pool_labels.numpy(), k, seed=seed))]
 
 

@@ -171,6 +171,22 @@ def image_files(folder: str | Path) -> list[Path]:
     return files
 
 
+def folder_preprocessing(folder: str | Path, size: int, *, channels: str = "grey",
+                         value_range: tuple[float, float] = (-1.0, 1.0)) -> dict:
+    """What :func:`load_image_folder` (``fit="stretch"``, ``intensity="auto"``) does to ``folder``, for a run's
+    report: the number of files, their stored sizes, the colour and intensity rules, the resize, and how many
+    files were enlarged (a short side below ``size``: their detail is interpolated, not measured)."""
+    files = image_files(folder)
+    stored = [read_image(path)[0] for path in files]
+    sides = sorted({f"{image.shape[1]}x{image.shape[2]}" for image in stored})
+    colour = channels if channels != "auto" else ("rgb" if any(image.shape[0] == 3 for image in stored) else "grey")
+    return {"folder": str(folder), "files": len(files), "stored_sizes": sides if len(sides) <= 10 else sides[:10] + ["..."],
+            "channels": f"{colour} ({'RGB kept' if colour == 'rgb' else 'RGB to grey, ITU-R 601 luma'})",
+            "intensity": f"integers / type maximum, floats min-max; [0, 1] -> {list(value_range)}",
+            "resize": f"stretched to {size}x{size} (antialiased bilinear)",
+            "enlarged": sum(min(image.shape[1:]) < size for image in stored)}
+
+
 def load_image_folder(folder: str | Path, size: int, *, fit: str = "stretch", channels: str = "grey",
                       intensity: str = "auto", value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
     """Every image of ``folder`` (:func:`image_files`) preprocessed to float32 ``(N, C, size, size)``.

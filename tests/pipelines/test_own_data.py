@@ -38,8 +38,9 @@ def test_every_command_of_the_readme_section_runs_on_files_the_test_writes(tmp_p
     assert samples.shape == (16, 1, 32, 32) and -1 <= samples.min() and samples.max() <= 1
     import json
 
-    qcrb = json.loads((tmp_path / "runs" / "qcrb" / "report.json").read_text())["summary"]
-    assert set(qcrb["mse_over_sql"]) == {"mine/unet"}
+    qcrb = json.loads((tmp_path / "runs" / "qcrb" / "report.json").read_text())
+    assert set(qcrb["summary"]["mse_over_sql"]) == {"mine/unet"}
+    assert qcrb["details"]["folders"]["mine"]["files"] == 12
 
 
 def test_a_qcrb_folder_with_too_few_images_is_a_clear_error(tmp_path, capsys):

@@ -46,6 +46,9 @@ def test_a_folder_of_12_pngs_trains_at_its_own_resolution(folder_run):
     report = json.loads((folder_run / "report.json").read_text())
     model = report["summary"]["models"]["mine/k12/quantum/seed0"]
     assert model["image_side"] == 32 and model["channels"] == 1 and report["summary"]["scored"] is False
+    folder = report["details"]["datasets"]["mine"]
+    assert folder["files"] == 12 and folder["stored_sizes"] == ["40x36"] and folder["enlarged"] == 0
+    assert folder["resize"].startswith("stretched to 32x32") and folder["channels"].startswith("grey")
     trained = load_model(folder_run)
     assert trained.preprocessing["image_side"] == 32 and trained.ema, "the default diffusion training keeps an EMA"
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from qml_imaging.data.images import folder_preprocessing
 from qml_imaging.diffusion.evaluation import (
     accuracy,
     feature_scale,
@@ -69,7 +70,7 @@ def run(config: DiffusionFewShotConfig, run_dir: RunDir) -> dict:
         if bank is not None:
             summary["noise_bank"] = {**bank.provenance, **noise_statistics(bank.samples[: 10**6])}
         write_sample_figures(config, run_dir, tasks)
-        run_dir.write_report(summary, {"models": results})
+        run_dir.write_report(summary, {"models": results, "datasets": dataset_preprocessing(config)})
         return summary
     references = {name: reference_scores(config, run_dir, name) for name in config.datasets}
     summary = summarise(config, results, references, accuracies)
@@ -77,8 +78,16 @@ def run(config: DiffusionFewShotConfig, run_dir: RunDir) -> dict:
         summary["noise_bank"] = {**bank.provenance, **noise_statistics(bank.samples[: 10**6])}
     write_table(run_dir.path / "table.md", config, summary)
     write_figures(config, run_dir, tasks, summary["fid"])
-    run_dir.write_report(summary, {"models": results})
+    run_dir.write_report(summary, {"models": results, "datasets": dataset_preprocessing(config)})
     return summary
+
+
+def dataset_preprocessing(config: DiffusionFewShotConfig) -> dict:
+    """Per data set, how its images were prepared (folders: :func:`folder_preprocessing`)."""
+    return {name: folder_preprocessing(spec.path, spec.size, channels=spec.channels) if spec.source == "folder"
+            else {"source": spec.source, "flag": spec.flag if spec.source == "medmnist" else None, "size": spec.size,
+                  "value_range": [-1.0, 1.0]}
+            for name, spec in config.datasets.items()}
 
 
 def plan_tasks(config: DiffusionFewShotConfig) -> list[ModelTask]:

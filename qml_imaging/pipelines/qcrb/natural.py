@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from qml_imaging.data.datasets import load_medmnist, load_mnist, load_skimage_image
-from qml_imaging.data.images import load_image_folder
+from qml_imaging.data.images import folder_preprocessing, load_image_folder
 from qml_imaging.grid import Task, run_grid
 from qml_imaging.models.inr import parameter_count
 from qml_imaging.physics.bounds import heisenberg_total, sql_pixel
@@ -59,7 +59,9 @@ def run(config: QcrbNaturalConfig, run_dir: RunDir) -> dict:
     summary = _summarise(config, rows, training)
     summary["failed_tasks"] = outcome.failures
     _figures(config, run_dir, rows, examples)
-    run_dir.write_report(summary, {"rows": rows, "training": training})
+    folders = {name: folder_preprocessing(source.path, config.image_size, value_range=(0.0, 1.0))
+               for name, source in config.datasets.items() if source.kind == "folder"}
+    run_dir.write_report(summary, {"rows": rows, "training": training, "folders": folders})
     return summary
 
 

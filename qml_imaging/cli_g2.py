@@ -54,10 +54,11 @@ def _axis(text: str | None):
 
     try:
         parts = [float(p) for p in text.split(",")]
-        if len(parts) not in (2, 3) or parts[0] != int(parts[0]):
+        if len(parts) not in (2, 3) or parts[0] != int(parts[0]) or parts[0] < 3:
             raise ValueError
     except ValueError:
-        raise ValueError(f"--axis must be BINS,SPAN_NS[,FIRST_NS] (e.g. 215,500), got {text!r}") from None
+        raise ValueError(f"--axis must be BINS,SPAN_NS[,FIRST_NS] with BINS an integer >= 3 (e.g. 215,500), "
+                         f"got {text!r}") from None
     first = parts[2] if len(parts) == 3 else -(int(parts[0]) // 2) * parts[1] / parts[0]
     return DelayAxis(bins=int(parts[0]), span_ns=parts[1], first_ns=first)
 
@@ -77,6 +78,8 @@ def _fit(arguments: argparse.Namespace) -> int:
         assert len(channels) == 2
     except (ValueError, AssertionError):
         raise ValueError(f"--channels must be two channel numbers A,B, got {arguments.channels!r}") from None
+    if arguments.rho is not None and not 0 < arguments.rho <= 1:
+        raise ValueError(f"--rho is the signal share S / (S + B), in (0, 1]; got {arguments.rho}")
     model = load_cnn(arguments.cnn) if arguments.cnn else None
     axis = _axis(arguments.axis)
     rows = []

@@ -169,7 +169,11 @@ def _read_text(path: Path, delay_unit: str | None) -> HbtHistograms:
     if len(widths) != 1 or min(widths) < 2:
         raise ValueError(f"{path}: every row needs the same number (>= 2) of columns delay, counts[, ...]; "
                          f"found rows of {sorted(widths)} columns")
-    unit = delay_unit or metadata.get("delay_unit") or header_unit
+    stated = metadata.get("delay_unit") or header_unit
+    if delay_unit is not None and stated in UNITS_NS and delay_unit != stated:
+        raise ValueError(f"{path}: the file states delays in {stated}, but delay_unit {delay_unit} was given; "
+                         f"leave delay_unit unset for files that state their unit")
+    unit = delay_unit or stated
     if unit not in UNITS_NS:
         raise ValueError(f"{path}: the delay unit is not stated; name it in the header (delay_ns, delay (ps)), "
                          f"add a '# delay_unit: ns' line, or pass delay_unit (ps, ns, us, s)")

@@ -91,7 +91,7 @@ def fit_g2(histograms: torch.Tensor, axis: DelayAxis = DelayAxis(), *, baseline:
     L-M needs as many residuals). ``baseline``: a real tensor (integers converted to float64) of
     one finite value >= 0 per histogram; 0 marks a pixel without light, whose histogram must be
     empty (it is dark: g2(0) = 1). ``zero_delay_ns``: ``"fit"`` or the zero delay in ns on the
-    axis (a finite number). ``dark_threshold``: integer >= 0.
+    axis (a finite number between the first and the last bin centre). ``dark_threshold``: integer >= 0.
     ``TypeError`` for bools / wrong kinds, ``ValueError`` for wrong values, each naming the argument;
     :class:`BaselineNotIdentifiable` (a ``ValueError``) when a fitted baseline cannot be separated
     from bunching in this window; a :class:`DelayOffsetWarning` when a fitted dip is off the axis zero.
@@ -110,6 +110,8 @@ def fit_g2(histograms: torch.Tensor, axis: DelayAxis = DelayAxis(), *, baseline:
     dark_threshold = count("dark_threshold", dark_threshold, minimum=0)
     counts = check_histograms(histograms, axis.bins).numpy()
     tau = axis.centres().numpy()
+    if not math.isnan(zero) and not tau.min() <= zero <= tau.max():
+        raise ValueError(f"zero_delay_ns {zero:g} ns is outside the delay axis ({tau.min():g} .. {tau.max():g} ns)")
     if baseline is None:
         known = np.full(len(counts), np.nan)
     else:

@@ -20,12 +20,13 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor, data_range: float) -> f
     return peak_signal_noise_ratio(prediction, target, data_range=data_range).item()
 
 
-def mape_percent(prediction: torch.Tensor, target: torch.Tensor, floor: float = 0.0) -> float:
+def mape_percent(prediction: torch.Tensor, target: torch.Tensor, *, floor: float) -> float:
     """Mean absolute percentage error ``100 mean(|p - t| / |t|)`` in percent, over entries with ``|t| > floor``.
 
     A relative error is undefined where the truth is 0 (torchmetrics' ``mean_absolute_percentage_error``
     would divide by its 1.17e-6 guard instead), so entries whose ``|target|`` is at or below ``floor``
-    are left out; report :func:`absolute_errors` beside it. ``ValueError`` when no entry is left, or
+    are left out; report :func:`absolute_errors` beside it. The floor has no default: a truth computed
+    as 0 can come out as round-off (``1 - a1 + a2 = 5.6e-17``), and every caller states what "zero" is. ``ValueError`` when no entry is left, or
     for a negative or non-finite ``floor``.
     """
     _check_same_shape(prediction, target)

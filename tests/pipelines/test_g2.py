@@ -152,3 +152,10 @@ def test_a_scan_with_dark_pixels_gives_finite_maps_and_the_g2_cli_writes_them(tm
     assert "g2(0) = " in capsys.readouterr().out and (tmp_path / "fits.csv").read_text().startswith("source,row,g2")
     assert main(["g2", "fit", str(tmp_path / "one.csv"), "--zero", "soon"]) == 2
     assert "--zero must be 'fit' or a number" in capsys.readouterr().err
+    bad_options = {("--zero", "1000"): "zero_delay_ns 1000 ns is outside the delay axis (-248.837 .. 248.837 ns)",
+                   ("--delay-unit", "ps"): "the file states delays in ns, but delay_unit ps was given",
+                   ("--axis", "0,500"): "--axis must be BINS,SPAN_NS[,FIRST_NS] with BINS an integer >= 3",
+                   ("--rho", "0"): "--rho is the signal share S / (S + B), in (0, 1]; got 0.0"}
+    for option, message in bad_options.items():
+        assert main(["g2", "fit", str(tmp_path / "one.csv"), *option]) == 2
+        assert message in capsys.readouterr().err, option

@@ -58,7 +58,7 @@ def test_psnr_mape_r2_closed_forms():
     prediction = target + 0.1
     assert metrics.mse(prediction, target) == pytest.approx(0.01, rel=1e-5)
     assert metrics.psnr(prediction, target, data_range=1.0) == pytest.approx(20.0, rel=1e-5)
-    assert metrics.mape_percent(prediction, target) == pytest.approx(5.0, rel=1e-5)
+    assert metrics.mape_percent(prediction, target, floor=0.0) == pytest.approx(5.0, rel=1e-5)
     assert losses.mape_loss(prediction, target).item() == pytest.approx(0.05, rel=1e-5)
     y = torch.linspace(0, 1, 50)
     assert metrics.r2(y, y) == pytest.approx(1.0)
@@ -90,10 +90,15 @@ def test_composite_loss_weighs_images_and_defaults_to_plain_mse():
 def test_f13_mape_leaves_out_truths_at_or_below_the_floor_and_absolute_errors_stay_finite():
     target = torch.tensor([0.0, 0.5, 1.0])
     prediction = torch.tensor([0.2, 0.55, 1.1])
-    assert metrics.mape_percent(prediction, target) == pytest.approx(10.0, rel=1e-5)
+    assert metrics.mape_percent(prediction, target, floor=0.0) == pytest.approx(10.0, rel=1e-5)
     assert metrics.mape_percent(prediction, target, floor=0.6) == pytest.approx(10.0, rel=1e-5)
     with pytest.raises(ValueError, match="MAPE is undefined: no target above the floor 0"):
-        metrics.mape_percent(torch.ones(3), torch.zeros(3))
+        metrics.mape_percent(torch.ones(3), torch.zeros(3), floor=0.0)
+    round_off = torch.full((64,), 1.0 - 1.2 + 0.2, dtype=torch.float64)  # f13: a perfect emitter's g2(0), 5.6e-17
+    with pytest.raises(ValueError, match="MAPE is undefined: no target above the floor 0.01"):
+        metrics.mape_percent(torch.rand(64, dtype=torch.float64), round_off, floor=0.01)
+    with pytest.raises(TypeError, match="floor"):
+        metrics.mape_percent(prediction, target)
     errors = metrics.absolute_errors(prediction, target)
     assert errors["mae"] == pytest.approx((0.2 + 0.05 + 0.1) / 3, rel=1e-6)
     assert errors["rmse"] == pytest.approx(((0.04 + 0.0025 + 0.01) / 3) ** 0.5, rel=1e-6)

@@ -251,7 +251,7 @@ def shared_short_histograms(train_members, test_members) -> float:
 def score(estimate: torch.Tensor, truth: torch.Tensor, floor: float) -> dict:
     """``mape`` (percent, truths above ``floor``; ``None`` without any), ``mae``, ``rmse``."""
     above = truth > floor
-    return {"mape": mape_percent(estimate[above], truth[above], floor) if above.any() else None,
+    return {"mape": mape_percent(estimate[above], truth[above], floor=floor) if above.any() else None,
             **absolute_errors(estimate, truth)}
 
 

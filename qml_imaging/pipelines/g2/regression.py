@@ -68,7 +68,7 @@ def run(config: G2RegressionConfig, run_dir: RunDir) -> dict:
 
     def evaluate(model: torch.nn.Module) -> dict[str, float]:
         test_histograms, test_labels = held_out[first].histograms, held_out[first].labels
-        return {f"mape@{first}s": mape_percent(model(test_histograms.float()).double(), test_labels, MAPE_FLOOR)}
+        return {f"mape@{first}s": mape_percent(model(test_histograms.float()).double(), test_labels, floor=MAPE_FLOOR)}
 
     trainer = Trainer(build_cnn(config), config.train, objective=supervised(g2_loss(config.loss)), evaluate=evaluate,
                       checkpoint_dir=run_dir.checkpoint_dir("cnn"), metrics=run_dir.metrics, seed=config.seed,
@@ -108,7 +108,7 @@ def score_estimators(config: G2RegressionConfig, model: G2CNN, held_out: dict) -
         predictions[seconds] = estimates
         for name, estimate in estimates.items():
             finite = torch.isfinite(estimate)
-            scores["mape"][name][str(seconds)] = mape_percent(estimate[finite], labels[finite], MAPE_FLOOR)
+            scores["mape"][name][str(seconds)] = mape_percent(estimate[finite], labels[finite], floor=MAPE_FLOOR)
             scores["r2"][name][str(seconds)] = r2(estimate[finite], labels[finite])
             errors = absolute_errors(estimate[finite], labels[finite])
             scores["rmse"][name][str(seconds)] = errors["rmse"]
@@ -117,7 +117,7 @@ def score_estimators(config: G2RegressionConfig, model: G2CNN, held_out: dict) -
         sigma = g2_zero_cramer_rao(pixels, float(seconds), DelayAxis(), config.simulation.efficiency)
         scores["crb_mape"][str(seconds)] = float(100 * torch.where(lit, math.sqrt(2 / math.pi) * sigma / labels, 0.0).mean())
         constant = torch.where(lit, torch.full_like(labels, middle), labels)
-        scores["constant_mape"][str(seconds)] = mape_percent(constant, labels, MAPE_FLOOR)
+        scores["constant_mape"][str(seconds)] = mape_percent(constant, labels, floor=MAPE_FLOOR)
     return scores, predictions
 
 
@@ -131,7 +131,7 @@ def lm_speedup_curve(config: G2RegressionConfig) -> tuple[dict[int, float], floa
         estimate = fit_g2_grid(config.grid, histograms, baseline=baselines, zero_delay_ns=0.0).g2_zero
         per_pixel.append((time.perf_counter() - started) / len(histograms))
         finite = torch.isfinite(estimate)
-        curve[seconds] = mape_percent(estimate[finite], labels[finite], MAPE_FLOOR)
+        curve[seconds] = mape_percent(estimate[finite], labels[finite], floor=MAPE_FLOOR)
     return curve, statistics.median(per_pixel)
 
 

@@ -79,7 +79,7 @@ def map_errors(estimate: torch.Tensor, truth: torch.Tensor) -> dict[str, float |
     if truth.numel() == 0:
         return {"mae": None, "rmse": None, "mape": None}
     above = truth > MAPE_FLOOR
-    mape = mape_percent(estimate[above], truth[above], MAPE_FLOOR) if above.any() else None
+    mape = mape_percent(estimate[above], truth[above], floor=MAPE_FLOOR) if above.any() else None
     return {**absolute_errors(estimate, truth), "mape": mape}
 
 

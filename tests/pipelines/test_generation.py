@@ -17,8 +17,8 @@ from tests.conftest import EXPERIMENTS
 SMOKE = yaml.safe_load((EXPERIMENTS / "qiren_generation_smoke.yaml").read_text())
 
 
-class Killed(Exception):
-    pass
+class Killed(BaseException):
+    """An interruption (as KeyboardInterrupt or a kill): not a task error the grid would retry."""
 
 
 def results(run_path):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from qml_imaging.config import ExperimentConfig, Section, TrainSettings
+from qml_imaging.config import GridExperiment, Section, TrainSettings
 from qml_imaging.models.specs import EMBEDDINGS, InrGeneratorSpec
 from qml_imaging.quantum.backends import BackendName
 
@@ -78,7 +78,7 @@ class GenerationEvaluation(Section):
     grid_images: int = Field(10, ge=1, le=64, description="samples per embedding in the sample-grid figure")
 
 
-class QirenGenerationConfig(ExperimentConfig):
+class QirenGenerationConfig(GridExperiment):
     """INR GANs, one per coordinate embedding x seed, at equal generator parameters, scored by FID and KID."""
 
     experiment: Literal["qiren_generation"]
@@ -94,7 +94,6 @@ class QirenGenerationConfig(ExperimentConfig):
         epochs=8, batch_size=32, lr=2e-3, ema_decay=0.99, eval_every=1000, checkpoint_every=1))
     sampling: GenerationSampling = Field(default_factory=GenerationSampling)
     evaluation: GenerationEvaluation = Field(default_factory=GenerationEvaluation)
-    threads: int | None = Field(None, ge=1, le=256, description="torch threads; null = torch's default")
 
     @model_validator(mode="after")
     def _consistent(self) -> QirenGenerationConfig:

@@ -4,15 +4,16 @@ Paper 003 (Zhao et al., ICML 2024), Table 2: FID of INR generators on 32x32 FFHQ
 samples, ~1.1 M parameters) with QIREN, ReLU + random Fourier features, SIREN, Tanh and ReLU coordinate
 embeddings (:data:`PAPER_FID`). This pipeline trains one generator per embedding x seed at the same
 generator parameter count (:func:`qml_imaging.models.inr_generator.matched_width`) and the same
-training budget, adversarially through the one Trainer (:mod:`qml_imaging.training.gan`).
+training budget, adversarially through the one Trainer (:mod:`qml_imaging.training.gan`), each model one
+task of the run's grid (:func:`qml_imaging.grid.run_grid`: ``grid.executor`` local or Ray).
 
 Steps: the data are split once (``split``: reference | control | training | classifier images); with
 ``evaluation.features: lenet`` a LeNet classifier is trained on the classifier images and stored in
 ``feature_nets/<data>.pt``, and FID / KID are computed in its feature space
 (:mod:`qml_imaging.diffusion.evaluation`); with ``inception`` in torchmetrics' Inception space. Then one
-model per embedding x seed (:func:`run_model`, one at a time; products in
-``models/<embedding>/seed<s>/``: ``metrics.jsonl``, ``samples.npz``, ``result.json`` written last, so
-``--resume`` skips finished models and continues others from their checkpoints). Two references:
+model per embedding x seed (:func:`train_model`, a grid task; products in ``models/<embedding>/seed<s>/``:
+``samples.npz``, ``result.json``; its metrics in the task folder, merged into the run's log by the grid, which
+keeps the result: ``--resume`` skips finished models and continues others from their checkpoints). Two references:
 ``real_control`` (held-out real images: the floor) and ``training_copies`` (training images drawn as
 samples: a generator that only memorised).
 
@@ -40,6 +41,7 @@ from qml_imaging.diffusion.evaluation import (
     fid_kid,
     train_classifier,
 )
+from qml_imaging.grid import Task, run_grid, task_folder
 from qml_imaging.models.inr import parameter_count
 from qml_imaging.models.inr_generator import Discriminator, InrGenerator, matched_width
 from qml_imaging.pipelines.generation.config import QirenGenerationConfig
@@ -63,24 +65,20 @@ KID_SEED = 7_000_003
 
 
 def run(config: QirenGenerationConfig, run_dir: RunDir) -> dict:
-    """Train and score every embedding x seed, then write ``table.md``, ``samples.png`` and the report
-    (with ``threads`` set, torch uses that many threads meanwhile)."""
-    threads = torch.get_num_threads()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    try:
-        return _run(config, run_dir)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(config: QirenGenerationConfig, run_dir: RunDir) -> dict:
+    """Train and score every embedding x seed (one grid task each, ``config.grid``), then write ``table.md``,
+    ``samples.png`` and the report. A model that still fails after ``grid.max_retries`` stops the run naming it
+    (the table needs every model; finished ones are kept for ``--resume``)."""
     images = load_images(config.data, config.split, labels=config.evaluation.features == "lenet")
     widths = {embedding: matched_width(config.generator, embedding, channels=images.channels, side=images.side,
                                        backend=config.backend) for embedding in config.embeddings}
-    scorer = make_scorer(config, run_dir, images)
-    results = [run_model(config, run_dir, images, scorer, embedding, seed, widths[embedding])
-               for embedding in config.embeddings for seed in config.seeds]
+    scorer = make_scorer(config, run_dir, images)  # the feature network is trained here, before any task reads it
+    quiet = config if config.grid.executor == "local" else config.model_copy(
+        update={"train": config.train.model_copy(update={"progress": False})})
+    tasks = [Task(f"{embedding}/seed{seed}", train_model, (quiet, str(run_dir.path), embedding, seed, widths[embedding]))
+             for embedding in config.embeddings for seed in config.seeds]
+    outcome = run_grid(tasks, config.grid, run_dir.path, label="generators", progress=config.train.progress)
+    outcome.raise_failures()
+    results = outcome.results
     references = reference_scores(config, images, scorer)
     summary = summarise(config, results, references)
     write_table(run_dir.path / "table.md", config, summary)
@@ -108,20 +106,26 @@ def players(config: QirenGenerationConfig) -> dict[str, dict]:
             for name in PLAYERS}
 
 
+def train_model(config: QirenGenerationConfig, run_path: str, embedding: str, seed: int, width: int) -> dict:
+    """One grid task: train (resuming from its checkpoints), sample and score the ``embedding`` generator of
+    ``seed``, in this process or a Ray worker (the data split and the stored feature network are read here)."""
+    run_dir = RunDir(Path(run_path), config)
+    images = load_images(config.data, config.split, labels=config.evaluation.features == "lenet")
+    return run_model(config, run_dir, images, make_scorer(config, run_dir, images), embedding, seed, width)
+
+
 def run_model(config: QirenGenerationConfig, run_dir: RunDir, images: GenerationImages, scorer, embedding: str,
               seed: int, width: int) -> dict:
-    """Train (resuming), sample and score one generator; ``result.json`` is written last. Done models return at once."""
+    """Train (resuming), sample and score one generator; returns its result (also written to ``result.json``)."""
     folder = model_folder(run_dir.path, embedding, seed)
     result_file = folder / "result.json"
-    if result_file.is_file():
-        return json.loads(result_file.read_text())
     folder.mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
     backend = make_executor(config.backend) if embedding == "qiren" else None
     pair = build_pair(config, embedding, width, images.channels, images.side, backend)
     name = f"{embedding}/seed{seed}"
     trainer = Trainer(pair, config.train, objective=GanObjective(config.gan.r1_gamma), players=players(config),
-                      checkpoint_dir=run_dir.checkpoint_dir(name), metrics=MetricsLog(folder / "metrics.jsonl"),
+                      checkpoint_dir=run_dir.checkpoint_dir(name), metrics=MetricsLog(task_folder(run_dir.path, name) / "metrics.jsonl"),
                       seed=seed, fit_name=name)
     fit = trainer.fit(gan_batches(images.training, config.train.batch_size, config.batches_per_epoch,
                                   config.generator.latent_dim))

@@ -53,6 +53,8 @@ LIFETIME_STARTS_NS = ((15.0, 200.0), (40.0, 400.0), (90.0, 800.0))
 T1_RANGE_NS = (1.0, 300.0)
 T2_RANGE_NS = (50.0, 5000.0)
 MAX_EVALUATIONS = 600
+SATURATED_GRADIENT = 1e-9
+"""Derivatives (per unbounded coordinate) below this count as zero for a coordinate pinned at its bound."""
 BASELINE_TAIL_TOLERANCE = 0.01
 """A fitted baseline is refused when the fitted bunching ``a2 exp(-D / t2)`` at the window's far end
 (``D`` the largest distance from the dip to an end of the axis) exceeds this share of it."""
@@ -268,8 +270,10 @@ def _uncertainty(u: np.ndarray, jacobian: np.ndarray, expected: np.ndarray, free
     The fit is unweighted least squares while the counts are Poisson with means ``expected``
     (``(points,)``, the fitted model), so the covariance is the sandwich
     ``(J^T J)^-1 J^T diag(expected) J (J^T J)^-1``; ``jacobian`` ``(points, free.sum())`` is the
-    residuals' Jacobian at the optimum. Coordinates whose column is zero (saturated) are left out
-    (their uncertainty is reported as ``inf``).
+    residuals' Jacobian at the optimum. Coordinates whose column is zero (saturated) are left out: a
+    quantity that still moves with one of them is reported as ``inf``; one whose derivative along it is
+    below :data:`SATURATED_GRADIENT` (a bunching amplitude ``a2`` pinned at 0, where ``d g2 / d u3 = s (1 - s)``
+    is round-off) gets the uncertainty conditional on that bound.
     """
     s1, s3 = float(_logistic(u[1])), float(_logistic(u[3]))
     gradients = np.array([[0.0, -2.0 * s1 * (1.0 - s1), 0.0, s3 * (1.0 - s3), 0.0, 0.0],
@@ -284,7 +288,7 @@ def _uncertainty(u: np.ndarray, jacobian: np.ndarray, expected: np.ndarray, free
     covariance = bread @ (jacobian.T @ (np.clip(expected, 0.0, None)[:, None] * jacobian)) @ bread
     sigmas = []
     for gradient in gradients:
-        if np.any(gradient[~moving] != 0):
+        if np.any(np.abs(gradient[~moving]) > SATURATED_GRADIENT):
             sigmas.append(math.inf)
             continue
         variance = float(gradient[moving] @ covariance @ gradient[moving])

@@ -112,3 +112,16 @@ def test_a_perfect_single_photon_emitter_and_dark_pixels_stay_finite():
     assert torch.isfinite(fit.g2_zero).all() and fit.g2_zero[1].item() == 1.0
     assert abs(fit.g2_zero[0].item()) < 3 * fit.uncertainty[0].item() < 0.1
     assert not torch.isnan(torch.stack([fit.zero_delay_ns, fit.baseline, fit.uncertainty])).any()
+
+
+def test_a_perfect_emitter_without_bunching_has_a_finite_uncertainty_with_the_zero_delay_fitted():
+    # 12 histograms of a two-level emitter (g2(0) = 0, no bunching), 190 counts per bin, dip at 7 ns: the fitted
+    # bunching amplitude a2 is pinned at its bound 0 in about half of them, which once made sigma infinite
+    axis = DelayAxis()
+    curve = three_level_g2(axis.centres() - 7.0, *(torch.tensor([v], dtype=torch.float64) for v in (1.0, 8.6, 0.0, 300.0)))
+    histograms = torch.poisson((190.0 * curve).expand(12, -1), generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DelayOffsetWarning)
+        fit = fit_g2(histograms, baseline=torch.full((12,), 190.0, dtype=torch.float64))
+    assert torch.all((fit.uncertainty > 0.02) & (fit.uncertainty < 0.05)), fit.uncertainty
+    assert torch.all(fit.g2_zero.abs() < 3 * fit.uncertainty)

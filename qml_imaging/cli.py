@@ -26,6 +26,7 @@ import json
 import os
 import struct
 import sys
+import warnings
 import wave
 from pathlib import Path
 
@@ -50,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         arguments.overrides = [*arguments.overrides, *extra]  # key=value given after an option such as --out
     try:
-        return arguments.handler(arguments)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line
+            return arguments.handler(arguments)
     except Exception as error:  # the one error boundary: one line, no traceback (unless --debug)
         if arguments.debug:
             raise
@@ -59,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         return status
     finally:
         release_locks()
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one stderr line (no source file or line of ours), e.g. a fitted dip off the axis zero."""
+    print(f"qml-imaging: warning: {message}", file=sys.stderr)
 
 
 # Exceptions a user's input or environment causes (bad values, files, devices); anything else is a bug.

@@ -419,7 +419,7 @@ def read_scan(folder: str | Path, **options) -> tuple[HbtHistograms, tuple[int, 
         if len(part) != 1:
             raise ValueError(f"{part.source}: a pixel file must hold one histogram, it holds {len(part)}")
         if part.axis.bins != axis.bins or abs(part.axis.start_ns - axis.start_ns) > 1e-6 * axis.width_ns \
-                or abs(part.axis.width_ns - axis.width_ns) > 1e-9 * axis.width_ns:
+                or abs(part.axis.width_ns - axis.width_ns) > 1e-6 * axis.width_ns:
             raise ValueError(f"{part.source}: its delay axis differs from {parts[0].source}'s; a scan needs one axis")
     with_singles = [p.has_singles for p in parts]
     if any(with_singles) and not all(with_singles):

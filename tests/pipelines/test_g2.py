@@ -159,3 +159,20 @@ def test_a_scan_with_dark_pixels_gives_finite_maps_and_the_g2_cli_writes_them(tm
     for option, message in bad_options.items():
         assert main(["g2", "fit", str(tmp_path / "one.csv"), *option]) == 2
         assert message in capsys.readouterr().err, option
+
+
+def test_g2_fit_prints_a_delay_offset_warning_as_one_line(tmp_path, capsys):
+    import numpy as np
+    import torch
+
+    from qml_imaging.cli import main
+    from qml_imaging.physics.hbt import DelayAxis, three_level_g2
+
+    axis = DelayAxis()
+    curve = three_level_g2(axis.centres() - 12.0, *(torch.tensor([v], dtype=torch.float64) for v in (0.9, 20.0, 0.1, 300.0)))
+    counts = torch.poisson(2000.0 * curve, generator=torch.Generator().manual_seed(0))[0]
+    np.savetxt(tmp_path / "shifted.csv", np.column_stack([axis.centres().numpy(), counts.numpy()]), delimiter=",",
+               header="delay_ns,counts", comments="")
+    assert main(["g2", "fit", str(tmp_path / "shifted.csv"), "--out", str(tmp_path / "fits.csv")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("qml-imaging: warning: the fitted dip of 1 of 1 histograms is off"), err

@@ -67,6 +67,11 @@ def test_image_errors_are_one_line_and_name_the_file(tmp_path):
     write_tiff16(tmp_path / "small.tif", 20, 30)
     with pytest.raises(ValueError, match="small.tif is 20x30 pixels, smaller than the 24x24 crop; lower size or use resize: resize_crop"):
         load_image(str(tmp_path / "small.tif"), 24, fit="crop")
+    config = {"experiment": "inr_image", "name": "small", "images": [str(tmp_path / "small.tif")], "size": 24,
+              "resize": "crop", "models": {"tanh": {"kind": "tanh"}}}
+    with pytest.raises(ConfigError, match="small.tif is 20x30 pixels, smaller than the 24x24 crop"):
+        config_from_dict(config)  # refused by validate, before anything runs
+    assert config_from_dict({**config, "size": 20}).size == 20
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no images here")
     with pytest.raises(FileNotFoundError, match="holds no image files"):

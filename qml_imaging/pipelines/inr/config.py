@@ -47,6 +47,18 @@ class InrComparison(GridExperiment):
         return self
 
 
+def stored_image_size(path: str) -> tuple[int, int] | None:
+    """``(height, width)`` of an image file from its header (Pillow, lazily: no pixels read, no torch);
+    None when Pillow cannot tell (the run's reader then decides)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except (OSError, ValueError):
+        return None
+
+
 def check_image_entries(images: list[str]) -> list[str]:
     """Each entry is a scikit-image name or an existing image file (made absolute); keys (names, file stems)
     are unique."""
@@ -97,6 +109,17 @@ class InrImageConfig(InrComparison):
         if size != "native" and size > 512:
             raise PydanticCustomError("less_than_equal", "Input should be less than or equal to 512")
         return size
+
+    @model_validator(mode="after")
+    def _crops_fit_inside_the_images(self) -> InrImageConfig:
+        if self.resize != "crop" or self.size == "native":
+            return self
+        for entry in self.images:
+            shape = stored_image_size(entry) if entry not in SKIMAGE_IMAGES else None
+            if shape is not None and min(shape) < self.size:
+                raise ValueError(f"{entry} is {shape[0]}x{shape[1]} pixels, smaller than the {self.size}x{self.size} "
+                                 "crop; lower size or use resize: resize_crop")
+        return self
 
     @model_validator(mode="after")
     def _superres_needs_a_size(self) -> InrImageConfig:

@@ -112,6 +112,9 @@ class ModulatedLinear(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_features, in_features))
         self.bias = nn.Parameter(torch.zeros(out_features))
         self.style = nn.Linear(style_dim, in_features)
+        # StyleGAN2's affine A: N(0, 1 / style_dim) weights on unit-scale styles, so s = 1 + O(1) varies with
+        # the latent (PyTorch's default uniform init gives s = 1 +- 0.08: every latent draws nearly one image).
+        nn.init.normal_(self.style.weight, std=1 / math.sqrt(style_dim))
         nn.init.ones_(self.style.bias)
         self.demodulate = demodulate
 
@@ -132,7 +135,12 @@ class MappingNetwork(nn.Module):
         modules: list[nn.Module] = []
         features = latent_dim
         for _ in range(layers):
-            modules += [nn.Linear(features, style_dim), nn.LeakyReLU(SLOPE)]
+            linear = nn.Linear(features, style_dim)
+            # He init for LeakyReLU(0.2), zero bias: w keeps the unit scale of the pixel-normed z (StyleGAN's
+            # equalised init); PyTorch's default shrinks it ~0.4x per layer, starving the modulation.
+            nn.init.kaiming_normal_(linear.weight, a=SLOPE, nonlinearity="leaky_relu")
+            nn.init.zeros_(linear.bias)
+            modules += [linear, nn.LeakyReLU(SLOPE)]
             features = style_dim
         self.net = nn.Sequential(*modules)
 

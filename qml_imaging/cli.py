@@ -154,6 +154,9 @@ def _run(arguments: argparse.Namespace) -> int:
             raise ConfigError("--ray-address joins a Ray cluster for `grid.executor: ray`; "
                               + (f"this run's grid.executor is {grid.executor!r}" if grid is not None
                                  else f"{config.experiment} runs no grid of tasks"))
+        from qml_imaging.grid import check_ray_address
+
+        check_ray_address(arguments.ray_address)
         os.environ["RAY_ADDRESS"] = arguments.ray_address
 
     import torch

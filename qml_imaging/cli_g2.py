@@ -80,6 +80,11 @@ def _fit(arguments: argparse.Namespace) -> int:
         raise ValueError(f"--channels must be two channel numbers A,B, got {arguments.channels!r}") from None
     if arguments.rho is not None and not 0 < arguments.rho <= 1:
         raise ValueError(f"--rho is the signal share S / (S + B), in (0, 1]; got {arguments.rho}")
+    missing = [path for path in arguments.files if not Path(path).is_file()]
+    if missing:
+        raise FileNotFoundError(f"no histogram file {missing[0]!r}" + (" (a folder: give its files, or use "
+                                "`qml-imaging g2 scan` for a scan)" if Path(missing[0]).is_dir() else "")
+                                + (f"; {len(missing) - 1} more missing" if len(missing) > 1 else ""))
     model = load_cnn(arguments.cnn) if arguments.cnn else None
     axis = _axis(arguments.axis)
     rows = []

@@ -257,6 +257,21 @@ class _RayExecutor:
         self.running.clear()
 
 
+def check_ray_address(address: str, timeout: float = 5.0) -> None:
+    """Refuse a cluster address nothing answers on (``ray.init`` would wait for it without end): a
+    ``HOST:PORT`` or ``ray://HOST:PORT`` address must accept a TCP connection within ``timeout`` seconds.
+    ``auto`` and other forms are left to Ray. Raises :class:`ExecutorUnavailable` naming the address."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ExecutorUnavailable(f"no Ray cluster answers at {address} ({error.strerror or error}); check the "
+                                  "address (`ray status` on the head node shows it) or drop --ray-address to run "
+                                  "Ray on this machine") from None
+
+
 def import_ray():
     """The ``ray`` module, or :class:`ExecutorUnavailable` naming the install command."""
     try:

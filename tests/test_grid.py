@@ -151,7 +151,7 @@ def test_ray_without_ray_installed_is_one_line_naming_the_install_command(tmp_pa
     assert not (tmp_path / "run").exists(), "no run folder is left behind"
 
 
-def test_removed_and_misplaced_grid_settings_are_clear_errors(capsys):
+def test_removed_and_misplaced_grid_settings_are_clear_errors(tmp_path, capsys):
     with pytest.raises(ConfigError, match=r"key 'workers' was removed: .*grid: \{executor: ray, tasks_at_once"):
         load_config(EXPERIMENTS / "diffusion_fewshot.yaml", ["workers=2"])
     with pytest.raises(ConfigError, match=r"key 'evaluation.workers' was removed"):
@@ -162,6 +162,9 @@ def test_removed_and_misplaced_grid_settings_are_clear_errors(capsys):
         config_from_dict({**load_config(SMOKE).model_dump(), "grid": {"executor": "dask"}})
     assert main(["run", SMOKE, "--ray-address", "10.0.0.1:6379"]) == 2
     assert "this run's grid.executor is 'local'" in capsys.readouterr().err
+    out = tmp_path / "unreachable"
+    assert main(["run", SMOKE, "grid.executor=ray", "--ray-address", "127.0.0.1:1", "--out", str(out)]) == 2
+    assert "no Ray cluster answers at 127.0.0.1:1" in capsys.readouterr().err and not out.exists()
 
 
 def test_validate_imports_neither_torch_nor_ray():

@@ -107,13 +107,14 @@ class TrainedModel:
                batch_size: int | None = None) -> np.ndarray:
         """``n`` new images of a diffusion or generation run, float32 ``(n, C, S, S)`` in [-1, 1]. Diffusion:
         DDIM from pseudo-random start noise drawn with ``seed``; ``steps`` and ``eta`` default to the run's
-        ``sampling``. Generation: the generator on latents drawn with ``seed`` (``steps`` and ``eta`` must be None)."""
+        ``sampling``. Generation: the generator on latents drawn with ``seed`` (``steps`` and ``eta`` must be None),
+        clipped to the data range [-1, 1] (the generator's output layer is unbounded), as the run's own sample grids."""
         if self.config.experiment == "qiren_generation":
             if steps is not None or eta is not None:
                 raise ValueError("--steps and --eta are DDIM settings; a qiren_generation generator takes neither")
             from qml_imaging.pipelines.generation.pipeline import generate
 
-            return generate(self.model, n, batch_size or n, seed).numpy().astype(np.float32)
+            return generate(self.model, n, batch_size or n, seed).clamp(-1.0, 1.0).numpy().astype(np.float32)
         if self.config.experiment != "diffusion_fewshot":
             raise ValueError(f"{self.run_dir} is a {self.config.experiment!r} run; sample needs a diffusion_fewshot "
                              "or qiren_generation run")

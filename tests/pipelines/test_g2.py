@@ -156,6 +156,10 @@ def test_a_scan_with_dark_pixels_gives_finite_maps_and_the_g2_cli_writes_them(tm
                    ("--delay-unit", "ps"): "the file states delays in ns, but delay_unit ps was given",
                    ("--axis", "0,500"): "--axis must be BINS,SPAN_NS[,FIRST_NS] with BINS an integer >= 3",
                    ("--rho", "0"): "--rho is the signal share S / (S + B), in (0, 1]; got 0.0"}
+    assert main(["g2", "fit", str(tmp_path / "one.csv"), str(tmp_path / "absent.csv"), "--out", str(tmp_path / "x.csv")]) == 2
+    assert "no histogram file" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
+    assert main(["g2", "fit", str(tmp_path)]) == 2
+    assert "a folder: give its files, or use `qml-imaging g2 scan`" in capsys.readouterr().err
     for option, message in bad_options.items():
         assert main(["g2", "fit", str(tmp_path / "one.csv"), *option]) == 2
         assert message in capsys.readouterr().err, option

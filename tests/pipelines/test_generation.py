@@ -75,7 +75,8 @@ def test_smoke_run_reports_the_table_and_a_killed_run_resumes_to_the_same_number
     assert main(["sample", str(tmp_path / "full"), "--fit", "rff/seed0", "--n", "6", "--out",
                  str(tmp_path / "s")]) == 0
     images = __import__("numpy").load(tmp_path / "s" / "samples.npy")
-    assert images.shape == (6, 1, 28, 28)
+    assert images.shape == (6, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
+    assert json.loads((tmp_path / "s" / "sample_info.json").read_text())["value_range"] == [-1.0, 1.0]
     assert main(["sample", str(tmp_path / "full"), "--fit", "relu/seed0", "--out", str(tmp_path / "s")]) == 2
     assert "its models: ['qiren/seed0'" in capsys.readouterr().err
 

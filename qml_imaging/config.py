@@ -39,6 +39,18 @@ UserPath = Annotated[str, AfterValidator(absolute_path)]
 """A file or folder path in a config: stored absolute (:func:`absolute_path`)."""
 
 
+def check_folder_path(key: str, choice: str, path: str | None) -> None:
+    """A data set whose ``key`` (``source``, ``kind``) is ``choice`` reads ``path`` exactly when ``choice`` is
+    ``folder``, and that folder exists. Raises ValueError naming the key otherwise."""
+    if choice == "folder":
+        if path is None:
+            raise ValueError(f"{key}: folder needs path: a folder of image files")
+        if not Path(path).expanduser().is_dir():
+            raise ValueError(f"image folder {path!r} does not exist")
+    elif path is not None:
+        raise ValueError(f"path is for {key}: folder, not {choice}")
+
+
 class Section(BaseModel):
     """Base of every config section: unknown keys are errors, values are checked on assignment, NaN and
     infinities are refused wherever a number is expected, and a boolean is never read as a number

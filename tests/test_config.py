@@ -180,3 +180,14 @@ def test_relative_data_paths_are_stored_absolute_so_a_run_reads_them_from_any_fo
         stored = tmp_path / f"{config.experiment}.yaml"
         stored.write_text(dump_config(config))
         assert load_config(stored) == config
+
+
+def test_a_folder_data_set_needs_its_path_and_only_folders_take_one(tmp_path):
+    with pytest.raises(ConfigError, match="source: folder needs path: a folder of image files"):
+        load_config(EXPERIMENTS / "diffusion_fewshot.yaml", ["datasets={mine: {source: folder}}"])
+    with pytest.raises(ConfigError, match="path is for source: folder, not mnist"):
+        load_config(EXPERIMENTS / "diffusion_fewshot.yaml", [f"datasets={{mnist: {{source: mnist, path: {tmp_path}}}}}"])
+    with pytest.raises(ConfigError, match="kind: folder needs path: a folder of image files"):
+        load_config(EXPERIMENTS / "qcrb_natural.yaml", ["datasets={mine: {kind: folder}}"])
+    with pytest.raises(ConfigError, match="path is for kind: folder, not mnist"):
+        load_config(EXPERIMENTS / "qcrb_natural.yaml", [f"datasets={{digits: {{kind: mnist, path: {tmp_path}}}}}"])

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from qml_imaging.config import GridExperiment, Section, TrainSettings, UserPath
+from qml_imaging.config import GridExperiment, Section, TrainSettings, UserPath, check_folder_path
 from qml_imaging.models.specs import DiffusionUNetSpec
 from qml_imaging.quantum.backends import BackendName
 
@@ -30,15 +29,9 @@ class DatasetSpec(Section):
 
     @model_validator(mode="after")
     def _source_options(self) -> DatasetSpec:
-        if self.source == "folder":
-            if self.path is None:
-                raise ValueError("source: folder needs path: a folder of image files")
-            if not Path(self.path).expanduser().is_dir():
-                raise ValueError(f"image folder {self.path!r} does not exist")
-            if self.classes is not None:
-                raise ValueError("a folder data set has one class; leave classes unset")
-        elif self.path is not None:
-            raise ValueError(f"path is for source: folder, not {self.source}")
+        check_folder_path("source", self.source, self.path)
+        if self.source == "folder" and self.classes is not None:
+            raise ValueError("a folder data set has one class; leave classes unset")
         if self.source == "mnist" and self.size != 28:
             raise ValueError(f"MNIST images are 28x28; size {self.size} is not available (use 28)")
         if self.source == "medmnist" and self.size not in (28, 64, 128):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, PositiveFloat, model_validator
 
-from qml_imaging.config import GridExperiment, Section, TrainSettings, UserPath
+from qml_imaging.config import GridExperiment, Section, TrainSettings, UserPath, check_folder_path
 from qml_imaging.data.catalog import SKIMAGE_IMAGES
 from qml_imaging.models.specs import UNetSpec
 from qml_imaging.physics.family_parameters import FAMILY_PARAMETERS, check_theta
@@ -140,13 +139,7 @@ class ImageSource(Section):
         overlap = sorted(set(self.names) & set(self.held_out))
         if self.kind == "skimage" and overlap:
             raise ValueError(f"images {overlap} are both in names (training) and held_out")
-        if self.kind == "folder":
-            if self.path is None:
-                raise ValueError("kind: folder needs path: a folder of image files")
-            if not Path(self.path).expanduser().is_dir():
-                raise ValueError(f"image folder {self.path!r} does not exist")
-        elif self.path is not None:
-            raise ValueError(f"path is for kind: folder, not {self.kind}")
+        check_folder_path("kind", self.kind, self.path)
         return self
 
 

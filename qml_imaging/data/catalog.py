@@ -19,3 +19,11 @@ def image_key(entry: str) -> str:
     from pathlib import PurePath
 
     return PurePath(entry).stem
+
+
+def crop_too_small(name: str, height: int, width: int, size: int) -> str | None:
+    """Why a ``size x size`` centre crop (``resize: crop``) cannot be cut from a ``height x width`` image
+    ``name``; None when it can. Shared by ``validate`` (file headers) and the preprocessing itself."""
+    if min(height, width) >= size:
+        return None
+    return f"{name} is {height}x{width} pixels, smaller than the {size}x{size} crop; lower size or use resize: resize_crop"

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from qml_imaging.data.catalog import IMAGE_SUFFIXES, SKIMAGE_IMAGES
+from qml_imaging.data.catalog import IMAGE_SUFFIXES, SKIMAGE_IMAGES, crop_too_small
 
 INTENSITY_RULES = ("auto", "minmax")
 FITS = ("resize_crop", "crop", "stretch")
@@ -113,9 +113,9 @@ def preprocess(image: torch.Tensor, size: int | str, *, fit: str = "resize_crop"
             raise ValueError(f"image size must be a positive integer or 'native', got {size!r}")
         height, width = image.shape[-2:]
         if fit == "crop":
-            if min(height, width) < size:
-                raise ValueError(f"{name} is {height}x{width} pixels, smaller than the {size}x{size} crop; "
-                                 "lower size or use resize: resize_crop")
+            problem = crop_too_small(name, height, width, size)
+            if problem is not None:
+                raise ValueError(problem)
             image = TF.center_crop(image, [size, size])
         elif fit == "stretch":
             image = TF.resize(image, [size, size], antialias=True)

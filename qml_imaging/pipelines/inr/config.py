@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from qml_imaging.config import ExperimentConfig, GridExperiment, Section, TrainSettings, UserPath, absolute_path
-from qml_imaging.data.catalog import IMAGE_SUFFIXES, SIGNAL_SUFFIXES, SKIMAGE_IMAGES, image_key
+from qml_imaging.data.catalog import IMAGE_SUFFIXES, SIGNAL_SUFFIXES, SKIMAGE_IMAGES, crop_too_small, image_key
 from qml_imaging.quantum.backends import BackendName, IbmBackendName
 
 
@@ -116,9 +116,9 @@ class InrImageConfig(InrComparison):
             return self
         for entry in self.images:
             shape = stored_image_size(entry) if entry not in SKIMAGE_IMAGES else None
-            if shape is not None and min(shape) < self.size:
-                raise ValueError(f"{entry} is {shape[0]}x{shape[1]} pixels, smaller than the {self.size}x{self.size} "
-                                 "crop; lower size or use resize: resize_crop")
+            problem = crop_too_small(entry, *shape, self.size) if shape is not None else None
+            if problem is not None:
+                raise ValueError(problem)
         return self
 
     @model_validator(mode="after")

@@ -169,7 +169,9 @@ class _Op:
     kind: str  # "diagonal" | "monomial" | "one_qubit" | "dense"
     batched: bool
     constant: torch.Tensor | None = None  # (d, d) matrix known at plan time
-    matrix: torch.Tensor | None = None  # filled per call: (d, d) or (B, d, d)
+    matrix: torch.Tensor | None = None  # filled per call when first needed: (d, d) or (B, d, d)
+    group: _Group | None = None  # the parametric group whose compute_matrix call fills ``matrix``
+    phase: tuple | None = None  # (input column, slope, offset): diagonal angles offset + x[:, column] * slope
 
 
 @dataclass
@@ -258,6 +260,8 @@ class CircuitPlan:
         self.ops: list[_Op] = []
         self.groups: list[_Group] = []
         self.reusable = True
+        self.values: tuple[torch.Tensor, torch.Tensor] | None = None  # (inputs, flat weights) during run
+        self.linear_phases: dict[tuple, _LinearPhases] = {}  # one per distinct per-sample phase step
         self._build_ops(operations, inputs, weights)
         self.readout_plan = _Readout(measurements, self)
         self.reusable = self.reusable and self.readout_plan.reusable
@@ -310,7 +314,11 @@ class CircuitPlan:
                     group.indices.append((mode, index))
             kind = self._group_kind(group)
             for i in members:
-                self.ops[i].kind = kind
+                self.ops[i].kind, self.ops[i].group = kind, group
+            linear = _linear_phase(group) if kind == "diagonal" else None
+            if linear is not None:
+                for i, (_, column) in zip(members, group.sources[0]):
+                    self.ops[i].phase = (column, *linear)
             self.groups.append(group)
 
     def _vectorises(self, group: _Group) -> bool:
@@ -339,51 +347,77 @@ class CircuitPlan:
         except Exception:
             return "one_qubit" if n_wires == 1 else "dense"
 
-    def matrices(self, inputs: torch.Tensor, weights: torch.Tensor) -> None:
-        """Fill every parametric gate's ``matrix`` for these values (one vectorised call per group)."""
-        flat_weights = weights.reshape(-1)
+    def _fill(self, group: _Group) -> None:
+        """Fill the ``matrix`` of every gate of ``group`` for this call's values (one vectorised call)."""
+        inputs, flat_weights = self.values
+        if group.recorded:
+            for i in group.members:
+                self.ops[i].matrix = _operation_matrix(self.ops[i].operation, self.dtype, self.device)
+            return
         batch = inputs.shape[0]
-        for group in self.groups:
-            if group.recorded:
-                for i in group.members:
-                    self.ops[i].matrix = _operation_matrix(self.ops[i].operation, self.dtype, self.device)
-                continue
-            columns = []
-            for slot, (mode, index) in zip(group.sources, group.indices):
-                if mode == "w":
-                    column = flat_weights[index]
-                elif mode == "x":
-                    column = inputs[:, index].transpose(0, 1)
-                else:
-                    values = [_value(kind, i, inputs, flat_weights) for kind, i in slot]
-                    if group.batched:
-                        values = [v.expand(batch) if v.ndim == 0 else v for v in values]
-                    column = torch.stack(values)
-                if group.batched and column.ndim == 1:
-                    column = column.unsqueeze(1).expand(-1, batch)
-                columns.append(column)
-            shape = columns[0].shape
-            matrices = group.gate_type.compute_matrix(*(c.reshape(-1) for c in columns), **group.hyperparameters)
-            matrices = _as_complex(matrices, self.dtype, self.device)
-            matrices = matrices.reshape(*shape, *matrices.shape[-2:])
-            for i, matrix in zip(group.members, matrices.unbind(0)):  # one stack in the backward pass
-                self.ops[i].matrix = matrix
+        columns = []
+        for slot, (mode, index) in zip(group.sources, group.indices):
+            if mode == "w":
+                column = flat_weights[index]
+            elif mode == "x":
+                column = inputs[:, index].transpose(0, 1)
+            else:
+                values = [_value(kind, i, inputs, flat_weights) for kind, i in slot]
+                if group.batched:
+                    values = [v.expand(batch) if v.ndim == 0 else v for v in values]
+                column = torch.stack(values)
+            if group.batched and column.ndim == 1:
+                column = column.unsqueeze(1).expand(-1, batch)
+            columns.append(column)
+        shape = columns[0].shape
+        matrices = group.gate_type.compute_matrix(*(c.reshape(-1) for c in columns), **group.hyperparameters)
+        matrices = _as_complex(matrices, self.dtype, self.device)
+        matrices = matrices.reshape(*shape, *matrices.shape[-2:])
+        for i, matrix in zip(group.members, matrices.unbind(0)):  # one stack in the backward pass
+            self.ops[i].matrix = matrix
 
     def matrix(self, op: _Op) -> torch.Tensor:
-        return op.constant if op.constant is not None else op.matrix
+        """The gate's matrix for this call: ``(d, d)``, or ``(B, d, d)`` for a per-sample gate."""
+        if op.constant is not None:
+            return op.constant
+        if op.matrix is None:
+            self._fill(op.group)
+        return op.matrix
 
     def run(self, inputs: torch.Tensor, weights: torch.Tensor, whole_state: bool = False) -> torch.Tensor:
-        """Final state ``(B or 1, 2**n)`` (``whole_state``: without the steps the readout absorbs)."""
-        self.matrices(inputs, weights)
+        """Final state ``(B or 1, 2**n)`` (``whole_state``: without the steps the readout absorbs).
+        Gate matrices are computed when a step first needs them (per-sample phase gates never)."""
+        self.values = (inputs, weights.reshape(-1))
         program = self.program if not whole_state else _compile(self, absorb=False)
         try:
             return _execute(self, program, inputs.shape[0])
         finally:
+            self.values = None
             for op in self.ops:
                 op.matrix = None
 
     def readout(self, state: torch.Tensor, batch: int) -> torch.Tensor:
         return self.readout_plan.evaluate(state, batch)
+
+
+def _linear_phase(group: _Group) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(slope, offset)``, float64 ``(d,)``, when the group's gates are per-sample diagonal gates of one
+    input column whose entries are ``exp(1j * (offset + theta * slope))`` for every angle ``theta``
+    (RZ, PhaseShift, CRZ, IsingZZ, MultiRZ, ...; checked on probe angles); otherwise None."""
+    if not group.batched or group.recorded or len(group.sources) != 1 or group.indices[0][0] != "x":
+        return None
+    probes = torch.tensor([0.0, 1e-3, -2.7, 0.9, 5.1], dtype=torch.float64)
+    try:
+        matrices = torch.as_tensor(group.gate_type.compute_matrix(probes, **group.hyperparameters))
+        entries = torch.diagonal(matrices, dim1=-2, dim2=-1).to(torch.complex128)
+    except Exception:  # a gate that does not vectorise over angles keeps the matrix path
+        return None
+    if entries.shape[0] != len(probes) or not torch.allclose(entries.abs(), torch.ones(()).double()):
+        return None
+    offset = torch.angle(entries[0])
+    slope = torch.angle(entries[1] / entries[0]) / probes[1]
+    predicted = torch.polar(torch.ones_like(entries.real), offset + probes[:, None] * slope)
+    return (slope, offset) if torch.allclose(predicted, entries, atol=1e-10) else None
 
 
 def _value(kind: str, index, inputs: torch.Tensor, flat_weights: torch.Tensor) -> torch.Tensor:
@@ -402,6 +436,7 @@ def _value(kind: str, index, inputs: torch.Tensor, flat_weights: torch.Tensor) -
 #   ("batched", [substeps])              per-sample gates
 # substeps: ("layer", {wire: [op indices]}) one-qubit gates combined per wire;
 #           ("mono", [op indices], constant (permutation, phases) or None) diagonal/permutation run;
+#           ("phase", [op indices], _LinearPhases or None) per-sample diagonal run (batched only);
 #           ("gate", op index)             any other gate.
 
 
@@ -459,7 +494,47 @@ def _substeps(plan: CircuitPlan, run: list[int], batched: bool) -> list:
     for position, step in enumerate(steps):
         if step[0] == "mono" and all(ops[i].constant is not None for i in step[1]):
             steps[position] = ("mono", step[1], _compose_monomials(plan, step[1]))
+        elif step[0] == "phase":
+            steps[position] = ("phase", step[1], _linear_phases(plan, step[1]))
     return steps
+
+
+@dataclass
+class _LinearPhases:
+    """Per-sample diagonal gates whose phase angles are linear in input columns: the angle of every
+    basis state is ``offset + inputs[:, columns] @ slopes`` (one small real matrix product)."""
+
+    columns: torch.Tensor  # (m,) input columns
+    slopes: torch.Tensor  # (m, 2**n) real
+    offset: torch.Tensor | None  # (2**n,) real, None when zero
+
+    def angles(self, inputs: torch.Tensor) -> torch.Tensor:
+        selected = inputs.index_select(1, self.columns)
+        return selected @ self.slopes if self.offset is None else torch.addmm(self.offset, selected, self.slopes)
+
+
+def _linear_phases(plan: CircuitPlan, indices: list[int]) -> _LinearPhases | None:
+    """The run's phases as a :class:`_LinearPhases` when every gate has a linear phase (None
+    otherwise); runs of the same gates share one object, so a call computes their phases once."""
+    ops = [plan.ops[i] for i in indices]
+    if not all(op.phase is not None for op in ops):
+        return None
+    key = tuple(sorted((op.phase[0], op.wires, tuple(op.phase[1].tolist()), tuple(op.phase[2].tolist()))
+                       for op in ops))
+    if key not in plan.linear_phases:
+        n, real = plan.n_qubits, _real(plan.dtype)
+        slopes, offset = defaultdict(float), 0.0
+        for op in ops:
+            local = _local_index(op.wires, n, "cpu")
+            column, slope, gate_offset = op.phase
+            slopes[column] = slopes[column] + slope[local]
+            offset = offset + gate_offset[local]
+        columns = sorted(slopes)
+        plan.linear_phases[key] = _LinearPhases(
+            torch.tensor(columns, device=plan.device),
+            torch.stack([slopes[c] for c in columns]).to(device=plan.device, dtype=real),
+            None if not torch.any(offset != 0) else offset.to(device=plan.device, dtype=real))
+    return plan.linear_phases[key]
 
 
 def _absorb_tail(plan: CircuitPlan, program: list) -> None:
@@ -488,24 +563,23 @@ def _execute(plan: CircuitPlan, program: list, batch: int) -> torch.Tensor:
     n = plan.n_qubits
     state = None
     deferred = None  # per-sample phases of a shared state, folded into the next fused unitary
+    phases: dict[int, torch.Tensor] = {}  # this call's phases of each _LinearPhases
     for position, (kind, steps) in enumerate(program):
         if kind == "product":
             state = _product_state(plan, steps)
         elif kind == "batched":
             if state.shape[0] == 1 and batch > 1 and len(steps) == 1 and steps[0][0] == "phase" \
                     and position + 1 < len(program) and _fuses(plan, program[position + 1][1], batch, n):
-                angles = _phase_angles([plan.ops[i] for i in steps[0][1]], plan, n)
-                if angles is not None:
-                    deferred = angles
-                    continue
+                deferred = _step_phases(plan, steps[0], phases)
+                continue
             if state.shape[0] == 1 and batch > 1:
                 state = state.expand(batch, -1)
             for step in steps:
-                state = _apply_batched_step(plan, state, step)
+                state = _apply_batched_step(plan, state, step, phases)
         elif deferred is not None:
             # (psi0 * phases) @ U^T = phases @ (psi0[:, None] * U^T): no batch-sized multiplication
             transposed = _fused_transpose(plan, program[position][1], n)
-            state = _Phases.apply(deferred) @ (state.reshape(-1, 1) * transposed)
+            state = deferred @ (state.reshape(-1, 1) * transposed)
             deferred = None
         else:
             state = _apply_static(plan, state, steps, n)
@@ -546,19 +620,28 @@ def _product_state(plan: CircuitPlan, indices: list[int]) -> torch.Tensor:
     return state
 
 
-def _apply_batched_step(plan: CircuitPlan, state: torch.Tensor, step) -> torch.Tensor:
+def _apply_batched_step(plan: CircuitPlan, state: torch.Tensor, step, phases: dict) -> torch.Tensor:
     n = plan.n_qubits
     if step[0] == "phase":
-        ops = [plan.ops[i] for i in step[1]]
-        angles = _phase_angles(ops, plan, n)
-        if angles is not None:
-            return _PhaseRotation.apply(state, angles)
-        return state * _merged_phases(ops, plan, n)
+        return state * _step_phases(plan, step, phases)
     op = plan.ops[step[1]]
     matrix = plan.matrix(op)
     if op.kind == "one_qubit":
         return _apply_one_qubit(state, matrix, op.wires[0], n)
     return _apply_dense(state, matrix, op.wires, n)
+
+
+def _step_phases(plan: CircuitPlan, step, phases: dict) -> torch.Tensor:
+    """Complex phases ``(B, 2**n)`` of a per-sample diagonal run; a :class:`_LinearPhases` run's
+    are computed once per call (``phases`` keeps them) and never build a gate matrix."""
+    _, indices, linear = step
+    if linear is not None:
+        if id(linear) not in phases:
+            phases[id(linear)] = _Phases.apply(linear.angles(plan.values[0]))
+        return phases[id(linear)]
+    ops = [plan.ops[i] for i in indices]
+    angles = _phase_angles(ops, plan, plan.n_qubits)
+    return _Phases.apply(angles) if angles is not None else _merged_phases(ops, plan, plan.n_qubits)
 
 
 def _phase_angles(ops: list[_Op], plan: CircuitPlan, n: int) -> torch.Tensor | None:
@@ -589,31 +672,6 @@ class _Phases(torch.autograd.Function):
     def backward(ctx, grad):
         (phases,) = ctx.saved_tensors
         return (grad * phases.conj()).imag.contiguous()
-
-
-class _PhaseRotation(torch.autograd.Function):
-    """``state * exp(1j * angles)`` with a two-multiplication backward (no complex zeros, no
-    reductions): d state = grad * exp(-1j * angles), d angles = Im(grad * conj(out))."""
-
-    @staticmethod
-    def forward(ctx, state, angles):
-        phases = torch.complex(torch.cos(angles), torch.sin(angles))
-        out = state * phases
-        ctx.save_for_backward(phases, out)
-        ctx.rows = state.shape[0]
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        phases, out = ctx.saved_tensors
-        grad_state = grad_angles = None
-        if ctx.needs_input_grad[0]:
-            grad_state = grad * phases.conj()
-            if ctx.rows == 1 and grad_state.shape[0] != 1:
-                grad_state = grad_state.sum(dim=0, keepdim=True)
-        if ctx.needs_input_grad[1]:
-            grad_angles = (grad * out.conj()).imag
-        return grad_state, grad_angles
 
 
 def _merged_phases(ops: list[_Op], plan: CircuitPlan, n: int) -> torch.Tensor:
@@ -931,11 +989,17 @@ class _Readout:
         self.reusable = True
         self.final_permutation = None
         self.bases: dict[tuple, _Basis] = {}
-        self.outputs: list = []  # per measurement: ("expval"|"var", terms, terms2) | ("probs", key, index) | ("dense", ...)
+        self.moments: list[list] = []  # per moment (a mean or a second moment): its terms
+        self.outputs: list = []  # per measurement: ("expval", moment) | ("var", moment, moment of squares)
+        #                          | ("probs", basis, wires) | ("dense", wires, matrix, variance)
         for measurement in measurements:
-            self.outputs.append(self._measurement(measurement))
+            output = self._measurement(measurement)
+            if output[0] in ("expval", "var"):
+                output = (output[0], *(self._moment(terms) for terms in output[1:] if terms is not None))
+            self.outputs.append(output)
         self.computational_basis = list(self.bases) in ([], [()]) and all(o[0] != "dense" for o in self.outputs)
-        self._tables: dict = {}
+        self.only_means = all(output[0] == "expval" for output in self.outputs)  # moments are the outputs
+        self._functionals: tuple[dict, torch.Tensor] | None = None
 
     def _measurement(self, measurement):
         name = type(measurement).__name__
@@ -1023,13 +1087,42 @@ class _Readout:
             terms.append((coefficient, self._column(self._basis(key, rotation), key, column)))
         return terms
 
-    def _table(self, key) -> torch.Tensor:
-        if key not in self._tables:
-            self._tables[key] = torch.stack(self.bases[key].columns, dim=1)
-        return self._tables[key]
+    def _moment(self, terms: list) -> int:
+        self.moments.append(terms)
+        return len(self.moments) - 1
+
+    def functionals(self) -> tuple[dict, torch.Tensor]:
+        """Every moment as linear functionals of basis probabilities: per basis key a real
+        ``(2**n, n_moments)`` matrix, and a ``(n_moments,)`` constant (identity terms), so that
+        ``moments = constant + sum over bases of probabilities @ matrix``. Trainable coefficients stay
+        in the autograd graph (their plans are recorded on each call, so this is built per call)."""
+        if self._functionals is None:
+            real, device = _real(self.plan.dtype), self.plan.device
+            entries: dict = defaultdict(list)  # basis key -> (column, moment, coefficient)
+            constant = [torch.zeros((), dtype=real, device=device) for _ in self.moments]
+            for moment, terms in enumerate(self.moments):
+                for coefficient, where in terms:
+                    coefficient = torch.as_tensor(coefficient, dtype=real, device=device)
+                    if where is None:
+                        constant[moment] = constant[moment] + coefficient
+                    else:
+                        entries[where[0]].append((where[1], moment, coefficient))
+            matrices = {}
+            for key, items in entries.items():
+                columns = torch.stack(self.bases[key].columns, dim=1)
+                weights = torch.zeros(columns.shape[1], len(self.moments), dtype=real, device=device).index_put(
+                    (torch.tensor([c for c, _, _ in items], device=device),
+                     torch.tensor([m for _, m, _ in items], device=device)),
+                    torch.stack([value for _, _, value in items]), accumulate=True)
+                matrices[key] = columns @ weights
+            self._functionals = matrices, (torch.stack(constant) if constant else torch.zeros(0, dtype=real, device=device))
+        return self._functionals
 
     def evaluate(self, state: torch.Tensor, batch: int) -> torch.Tensor:
-        values, probabilities = {}, {}
+        """The measurements ``(B, n_values)`` of final states ``(B or 1, 2**n)``."""
+        matrices, constant = self.functionals()
+        probabilities = {}
+        moments = constant.expand(state.shape[0], -1)
         n = self.n
         for key, basis in self.bases.items():
             rotated = state
@@ -1038,47 +1131,39 @@ class _Readout:
                     rotated = rotated * _embed_diagonal(torch.diagonal(op.constant), op.wires, n)
                 elif op.kind == "one_qubit":
                     rotated = _apply_one_qubit(rotated, op.constant, op.wires[0], n)
-                elif op.kind != "diagonal":
+                else:
                     rotated = _apply_dense(rotated, op.constant, op.wires, n)
             p = _probabilities(rotated)
             if key == () and self.final_permutation is not None:
                 p = _Gather.apply(p, self.final_permutation, _inverse(self.final_permutation))
             probabilities[key] = p
-            if basis.columns:
-                values[key] = p @ self._table(key)
-        columns = []
-        rows = state.shape[0]
-        for output in self.outputs:
-            kind = output[0]
-            if kind in ("expval", "var"):
-                mean = _combine(output[1], values, rows, state)
-                if kind == "var":
-                    mean = _combine(output[2], values, rows, state) - mean**2
-                columns.append(mean.unsqueeze(-1))
-            elif kind == "probs":
-                _, basis, wires = output
-                key = next(k for k, b in self.bases.items() if b is basis)
-                columns.append(_marginal(probabilities[key], wires, n))
-            else:
-                _, wires, matrix, variance = output
-                applied = _apply_dense(state, matrix, wires, n)
-                mean = (state.conj() * applied).real.sum(dim=-1)
-                if variance:
-                    mean = (applied.conj() * applied).real.sum(dim=-1) - mean**2
-                columns.append(mean.unsqueeze(-1))
-        result = torch.cat(columns, dim=-1) if columns else state.real.new_zeros(rows, 0)
+            if key in matrices:
+                moments = moments + p @ matrices[key]
+        if self.only_means:
+            result = moments
+        else:
+            columns = [self._output_value(output, moments, probabilities, state) for output in self.outputs]
+            result = torch.cat(columns, dim=-1) if columns else state.real.new_zeros(state.shape[0], 0)
         return result.expand(batch, -1) if result.shape[0] == 1 and batch > 1 else result
 
-
-def _combine(terms: list, values: dict, rows: int, state: torch.Tensor) -> torch.Tensor:
-    total = state.real.new_zeros(rows)
-    for coefficient, where in terms:
-        if where is None:
-            total = total + coefficient
-        else:
-            key, column = where
-            total = total + coefficient * values[key][:, column]
-    return total
+    def _output_value(self, output: tuple, moments: torch.Tensor, probabilities: dict,
+                      state: torch.Tensor) -> torch.Tensor:
+        """One measurement's columns ``(rows, k)``."""
+        kind = output[0]
+        if kind == "expval":
+            return moments[:, output[1]:output[1] + 1]
+        if kind == "var":
+            return (moments[:, output[2]] - moments[:, output[1]] ** 2).unsqueeze(-1)
+        if kind == "probs":
+            _, basis, wires = output
+            key = next(k for k, b in self.bases.items() if b is basis)
+            return _marginal(probabilities[key], wires, self.n)
+        _, wires, matrix, variance = output
+        applied = _apply_dense(state, matrix, wires, self.n)
+        mean = (state.conj() * applied).real.sum(dim=-1)
+        if variance:
+            mean = (applied.conj() * applied).real.sum(dim=-1) - mean**2
+        return mean.unsqueeze(-1)
 
 
 def _marginal(probabilities: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:

@@ -164,3 +164,28 @@ def test_unsupported_wire_labels_are_named():
 
     with pytest.raises(ValueError, match="RX acts on wire 'a'"):
         simulator.expectation_values(circuit, torch.zeros(2, 1), torch.zeros(0), 1)
+
+
+def test_observable_coefficients_taken_from_weights_are_differentiated():
+    def circuit(inputs, weights):
+        qml.RY(inputs[..., 0], wires=0)
+        qml.CNOT(wires=[0, 1])
+        qml.RX(weights[0], wires=1)
+        hamiltonian = qml.Hamiltonian([weights[1], 0.5, weights[2]],
+                                      [qml.PauliZ(0) @ qml.PauliZ(1), qml.Identity(0), qml.PauliX(1)])
+        return [qml.expval(hamiltonian), qml.var(qml.PauliZ(0) @ qml.PauliX(1))]
+
+    inputs = torch.tensor([[0.3], [1.1], [-2.0]], dtype=torch.float64)
+    weights = torch.tensor([0.4, -1.3, 0.8], dtype=torch.float64)
+    gradients = []
+    for run in (
+        lambda w: simulator.expectation_values(circuit, inputs, w, 2),
+        lambda w: torch.stack(qml.QNode(circuit, qml.device("default.qubit", wires=2), interface="torch",
+                                       diff_method="backprop")(inputs, w), -1),
+    ):
+        w = weights.clone().requires_grad_()
+        outputs = run(w)
+        (outputs @ torch.tensor([1.0, 0.3], dtype=torch.float64)).sum().backward()
+        gradients.append((outputs.detach(), w.grad))
+    assert torch.allclose(gradients[0][0], gradients[1][0], atol=1e-10)
+    assert torch.allclose(gradients[0][1], gradients[1][1], atol=1e-10)

@@ -51,11 +51,12 @@ GROUP_SIZE: int | None = None
 """Force the number of wires per Kronecker group (tests); None: cost model."""
 
 # Cost model, per amplitude of the state: one elementwise pass costs PASS, a matrix product with a
-# d x d factor costs PASS + MAC * d, a gather GATHER; every torch call costs OVERHEAD amplitude-passes.
+# d x d factor costs PASS + MAC * d, a gather GATHER; every element of a Kronecker factor built costs
+# KRON (forward and backward); every torch call costs OVERHEAD amplitude-passes.
 # Measured with benchmarks/quantum_layer.py (2 CPU cores; one H200).
 COSTS = {
-    "cpu": {"pass": 1.0, "mac": 0.015, "gather": 1.5, "overhead": 5000.0},
-    "cuda": {"pass": 1.0, "mac": 0.004, "gather": 1.5, "overhead": 300000.0},
+    "cpu": {"pass": 1.0, "mac": 0.015, "gather": 1.5, "kron": 4.0, "overhead": 5000.0},
+    "cuda": {"pass": 1.0, "mac": 0.004, "gather": 1.5, "kron": 4.0, "overhead": 300000.0},
 }
 
 
@@ -596,9 +597,15 @@ def _fuses(plan: CircuitPlan, steps: list, rows: int, n: int) -> bool:
 
 
 def _fused_transpose(plan: CircuitPlan, steps: list, n: int) -> torch.Tensor:
-    """``U^T`` of a data-independent run: its steps applied to the rows of the identity."""
-    identity = torch.eye(2**n, dtype=plan.dtype, device=plan.device)
-    return _apply_structured(plan, identity, steps, n, GROUP_SIZE or _group_size(2**n, n, plan.device))
+    """``U^T`` of a data-independent run: its steps applied to the rows of the identity, where a
+    leading one-qubit layer is the (transposed) Kronecker product of its wire matrices itself."""
+    like = torch.empty(0, dtype=plan.dtype, device=plan.device)
+    if steps[0][0] == "layer":
+        factors = {wire: _wire_matrix(plan, indices) for wire, indices in steps[0][1].items()}
+        start, steps = _kron([factors.get(wire) for wire in range(n)], like=like).transpose(0, 1), steps[1:]
+    else:
+        start = torch.eye(2**n, dtype=plan.dtype, device=plan.device)
+    return _apply_structured(plan, start, steps, n, GROUP_SIZE or _group_size(2**n, n, plan.device))
 
 
 def _product_state(plan: CircuitPlan, indices: list[int]) -> torch.Tensor:
@@ -739,15 +746,19 @@ def _group_size_cached(rows: int, n: int, device_type: str) -> int:
     costs = COSTS[device_type]
     amplitudes = rows * 2**n
 
-    def per_wire(g: int) -> float:
-        return (costs["overhead"] + amplitudes * (costs["pass"] + costs["mac"] * 2**g)) / g
-
-    return min(range(1, min(n, 10) + 1), key=per_wire)
+    return min(range(1, min(n, 10) + 1), key=lambda g: _chunk_cost(costs, amplitudes, g) / g)
 
 
 def _group_size(rows: int, n: int, device: torch.device) -> int:
-    """Wires per Kronecker group: minimises (overhead + amplitudes * (pass + mac * 2**g)) / g."""
+    """Wires per Kronecker group: the size with the least cost per wire (:func:`_chunk_cost`)."""
     return _group_size_cached(rows, n, "cuda" if device.type == "cuda" else "cpu")
+
+
+def _chunk_cost(costs: dict, amplitudes: int, size: int) -> float:
+    """One group of ``size`` wires of a one-qubit layer: build its ``2**size`` Kronecker factor
+    (``size - 1`` products of ``4**size`` elements at most), then one matrix product on one axis."""
+    return (costs["overhead"] * (2 + size) + costs["kron"] * 4**size
+            + amplitudes * (costs["pass"] + costs["mac"] * 2**size))
 
 
 def _structured_cost(plan: CircuitPlan, steps: list, rows: int, n: int, group: int) -> float:
@@ -758,8 +769,7 @@ def _structured_cost(plan: CircuitPlan, steps: list, rows: int, n: int, group: i
         if step[0] == "layer":
             chunks = _chunks(sorted(step[1]), n, group)
             for first, size, touched in chunks:
-                total += costs["overhead"] * (2 + size if touched else 1)
-                total += amplitudes * (costs["pass"] + (costs["mac"] * 2**size if touched else 0.0))
+                total += _chunk_cost(costs, amplitudes, size) if touched else costs["overhead"] + amplitudes * costs["pass"]
         elif step[0] == "mono":
             total += 2 * costs["overhead"] + amplitudes * (costs["gather"] + costs["pass"])
         else:
@@ -850,15 +860,21 @@ def _apply_layer(state: torch.Tensor, factors: dict[int, torch.Tensor], n: int, 
 
 
 def _kron(matrices: list, like: torch.Tensor | None = None) -> torch.Tensor:
+    """Kronecker product of ``matrices`` in order (None: the 2x2 identity, of ``like``'s dtype and
+    device), multiplied as a balanced tree: the large products have balanced factors, whose
+    backward is much cheaper than that of a chain ending in ``(2**(k-1) x 2**(k-1)) (x) (2 x 2)``."""
     identity = None
-    result = None
+    factors = []
     for matrix in matrices:
         if matrix is None:
             if identity is None:
                 identity = torch.eye(2, dtype=like.dtype, device=like.device)
             matrix = identity
-        result = matrix if result is None else torch.kron(result, matrix)
-    return result
+        factors.append(matrix)
+    while len(factors) > 1:
+        factors = [torch.kron(*factors[i:i + 2]) if i + 1 < len(factors) else factors[i]
+                   for i in range(0, len(factors), 2)]
+    return factors[0]
 
 
 class _Gather(torch.autograd.Function):

@@ -237,8 +237,8 @@ class Trainer:
         if not torch.isfinite(loss):
             which = f"the {player} loss" if player else "loss"
             raise FloatingPointError(
-                f"{self.fit_name}: {which} became {loss.item()} in epoch {epoch + 1}; "
-                "lower train.lr or set train.grad_clip"
+                f"{self.fit_name}: {which} became {loss.item()} in epoch {epoch + 1}; lower the learning rate "
+                f"(lr = {self.settings.lr:g}: train.lr, or the model's own lr where it sets one) or set train.grad_clip"
             )
 
     def _step(self, optimizer: torch.optim.Optimizer, module: nn.Module, loss: torch.Tensor) -> None:

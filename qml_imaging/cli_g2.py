@@ -31,8 +31,9 @@ def add_g2_commands(commands) -> None:
     fit.add_argument("--rho", type=float, default=None, help="signal share S / (S + B) for background correction")
     fit.add_argument("--delay-unit", default=None, choices=("ps", "ns", "us", "s"), help="for files that do not state it")
     fit.add_argument("--axis", default=None, help="BINS,SPAN_NS[,FIRST_NS]: delay axis of PTU correlations and bare NPY")
-    fit.add_argument("--channels", default="0,1", help="PTU: the two detector channels A,B (delays t_B - t_A)")
-    fit.add_argument("--convention", default="all-pairs", choices=("all-pairs", "start-stop"), help="PTU correlation")
+    fit.add_argument("--channels", default=None, help="PTU: the two detector channels A,B (delays t_B - t_A; default 0,1)")
+    fit.add_argument("--convention", default=None, choices=("all-pairs", "start-stop"),
+                     help="PTU correlation (default all-pairs)")
     fit.add_argument("--cnn", default=None, help="a finished g2_regression or g2_measured run")
     fit.add_argument("--out", default="g2_fits.csv", help="CSV of every row (default g2_fits.csv)")
     fit.set_defaults(handler=_fit)
@@ -73,11 +74,13 @@ def _fit(arguments: argparse.Namespace) -> int:
             zero = float(zero)
         except ValueError:
             raise ValueError(f"--zero must be 'fit' or a number of ns, got {zero!r}") from None
-    try:
-        channels = tuple(int(c) for c in arguments.channels.split(","))
-        assert len(channels) == 2
-    except (ValueError, AssertionError):
-        raise ValueError(f"--channels must be two channel numbers A,B, got {arguments.channels!r}") from None
+    channels = None
+    if arguments.channels is not None:
+        try:
+            channels = tuple(int(c) for c in arguments.channels.split(","))
+            assert len(channels) == 2
+        except (ValueError, AssertionError):
+            raise ValueError(f"--channels must be two channel numbers A,B, got {arguments.channels!r}") from None
     if arguments.rho is not None and not 0 < arguments.rho <= 1:
         raise ValueError(f"--rho is the signal share S / (S + B), in (0, 1]; got {arguments.rho}")
     missing = [path for path in arguments.files if not Path(path).is_file()]

@@ -110,12 +110,14 @@ class HbtHistograms:
 
 
 def read_histograms(path: str | Path, *, delay_unit: str | None = None, axis: DelayAxis | None = None,
-                    channels: tuple[int, int] = (0, 1), convention: str = "all-pairs") -> HbtHistograms:
+                    channels: tuple[int, int] | None = None, convention: str | None = None) -> HbtHistograms:
     """Read a histogram file or a PTU T2 stream (see the module docstring for the formats).
 
     ``delay_unit``: ``ps``, ``ns``, ``us`` or ``s`` for files that do not state it; ``axis``: the delay
-    axis of bare NPY counts and of PTU correlations; ``channels``, ``convention``: PTU only (see
-    :func:`correlate`). ``FileNotFoundError`` for a missing file, ``ValueError`` for the rest.
+    axis of bare NPY counts and of PTU correlations; ``channels`` (default ``(0, 1)``), ``convention``
+    (default ``all-pairs``): PTU only (see :func:`correlate`). An option given for a format it does not
+    apply to is refused rather than ignored. ``FileNotFoundError`` for a missing file, ``ValueError``
+    for the rest.
     """
     path = Path(path)
     if not path.is_file():
@@ -123,6 +125,12 @@ def read_histograms(path: str | Path, *, delay_unit: str | None = None, axis: De
     ending = path.suffix.lower()
     if delay_unit is not None and delay_unit not in UNITS_NS:
         raise ValueError(f"delay_unit must be one of {sorted(UNITS_NS)}, got {delay_unit!r}")
+    if axis is not None and ending in ENDINGS and ending not in (".npy", ".ptu"):
+        raise ValueError(f"{path}: a delay axis (--axis) is for bare NPY counts and PTU time tags; a {ending} "
+                         f"file states its own delays")
+    if (channels is not None or convention is not None) and ending in ENDINGS and ending != ".ptu":
+        raise ValueError(f"{path}: channels and convention (--channels, --convention) choose how PTU time tags are "
+                         f"correlated; a {ending} file holds histograms already")
     if ending in TEXT_ENDINGS:
         return _read_text(path, delay_unit)
     if ending == ".npy":
@@ -132,7 +140,8 @@ def read_histograms(path: str | Path, *, delay_unit: str | None = None, axis: De
     if ending == ".phu":
         return _read_phu(path)
     if ending == ".ptu":
-        return read_ptu(path, axis=axis or DelayAxis(), channels=channels, convention=convention)
+        return read_ptu(path, axis=axis or DelayAxis(), channels=channels or (0, 1),
+                        convention=convention or "all-pairs")
     raise ValueError(f"{path}: unknown histogram file ending {ending!r}; expected one of {', '.join(ENDINGS)}")
 
 

@@ -181,6 +181,17 @@ def test_text_files_state_their_unit_and_metadata(tmp_path):
         read_histograms(tmp_path / "x.h5")
 
 
+def test_options_for_another_format_are_refused_not_ignored(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text("delay_ns,counts\n-1,4\n0,1\n1,4\n")
+    with pytest.raises(ValueError, match="h.csv: a delay axis .* is for bare NPY counts and PTU time tags"):
+        read_histograms(path, axis=DelayAxis(bins=3, span_ns=3.0, first_ns=-1.0))
+    for option in ({"channels": (0, 2)}, {"convention": "start-stop"}):
+        with pytest.raises(ValueError, match="h.csv: channels and convention .* choose how PTU time tags"):
+            read_histograms(path, **option)
+    assert read_histograms(path).counts.tolist() == [[4.0, 1.0, 4.0]]
+
+
 def test_npz_round_trip_and_npy_tables(tmp_path):
     axis = DelayAxis(bins=7, span_ns=14.0, first_ns=-1.0)
     original = HbtHistograms(np.ones((3, 7)), axis, np.full((3, 2), 10.0), np.array([1.0, 2.0, 3.0]), 2.5,

@@ -57,7 +57,7 @@ def load_mnist(*, train: bool, data_dir: str | Path | None = None, download: boo
         try:
             MNIST(str(root), train=train, download=True)
         except Exception as error:  # torchvision raises RuntimeError/URLError/OSError depending on the failure
-            raise DatasetUnavailable(_mnist_missing_message(root, split, error)) from error
+            raise DatasetUnavailable(_mnist_missing_message(root, split, _first_line(error))) from error
         raw = root / "MNIST" / "raw"
     elif raw is None:
         raise DatasetUnavailable(_mnist_missing_message(root, split, "download=False"))
@@ -83,6 +83,13 @@ def _mnist_raw_folder(root: Path, train: bool) -> Path | None:
                 shutil.copyfileobj(source, target)
             os.replace(temporary, raw / name)
     return raw
+
+
+def _first_line(error: Exception) -> str:
+    """A download failure in one line: its type and the first line of its message (torchvision's
+    lists every mirror it tried, one per line)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0].strip()}" if lines else type(error).__name__
 
 
 def _mnist_missing_message(root: Path, split: str, reason: object) -> str:
@@ -124,7 +131,7 @@ def load_medmnist(
         try:
             dataset = dataset_class(split=split, root=str(target), download=True, size=size)
         except Exception as error:  # medmnist raises RuntimeError/URLError/OSError depending on the failure
-            raise DatasetUnavailable(_medmnist_missing_message(flag, root, filename, error)) from error
+            raise DatasetUnavailable(_medmnist_missing_message(flag, root, filename, _first_line(error))) from error
     elif found is None:
         raise DatasetUnavailable(_medmnist_missing_message(flag, root, filename, "download=False"))
     else:

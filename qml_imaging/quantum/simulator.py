@@ -37,7 +37,7 @@ from functools import lru_cache
 import numpy as np
 import pennylane as qml
 import torch
-from pennylane.measurements import ExpectationMP, ProbabilityMP, VarianceMP
+from pennylane.measurements import ExpectationMP, MidMeasureMP, ProbabilityMP, VarianceMP
 
 from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS
 
@@ -70,6 +70,8 @@ def expectation_values(function, inputs: torch.Tensor, weights: torch.Tensor, n_
     with torch.autocast(device_type=inputs.device.type, enabled=False):
         x, w = _compute_operands(inputs, weights)
         state, plan = _final_state(function, x, w, n_qubits)
+        if not plan.readout_plan.outputs:
+            raise ValueError("the circuit returns no measurement; return qml.expval, qml.var or qml.probs values")
         values = plan.readout(state, x.shape[0])
     return values.to(inputs.dtype if inputs.is_floating_point() else values.dtype)
 
@@ -142,12 +144,18 @@ def available_memory(device: torch.device) -> int | None:
 
 
 def decompose(operations: Sequence[qml.operation.Operator]) -> Iterator[qml.operation.Operator]:
-    """Operations decomposed until each has a matrix (templates such as StronglyEntanglingLayers expand);
-    an operation with neither (a mid-circuit measurement, a channel) is refused by name."""
+    """Operations decomposed until each has a matrix PennyLane can build for its parameters (templates
+    such as StronglyEntanglingLayers expand; so do gates such as IsingXY, whose matrix goes through
+    NumPy and fails on a batch of angles that needs a gradient); an operation with neither (a
+    mid-circuit measurement, a channel) is refused by name."""
     for operation in operations:
-        if operation.has_matrix:
+        if operation.has_matrix and _matrix_builds(operation):
             yield operation
             continue
+        if isinstance(operation, MidMeasureMP):
+            raise NotImplementedError(f"the fast simulator runs state-vector circuits without mid-circuit measurements; "
+                                      f"this one measures wire {list(operation.wires)} mid-circuit (qml.measure); "
+                                      f"use default.qubit")
         try:
             parts = operation.decomposition()
         except Exception as error:  # PennyLane raises DecompositionUndefinedError and others
@@ -156,6 +164,18 @@ def decompose(operations: Sequence[qml.operation.Operator]) -> Iterator[qml.oper
                 f"matrix and no decomposition into gates with matrices ({type(error).__name__}); use default.qubit"
             ) from None
         yield from decompose(parts)
+
+
+def _matrix_builds(operation) -> bool:
+    """Whether PennyLane builds ``operation``'s matrix for its own parameters (always tried when one
+    of them needs a gradient, the case where NumPy-based matrices fail)."""
+    if not any(isinstance(value, torch.Tensor) and value.requires_grad for value in operation.data):
+        return True
+    try:
+        qml.matrix(operation)
+    except Exception:  # PennyLane raises RuntimeError (numpy of a tensor needing grad) and others
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------------------- gates
@@ -226,7 +246,8 @@ def _kind_of(sample: torch.Tensor, n_wires: int) -> str:
 
 
 def _as_complex(matrix, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    return torch.as_tensor(matrix).to(device=device, dtype=dtype)
+    """``matrix`` as a contiguous tensor of ``dtype`` (PennyLane's adjoints are conjugated transposed views)."""
+    return torch.as_tensor(matrix).to(device=device, dtype=dtype).resolve_conj().contiguous()
 
 
 def _operation_matrix(operation, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -326,10 +347,13 @@ class CircuitPlan:
         """Whether ``compute_matrix`` of the gathered parameters reproduces each gate's own matrix."""
         try:
             first = self.ops[group.members[0]].operation
-            values = [torch.as_tensor(v, dtype=torch.float64).detach().reshape(-1)[:1] for v in first.data]
-            ours = group.gate_type.compute_matrix(*values, **group.hyperparameters)
-            theirs = qml.matrix(type(first)(*[v[0] for v in values], wires=first.wires, **group.hyperparameters))
-            return torch.allclose(torch.as_tensor(ours).reshape(torch.as_tensor(theirs).shape).to(torch.complex128),
+            # as at run time: a vector of values that needs a gradient (some compute_matrix go through numpy)
+            values = [torch.as_tensor(v, dtype=torch.float64).detach().reshape(-1)[:1].repeat(2).requires_grad_()
+                      for v in first.data]
+            ours = torch.as_tensor(group.gate_type.compute_matrix(*values, **group.hyperparameters))[0]
+            theirs = qml.matrix(type(first)(*[v[0].detach() for v in values], wires=first.wires,
+                                            **group.hyperparameters))
+            return torch.allclose(ours.detach().reshape(torch.as_tensor(theirs).shape).to(torch.complex128),
                                   torch.as_tensor(theirs).to(torch.complex128), atol=1e-10)
         except Exception:
             return False
@@ -1037,6 +1061,7 @@ class _Readout:
         if sentence is not None:
             terms = self._pauli_terms(sentence)
             return ("var" if variance else "expval", terms, self._pauli_terms(sentence @ sentence) if variance else None)
+        _check_hermitian(observable)
         try:
             rotation_ops = list(decompose(observable.diagonalizing_gates()))
             eigenvalues = torch.as_tensor(qml.eigvals(observable))
@@ -1088,6 +1113,9 @@ class _Readout:
                 self.reusable = False
                 coefficient = coefficient.real if coefficient.is_complex() else coefficient
             else:
+                if abs(np.imag(coefficient)) > 1e-12:
+                    raise ValueError(f"the observable {sentence} has the complex coefficient {coefficient} on {word}, "
+                                     f"so it is not Hermitian; measure a Hermitian operator (real coefficients)")
                 coefficient = float(np.real(coefficient))
             letters = {self._wire(w, word): letter for w, letter in dict(word).items() if letter != "I"}
             if not letters:
@@ -1180,6 +1208,17 @@ class _Readout:
         if variance:
             mean = (applied.conj() * applied).real.sum(dim=-1) - mean**2
         return mean.unsqueeze(-1)
+
+
+def _check_hermitian(observable) -> None:
+    """Raise ValueError naming ``observable`` when its matrix is not Hermitian (its expectation is not real)."""
+    try:
+        matrix = torch.as_tensor(qml.matrix(observable, wire_order=list(observable.wires))).detach().to(torch.complex128)
+    except Exception:  # no matrix: its diagonalizing gates and eigenvalues decide
+        return
+    if not torch.allclose(matrix, matrix.conj().transpose(-2, -1), atol=1e-10):
+        raise ValueError(f"the observable {observable!r} is not Hermitian, so its expectation value is not a real "
+                         f"measurement; measure a Hermitian operator (qml.Hermitian, Pauli words, their sums)")
 
 
 def _marginal(probabilities: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:

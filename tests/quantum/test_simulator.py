@@ -189,3 +189,77 @@ def test_observable_coefficients_taken_from_weights_are_differentiated():
         gradients.append((outputs.detach(), w.grad))
     assert torch.allclose(gradients[0][0], gradients[1][0], atol=1e-10)
     assert torch.allclose(gradients[0][1], gradients[1][1], atol=1e-10)
+
+
+def _gradients_agree(circuit, n_qubits, inputs, weights, reference_circuit=None):
+    results = []
+    for reference in (False, True):
+        x, w = inputs.clone().requires_grad_(), weights.clone().requires_grad_()
+        if reference:
+            qnode = qml.QNode(reference_circuit or circuit, qml.device("default.qubit", wires=n_qubits),
+                              interface="torch", diff_method="backprop")
+            outputs = torch.stack(qnode(x, w), dim=-1)
+        else:
+            outputs = simulator.expectation_values(circuit, x, w, n_qubits)
+        outputs.sum().backward()
+        results.append((outputs.detach(), x.grad, w.grad))
+    for fast, reference in zip(*results, strict=True):
+        assert torch.allclose(fast, reference, atol=1e-10)
+
+
+def test_adjoints_and_gates_whose_matrices_go_through_numpy_run():
+    """A new user's circuits: adjoint gates (PennyLane gives conjugated transposed views) beside other
+    one-qubit gates, and IsingXY, whose batched compute_matrix fails on angles that need a gradient."""
+    def adjoints(inputs, weights):
+        qml.RY(inputs[..., 0], 0)
+        qml.CNOT([0, 1])
+        qml.adjoint(qml.Hadamard(0))
+        qml.Hadamard(1)
+        qml.adjoint(qml.RZ(weights[0], 0))
+        qml.RX(weights[1], 1)
+        qml.CNOT([1, 0])
+        qml.adjoint(qml.S(1))
+        return [qml.expval(qml.PauliY(0)), qml.expval(qml.PauliX(1))]
+
+    def ising_xy(inputs, weights, by_hand=False):
+        qml.RY(inputs[..., 0], 0)
+        qml.IsingXY(weights[0], wires=[0, 1])
+        if by_hand:  # default.qubit fails on IsingXY of a batch that needs a gradient, as PennyLane's matrix does
+            qml.IsingXY.compute_decomposition(inputs[..., 1], wires=[1, 0])  # queues its gates
+        else:
+            qml.IsingXY(inputs[..., 1], wires=[1, 0])
+        return [qml.expval(qml.PauliZ(1)), qml.expval(qml.PauliX(0))]
+
+    generator = torch.Generator().manual_seed(5)
+    inputs = torch.rand(6, 2, generator=generator, dtype=torch.float64) * 3
+    weights = torch.rand(2, generator=generator, dtype=torch.float64) * 3
+    _gradients_agree(adjoints, 2, inputs, weights)
+    _gradients_agree(ising_xy, 2, inputs, weights, lambda x, w: ising_xy(x, w, by_hand=True))
+
+
+def test_non_hermitian_observables_and_empty_readouts_are_refused():
+    def unitary_observable(inputs, weights):
+        qml.RY(inputs[..., 0], 0)
+        return qml.expval(qml.QubitUnitary(torch.tensor([[0, 1], [1j, 0]]), wires=0))
+
+    def complex_coefficient(inputs, weights):
+        qml.RY(inputs[..., 0], 0)
+        return qml.expval(qml.s_prod(1j, qml.PauliZ(0)))
+
+    def nothing(inputs, weights):
+        qml.RY(inputs[..., 0], 0)
+        return []
+
+    def mid_measurement(inputs, weights):
+        qml.RY(inputs[..., 0], 0)
+        qml.measure(0)
+        return qml.expval(qml.PauliZ(0))
+
+    with pytest.raises(ValueError, match="is not Hermitian, so its expectation value is not a real measurement"):
+        simulator.expectation_values(unitary_observable, torch.zeros(2, 1), torch.zeros(0), 1)
+    with pytest.raises(ValueError, match="complex coefficient 1j on Z\\(0\\).*not Hermitian"):
+        simulator.expectation_values(complex_coefficient, torch.zeros(2, 1), torch.zeros(0), 1)
+    with pytest.raises(ValueError, match="the circuit returns no measurement"):
+        simulator.expectation_values(nothing, torch.zeros(2, 1), torch.zeros(0), 1)
+    with pytest.raises(NotImplementedError, match="measures wire \\[0\\] mid-circuit \\(qml.measure\\)"):
+        simulator.expectation_values(mid_measurement, torch.zeros(2, 1), torch.zeros(0), 1)

@@ -90,7 +90,7 @@ def _render(arguments: argparse.Namespace) -> int:
         samples = trained.render(size)
         np.save(out / f"{stem}_{size}.npy", samples)
         fitted_rate = trained.preprocessing.get("sample_rate")
-        n_fitted = len(trained.targets)
+        n_fitted = len(trained.inputs)
         rate = arguments.rate if arguments.rate is not None else (fitted_rate * (size - 1) / (n_fitted - 1) if fitted_rate else 8000.0)
         import soundfile
 

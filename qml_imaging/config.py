@@ -136,9 +136,18 @@ def pipeline_schema(experiment: str) -> type[ExperimentConfig]:
     return resolve(PIPELINES[experiment].config)
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+def files_checked(info: ValidationInfo) -> bool:
+    """Whether a validator should check that data files exist (False for a stored run's config read by
+    ``load_config(..., check_files=False)``)."""
+    return (info.context or {}).get("check_files", True)
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
+                check_files: bool = True) -> ExperimentConfig:
     """Read ``path``, apply ``key=value`` overrides (dotted keys) and validate.
 
+    ``check_files=False`` skips the checks that a data file still exists (for a finished run's own
+    config, read to load its model after the data moved; see :func:`files_checked`).
     Raises :class:`ConfigError` naming the offending key.
     """
     path = shipped_experiment(Path(path))
@@ -148,7 +157,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from error
-    return config_from_dict(raw, overrides, source=str(path))
+    return config_from_dict(raw, overrides, source=str(path), check_files=check_files)
 
 
 def shipped_experiment(path: Path) -> Path:
@@ -160,8 +169,9 @@ def shipped_experiment(path: Path) -> Path:
     return Path(str(shipped)) if shipped is not None else path
 
 
-def config_from_dict(raw: Any, overrides: list[str] | tuple[str, ...] = (), source: str = "config") -> ExperimentConfig:
-    """Validate a config mapping after applying ``key=value`` overrides."""
+def config_from_dict(raw: Any, overrides: list[str] | tuple[str, ...] = (), source: str = "config", *,
+                     check_files: bool = True) -> ExperimentConfig:
+    """Validate a config mapping after applying ``key=value`` overrides (``check_files``: see :func:`load_config`)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(raw).__name__}")
     raw = dict(raw)
@@ -169,10 +179,10 @@ def config_from_dict(raw: Any, overrides: list[str] | tuple[str, ...] = (), sour
         apply_override(raw, override)
     if "experiment" not in raw:
         raise ConfigError(f"{source}: missing key 'experiment' (the pipeline to run)")
-    return validate(pipeline_schema(raw["experiment"]), raw, source)
+    return validate(pipeline_schema(raw["experiment"]), raw, source, context={"check_files": check_files})
 
 
-def validate(schema: type[BaseModelT], raw: Any, source: str) -> BaseModelT:
+def validate(schema: type[BaseModelT], raw: Any, source: str, context: dict | None = None) -> BaseModelT:
     """``schema`` validated from ``raw``, or a :class:`ConfigError` naming every bad key and what is allowed.
 
     Values are quoted only for errors of a single key, never the whole mapping.
@@ -180,7 +190,7 @@ def validate(schema: type[BaseModelT], raw: Any, source: str) -> BaseModelT:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(raw).__name__}")
     try:
-        return schema.model_validate(raw)
+        return schema.model_validate(raw, context=context)
     except ValidationError as error:
         raise ConfigError(f"{source}: " + "; ".join(_describe(schema, e) for e in error.errors())) from None
 

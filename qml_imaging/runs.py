@@ -203,16 +203,17 @@ class RunDir:
 
     @classmethod
     def open(cls, path: str | Path, *, experiments: tuple[str, ...] | None = None, hint: str = "",
-             lock: bool = False) -> RunDir:
+             lock: bool = False, check_files: bool = True) -> RunDir:
         """Reopen an existing run folder (for ``--resume``) from its ``config.yaml``.
 
         ``experiments``: the kinds of run the caller can use; another kind is refused with a message
         naming both (and ``hint``, where to find the right one). With ``lock`` the folder is locked (see :meth:`lock`).
+        ``check_files=False``: the data files the config names need not exist any more (loading a model).
         """
         path = Path(path)
         if not (path / "config.yaml").is_file():
             raise FileNotFoundError(f"{str(path)!r} is not a run folder: it has no config.yaml")
-        run = cls(path, load_config(path / "config.yaml"))
+        run = cls(path, load_config(path / "config.yaml", check_files=check_files))
         if experiments is not None and run.config.experiment not in experiments:
             expected = " or ".join(repr(kind) for kind in experiments)
             raise RunFolderError(f"{str(path)!r} is a {run.config.experiment!r} run; a {expected} run is needed here"

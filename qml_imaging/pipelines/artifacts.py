@@ -24,6 +24,7 @@ that has no model), ValueError (an unknown or unfinished fit), and the checkpoin
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ import torch
 from torch import nn
 
 from qml_imaging.config import ExperimentConfig
-from qml_imaging.data.catalog import image_key
+from qml_imaging.data.catalog import SKIMAGE_IMAGES, image_key
 from qml_imaging.data.datasets import coordinate_grid
 from qml_imaging.quantum.layer import QuantumLayer
 from qml_imaging.runs import RunDir, RunFolderError
@@ -51,7 +52,9 @@ class TrainedModel:
     ``model``: the ``nn.Module`` in eval mode (EMA weights when ``ema``); ``config``: the run's config;
     ``fit``: which fit of the run; ``preprocessing``: how its data was prepared (plain data, for
     reports); ``metrics``: the last evaluation stored in the checkpoint; ``inputs`` / ``targets``:
-    the training grid and values of an INR (``(N, d)``, ``(N, C)``), None otherwise.
+    the training grid and values of an INR (``(N, d)``, ``(N, C)``), None otherwise (``targets`` is
+    also None when the training image or signal file has moved: the grid then comes from the run's
+    ``report.json``).
     """
 
     model: nn.Module
@@ -126,7 +129,7 @@ class TrainedModel:
 def load_model(run_dir: str | Path, fit: str | None = None, *, backend=None) -> TrainedModel:
     """The trained model of ``fit`` in ``run_dir`` (see the module docstring); ``backend`` switches its
     quantum layers to another backend spec (a name such as ``aer_shots``, or a YAML path)."""
-    run = RunDir.open(run_dir)
+    run = RunDir.open(run_dir, check_files=False)
     kind = run.config.experiment
     loaders = {"inr_image": _load_inr_image, "inr_signal": _load_inr_signal,
                "diffusion_fewshot": _load_diffusion, "qiren_generation": _load_generator, "g2_regression": _load_g2,
@@ -183,8 +186,14 @@ def _load_inr_image(run: RunDir, fit: str | None) -> TrainedModel:
     spec = _model_spec(run, fit, model_name, seed)
     if image not in keys:
         raise ValueError(f"fit {fit!r} is not a fit of {run.path}; its images: {list(keys)}")
-    target, info = load_target(config, keys[image])
-    channels, height, width = target.shape
+    entry, targets = keys[image], None
+    if entry in SKIMAGE_IMAGES or Path(entry).is_file():
+        target, info = load_target(config, entry)
+        (channels, height, width), targets = target.shape, pixel_values(target)
+    else:  # the image moved: its grid as the run recorded it
+        info = _recorded_data(run, "images", entry)[image]
+        channels = info["channels"]
+        height, width = info["shape"][:2] if config.size == "native" else (config.size, config.size)
     executors = model_executors({model_name: spec})
     width_of_model = matched_width(spec, config.parameter_budget, executors, out_features=channels)
     model = build_model(spec, width_of_model, executors, out_features=channels)
@@ -195,7 +204,7 @@ def _load_inr_image(run: RunDir, fit: str | None) -> TrainedModel:
     preprocessing = {**info, "grid": [height, width], "value_range": [-1.0, 1.0],
                      "coordinates": "pixel centres on linspace(-1, 1) per axis, (row, column), row-major"}
     return TrainedModel(model.eval(), config, fit, run.path, ema, preprocessing, metrics, coordinates,
-                        pixel_values(target), {"model_kind": spec.kind})
+                        targets, {"model_kind": spec.kind})
 
 
 def _load_inr_signal(run: RunDir, fit: str | None) -> TrainedModel:
@@ -206,17 +215,34 @@ def _load_inr_signal(run: RunDir, fit: str | None) -> TrainedModel:
     fit = fit or f"{next(iter(config.models))}/seed0"
     model_name, seed = _split_fit(run, fit, 2, "MODEL/seedN")
     spec = _model_spec(run, fit, model_name, seed)
-    signal, info = load_signal(config)
+    source, targets = config.signal.file, None
+    if source is None or Path(source).is_file():
+        signal, info = load_signal(config)
+        n_samples, targets = len(signal), torch.as_tensor(signal, dtype=torch.float32).unsqueeze(1)
+    else:  # the signal file moved: its length and rate as the run recorded them
+        info, n_samples = _recorded_data(run, "signal", source), config.signal.n_samples
     executors = model_executors({model_name: spec})
     model = build_model(spec, matched_width(spec, config.parameter_budget, executors, in_features=1), executors,
                         in_features=1)
     weights, ema, metrics = final_weights(run, fit, fit, config.train.epochs)
     model.load_state_dict(weights)
-    times = torch.linspace(-1.0, 1.0, len(signal)).unsqueeze(1)
+    times = torch.linspace(-1.0, 1.0, n_samples).unsqueeze(1)
     recalibrate_batch_norm(model, times)
     preprocessing = {**info, "value_range": [-1.0, 1.0], "coordinates": "t = linspace(-1, 1, n_samples)"}
-    return TrainedModel(model.eval(), config, fit, run.path, ema, preprocessing, metrics, times,
-                        torch.as_tensor(signal, dtype=torch.float32).unsqueeze(1), {"model_kind": spec.kind})
+    return TrainedModel(model.eval(), config, fit, run.path, ema, preprocessing, metrics, times, targets,
+                        {"model_kind": spec.kind})
+
+
+def _recorded_data(run: RunDir, key: str, missing: str) -> dict:
+    """``details[key]`` of the run's ``report.json``: how the run prepared data that is no longer at
+    ``missing``. Raises FileNotFoundError when the run has no report (it did not finish)."""
+    report = run.path / "report.json"
+    try:
+        return json.loads(report.read_text())["details"][key]
+    except (OSError, ValueError, KeyError) as error:
+        raise FileNotFoundError(f"{missing!r}, the data of {run.path}, no longer exists and the run's report.json, "
+                                f"which records its size, cannot be read ({type(error).__name__}); put the file "
+                                f"back at that path to load the model") from None
 
 
 def _load_diffusion(run: RunDir, fit: str | None) -> TrainedModel:

@@ -82,6 +82,31 @@ def test_a_signal_fit_renders_at_another_sample_count_as_wav(tmp_path):
     trained = load_model(tmp_path / "run")
     assert mse(torch.from_numpy(trained.render(200)).unsqueeze(1), trained.targets) == pytest.approx(
         report["summary"]["mse"]["tanh"][0], rel=1e-5)
+    (tmp_path / "cello.wav").rename(tmp_path / "moved.wav")  # the model still loads, renders and keeps its rate
+    moved = load_model(tmp_path / "run")
+    assert moved.targets is None and np.allclose(moved.render(200), trained.render(200))
+    assert main(["render", str(tmp_path / "run"), "--size", "800", "--out", str(tmp_path / "r2")]) == 0
+    assert soundfile.read(tmp_path / "r2" / "tanh_seed0_800.wav")[1] == rate
+    assert main(["run", "--resume", str(tmp_path / "run")]) == 2  # training again does need the file
+
+
+def test_a_model_loads_after_its_training_image_moved(image_run, tmp_path):
+    """A run folder shared without its data: the grid comes from report.json, the targets are None."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(image_run, copy)
+    config = yaml.safe_load((copy / "config.yaml").read_text())
+    config["images"] = [str(tmp_path / "gone" / path.rsplit("/", 1)[1]) for path in config["images"]]
+    (copy / "config.yaml").write_text(yaml.safe_dump(config))
+    for fit in ("colour/qiren/seed0", "micro/tanh/seed0"):
+        moved, original = load_model(copy, fit), load_model(image_run, fit)
+        assert moved.targets is None and moved.preprocessing["grid"] == [16, 16]
+        assert np.array_equal(moved.render(24), original.render(24))
+    assert main(["render", str(copy), "--size", "32", "--out", str(tmp_path / "r")]) == 0
+    (copy / "report.json").unlink()
+    with pytest.raises(FileNotFoundError, match="colour.png', the data of .* no longer exists and the run's report.json"):
+        load_model(copy)
 
 
 def test_load_model_errors_name_the_fit_and_the_fix(image_run, tmp_path, capsys):

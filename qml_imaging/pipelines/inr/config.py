@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from qml_imaging.config import ExperimentConfig, GridExperiment, Section, TrainSettings, UserPath, absolute_path
+from qml_imaging.config import (ExperimentConfig, GridExperiment, Section, TrainSettings, UserPath, absolute_path,
+                                files_checked)
 from qml_imaging.data.catalog import IMAGE_SUFFIXES, SIGNAL_SUFFIXES, SKIMAGE_IMAGES, crop_too_small, image_key
 from qml_imaging.quantum.backends import BackendName, IbmBackendName
 
@@ -59,16 +60,16 @@ def stored_image_size(path: str) -> tuple[int, int] | None:
         return None
 
 
-def check_image_entries(images: list[str]) -> list[str]:
-    """Each entry is a scikit-image name or an existing image file (made absolute); keys (names, file stems)
-    are unique."""
+def check_image_entries(images: list[str], check_files: bool = True) -> list[str]:
+    """Each entry is a scikit-image name or an existing image file (made absolute; its existence is not
+    checked with ``check_files=False``); keys (names, file stems) are unique."""
     unknown = [entry for entry in images
                if entry not in SKIMAGE_IMAGES and Path(entry).suffix.lower() not in IMAGE_SUFFIXES]
     if unknown:
         raise ValueError(f"unknown image(s) {unknown}; expected names from {list(SKIMAGE_IMAGES)} or image files "
                          f"({', '.join(IMAGE_SUFFIXES)})")
     for entry in images:
-        if entry not in SKIMAGE_IMAGES and not Path(entry).expanduser().is_file():
+        if check_files and entry not in SKIMAGE_IMAGES and not Path(entry).expanduser().is_file():
             raise ValueError(f"image file {entry!r} does not exist")
     keys = [image_key(entry) for entry in images]
     repeated = sorted({key for key in keys if keys.count(key) > 1})
@@ -98,8 +99,8 @@ class InrImageConfig(InrComparison):
 
     @field_validator("images")
     @classmethod
-    def _known_images(cls, images: list[str]) -> list[str]:
-        return check_image_entries(images)
+    def _known_images(cls, images: list[str], info: ValidationInfo) -> list[str]:
+        return check_image_entries(images, files_checked(info))
 
     @field_validator("size")
     @classmethod
@@ -149,14 +150,14 @@ class SignalSource(Section):
         return offset
 
     @model_validator(mode="after")
-    def _one_existing_file(self) -> SignalSource:
+    def _one_existing_file(self, info: ValidationInfo) -> SignalSource:
         if self.path is not None and self.wav is not None:
             raise ValueError("give the signal file as path or wav, not both")
         file = self.file
         if file is not None:
             if Path(file).suffix.lower() not in SIGNAL_SUFFIXES:
                 raise ValueError(f"signal file {file!r}: unknown type; expected one of {list(SIGNAL_SUFFIXES)}")
-            if not Path(file).expanduser().is_file():
+            if files_checked(info) and not Path(file).expanduser().is_file():
                 raise ValueError(f"signal file {file!r} does not exist")
         elif self.offset != 0 or self.stride != 1 or self.channel is not None:
             raise ValueError("offset, stride and channel apply to a signal file; set signal.path")

@@ -333,9 +333,38 @@ def baseline_from_tails(histograms: torch.Tensor, axis: DelayAxis, *, zero_delay
     float64: the mean count of the tail bins and its Poisson standard error ``sqrt(mean / n_tail)``
     (``sqrt(1 / n_tail)`` for empty tails, so the uncertainty of a dark pixel is never 0). The
     estimate assumes the tails are flat: bunching (``a2 exp(-|tau| / t2)``) still present there
-    biases it high by ``a2 exp(-beyond / t2)`` relative; give the singles counts when ``t2`` is long.
-    ``ValueError`` when fewer than 3 bins lie beyond ``beyond_ns``.
+    biases it high by ``a2 exp(-beyond / t2)`` relative (:func:`tail_excess` tests for it); give the
+    singles counts when ``t2`` is long. ``ValueError`` when fewer than 3 bins lie beyond ``beyond_ns``.
     """
+    counts, distance, tail = _tails(histograms, axis, zero_delay_ns, beyond_ns)
+    level = counts[:, tail].mean(1)
+    sigma = (level.clamp_min(1.0) / int(tail.sum())).sqrt()
+    return level, sigma
+
+
+def tail_excess(histograms: torch.Tensor, axis: DelayAxis, *, zero_delay_ns: float = 0.0,
+                beyond_ns: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whether the tails of :func:`baseline_from_tails` are flat: ``(excess, z)``, each ``(B,)`` float64.
+
+    The tail bins are split at their median distance from the zero delay; ``excess = inner / outer - 1``
+    is how much higher the half nearer the dip lies, and ``z`` its significance in Poisson standard
+    errors, ``(inner - outer) / sqrt(inner / n_inner + outer / n_outer)`` (means per bin, each at
+    least 1 count). Flat tails give ``excess`` about 0 and ``|z|`` about 1 or less; bunching that has
+    not decayed in the tails makes both positive, and the tails level is then biased high.
+    """
+    counts, distance, tail = _tails(histograms, axis, zero_delay_ns, beyond_ns)
+    split = distance[tail].median()
+    inner, outer = tail & (distance <= split), tail & (distance > split)
+    if not outer.any():  # every tail bin at one distance: nothing to compare
+        zeros = counts.new_zeros(len(counts))
+        return zeros, zeros
+    inner_level, outer_level = counts[:, inner].mean(1), counts[:, outer].mean(1)
+    spread = (inner_level.clamp_min(1.0) / int(inner.sum()) + outer_level.clamp_min(1.0) / int(outer.sum())).sqrt()
+    return inner_level / outer_level.clamp_min(1e-12) - 1.0, (inner_level - outer_level) / spread
+
+
+def _tails(histograms, axis: DelayAxis, zero_delay_ns, beyond_ns):
+    """``(counts (B, bins), |tau - zero| (bins,), tail mask (bins,))``, checked."""
     if not isinstance(axis, DelayAxis):
         raise TypeError(f"axis must be a DelayAxis, got {type(axis).__name__}")
     counts = check_histograms(histograms, axis.bins)
@@ -348,9 +377,7 @@ def baseline_from_tails(histograms: torch.Tensor, axis: DelayAxis, *, zero_delay
     if int(tail.sum()) < 3:
         raise ValueError(f"only {int(tail.sum())} bins lie farther than {beyond:g} ns from the zero delay {zero:g} ns; "
                          f"the tail estimate needs at least 3 (lower beyond_ns or record a wider delay window)")
-    level = counts[:, tail].mean(1)
-    sigma = (level.clamp_min(1.0) / int(tail.sum())).sqrt()
-    return level, sigma
+    return counts, distance, tail
 
 
 def correct_background(g2_measured, rho, uncertainty=None):

@@ -15,6 +15,7 @@ from qml_imaging.physics.hbt import (
     correct_background,
     expected_histogram,
     signal_share,
+    tail_excess,
     three_level_g2,
 )
 
@@ -79,6 +80,27 @@ def test_singles_and_tail_normalisation():
     level, sigma = baseline_from_tails(histograms, axis)
     assert abs(level.mean().item() - baseline[0].item()) < 3 * sigma.mean().item() / 50**0.5
     assert torch.allclose(sigma, (level / (axis.centres().abs() > 1500).sum()).sqrt())
+
+
+def test_tail_excess_is_null_on_flat_tails_and_finds_bunching_that_reaches_them():
+    """Closed form: with bunching a2 exp(-|tau| / t2) the inner half of the tails (|tau| in (d1, dm]) lies
+    above the outer half (|tau| in (dm, d2]) by the ratio of their mean bunching terms."""
+    wide = DelayAxis(bins=215, span_ns=5000.0)  # t2 = 300 ns: flat past 1500 ns
+    flat, _ = shifted(0.0, axis=wide, n=200, seed=1)
+    excess, z = tail_excess(flat, wide)
+    assert abs(excess.mean().item()) < 0.01 and z.abs().median().item() < 1.0 and (z > 4).sum() <= 1
+    narrow = DelayAxis()  # +-250 ns: the tails (150-250 ns) still hold bunching of about a2 exp(-200 / 300)
+    sloped, _ = shifted(0.0, axis=narrow, n=100, seed=2, rate=1e6)  # 17000 counts per bin: a 0.8 % slope shows
+    excess, z = tail_excess(sloped, narrow)
+    tau = narrow.centres().abs()
+    tail = tau > 0.6 * tau.max()
+    inner, outer = tail & (tau <= tau[tail].median()), tail & (tau > tau[tail].median())
+    curve = three_level_g2(narrow.centres(), *(torch.tensor([v], dtype=torch.float64) for v in (A1, T1, A2, T2)))[0]
+    expected = curve[inner].mean() / curve[outer].mean() - 1
+    assert excess.mean().item() == pytest.approx(expected.item(), abs=0.001) and expected > 0.005
+    assert (z > 4).float().mean() > 0.5
+    faint, _ = shifted(0.0, axis=narrow, n=100, seed=3)  # 170 counts per bin: the same slope is within the noise
+    assert (tail_excess(faint, narrow)[1] > 4).float().mean() < 0.05
 
 
 def test_background_correction_inverts_the_rho_squared_dilution():

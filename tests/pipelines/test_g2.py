@@ -182,3 +182,25 @@ def test_g2_fit_prints_a_delay_offset_warning_as_one_line(tmp_path, capsys):
     assert main(["g2", "fit", str(tmp_path / "shifted.csv"), "--out", str(tmp_path / "fits.csv")]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("qml-imaging: warning: the fitted dip of 1 of 1 histograms is off"), err
+
+
+def test_g2_fit_warns_in_one_line_when_bunching_reaches_the_tails_it_takes_the_baseline_from(tmp_path, capsys):
+    import numpy as np
+    import torch
+
+    from qml_imaging.cli import main
+    from qml_imaging.physics.hbt import DelayAxis, three_level_g2
+
+    for name, axis, warned in (("narrow", DelayAxis(), True), ("wide", DelayAxis(bins=215, span_ns=5000.0), False)):
+        curve = three_level_g2(axis.centres(), *(torch.tensor([v], dtype=torch.float64) for v in (0.9, 20.0, 0.1, 300.0)))
+        counts = torch.poisson(40000.0 * curve, generator=torch.Generator().manual_seed(1))[0]
+        np.savetxt(tmp_path / f"{name}.csv", np.column_stack([axis.centres().numpy(), counts.numpy()]), delimiter=",",
+                   header="delay_ns,counts", comments="")
+        assert main(["g2", "fit", str(tmp_path / f"{name}.csv"), "--zero", "0", "--baseline", "tails",
+                     "--out", str(tmp_path / f"{name}_fits.csv")]) == 0
+        err = capsys.readouterr().err.strip().splitlines()
+        if warned:
+            assert len(err) == 1 and "the tails of 1 of 1 histograms are not flat" in err[0], err
+            assert "--baseline singles" in err[0]
+        else:
+            assert err == []

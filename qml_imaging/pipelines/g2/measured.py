@@ -46,7 +46,8 @@ from qml_imaging.data.hbt_files import ENDINGS, HbtHistograms, read_histograms
 from qml_imaging.config import GridSettings
 from qml_imaging.physics.g2_fit import DARK_THRESHOLD, DelayOffsetWarning, fit_g2
 from qml_imaging.pipelines.g2.lm import fit_g2_grid
-from qml_imaging.physics.hbt import baseline_from_singles, baseline_from_tails, correct_background, signal_share
+from qml_imaging.physics.hbt import (baseline_from_singles, baseline_from_tails, correct_background, signal_share,
+                                     tail_excess)
 from qml_imaging.physics.microscopy import g2_image
 from qml_imaging.pipelines.g2.config import G2MeasuredConfig, G2RegressionConfig
 from qml_imaging.pipelines.g2.simulation import write_emitter_series
@@ -58,6 +59,10 @@ from qml_imaging.training.metrics import absolute_errors, mape_percent
 BASELINES = ("auto", "singles", "tails", "fit")
 DARK_UNCERTAINTY = 1.0
 """Uncertainty written into maps for dark pixels (g2 = 1 by convention; no information)."""
+TAIL_SLOPE_Z = 4.0
+"""Significance (Poisson standard errors) above which the tails' fall-off warns (see :func:`baselines_of`)."""
+TAIL_SLOPE_TOLERANCE = 0.002
+"""Relative excess of the inner half of the tails over the outer half that a tails baseline tolerates."""
 
 
 def load_cnn(run: str):
@@ -73,7 +78,8 @@ def load_cnn(run: str):
 
 
 def baselines_of(data: HbtHistograms, mode: str = "auto", zero_delay_ns: float = 0.0) -> tuple[torch.Tensor | None, str]:
-    """``(baseline (B,) or None, the mode used)``: singles (``N1 N2 w / T``), tails, or ``None`` (fitted)."""
+    """``(baseline (B,) or None, the mode used)``: singles (``N1 N2 w / T``), tails, or ``None`` (fitted).
+    A tails baseline warns (:class:`SlopingTailsWarning`) when the tails are not flat."""
     if mode not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES}, got {mode!r}")
     if mode == "auto":
@@ -83,8 +89,28 @@ def baselines_of(data: HbtHistograms, mode: str = "auto", zero_delay_ns: float =
             raise ValueError(f"{data.source}: no singles counts and acquisition time in the file; use baseline tails or fit")
         return data.baseline(), mode
     if mode == "tails":
-        return baseline_from_tails(torch.from_numpy(data.counts), data.axis, zero_delay_ns=zero_delay_ns)[0], mode
+        counts = torch.from_numpy(data.counts)
+        _warn_sloping_tails(data, *tail_excess(counts, data.axis, zero_delay_ns=zero_delay_ns))
+        return baseline_from_tails(counts, data.axis, zero_delay_ns=zero_delay_ns)[0], mode
     return None, mode
+
+
+class SlopingTailsWarning(UserWarning):
+    """Bunching reaches the tails of the delay window, so a tails baseline (and g2(0)) is biased high."""
+
+
+def _warn_sloping_tails(data: HbtHistograms, excess: torch.Tensor, z: torch.Tensor) -> None:
+    """One :class:`SlopingTailsWarning` naming the histograms whose tails fall off significantly
+    (``z > TAIL_SLOPE_Z``) by more than ``TAIL_SLOPE_TOLERANCE`` (see :func:`~qml_imaging.physics.hbt.tail_excess`)."""
+    sloping = (z > TAIL_SLOPE_Z) & (excess > TAIL_SLOPE_TOLERANCE)
+    if not sloping.any():
+        return
+    first = int(torch.nonzero(sloping)[0])
+    warnings.warn(f"{data.source}: the tails of {int(sloping.sum())} of {len(excess)} histograms are not flat (first: "
+                  f"histogram {first}, the half of the tails nearer the dip is {100 * float(excess[first]):.1f} % higher, "
+                  f"z = {float(z[first]):.1f}): bunching has not decayed there, so the tails baseline and g2(0) are biased "
+                  f"high; use the singles counts (--baseline singles) or record a wider delay window",
+                  SlopingTailsWarning, stacklevel=3)
 
 
 def fit_histograms(data: HbtHistograms, *, zero_delay: float | str = "fit", baseline: str = "auto",

@@ -160,6 +160,11 @@ class MetricsLog:
         return rows, torn
 
 
+def checkpoint_folder(run_path: str | Path, fit: str) -> Path:
+    """The checkpoints of fit ``fit`` in the run folder ``run_path`` (for tasks, which get a path, not a RunDir)."""
+    return Path(run_path) / "checkpoints" / fit
+
+
 class RunDir:
     """One run's folder: its config, metrics, checkpoints, report and figures."""
 
@@ -280,7 +285,7 @@ class RunDir:
         return True
 
     def checkpoint_dir(self, fit: str) -> Path:
-        return self.path / "checkpoints" / fit
+        return checkpoint_folder(self.path, fit)
 
     def figure_path(self, name: str) -> Path:
         return self.path / f"{name}.png"

@@ -17,7 +17,7 @@ from qml_imaging.pipelines.inr.config import InrModelSpec
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.factory import make_executor
 from qml_imaging.grid import task_folder
-from qml_imaging.runs import MetricsLog
+from qml_imaging.runs import MetricsLog, checkpoint_folder
 from qml_imaging.training import Trainer, seed_everything, supervised
 from qml_imaging.training.metrics import mse, psnr
 
@@ -108,7 +108,7 @@ def fit_model(spec: InrModelSpec, width: int, train: TrainSettings, coordinates:
         model, settings,
         objective=supervised(F.mse_loss),
         evaluate=partial(evaluate_fit, coordinates=coordinates, values=values),
-        checkpoint_dir=Path(run_path) / "checkpoints" / fit_name,
+        checkpoint_dir=checkpoint_folder(run_path, fit_name),
         metrics=MetricsLog(task_folder(run_path, fit_name) / "metrics.jsonl"), seed=seed, fit_name=fit_name,
     )
     result = trainer.fit(TensorDataset(coordinates, values))

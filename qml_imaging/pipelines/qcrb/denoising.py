@@ -25,7 +25,7 @@ from qml_imaging.physics.shot_noise import check_nbar, shot_noise_counts
 from qml_imaging.models.specs import UNetSpec
 from qml_imaging.pipelines.qcrb.config import DenoiserExperiment, DenoiserLoss, PhotonRange
 from qml_imaging.grid import task_folder
-from qml_imaging.runs import MetricsLog
+from qml_imaging.runs import MetricsLog, checkpoint_folder
 from qml_imaging.training import FitResult, Trainer, seed_everything
 from qml_imaging.training.losses import CompositeImageLoss
 
@@ -119,7 +119,7 @@ def train_denoiser(name: str, loss: DenoiserLoss, config: DenoiserExperiment, sa
         raise ValueError("train.batch_size must be set for denoiser training (images are generated per batch)")
     seed_everything(config.seed)
     trainer = Trainer(build_unet(config.unet), settings, objective=DenoiserObjective(loss, data_range),
-                      evaluate=validation_metric(sampler, config.unet), checkpoint_dir=Path(run_path) / "checkpoints" / name,
+                      evaluate=validation_metric(sampler, config.unet), checkpoint_dir=checkpoint_folder(run_path, name),
                       metrics=MetricsLog(task_folder(run_path, name) / "metrics.jsonl"), seed=config.seed, fit_name=name)
     result = trainer.fit(photon_batches(sampler, config.training, settings.batch_size, config.unet))
     return trainer, result

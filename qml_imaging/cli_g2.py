@@ -88,6 +88,8 @@ def _fit(arguments: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no histogram file {missing[0]!r}" + (" (a folder: give its files, or use "
                                 "`qml-imaging g2 scan` for a scan)" if Path(missing[0]).is_dir() else "")
                                 + (f"; {len(missing) - 1} more missing" if len(missing) > 1 else ""))
+    if not Path(arguments.out).parent.is_dir():
+        raise FileNotFoundError(f"--out {arguments.out!r}: its folder {str(Path(arguments.out).parent)!r} does not exist")
     model = load_cnn(arguments.cnn) if arguments.cnn else None
     axis = _axis(arguments.axis)
     rows = []

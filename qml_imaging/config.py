@@ -226,9 +226,13 @@ def _describe(schema: type[BaseModel], error: dict) -> str:
             return f"key {location!r} was removed: {RETIRED_KEYS[error['loc'][-1]]}"
         allowed = _allowed_keys(schema, error["loc"][:-1])
         return f"unknown key {location!r}; allowed keys here: {allowed}" + _suggestion(str(error["loc"][-1]), allowed)
+    message = error["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's ValueError
     if not location:
-        return error["msg"]
-    return f"{location}: {error['msg']} (got {error.get('input')!r})"
+        return message
+    value = error.get("input")
+    if isinstance(value, dict):  # a whole section checked at once: its message names the keys
+        return f"{location}: {message}"
+    return f"{location}: {message} (got {value!r})"
 
 
 def _allowed_keys(schema: type[BaseModel], parent: tuple) -> list[str]:

@@ -216,6 +216,8 @@ class RunDir:
         ``check_files=False``: the data files the config names need not exist any more (loading a model).
         """
         path = Path(path)
+        if path.is_file():
+            raise FileNotFoundError(f"{str(path)!r} is a file; give the run folder (the one holding config.yaml)")
         if not (path / "config.yaml").is_file():
             raise FileNotFoundError(f"{str(path)!r} is not a run folder: it has no config.yaml")
         run = cls(path, load_config(path / "config.yaml", check_files=check_files))

@@ -57,6 +57,11 @@ def test_wrong_types_and_ranges_are_rejected_with_the_key(override, fragment):
     assert fragment in str(error.value)
 
 
+def test_a_folder_given_as_an_image_is_named_as_a_folder(tmp_path):
+    with pytest.raises(ConfigError, match=r"is a folder; images lists image files \(one fit each\)"):
+        config_from_dict(smoke_dict(), [f"images=[{tmp_path}]"])
+
+
 def test_unknown_pipeline_is_rejected():
     with pytest.raises(ConfigError, match=r"unknown pipeline 'inr_imag'.*did you mean 'inr_image'"):
         config_from_dict({"experiment": "inr_imag", "name": "x"})
@@ -143,8 +148,8 @@ def test_a_shipped_experiment_is_found_by_name_from_any_folder(tmp_path, monkeyp
 
 
 @pytest.mark.parametrize("override, fragment", [
-    ("train.epochs=true", "train.epochs: Value error, expected a number, not the boolean True"),
-    ("seeds=yes", "seeds: Value error, expected a number, not the boolean True"),
+    ("train.epochs=true", "train.epochs: expected a number, not the boolean True"),
+    ("seeds=yes", "seeds: expected a number, not the boolean True"),
     ("train.lr=.inf", "train.lr: Input should be a finite number"),
     ("train.weight_decay=.nan", "train.weight_decay: Input should be a finite number"),
 ])

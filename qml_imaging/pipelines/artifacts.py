@@ -242,7 +242,7 @@ def _recorded_data(run: RunDir, key: str, missing: str) -> dict:
     except (OSError, ValueError, KeyError) as error:
         raise FileNotFoundError(f"{missing!r}, the data of {run.path}, no longer exists and the run's report.json, "
                                 f"which records its size, cannot be read ({type(error).__name__}); put the file "
-                                f"back at that path to load the model") from None
+                                f"back at that path, or restore report.json, to load the model") from None
 
 
 def _load_diffusion(run: RunDir, fit: str | None) -> TrainedModel:

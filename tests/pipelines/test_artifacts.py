@@ -67,7 +67,7 @@ def test_render_writes_4x_grids_and_the_training_grid_equals_the_models_evaluati
                        np.load(tmp_path / "colour_qiren_seed0_64x64.npy"), atol=1e-5)
 
 
-def test_a_signal_fit_renders_at_another_sample_count_as_wav(tmp_path):
+def test_a_signal_fit_renders_at_another_sample_count_as_wav(tmp_path, capsys):
     write_cello_like_wav(tmp_path / "cello.wav")
     config = {"experiment": "inr_signal", "name": "cello", "reference_model": "tanh", "parameter_budget": 100,
               "signal": {"path": str(tmp_path / "cello.wav"), "offset": 20000, "stride": 5, "n_samples": 200},
@@ -87,7 +87,13 @@ def test_a_signal_fit_renders_at_another_sample_count_as_wav(tmp_path):
     assert moved.targets is None and np.allclose(moved.render(200), trained.render(200))
     assert main(["render", str(tmp_path / "run"), "--size", "800", "--out", str(tmp_path / "r2")]) == 0
     assert soundfile.read(tmp_path / "r2" / "tanh_seed0_800.wav")[1] == rate
+    capsys.readouterr()
     assert main(["run", "--resume", str(tmp_path / "run")]) == 2  # training again does need the file
+    err = capsys.readouterr().err.strip()
+    assert "cello.wav' does not exist (if it moved, put it back" in err and "Value error" not in err
+    assert "got {" not in err and len(err.splitlines()) == 1
+    with pytest.raises(FileNotFoundError, match="is a file; give the run folder"):
+        load_model(tmp_path / "run" / "config.yaml")
 
 
 def test_a_model_loads_after_its_training_image_moved(image_run, tmp_path):

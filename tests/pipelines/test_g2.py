@@ -160,6 +160,8 @@ def test_a_scan_with_dark_pixels_gives_finite_maps_and_the_g2_cli_writes_them(tm
                    ("--channels", "1,2"): "channels and convention (--channels, --convention) choose how PTU"}
     assert main(["g2", "fit", str(tmp_path / "one.csv"), str(tmp_path / "absent.csv"), "--out", str(tmp_path / "x.csv")]) == 2
     assert "no histogram file" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
+    assert main(["g2", "fit", str(tmp_path / "one.csv"), "--out", str(tmp_path / "absent" / "x.csv")]) == 2
+    assert "--out " in capsys.readouterr().err
     assert main(["g2", "fit", str(tmp_path)]) == 2
     assert "a folder: give its files, or use `qml-imaging g2 scan`" in capsys.readouterr().err
     for option, message in bad_options.items():
@@ -201,6 +203,6 @@ def test_g2_fit_warns_in_one_line_when_bunching_reaches_the_tails_it_takes_the_b
         err = capsys.readouterr().err.strip().splitlines()
         if warned:
             assert len(err) == 1 and "the tails of 1 of 1 histograms are not flat" in err[0], err
-            assert "--baseline singles" in err[0]
+            assert "the tails baseline is biased high and g2(0) low" in err[0] and "--baseline singles" in err[0]
         else:
             assert err == []

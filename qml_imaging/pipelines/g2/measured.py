@@ -96,7 +96,7 @@ def baselines_of(data: HbtHistograms, mode: str = "auto", zero_delay_ns: float =
 
 
 class SlopingTailsWarning(UserWarning):
-    """Bunching reaches the tails of the delay window, so a tails baseline (and g2(0)) is biased high."""
+    """Bunching reaches the tails of the delay window, so a tails baseline is biased high (and g2(0) low)."""
 
 
 def _warn_sloping_tails(data: HbtHistograms, excess: torch.Tensor, z: torch.Tensor) -> None:
@@ -108,8 +108,8 @@ def _warn_sloping_tails(data: HbtHistograms, excess: torch.Tensor, z: torch.Tens
     first = int(torch.nonzero(sloping)[0])
     warnings.warn(f"{data.source}: the tails of {int(sloping.sum())} of {len(excess)} histograms are not flat (first: "
                   f"histogram {first}, the half of the tails nearer the dip is {100 * float(excess[first]):.1f} % higher, "
-                  f"z = {float(z[first]):.1f}): bunching has not decayed there, so the tails baseline and g2(0) are biased "
-                  f"high; use the singles counts (--baseline singles) or record a wider delay window",
+                  f"z = {float(z[first]):.1f}): bunching has not decayed there, so the tails baseline is biased high and "
+                  f"g2(0) low; use the singles counts (--baseline singles) or record a wider delay window",
                   SlopingTailsWarning, stacklevel=3)
 
 

@@ -63,6 +63,10 @@ def stored_image_size(path: str) -> tuple[int, int] | None:
 def check_image_entries(images: list[str], check_files: bool = True) -> list[str]:
     """Each entry is a scikit-image name or an existing image file (made absolute; its existence is not
     checked with ``check_files=False``); keys (names, file stems) are unique."""
+    folders = [entry for entry in images if entry not in SKIMAGE_IMAGES and Path(entry).expanduser().is_dir()]
+    if folders:
+        raise ValueError(f"{folders[0]!r} is a folder; images lists image files (one fit each), e.g. "
+                         f"'images=[{folders[0]}/a.png, {folders[0]}/b.png]'")
     unknown = [entry for entry in images
                if entry not in SKIMAGE_IMAGES and Path(entry).suffix.lower() not in IMAGE_SUFFIXES]
     if unknown:
@@ -70,7 +74,8 @@ def check_image_entries(images: list[str], check_files: bool = True) -> list[str
                          f"({', '.join(IMAGE_SUFFIXES)})")
     for entry in images:
         if check_files and entry not in SKIMAGE_IMAGES and not Path(entry).expanduser().is_file():
-            raise ValueError(f"image file {entry!r} does not exist")
+            raise ValueError(f"image file {entry!r} does not exist (if it moved, put it back at that path or name "
+                             f"its new place)")
     keys = [image_key(entry) for entry in images]
     repeated = sorted({key for key in keys if keys.count(key) > 1})
     if repeated:
@@ -158,7 +163,8 @@ class SignalSource(Section):
             if Path(file).suffix.lower() not in SIGNAL_SUFFIXES:
                 raise ValueError(f"signal file {file!r}: unknown type; expected one of {list(SIGNAL_SUFFIXES)}")
             if files_checked(info) and not Path(file).expanduser().is_file():
-                raise ValueError(f"signal file {file!r} does not exist")
+                raise ValueError(f"signal file {file!r} does not exist (if it moved, put it back at that path or "
+                                 f"name its new place)")
         elif self.offset != 0 or self.stride != 1 or self.channel is not None:
             raise ValueError("offset, stride and channel apply to a signal file; set signal.path")
         return self

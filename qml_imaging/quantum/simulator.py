@@ -1061,15 +1061,16 @@ class _Readout:
         if sentence is not None:
             terms = self._pauli_terms(sentence)
             return ("var" if variance else "expval", terms, self._pauli_terms(sentence @ sentence) if variance else None)
-        _check_hermitian(observable)
+        matrix = _hermitian_matrix(observable)
         try:
             rotation_ops = list(decompose(observable.diagonalizing_gates()))
             eigenvalues = torch.as_tensor(qml.eigvals(observable))
             key, rotation = self._rotation(observable, rotation_ops)
         except Exception:
-            wires = self.plan.wires_of(observable)
-            matrix = _as_complex(qml.matrix(observable, wire_order=list(observable.wires)), self.plan.dtype, self.plan.device)
-            return ("dense", wires, matrix, variance)
+            if matrix is None:  # neither diagonalizing gates nor a matrix: PennyLane's own error
+                matrix = qml.matrix(observable, wire_order=list(observable.wires))
+            return ("dense", self.plan.wires_of(observable), _as_complex(matrix, self.plan.dtype, self.plan.device),
+                    variance)
         eigenvalues = (eigenvalues.real if eigenvalues.is_complex() else eigenvalues).to(
             device=self.plan.device, dtype=_real(self.plan.dtype))
         local = _local_index(self.plan.wires_of(observable), self.n, str(self.plan.device))
@@ -1210,15 +1211,19 @@ class _Readout:
         return mean.unsqueeze(-1)
 
 
-def _check_hermitian(observable) -> None:
-    """Raise ValueError naming ``observable`` when its matrix is not Hermitian (its expectation is not real)."""
+def _hermitian_matrix(observable):
+    """``observable``'s matrix on its own wires (trainable entries kept in the graph), None where
+    PennyLane has none; raises ValueError naming it when the matrix is not Hermitian (its
+    expectation value would not be real)."""
     try:
-        matrix = torch.as_tensor(qml.matrix(observable, wire_order=list(observable.wires))).detach().to(torch.complex128)
+        matrix = qml.matrix(observable, wire_order=list(observable.wires))
     except Exception:  # no matrix: its diagonalizing gates and eigenvalues decide
-        return
-    if not torch.allclose(matrix, matrix.conj().transpose(-2, -1), atol=1e-10):
+        return None
+    check = torch.as_tensor(matrix).detach().to(torch.complex128)
+    if not torch.allclose(check, check.conj().transpose(-2, -1), atol=1e-10):
         raise ValueError(f"the observable {observable!r} is not Hermitian, so its expectation value is not a real "
                          f"measurement; measure a Hermitian operator (qml.Hermitian, Pauli words, their sums)")
+    return matrix
 
 
 def _marginal(probabilities: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:

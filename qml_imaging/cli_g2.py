@@ -9,7 +9,7 @@
 ``g2_regression`` or ``g2_measured`` run whose CNN reads histograms of the same length) and writes
 every row to a CSV. ``scan`` reads ``DIR/scan.npz`` or ``DIR/pixel_<row>_<col>.<ending>`` files and
 writes ``maps.npz`` (g2 maps, uncertainty, photon counts, G2 images, dark mask) and ``maps.png``.
-File formats: :mod:`qml_imaging.data.hbt_files`; the logic: :mod:`qml_imaging.pipelines.g2.measured`.
+File formats: :mod:`qml_imaging.data.hbt_files`; fits and maps: :mod:`qml_imaging.pipelines.g2.lab`.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def _axis(text: str | None):
 
 def _fit(arguments: argparse.Namespace) -> int:
     from qml_imaging.data.hbt_files import read_histograms
-    from qml_imaging.pipelines.g2.measured import fit_histograms, load_cnn
+    from qml_imaging.pipelines.g2.lab import fit_histograms, load_cnn
 
     zero = arguments.zero
     if zero != "fit":
@@ -115,7 +115,7 @@ def _scan(arguments: argparse.Namespace) -> int:
 
     from qml_imaging.config import GridSettings
     from qml_imaging.data.hbt_files import read_scan
-    from qml_imaging.pipelines.g2.measured import load_cnn, scan_maps
+    from qml_imaging.pipelines.g2.lab import load_cnn, scan_maps
     from qml_imaging.reporting import figures
     from qml_imaging.runs import save_arrays_atomic
 

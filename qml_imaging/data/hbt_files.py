@@ -1,12 +1,12 @@
 """Reading laboratory photon-correlation data: coincidence histograms and T2 time-tag streams.
 
-Every reader returns :class:`HbtHistograms`: ``counts`` ``(B, K)`` float64 coincidences on one
-:class:`~qml_imaging.physics.hbt.DelayAxis` (bin centres in ns, any width and span), and, when the
-file holds them, the singles counts of the two channels ``(B, 2)`` and the acquisition times
-``(B,)`` in s, from which the uncorrelated level per bin is ``N1 N2 w / T``
-(:meth:`HbtHistograms.baseline`).
+Every reader returns :class:`~qml_imaging.data.histograms.HbtHistograms` (counts ``(B, K)`` on one
+delay axis, singles ``(B, 2)`` and acquisition times ``(B,)`` when the file holds them).
 
-Formats (chosen by the file name's ending, case-insensitive):
+Formats: one :class:`Reader` each in :data:`READERS` (ending, leading bytes, reader, the options it
+takes, the decoding errors it turns into one line); chosen by the file name's ending
+(case-insensitive), and a file whose first bytes do not fit its ending is refused naming the format
+it looks like:
 
 - ``.csv`` / ``.txt`` / ``.dat``: columns ``delay, counts[, counts ...]`` (bin centres; one
   histogram per counts column), separated by commas, semicolons, tabs or spaces. The delay unit
@@ -26,123 +26,124 @@ Formats (chosen by the file name's ending, case-insensitive):
   start of the measurement) times ``MeasDesc_AcquisitionTime`` (ms) when present.
 - ``.ptu`` in T2 mode (PicoQuant time tags, decoded with ``ptufile.PtuFile.decode_records``): the
   photons of the two channels of ``channels=(a, b)`` become one histogram of delays
-  ``t_b - t_a`` on ``axis`` (default: 215 bins over +-250 ns) by :func:`correlate`; singles are the
+  ``t_b - t_a`` on ``axis`` (default: 215 bins over +-250 ns) by
+  :func:`~qml_imaging.data.correlator.correlate` (:mod:`qml_imaging.data.picoquant`); singles are the
   photons counted per channel, the acquisition time is ``MeasDesc_AcquisitionTime`` (ms) when the
   file has it, else the span of the records (ptufile's ``acquisition_time``).
 
 Errors: ``ValueError`` naming the file and the fix (unknown ending, missing unit, ragged or
-non-numeric columns, negative counts, unequal bins, a T3 file); ``ImportError`` naming
+non-numeric columns, negative counts, unequal bins, a T3 file, a damaged file); ``ImportError`` naming
 ``pip install ptufile`` when PicoQuant support is missing.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import struct
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from qml_imaging.physics.hbt import DelayAxis, baseline_from_singles
+from qml_imaging.data.histograms import UNITS_NS, HbtHistograms
+from qml_imaging.data.picoquant import read_phu, read_ptu
+from qml_imaging.physics.hbt import DelayAxis
 
-UNITS_NS = {"ps": 1e-3, "ns": 1.0, "us": 1e3, "µs": 1e3, "s": 1e9}
 TEXT_ENDINGS = (".csv", ".txt", ".dat")
-ENDINGS = (*TEXT_ENDINGS, ".npy", ".npz", ".phu", ".ptu")
-CONVENTIONS = ("all-pairs", "start-stop")
-
-
-@dataclass(frozen=True)
-class HbtHistograms:
-    """Histograms ``counts`` ``(B, K)`` (float64 counts >= 0) on ``axis``; ``singles`` ``(B, 2)`` photons per
-    channel and ``seconds`` ``(B,)`` acquisition times in s, or ``None`` when the file lacks them;
-    ``zero_delay_ns`` from the file (``None``: unknown, fit it); ``source``: where it was read."""
-
-    counts: np.ndarray
-    axis: DelayAxis
-    singles: np.ndarray | None = None
-    seconds: np.ndarray | None = None
-    zero_delay_ns: float | None = None
-    source: str = ""
-    g2_true: np.ndarray | None = field(default=None, compare=False)
-
-    def __post_init__(self) -> None:
-        counts = np.asarray(self.counts, dtype=np.float64)
-        if counts.ndim == 1:
-            counts = counts[None]
-        where = f" in {self.source}" if self.source else ""
-        if counts.ndim != 2 or counts.shape[1] != self.axis.bins:
-            raise ValueError(f"counts{where} must be (B, {self.axis.bins}) for its delay axis, got {counts.shape}")
-        if not np.all(np.isfinite(counts)) or np.any(counts < 0):
-            raise ValueError(f"counts{where} must be finite and >= 0 (coincidence counts)")
-        object.__setattr__(self, "counts", counts)
-        batch = len(counts)
-        if self.singles is not None:
-            singles = np.asarray(self.singles, dtype=np.float64).reshape(-1, 2) if np.size(self.singles) else None
-            if singles is None or singles.shape != (batch, 2) or not np.all(np.isfinite(singles)) or np.any(singles < 0):
-                raise ValueError(f"singles{where} must be finite counts >= 0 of shape ({batch}, 2), got "
-                                 f"{np.shape(self.singles)}")
-            object.__setattr__(self, "singles", singles)
-        if self.seconds is not None:
-            seconds = np.broadcast_to(np.asarray(self.seconds, dtype=np.float64), (batch,)).copy()
-            if not np.all(np.isfinite(seconds)) or np.any(seconds <= 0):
-                raise ValueError(f"seconds{where} (acquisition time) must be finite and > 0")
-            object.__setattr__(self, "seconds", seconds)
-        if self.g2_true is not None:
-            object.__setattr__(self, "g2_true", np.broadcast_to(np.asarray(self.g2_true, dtype=np.float64), (batch,)).copy())
-
-    def __len__(self) -> int:
-        return len(self.counts)
-
-    @property
-    def has_singles(self) -> bool:
-        return self.singles is not None and self.seconds is not None
-
-    def baseline(self) -> torch.Tensor | None:
-        """``(B,)`` float64 uncorrelated coincidences per bin ``N1 N2 w / T``, or ``None`` without singles and time."""
-        if not self.has_singles:
-            return None
-        return baseline_from_singles(self.singles[:, 0], self.singles[:, 1], self.axis.width_ns, self.seconds)
-
-    def rates(self) -> np.ndarray | None:
-        """``(B,)`` mean singles rate per channel ``(N1 + N2) / 2T`` in counts/s, or ``None``."""
-        return None if not self.has_singles else self.singles.mean(1) / self.seconds
 
 
 def read_histograms(path: str | Path, *, delay_unit: str | None = None, axis: DelayAxis | None = None,
                     channels: tuple[int, int] | None = None, convention: str | None = None) -> HbtHistograms:
     """Read a histogram file or a PTU T2 stream (see the module docstring for the formats).
 
-    ``delay_unit``: ``ps``, ``ns``, ``us`` or ``s`` for files that do not state it; ``axis``: the delay
-    axis of bare NPY counts and of PTU correlations; ``channels`` (default ``(0, 1)``), ``convention``
-    (default ``all-pairs``): PTU only (see :func:`correlate`). An option given for a format it does not
-    apply to is refused rather than ignored. ``FileNotFoundError`` for a missing file, ``ValueError``
-    for the rest.
+    The reader is chosen by the file name's ending in :data:`READERS`, and the file's first bytes must
+    fit it (:meth:`Reader.sniff`). ``delay_unit``: ``ps``, ``ns``, ``us`` or ``s`` for files that do not
+    state it; ``axis``: the delay axis of bare NPY counts and of PTU correlations; ``channels`` (default
+    ``(0, 1)``), ``convention`` (default ``all-pairs``): PTU only (see :func:`correlate`). An option given
+    for a format it does not apply to is refused rather than ignored. ``FileNotFoundError`` for a
+    missing file, ``ValueError`` for the rest (a damaged file: one line naming it and the fix).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such histogram file: {path}")
-    ending = path.suffix.lower()
     if delay_unit is not None and delay_unit not in UNITS_NS:
         raise ValueError(f"delay_unit must be one of {sorted(UNITS_NS)}, got {delay_unit!r}")
-    if axis is not None and ending in ENDINGS and ending not in (".npy", ".ptu"):
-        raise ValueError(f"{path}: a delay axis (--axis) is for bare NPY counts and PTU time tags; a {ending} "
-                         f"file states its own delays")
-    if (channels is not None or convention is not None) and ending in ENDINGS and ending != ".ptu":
-        raise ValueError(f"{path}: channels and convention (--channels, --convention) choose how PTU time tags are "
-                         f"correlated; a {ending} file holds histograms already")
-    if ending in TEXT_ENDINGS:
-        return _read_text(path, delay_unit)
-    if ending == ".npy":
-        return _read_npy(path, delay_unit, axis)
-    if ending == ".npz":
-        return _read_npz(path)
-    if ending == ".phu":
-        return _read_phu(path)
-    if ending == ".ptu":
-        return read_ptu(path, axis=axis or DelayAxis(), channels=channels or (0, 1),
-                        convention=convention or "all-pairs")
+    reader = reader_for(path)
+    given = {"delay_unit": delay_unit, "axis": axis, "channels": channels, "convention": convention}
+    _refuse_options(path, reader, given)
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    reader.check_head(path, head)
+    try:
+        return reader.read(path, **{key: value for key, value in given.items() if key in reader.options and
+                                    value is not None})
+    except reader.errors as error:
+        raise ValueError(f"{path}: a damaged {reader.name} file ({type(error).__name__}: {error}); "
+                         f"{reader.fix}") from None
+
+
+SNIFF_BYTES = 64
+"""How many leading bytes :meth:`Reader.sniff` sees."""
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One format of :func:`read_histograms`: chosen by ``endings``, recognised by ``sniff``, read by ``read``.
+
+    ``read(path, **options)`` returns :class:`HbtHistograms`; ``options`` names the keyword options it
+    takes (``delay_unit``, ``axis``, ``channels``, ``convention``; ``delay_unit`` is ignored by formats
+    that state their unit, the others are refused there); ``what`` says in a few words what those
+    options act on (for the refusal message). ``magic``: the bytes the file starts with (``None``:
+    a text table, recognised by the absence of NUL bytes). ``errors``: the exception types its
+    decoder raises on damaged bytes, turned into one line naming the file and ``fix``.
+    """
+
+    name: str
+    endings: tuple[str, ...]
+    read: Callable[..., HbtHistograms]
+    magic: bytes | None
+    options: frozenset[str]
+    what: str
+    errors: tuple[type[BaseException], ...]
+    fix: str
+
+    def sniff(self, head: bytes) -> bool:
+        """Whether a file starting with ``head`` (its first :data:`SNIFF_BYTES` bytes) can be this format."""
+        if self.magic is None:
+            return b"\0" not in head
+        return head.startswith(self.magic)
+
+    def check_head(self, path: Path, head: bytes) -> None:
+        """``ValueError`` naming the file when ``head`` is not this format (and the format it looks like)."""
+        if self.sniff(head):
+            return
+        if not head:
+            raise ValueError(f"{path}: the file is empty; expected a {self.name} file")
+        other = next((r for r in READERS if r.magic is not None and r.sniff(head)), None)
+        like = f"; it looks like a {other.name} file: give it the ending {other.endings[0]}" if other else ""
+        raise ValueError(f"{path}: not a {self.name} file (it starts with {head[:8]!r}){like}")
+
+
+def reader_for(path: Path) -> Reader:
+    """The :data:`READERS` entry for ``path``'s ending (case-insensitive); ``ValueError`` for an unknown one."""
+    ending = path.suffix.lower()
+    for reader in READERS:
+        if ending in reader.endings:
+            return reader
     raise ValueError(f"{path}: unknown histogram file ending {ending!r}; expected one of {', '.join(ENDINGS)}")
+
+
+def _refuse_options(path: Path, reader: Reader, given: dict) -> None:
+    ending = path.suffix.lower()
+    if given["axis"] is not None and "axis" not in reader.options:
+        users = " and ".join(r.what for r in READERS if "axis" in r.options)
+        raise ValueError(f"{path}: a delay axis (--axis) is for {users}; a {ending} file states its own delays")
+    if (given["channels"] is not None or given["convention"] is not None) and "channels" not in reader.options:
+        users = " and ".join(r.what for r in READERS if "channels" in r.options)
+        raise ValueError(f"{path}: channels and convention (--channels, --convention) choose how {users} are "
+                         f"correlated; a {ending} file holds histograms already")
 
 
 def _unit_in(text: str) -> str | None:
@@ -150,7 +151,7 @@ def _unit_in(text: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _read_text(path: Path, delay_unit: str | None) -> HbtHistograms:
+def _read_text(path: Path, delay_unit: str | None = None) -> HbtHistograms:
     metadata: dict[str, str] = {}
     header_unit = None
     rows: list[list[float]] = []
@@ -205,7 +206,7 @@ def _number(path: Path, metadata: dict[str, str], key: str) -> float:
         raise ValueError(f"{path}: header value {key}: {metadata[key]!r} is not a number") from None
 
 
-def _read_npy(path: Path, delay_unit: str | None, axis: DelayAxis | None) -> HbtHistograms:
+def _read_npy(path: Path, delay_unit: str | None = None, axis: DelayAxis | None = None) -> HbtHistograms:
     array = np.load(path, allow_pickle=False)
     if array.ndim == 2 and array.shape[1] == 2 and axis is None:
         if delay_unit is None:
@@ -251,125 +252,6 @@ def write_npz(path: str | Path, histograms: HbtHistograms) -> Path:
     with path.open("wb") as handle:
         np.savez(handle, **arrays)
     return path
-
-
-def _ptufile():
-    try:
-        import ptufile
-    except ImportError as error:  # pragma: no cover - ptufile is a dependency
-        raise ImportError("reading PicoQuant PTU/PHU files needs ptufile: pip install ptufile") from error
-    return ptufile
-
-
-def _read_phu(path: Path) -> HbtHistograms:
-    ptufile = _ptufile()
-    try:
-        with ptufile.PhuFile(path) as phu:
-            curves = [np.asarray(h, dtype=np.float64) for h in phu.histograms()]
-            tags = dict(phu.tags)
-    except ptufile.PqFileError as error:
-        raise ValueError(f"{path}: not a readable PicoQuant PHU file ({error})") from None
-    if not curves or len({len(c) for c in curves}) != 1:
-        raise ValueError(f"{path}: the PHU file holds {len(curves)} curves of lengths {sorted({len(c) for c in curves})}; "
-                         f"expected curves of one length")
-    resolutions = tags.get("HistResDscr_MDescResolution") or [tags.get("MeasDesc_Resolution", 0.0)] * len(curves)
-    resolution = float(resolutions[0])
-    if resolution <= 0 or any(abs(float(r) - resolution) > 1e-6 * resolution for r in resolutions):
-        raise ValueError(f"{path}: the PHU curves need one positive bin resolution, got {resolutions}")
-    width_ns = resolution * 1e9
-    axis = DelayAxis(bins=len(curves[0]), span_ns=width_ns * len(curves[0]), first_ns=0.0)
-    seconds = singles = None
-    milliseconds = float(tags.get("MeasDesc_AcquisitionTime", 0) or 0)
-    if milliseconds > 0:
-        seconds = milliseconds * 1e-3
-        sync, rate = tags.get("HistResDscr_SyncRate"), tags.get("HistResDscr_InputRate")
-        if sync is not None and rate is not None:
-            singles = np.column_stack([np.asarray(sync, dtype=np.float64), np.asarray(rate, dtype=np.float64)]) * seconds
-    return HbtHistograms(np.stack(curves), axis, singles, seconds, None, str(path))
-
-
-def read_ptu(path: str | Path, *, axis: DelayAxis = DelayAxis(), channels: tuple[int, int] = (0, 1),
-             convention: str = "all-pairs") -> HbtHistograms:
-    """A T2 PTU file's photons on ``channels=(a, b)`` correlated into one histogram of ``t_b - t_a`` on ``axis``.
-
-    Records are decoded by ``ptufile`` (``PtuFile.decode_records``: ``time`` in units of the
-    global resolution, ``channel`` < 0 for overflows and markers); see :func:`correlate` for
-    ``convention``. Singles are the photons per channel; the acquisition time as in the module
-    docstring. ``ValueError`` for T3 files, missing channels or an empty stream.
-    """
-    ptufile = _ptufile()
-    path = Path(path)
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
-    try:
-        with ptufile.PtuFile(path) as ptu:
-            if ptu.is_t3:
-                raise ValueError(f"{path}: a T3 PTU file (photons timed against a laser sync) holds no T2 "
-                                 f"time tags of two detectors; record the HBT measurement in T2 mode")
-            records = ptu.decode_records()
-            resolution_ns = ptu.global_resolution * 1e9
-            milliseconds = float(ptu.tags.get("MeasDesc_AcquisitionTime", 0) or 0)
-            seconds = milliseconds * 1e-3 if milliseconds > 0 else float(ptu.acquisition_time)
-    except ptufile.PqFileError as error:
-        raise ValueError(f"{path}: not a readable PicoQuant PTU file ({error})") from None
-    photons = records["channel"] >= 0
-    times = records["time"][photons].astype(np.int64)
-    channel = records["channel"][photons]
-    first, second = channels
-    if first == second:
-        raise ValueError(f"channels must name two different detectors, got {channels}")
-    streams = [np.sort(times[channel == c]) for c in (first, second)]
-    present = sorted({int(c) for c in np.unique(channel)})
-    for c, stream in zip((first, second), streams, strict=True):
-        if len(stream) == 0:
-            raise ValueError(f"{path}: no photons on channel {c}; channels with photons: {present}")
-    if seconds <= 0:
-        raise ValueError(f"{path}: the acquisition time is not positive ({seconds} s)")
-    counts = correlate(streams[0], streams[1], axis, resolution_ns=resolution_ns, convention=convention)
-    singles = np.array([[len(streams[0]), len(streams[1])]], dtype=np.float64)
-    return HbtHistograms(counts, axis, singles, seconds, None, str(path))
-
-
-def correlate(start: np.ndarray, stop: np.ndarray, axis: DelayAxis, *, resolution_ns: float = 1.0,
-              convention: str = "all-pairs") -> np.ndarray:
-    """Histogram ``(K,)`` (float64) of delays ``t_stop - t_start`` on ``axis`` (bins ``[c - w/2, c + w/2)``).
-
-    ``start``, ``stop``: sorted integer time tags ``(N1,)``, ``(N2,)`` in units of ``resolution_ns``.
-    ``all-pairs`` counts every pair whose delay falls on the axis (a time tagger's correlation; its
-    uncorrelated level is ``N1 N2 w / T``). ``start-stop`` pairs each start only with the first stop
-    at or after ``t_start + (axis start - w/2)`` and counts it if that delay is on the axis (a TCSPC
-    card's start-stop histogram, without dead time; it approaches all-pairs while the stop rate times
-    the span is << 1). Bin edges that fall on the tag grid (within 1e-6 tick) are binned in exact
-    integer arithmetic. Vectorised over the k-th stop inside each start's window.
-    """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
-    start, stop = np.asarray(start, dtype=np.int64), np.asarray(stop, dtype=np.int64)
-    if np.any(np.diff(start) < 0) or np.any(np.diff(stop) < 0):
-        raise ValueError("time tags must be sorted")
-    width = axis.width_ns / resolution_ns
-    low = (axis.start_ns - axis.width_ns / 2) / resolution_ns
-    if abs(width - round(width)) < 1e-6 and abs(low - round(low)) < 1e-6 and round(width) > 0:
-        width, low = round(width), round(low)  # edges on the tag grid: exact integer binning
-    high = low + axis.bins * width
-    # first stop with delay >= low, and first stop with delay >= high (integers: delay >= x <=> delay >= ceil(x))
-    first = np.searchsorted(stop, start + int(np.ceil(low)), side="left")
-    last = np.searchsorted(stop, start + int(np.ceil(high)), side="left")
-    if convention == "start-stop":
-        last = np.minimum(last, first + 1)
-    histogram = np.zeros(axis.bins, dtype=np.float64)
-    inside = last - first
-    k = 0
-    while True:
-        chosen = inside > k
-        if not chosen.any():
-            break
-        delays = stop[first[chosen] + k] - start[chosen]
-        index = (delays - low) // width if isinstance(width, int) else np.floor((delays - low) / width).astype(np.int64)
-        index = index[(index >= 0) & (index < axis.bins)]
-        histogram += np.bincount(index, minlength=axis.bins)
-        k += 1
-    return histogram
 
 
 def scan_files(folder: str | Path) -> dict[tuple[int, int], Path]:
@@ -437,3 +319,23 @@ def read_scan(folder: str | Path, **options) -> tuple[HbtHistograms, tuple[int, 
     seconds = np.concatenate([p.seconds for p in parts]) if all(with_singles) else None
     return (HbtHistograms(np.concatenate([p.counts for p in parts]), axis, singles, seconds, parts[0].zero_delay_ns,
                           str(folder)), (height, width))
+
+
+_TEXT_ERRORS = (UnicodeDecodeError,)
+_NUMPY_ERRORS = (zipfile.BadZipFile, EOFError, OSError, KeyError)
+READERS: tuple[Reader, ...] = (
+    Reader("text table", TEXT_ENDINGS, _read_text, None,
+           frozenset({"delay_unit"}), "text tables", _TEXT_ERRORS, "save it again as plain text (UTF-8)"),
+    Reader("NumPy .npy", (".npy",), _read_npy,
+           b"\x93NUMPY", frozenset({"delay_unit", "axis"}), "bare NPY counts", _NUMPY_ERRORS,
+           "write it again with numpy.save"),
+    Reader("NumPy .npz", (".npz",), _read_npz, b"PK", frozenset(), "NPZ histograms",
+           _NUMPY_ERRORS, "write it again (qml_imaging.data.hbt_files.write_npz or numpy.savez)"),
+    Reader("PicoQuant PHU", (".phu",), read_phu, b"PQHISTO\0", frozenset(), "PHU histograms",
+           (UnicodeDecodeError, KeyError, EOFError, struct.error), "export it again from the PicoQuant software"),
+    Reader("PicoQuant PTU", (".ptu",), read_ptu, b"PQTTTR\0\0",
+           frozenset({"axis", "channels", "convention"}), "PTU time tags",
+           (UnicodeDecodeError, KeyError, EOFError, struct.error), "export it again from the PicoQuant software"),
+)
+"""The formats :func:`read_histograms` reads, one entry each; a new format is one more entry."""
+ENDINGS = tuple(ending for reader in READERS for ending in reader.endings)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from qml_imaging.data.hbt_files import HbtHistograms, correlate, read_histograms, read_scan, write_npz
+from qml_imaging.data.correlator import correlate
+from qml_imaging.data.hbt_files import HbtHistograms, read_histograms, read_scan, write_npz
 from qml_imaging.physics.g2_fit import fit_g2
 from qml_imaging.physics.hbt import DelayAxis
 
@@ -215,3 +216,17 @@ def test_scan_folder_of_pixel_files_is_read_row_major(tmp_path):
     (tmp_path / "pixel_1_2.npz").unlink()
     with pytest.raises(ValueError, match="1 of 6 pixels have no file"):
         read_scan(tmp_path)
+
+
+def test_reader_table_has_one_entry_per_ending_and_checks_the_leading_bytes(tmp_path):
+    from qml_imaging.data.hbt_files import ENDINGS, READERS
+
+    assert len(ENDINGS) == len(set(ENDINGS)) and all(r.endings and r.fix for r in READERS)
+    write_phu(tmp_path / "h.phu", np.ones((1, 4), dtype=np.uint32), 1e-9, 1.0, 10, 10)
+    (tmp_path / "h.ptu").write_bytes((tmp_path / "h.phu").read_bytes())
+    with pytest.raises(ValueError, match=r"h.ptu: not a PicoQuant PTU file .* looks like a PicoQuant PHU file: "
+                                         r"give it the ending .phu"):
+        read_histograms(tmp_path / "h.ptu")
+    (tmp_path / "e.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match="e.npz: the file is empty"):
+        read_histograms(tmp_path / "e.npz")

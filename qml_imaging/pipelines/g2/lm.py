@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from qml_imaging.config import GridSettings
-from qml_imaging.grid import Task, run_grid
 from qml_imaging.physics.g2_fit import G2Fit, fit_g2
 from qml_imaging.physics.hbt import DelayAxis
 
@@ -22,10 +21,13 @@ def fit_g2_grid(grid: GridSettings, histograms: torch.Tensor, axis: DelayAxis = 
     ``grid.executor: local`` fits them in this process in one call; ``ray`` splits them into
     ``grid.tasks_at_once`` (default: the cores) chunks, one Ray task each, and joins the chunks in
     order (pixels are independent fits, so the values are the same). A chunk that still fails after
-    ``grid.max_retries`` retries raises ``RuntimeError`` with its error.
+    ``grid.max_retries`` retries raises ``RuntimeError`` with its error. The grid runner is imported
+    only for Ray, so a local fit of a lab file loads no training code.
     """
     if grid.executor == "local" or len(histograms) < 2:
         return fit_g2(histograms, axis, baseline=baseline, zero_delay_ns=zero_delay_ns)
+    from qml_imaging.grid import Task, run_grid
+
     parts = min(len(histograms), grid.tasks_at_once or os.cpu_count() or 1)
     chunks = [torch.from_numpy(c) for c in np.array_split(np.arange(len(histograms)), parts)]
     tasks = [Task(f"lm/chunk{i}", partial(fit_g2, histograms[c], axis, zero_delay_ns=zero_delay_ns,

@@ -1,0 +1,170 @@
+"""Laboratory photon-correlation files: per-histogram g2(0) fits and scans to g2(0) maps.
+
+The library behind ``qml-imaging g2 fit`` / ``g2 scan`` and the ``g2_measured`` pipeline. It imports no
+training code (no ``Trainer``, no networks, no torchmetrics): a fit of one file loads the readers
+(:mod:`qml_imaging.data.hbt_files`), the L-M fit (:mod:`qml_imaging.physics.g2_fit`, through the
+pixel-chunk grid of :mod:`qml_imaging.pipelines.g2.lm`) and nothing else; a CNN is loaded only when
+one is asked for (:func:`load_cnn`).
+
+**Fits** (:func:`fit_histograms`): L-M with the zero delay fitted (or given), the baseline from the
+singles counts (``N1 N2 w / T``) when the file has them, else from the tails (``auto``), and an
+optional background correction with ``rho``; the CNN of a finished run where its axis matches.
+
+**Scans** (:func:`scan_maps`): the zero delay is a property of the set-up, so it is fitted once on the
+sum of all pixels' histograms and given to every pixel's fit; pixels with fewer than 4
+coincidences or no singles are dark: g2(0) = 1 in every map, uncertainty 1 (no information; the
+fit's ``inf`` is kept out of the maps so that every map is finite) and ``dark`` marks them. The
+photon-count map is ``N = N1 + N2`` (singles), the G2 image ``N^2 (1 - g2(0))``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from qml_imaging.config import GridSettings
+from qml_imaging.data.hbt_files import HbtHistograms
+from qml_imaging.physics.g2_fit import DARK_THRESHOLD, DelayOffsetWarning, fit_g2
+from qml_imaging.physics.hbt import (baseline_from_singles, baseline_from_tails, correct_background, signal_share,
+                                     tail_excess)
+from qml_imaging.physics.microscopy import g2_image
+from qml_imaging.pipelines.g2.lm import fit_g2_grid
+
+BASELINES = ("auto", "singles", "tails", "fit")
+DARK_UNCERTAINTY = 1.0
+"""Uncertainty written into maps for dark pixels (g2 = 1 by convention; no information)."""
+TAIL_SLOPE_Z = 4.0
+"""Significance (Poisson standard errors) above which the tails' fall-off warns (see :func:`baselines_of`)."""
+TAIL_SLOPE_TOLERANCE = 0.002
+"""Relative excess of the inner half of the tails over the outer half that a tails baseline tolerates."""
+
+
+def load_cnn(run: str):
+    """The trained CNN of a finished ``g2_regression`` or ``g2_measured`` run (the ``by_emitter`` one of the
+    latter), in eval mode, through :func:`qml_imaging.pipelines.artifacts.load_model`. ``ValueError`` naming
+    the run for another kind of run or an unfinished one."""
+    from qml_imaging.pipelines.artifacts import load_model
+    from qml_imaging.runs import RunDir
+
+    kind = RunDir.open(run).config.experiment
+    if kind not in ("g2_regression", "g2_measured"):
+        raise ValueError(f"{run} is a {kind!r} run; --cnn needs a g2_regression or g2_measured run")
+    return load_model(run).model
+
+
+def baselines_of(data: HbtHistograms, mode: str = "auto", zero_delay_ns: float = 0.0) -> tuple[torch.Tensor | None, str]:
+    """``(baseline (B,) or None, the mode used)``: singles (``N1 N2 w / T``), tails, or ``None`` (fitted).
+    A tails baseline warns (:class:`SlopingTailsWarning`) when the tails are not flat."""
+    if mode not in BASELINES:
+        raise ValueError(f"baseline must be one of {BASELINES}, got {mode!r}")
+    if mode == "auto":
+        mode = "singles" if data.has_singles else "tails"
+    if mode == "singles":
+        if not data.has_singles:
+            raise ValueError(f"{data.source}: no singles counts and acquisition time in the file; use baseline tails or fit")
+        return data.baseline(), mode
+    if mode == "tails":
+        counts = torch.from_numpy(data.counts)
+        _warn_sloping_tails(data, *tail_excess(counts, data.axis, zero_delay_ns=zero_delay_ns))
+        return baseline_from_tails(counts, data.axis, zero_delay_ns=zero_delay_ns)[0], mode
+    return None, mode
+
+
+class SlopingTailsWarning(UserWarning):
+    """Bunching reaches the tails of the delay window, so a tails baseline is biased high (and g2(0) low)."""
+
+
+def _warn_sloping_tails(data: HbtHistograms, excess: torch.Tensor, z: torch.Tensor) -> None:
+    """One :class:`SlopingTailsWarning` naming the histograms whose tails fall off significantly
+    (``z > TAIL_SLOPE_Z``) by more than ``TAIL_SLOPE_TOLERANCE`` (see :func:`~qml_imaging.physics.hbt.tail_excess`)."""
+    sloping = (z > TAIL_SLOPE_Z) & (excess > TAIL_SLOPE_TOLERANCE)
+    if not sloping.any():
+        return
+    first = int(torch.nonzero(sloping)[0])
+    warnings.warn(f"{data.source}: the tails of {int(sloping.sum())} of {len(excess)} histograms are not flat (first: "
+                  f"histogram {first}, the half of the tails nearer the dip is {100 * float(excess[first]):.1f} % higher, "
+                  f"z = {float(z[first]):.1f}): bunching has not decayed there, so the tails baseline is biased high and "
+                  f"g2(0) low; use the singles counts (--baseline singles) or record a wider delay window",
+                  SlopingTailsWarning, stacklevel=3)
+
+
+def fit_histograms(data: HbtHistograms, *, zero_delay: float | str = "fit", baseline: str = "auto",
+                   rho: float | None = None, model=None, grid: GridSettings = GridSettings()) -> list[dict]:
+    """One row per histogram: ``g2``, ``sigma`` (L-M), ``zero_delay_ns`` and its ``zero_delay_sigma``,
+    ``baseline`` (counts per bin) and ``baseline_mode``, ``events``, ``g2_cnn`` (when ``model`` is given:
+    its input length must equal the axis' bins), and with ``rho`` the background-corrected ``g2``."""
+    zero = zero_delay if zero_delay == "fit" else float(zero_delay)
+    if zero == "fit" and data.zero_delay_ns is not None:
+        zero = data.zero_delay_ns
+    known, mode = baselines_of(data, baseline, 0.0 if zero == "fit" else zero)
+    counts = torch.from_numpy(data.counts)
+    fit = fit_g2_grid(grid, counts, data.axis, baseline=known, zero_delay_ns=zero)
+    g2, sigma = fit.g2_zero, fit.uncertainty
+    if rho is not None:
+        g2, sigma = correct_background(g2, rho, sigma)
+    cnn = None
+    if model is not None:
+        if model.bins != data.axis.bins:
+            raise ValueError(f"the CNN reads {model.bins}-bin histograms; {data.source} has {data.axis.bins} bins")
+        cnn = model.predict(counts).double()
+    rows = []
+    for i in range(len(data)):
+        rows.append({"source": data.source, "row": i, "g2": float(g2[i]), "sigma": float(sigma[i]),
+                     "zero_delay_ns": float(fit.zero_delay_ns[i]), "zero_delay_sigma": float(fit.zero_delay_uncertainty[i]),
+                     "baseline": float(fit.baseline[i]), "baseline_mode": mode, "events": float(counts[i].sum()),
+                     "converged": bool(fit.converged[i]), **({"g2_cnn": float(cnn[i])} if cnn is not None else {})})
+    return rows
+
+
+def scan_maps(data: HbtHistograms, shape: tuple[int, int], *, model=None, background_rate: float | None = None,
+              grid: GridSettings = GridSettings()) -> dict[str, np.ndarray]:
+    """Maps ``(H, W)`` of a scan: ``g2_lm``, ``sigma_lm``, ``g2_cnn`` (with ``model``), ``counts`` (N1 + N2, or the
+    coincidences without singles), ``G2_lm`` / ``G2_cnn`` (``N^2 (1 - g2)``), ``dark`` (bool), and ``zero_delay_ns``
+    (a 0-d array). All finite; dark pixels at g2 = 1. ``background_rate`` (counts/s per channel) corrects every
+    lit pixel with ``rho = (R - B) / R``."""
+    counts = torch.from_numpy(data.counts)
+    events = counts.sum(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DelayOffsetWarning)
+        total = counts.sum(0, keepdim=True)
+        if data.zero_delay_ns is not None:
+            zero = data.zero_delay_ns
+        elif total.sum() >= DARK_THRESHOLD:
+            zero = float(fit_g2(total, data.axis, baseline=None if not data.has_singles else _summed_baseline(data),
+                                zero_delay_ns="fit").zero_delay_ns[0])
+        else:
+            zero = 0.0
+    known, _ = baselines_of(data, "auto", zero)
+    dark = events < DARK_THRESHOLD
+    if known is not None:
+        dark |= known <= 0
+        known = torch.where(dark, torch.zeros_like(known), known)
+    fit = fit_g2_grid(grid, torch.where(dark[:, None], torch.zeros_like(counts), counts), data.axis, baseline=known,
+                      zero_delay_ns=zero)
+    g2, sigma = fit.g2_zero, fit.uncertainty
+    if background_rate is not None and data.has_singles:
+        g2, sigma = correct_background(g2, signal_share(torch.from_numpy(data.rates()), background_rate), sigma)
+    photons = torch.from_numpy(data.singles.sum(1)) if data.has_singles else events
+    estimates = {"lm": g2}
+    if model is not None:
+        if model.bins != data.axis.bins:
+            raise ValueError(f"the CNN reads {model.bins}-bin histograms; the scan has {data.axis.bins} bins")
+        estimates["cnn"] = model.predict(counts).double()
+    maps: dict[str, np.ndarray] = {}
+    for name, estimate in estimates.items():
+        estimate = torch.where(dark | ~torch.isfinite(estimate), torch.ones_like(estimate), estimate)
+        maps[f"g2_{name}"] = estimate.reshape(shape).numpy()
+        maps[f"G2_{name}"] = g2_image(photons, estimate).reshape(shape).numpy()
+    maps["sigma_lm"] = torch.where(dark | ~torch.isfinite(sigma), torch.full_like(sigma, DARK_UNCERTAINTY),
+                                   sigma).reshape(shape).numpy()
+    maps["counts"] = photons.reshape(shape).numpy()
+    maps["dark"] = dark.reshape(shape).numpy()
+    maps["zero_delay_ns"] = np.array(zero)
+    return maps
+
+
+def _summed_baseline(data: HbtHistograms) -> torch.Tensor:
+    return baseline_from_singles(data.singles[:, 0].sum(), data.singles[:, 1].sum(), data.axis.width_ns,
+                                 data.seconds.sum()).reshape(1)

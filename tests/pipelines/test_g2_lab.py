@@ -1,0 +1,21 @@
+"""The lab-file library (fits and scans of measured files) loads no training code."""
+
+import subprocess
+import sys
+
+PROBE = """
+import sys
+from qml_imaging.cli import main
+main(["g2", "fit", sys.argv[1], "--zero", "0", "--baseline", "tails", "--out", sys.argv[2]])
+loaded = sorted(m for m in sys.modules if m.split(".")[0] == "torchmetrics" or m.startswith(("qml_imaging.training",
+                "qml_imaging.models", "qml_imaging.pipelines.g2.measured", "qml_imaging.pipelines.artifacts")))
+print("LOADED", loaded)
+"""
+
+
+def test_g2_fit_of_a_csv_imports_no_training_code(tmp_path):
+    csv = tmp_path / "one.csv"
+    csv.write_text("delay_ns,counts\n" + "".join(f"{d},{40 if d else 10}\n" for d in range(-20, 21)))
+    result = subprocess.run([sys.executable, "-c", PROBE, str(csv), str(tmp_path / "fits.csv")], capture_output=True,
+                            text=True, check=True, timeout=300)
+    assert "LOADED []" in result.stdout, result.stdout + result.stderr

@@ -127,8 +127,8 @@ def _scan(arguments: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     save_arrays_atomic(out / "maps.npz", **maps)
     images = [name for name in ("counts", "g2_lm", "sigma_lm", "G2_lm", "g2_cnn", "G2_cnn") if name in maps]
-    figures.image_grid([[maps[name].astype(float) for name in images]], out / "maps.png", column_titles=images,
-                       row_titles=["scan"])
+    grid = figures.image_grid([[maps[name].astype(float) for name in images]], column_titles=images, row_titles=["scan"])
+    figures.save_figure(grid, out / "maps.png")
     lit = ~maps["dark"]
     print(f"{shape[0]}x{shape[1]} pixels, {int((~lit).sum())} dark (g2 = 1); zero delay "
           f"{float(maps['zero_delay_ns']):.2f} ns; median L-M g2(0) on lit pixels "

@@ -1,1 +1,1 @@
-"""Figures (matplotlib, written as PNG) and summary statistics for reports."""
+"""Figures (matplotlib ``Figure`` objects, saved as PNG by the pipelines) and summary statistics for reports."""

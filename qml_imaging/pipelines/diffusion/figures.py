@@ -6,7 +6,9 @@ import numpy as np
 
 from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
 from qml_imaging.pipelines.diffusion.model_task import ModelTask
-from qml_imaging.reporting.figures import image_grid, plt, save_figure
+from matplotlib.figure import Figure
+
+from qml_imaging.reporting.figures import image_grid, save_figure
 from qml_imaging.runs import RunDir
 
 
@@ -31,14 +33,15 @@ def write_sample_figures(config: DiffusionFewShotConfig, run_dir: RunDir, tasks:
             with np.load(task.folder(run_dir.path) / "samples.npz") as stored:
                 rows.append(list(_grey(stored["samples"][:count])))
             titles.append(task.variant)
-        image_grid(rows, run_dir.figure_path(f"samples_{dataset}_k{k}"), row_titles=titles, value_range=(0, 255))
+        save_figure(image_grid(rows, row_titles=titles, value_range=(0, 255)), run_dir.figure_path(f"samples_{dataset}_k{k}"))
     return cells
 
 
 def _fid_bars(run_dir: RunDir, fid: dict, cells: list[tuple[str, int]]) -> None:
     """Mean FID per variant (error bars: std over seeds), one group per data set and k."""
     variants = list(dict.fromkeys(v for by_k in fid.values() for by_variant in by_k.values() for v in by_variant))
-    figure, axis = plt.subplots(figsize=(1.5 + 1.8 * len(cells), 3.8))
+    figure = Figure(figsize=(1.5 + 1.8 * len(cells), 3.8))
+    axis = figure.subplots()
     width = 0.8 / len(variants)
     for index, variant in enumerate(variants):
         means, errors, positions = [], [], []

@@ -187,9 +187,9 @@ def run(config: G2MeasuredConfig, run_dir: RunDir) -> dict:
         summary["emitters"][split] = {"train": len(sums["train_emitters"]), "test": len(sums["test_emitters"]),
                                       "overlap": len(set(sums["train_emitters"]) & set(sums["test_emitters"]))}
         summary["shared_short_histograms"][split] = shared_short_histograms(sums["train"][4], sums["test"][4])
-        figures.scatter({"CNN": (test_labels.tolist(), cnn.tolist()), "L-M": (test_labels.tolist(), lm.tolist())},
-                        run_dir.figure_path(f"predictions_{split}"), xlabel="label (L-M of the emitter's sum)",
-                        ylabel="estimated g2(0)")
+        points = figures.scatter({"CNN": (test_labels.tolist(), cnn.tolist()), "L-M": (test_labels.tolist(), lm.tolist())},
+                                 xlabel="label (L-M of the emitter's sum)", ylabel="estimated g2(0)")
+        figures.save_figure(points, run_dir.figure_path(f"predictions_{split}"))
     _table(run_dir, summary)
     run_dir.write_report(summary, {"bins": axis.bins, "folder": str(folder), "emitters": len(series)})
     return summary

@@ -163,6 +163,8 @@ def _figures(run_dir: RunDir, predictions: dict, held_out: dict, lm_curve: dict[
         order = np.argsort(labels)
         series[f"{name} ({seconds} s)"] = (labels[order], estimate.numpy()[order])
     series["truth"] = (np.sort(labels), np.sort(labels))
-    figures.scatter(series, run_dir.figure_path("g2_predictions"), xlabel="true g2(0)", ylabel="estimated g2(0)")
-    figures.curves({"L-M": (list(lm_curve), list(lm_curve.values()))}, run_dir.figure_path("lm_mape_vs_time"),
-                   xlabel="acquisition time (s)", ylabel="MAPE (%)", title="L-M fit: error against acquisition time")
+    points = figures.scatter(series, xlabel="true g2(0)", ylabel="estimated g2(0)")
+    figures.save_figure(points, run_dir.figure_path("g2_predictions"))
+    mape = figures.curves({"L-M": (list(lm_curve), list(lm_curve.values()))}, xlabel="acquisition time (s)",
+                          ylabel="MAPE (%)", title="L-M fit: error against acquisition time")
+    figures.save_figure(mape, run_dir.figure_path("lm_mape_vs_time"))

@@ -137,8 +137,8 @@ def _scene_figure(run_dir: RunDir, name: str, scene: dict) -> None:
     pl = images["pl"].numpy()
     rows = [[pl, *(maps[f"g2_{kind}"].numpy() for kind in ("true", "lm", "cnn"))],
             [pl, *(images[f"G2_{kind}"].numpy() for kind in ("true", "lm", "cnn"))]]
-    figures.image_grid(rows, run_dir.figure_path(f"scan_{name}"), column_titles=["PL", "true", "L-M", "CNN"],
-                       row_titles=["g2(0)", "G2"])
+    grid = figures.image_grid(rows, column_titles=["PL", "true", "L-M", "CNN"], row_titles=["g2(0)", "G2"])
+    figures.save_figure(grid, run_dir.figure_path(f"scan_{name}"))
 
 
 def _sections_figure(run_dir: RunDir, x: np.ndarray, sections: dict) -> None:
@@ -149,5 +149,6 @@ def _sections_figure(run_dir: RunDir, x: np.ndarray, sections: dict) -> None:
             series[image] = (x.tolist(), (profile / scale).tolist())
             if fitted is not None:
                 series[f"{image} fit"] = (x.tolist(), (fitted / scale).tolist())
-        figures.curves(series, run_dir.figure_path(f"cross_section_{name}"), xlabel="x (nm)",
-                       ylabel="normalised signal", title=f"scene '{name}': cross-sections", log_y=False)
+        plot = figures.curves(series, xlabel="x (nm)", ylabel="normalised signal",
+                              title=f"scene '{name}': cross-sections", log_y=False)
+        figures.save_figure(plot, run_dir.figure_path(f"cross_section_{name}"))

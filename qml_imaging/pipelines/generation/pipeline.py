@@ -47,7 +47,7 @@ from qml_imaging.models.inr_generator import Discriminator, InrGenerator, matche
 from qml_imaging.pipelines.generation.config import QirenGenerationConfig
 from qml_imaging.pipelines.generation.data import GenerationImages, load_images
 from qml_imaging.quantum.factory import make_executor
-from qml_imaging.reporting.figures import image_grid
+from qml_imaging.reporting.figures import image_grid, save_figure
 from qml_imaging.reporting.stats import mean_std
 from qml_imaging.runs import MetricsLog, RunDir, atomic_replace, save_arrays_atomic, write_text_atomic
 from qml_imaging.training import Trainer, seed_everything
@@ -304,7 +304,7 @@ def write_sample_grid(config: QirenGenerationConfig, run_dir: RunDir, images: Ge
         with np.load(model_folder(run_dir.path, embedding, config.seeds[0]) / "samples.npz") as stored:
             rows.append(list(_displayable(stored["samples"][:count])))
         titles.append(embedding)
-    image_grid(rows, run_dir.figure_path("samples"), row_titles=titles, value_range=(0, 255))
+    save_figure(image_grid(rows, row_titles=titles, value_range=(0, 255)), run_dir.figure_path("samples"))
 
 
 def _displayable(images: np.ndarray) -> np.ndarray:

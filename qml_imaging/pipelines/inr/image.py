@@ -184,21 +184,23 @@ def _write_figures(config: InrImageConfig, run_dir: RunDir, targets: dict[str, t
         blank = torch.zeros_like(targets[image].permute(1, 2, 0))  # a model whose fit failed
         shown = [targets[image].permute(1, 2, 0)] + [reconstructions[image].get(m, blank) for m in config.models]
         rows.append([_display(picture) for picture in shown])
-    figures.image_grid(rows, run_dir.figure_path("reconstructions"), column_titles=["ground truth", *config.models],
-                       row_titles=names, value_range=(0.0, 1.0))
+    grid = figures.image_grid(rows, column_titles=["ground truth", *config.models], row_titles=names,
+                              value_range=(0.0, 1.0))
+    figures.save_figure(grid, run_dir.figure_path("reconstructions"))
     for image in names:
         series = {}
         for model in config.models:
             records = [r for r in run_dir.metrics.records(f"{image}/{model}/seed0") if "train_loss" in r]
             series[model] = ([r["epoch"] for r in records], [r["train_loss"] for r in records])
-        figures.curves(series, run_dir.figure_path(f"loss_curves_{image}"), xlabel="epoch",
-                       ylabel="training MSE", title=f"{image}, seed 0")
+        losses = figures.curves(series, xlabel="epoch", ylabel="training MSE", title=f"{image}, seed 0")
+        figures.save_figure(losses, run_dir.figure_path(f"loss_curves_{image}"))
     reference = config.reference_model
     ratios = summary[f"mse_ratio_vs_{reference}"]
     if len(ratios) < len(names) or any(len(row) < len(config.models) for row in ratios.values()):
         return  # some fits failed: no complete set of bars
-    figures.grouped_bars(ratios, run_dir.figure_path(f"mse_relative_to_{reference}"),
-                         ylabel=f"MSE / MSE of {reference}", title=f"representation error relative to {reference}")
+    bars = figures.grouped_bars(ratios, ylabel=f"MSE / MSE of {reference}",
+                                title=f"representation error relative to {reference}")
+    figures.save_figure(bars, run_dir.figure_path(f"mse_relative_to_{reference}"))
 
 
 def _display(image: torch.Tensor) -> np.ndarray:

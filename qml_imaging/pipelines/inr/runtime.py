@@ -29,7 +29,7 @@ from qml_imaging.pipelines.inr.hardware import (
 from qml_imaging.pipelines.inr.config import InrRuntimeConfig
 from qml_imaging.quantum.hardware import HardwareEvaluation
 from qml_imaging.quantum.backends import ibm_backend_spec
-from qml_imaging.reporting.figures import image_grid, scatter
+from qml_imaging.reporting.figures import image_grid, save_figure, scatter
 from qml_imaging.runs import RunDir, write_text_atomic
 from qml_imaging.training.metrics import mse
 
@@ -74,8 +74,8 @@ def _figure(config: InrRuntimeConfig, run_dir: RunDir, values: torch.Tensor, exa
     if config.n_coordinates is None:
         side = round(len(values) ** 0.5)
         images = [t.reshape(side, side).numpy() for t in (values, exact, outputs)]
-        image_grid([images], run_dir.figure_path("reconstruction"), column_titles=["image", "exact", config.backend],
-                   value_range=VALUE_RANGE)
-    scatter({config.backend: (exact.flatten().tolist(), outputs.flatten().tolist())},
-            run_dir.figure_path("hardware_vs_exact"), xlabel="exact prediction", ylabel="hardware prediction",
-            title="QIREN pixel values")
+        grid = image_grid([images], column_titles=["image", "exact", config.backend], value_range=VALUE_RANGE)
+        save_figure(grid, run_dir.figure_path("reconstruction"))
+    points = scatter({config.backend: (exact.flatten().tolist(), outputs.flatten().tolist())},
+                     xlabel="exact prediction", ylabel="hardware prediction", title="QIREN pixel values")
+    save_figure(points, run_dir.figure_path("hardware_vs_exact"))

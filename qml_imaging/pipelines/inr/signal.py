@@ -75,8 +75,9 @@ def run(config: InrSignalConfig, run_dir: RunDir) -> dict:
     if current_process_group().is_main:
         series = {"signal": (times.squeeze(1).numpy(), signal)}
         series.update({m: (times.squeeze(1).numpy(), r) for m, r in reconstructions.items()})
-        figures.curves(series, run_dir.figure_path("reconstructions"), xlabel="t", ylabel="amplitude",
-                       title="signal and reconstructions (seed 0)", log_y=False)
+        plot = figures.curves(series, xlabel="t", ylabel="amplitude", title="signal and reconstructions (seed 0)",
+                              log_y=False)
+        figures.save_figure(plot, run_dir.figure_path("reconstructions"))
         run_dir.write_report(summary, {"fits": fits, "widths": widths, "signal": preprocessing})
     return summary
 

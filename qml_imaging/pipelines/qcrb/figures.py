@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
+from matplotlib.figure import Figure
 
 from qml_imaging.physics.bounds import heisenberg_total, sql_total
-from qml_imaging.reporting.figures import plt, save_figure
 
 
-def error_vs_nbar(nbars: np.ndarray, measured: dict[str, list[float]], bounds: dict[str, list[float]], path: Path) -> Path:
+def error_vs_nbar(nbars: np.ndarray, measured: dict[str, list[float]], bounds: dict[str, list[float]]) -> Figure:
     """Log-log total squared error against nbar: measured estimators (markers) and limits (lines, SQL and HL included)."""
-    figure, axis = plt.subplots(figsize=(5.5, 4.0))
+    figure = Figure(figsize=(5.5, 4.0))
+    axis = figure.subplots()
     dense = np.geomspace(nbars.min() / 1.5, nbars.max() * 1.5, 100)
     axis.plot(dense, [float(sql_total(n)) for n in dense], "k--", label="SQL 1/N")
     axis.plot(dense, [float(heisenberg_total(n)) for n in dense], "k:", label="HL 1/N²")
@@ -27,12 +26,13 @@ def error_vs_nbar(nbars: np.ndarray, measured: dict[str, list[float]], bounds: d
     axis.grid(alpha=0.3, which="both")
     axis.legend(fontsize=8)
     figure.tight_layout()
-    return save_figure(figure, path)
+    return figure
 
 
-def bias_variance_maps(rows: list[dict], path: Path) -> Path:
+def bias_variance_maps(rows: list[dict]) -> Figure:
     """One row per (estimator, nbar): its bias map and variance map."""
-    figure, axes = plt.subplots(len(rows), 2, figsize=(4.6, 2.1 * len(rows)), squeeze=False)
+    figure = Figure(figsize=(4.6, 2.1 * len(rows)))
+    axes = figure.subplots(len(rows), 2, squeeze=False)
     for (bias_axis, variance_axis), row in zip(axes, rows, strict=True):
         bias = row["bias_map"].numpy()
         limit = np.abs(bias).max() or 1.0
@@ -47,4 +47,4 @@ def bias_variance_maps(rows: list[dict], path: Path) -> Path:
     axes[0][0].set_title("bias", fontsize=9)
     axes[0][1].set_title("variance", fontsize=9)
     figure.tight_layout()
-    return save_figure(figure, path)
+    return figure

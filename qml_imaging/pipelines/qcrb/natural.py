@@ -179,11 +179,11 @@ def _figures(config: QcrbNaturalConfig, run_dir: RunDir, rows: list[dict], examp
     measured = {}
     for row in rows:
         measured.setdefault(f"{row['dataset']}/{row['loss']}", []).append(row["mse"])
-    error_vs_nbar(nbars, measured, {}, run_dir.figure_path("mse_vs_nbar"))
+    figures.save_figure(error_vs_nbar(nbars, measured, {}), run_dir.figure_path("mse_vs_nbar"))
     grid, titles = [], []
     for name, by_nbar in examples.items():
         for nbar, (truth, noisy, estimate) in by_nbar.items():
             grid.append([truth.numpy(), noisy.numpy(), estimate.numpy()])
             titles.append(f"{name}\nN={nbar:g}")
-    figures.image_grid(grid, run_dir.figure_path("reconstructions"), column_titles=["truth", "n / N", "U-Net"],
-                       row_titles=titles)
+    figure = figures.image_grid(grid, column_titles=["truth", "n / N", "U-Net"], row_titles=titles)
+    figures.save_figure(figure, run_dir.figure_path("reconstructions"))

@@ -157,9 +157,9 @@ def _figures(config: QcrbParametricConfig, run_dir: RunDir, rows: list[dict], ex
     nbars = np.array(config.evaluation.nbars)
     bounds = {"QCRB": [next(r["qcrb_total"] for r in rows if r["nbar"] == n) for n in nbars]}
     measured = {name: [r["mse"] for r in rows if r["estimator"] == name] for name in dict.fromkeys(r["estimator"] for r in rows)}
-    error_vs_nbar(nbars, measured, bounds, run_dir.figure_path("mse_vs_nbar"))
+    figures.save_figure(error_vs_nbar(nbars, measured, bounds), run_dir.figure_path("mse_vs_nbar"))
     names = list(measured)
     grid = [[truth.numpy(), examples[n]["counts"].numpy()] + [examples[n][m].numpy() for m in names] for n in nbars]
-    figures.image_grid(grid, run_dir.figure_path("reconstructions"), column_titles=["truth", "counts", *names],
-                       row_titles=[f"nbar {n:g}" for n in nbars])
-    bias_variance_maps(rows, run_dir.figure_path("bias_variance_maps"))
+    figure = figures.image_grid(grid, column_titles=["truth", "counts", *names], row_titles=[f"nbar {n:g}" for n in nbars])
+    figures.save_figure(figure, run_dir.figure_path("reconstructions"))
+    figures.save_figure(bias_variance_maps(rows), run_dir.figure_path("bias_variance_maps"))

@@ -12,6 +12,7 @@ This module imports no torch: validating a config takes well under a second.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
@@ -66,6 +67,28 @@ class Section(BaseModel):
         return value
 
 
+class LiveLogSettings(Section):
+    """Live mirrors of ``metrics.jsonl`` written while a fit trains (see :mod:`qml_imaging.training.live_logs`).
+
+    ``metrics.jsonl`` stays the source of truth; each sink repeats its records as they are written.
+    A sink whose package is missing is refused at validation, naming the install command.
+    """
+
+    tensorboard: bool = Field(False, description="TensorBoard event files in <metrics folder>/tensorboard/<fit>/ "
+                                                 "(pip install 'qml-imaging[logging]')")
+    csv: bool = Field(False, description="one CSV per fit in <metrics folder>/csv/<fit>.csv: fit, epoch, name, value")
+    mlflow: bool = Field(False, description="MLflow run per fit, to MLFLOW_TRACKING_URI or ./mlruns (pip install mlflow)")
+
+    @field_validator("tensorboard", "mlflow")
+    @classmethod
+    def _package_installed(cls, wanted: bool, info: ValidationInfo) -> bool:
+        package, command = {"tensorboard": ("tensorboard", "pip install 'qml-imaging[logging]'"),
+                            "mlflow": ("mlflow", "pip install mlflow")}[info.field_name]
+        if wanted and files_checked(info) and importlib.util.find_spec(package) is None:
+            raise ValueError(f"{info.field_name}: true needs the {package} package, which is not installed: {command}")
+        return wanted
+
+
 class TrainSettings(Section):
     """Settings of :class:`qml_imaging.training.Trainer` (the one training loop)."""
 
@@ -85,6 +108,8 @@ class TrainSettings(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = Field(True, description="mixed precision; only takes effect on CUDA")
     progress: bool = Field(True, description="show a progress bar with the live loss")
+    logging: LiveLogSettings = Field(default_factory=LiveLogSettings,
+                                     description="live mirrors of metrics.jsonl: TensorBoard, CSV, MLflow")
 
 
 class GridSettings(Section):

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +56,9 @@ from tqdm.auto import tqdm
 from qml_imaging.config import TrainSettings
 from qml_imaging.runs import MetricsLog
 from qml_imaging.training import distributed
+from qml_imaging.training.callbacks import Callback
 from qml_imaging.training.checkpoints import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from qml_imaging.training.live_logs import live_sinks
 
 Objective = Callable[..., torch.Tensor]
 PlayerStep = Callable[[str, torch.Tensor], None]
@@ -104,6 +106,7 @@ class Trainer:
         seed: int = 0,
         fit_name: str = "fit",
         players: dict[str, dict[str, Any]] | None = None,
+        callbacks: Sequence[Callback] = (),
     ):
         self.settings = settings
         self.objective = objective
@@ -143,6 +146,8 @@ class Trainer:
         )
         self.autocast_dtype = _autocast_dtype(self.device, settings.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
+        sinks = live_sinks(settings.logging, metrics.path.parent, fit_name) if metrics is not None else []
+        self.callbacks: list[Callback] = [*sinks, *callbacks]
 
     @property
     def eval_model(self) -> nn.Module:
@@ -164,6 +169,7 @@ class Trainer:
             self.metrics.truncate(self.fit_name, after_epoch=start_epoch)
         if start_epoch == 0:
             torch.manual_seed(self.seed + 7919 * self.group.rank)
+        self._notify("on_fit_start", start_epoch)
         bar = tqdm(
             total=self.settings.epochs,
             initial=start_epoch,
@@ -180,16 +186,18 @@ class Trainer:
                 scheduler.step()
             seconds += time.perf_counter() - started
             done = epoch + 1
-            self._log({"epoch": done, "train_loss": last_loss, "lr": self.optimizer.param_groups[0]["lr"],
-                       **{f"train_loss/{name}": value for name, value in player_losses.items()}})
+            self._log("on_epoch_end", {"epoch": done, "train_loss": last_loss, "lr": self.optimizer.param_groups[0]["lr"],
+                                       **{f"train_loss/{name}": value for name, value in player_losses.items()}})
             if self.evaluate_fn is not None and (done % self.settings.eval_every == 0 or done == self.settings.epochs):
                 last_metrics = self._evaluate()
-                self._log({"epoch": done, **{f"eval/{k}": v for k, v in last_metrics.items()}})
+                self._log("on_evaluation", {"epoch": done, **{f"eval/{k}": v for k, v in last_metrics.items()}})
             if done % self.settings.checkpoint_every == 0 or done == self.settings.epochs:
                 self._save(done, seconds, last_loss, last_metrics)
             bar.update(1)
         bar.close()
-        return FitResult(self.settings.epochs, last_loss, last_metrics, seconds, resumed_from)
+        result = FitResult(self.settings.epochs, last_loss, last_metrics, seconds, resumed_from)
+        self._notify("on_fit_end", result)
+        return result
 
     def _train_epoch(self, batches: Iterable[Any], epoch: int, bar: tqdm) -> tuple[float, dict[str, float]]:
         self.model.train()
@@ -261,9 +269,18 @@ class Trainer:
             model.train(was_training)
         return distributed.broadcast_object(metrics)
 
-    def _log(self, record: dict[str, Any]) -> None:
+    def _log(self, hook: str, record: dict[str, Any]) -> None:
+        """Append ``record`` to ``metrics.jsonl`` (the source of truth), then hand it to the callbacks' ``hook``."""
+        record = {"fit": self.fit_name, **record}
         if self.metrics is not None and self.group.is_main:
-            self.metrics.append({"fit": self.fit_name, **record})
+            self.metrics.append(record)
+        self._notify(hook, record)
+
+    def _notify(self, hook: str, *arguments: Any) -> None:
+        """Call ``hook`` of every callback with ``(self, *arguments)``, on the main process only."""
+        if self.group.is_main:
+            for callback in self.callbacks:
+                getattr(callback, hook)(self, *arguments)
 
     def _save(self, epoch: int, seconds: float, loss: float, metrics: dict[str, float]) -> None:
         if self.checkpoint_dir is None:
@@ -286,6 +303,7 @@ class Trainer:
                     "settings": self.settings.model_dump(),
                 },
             )
+            self._notify("on_checkpoint", epoch, self.checkpoint_dir)
         distributed.barrier()
 
     def _states(self, objects: dict[str, Any]) -> dict[str, Any]:

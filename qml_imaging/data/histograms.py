@@ -23,7 +23,8 @@ UNITS_NS = {"ps": 1e-3, "ns": 1.0, "us": 1e3, "µs": 1e3, "s": 1e9}
 class HbtHistograms:
     """Histograms ``counts`` ``(B, K)`` (float64 counts >= 0) on ``axis``; ``singles`` ``(B, 2)`` photons per
     channel and ``seconds`` ``(B,)`` acquisition times in s, or ``None`` when the file lacks them;
-    ``zero_delay_ns`` from the file (``None``: unknown, fit it); ``source``: where it was read."""
+    ``zero_delay_ns`` from the file (``None``: unknown, fit it); ``source``: where it was read; ``period_ns``:
+    the laser repetition period the file states (time tags with a SYNC clock), else ``None``."""
 
     counts: np.ndarray
     axis: DelayAxis
@@ -32,6 +33,7 @@ class HbtHistograms:
     zero_delay_ns: float | None = None
     source: str = ""
     g2_true: np.ndarray | None = field(default=None, compare=False)
+    period_ns: float | None = None
 
     def __post_init__(self) -> None:
         counts = np.asarray(self.counts, dtype=np.float64)

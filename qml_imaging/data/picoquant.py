@@ -1,39 +1,51 @@
-"""PicoQuant files through ``ptufile``: PHU histograms and PTU T2 time tags correlated into a histogram.
+"""PicoQuant files: PHU histograms (through ``ptufile``) and PTU T2/T3 time tags streamed into a histogram.
 
+Both headers are read by :mod:`qml_imaging.data.pq_header` first, with every length checked against the
+file; PTU records are memory-mapped and decoded by their meaning (:mod:`qml_imaging.data.tttr_records`).
 Formats as described in :mod:`qml_imaging.data.hbt_files`; ``ImportError`` naming ``pip install
-ptufile`` when PicoQuant support is missing.
+ptufile`` when PHU support is missing.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from qml_imaging.data.correlator import CONVENTIONS, correlate
+from qml_imaging.data.correlator import CONVENTIONS
 from qml_imaging.data.histograms import HbtHistograms
+from qml_imaging.data.pq_header import FIX, number, read_header
+from qml_imaging.data.tag_streams import CHUNK_RECORDS, TagSource, correlate_source
+from qml_imaging.data.tttr_records import RECORD_TYPES, Events, decode
 from qml_imaging.physics.hbt import DelayAxis
 
 
-def _ptufile():
-    try:
-        import ptufile
-    except ImportError as error:  # pragma: no cover - ptufile is a dependency
-        raise ImportError("reading PicoQuant PTU/PHU files needs ptufile: pip install ptufile") from error
-    return ptufile
+MAX_BINS = 1 << 26
+"""More bins than this in one PHU curve is a damaged header."""
 
 
 def read_phu(path: Path) -> HbtHistograms:
     """A PHU file's curves as rows ``(B, K)`` on the axis ``k * resolution`` (ns), with singles and time when the
-    tags state them (see :mod:`qml_imaging.data.hbt_files`). ``ValueError`` for an unreadable file, curves of
-    different lengths or resolutions."""
-    ptufile = _ptufile()
-    try:
-        with ptufile.PhuFile(path) as phu:
-            curves = [np.asarray(h, dtype=np.float64) for h in phu.histograms()]
-            tags = dict(phu.tags)
-    except ptufile.PqFileError as error:
-        raise ValueError(f"{path}: not a readable PicoQuant PHU file ({error})") from None
+    tags state them (see :mod:`qml_imaging.data.hbt_files`). Each curve's offset and length are checked against
+    the file before it is read. ``ValueError`` for a damaged file, curves of different lengths or resolutions."""
+    tags, _ = read_header(path, PHU_MAGIC)
+    offsets, lengths = tags.get("HistResDscr_DataOffset"), tags.get("HistResDscr_HistogramBins")
+    if not isinstance(offsets, list) or not isinstance(lengths, list) or len(offsets) != len(lengths):
+        raise ValueError(f"{path}: the header does not locate its curves (HistResDscr_DataOffset, "
+                         f"HistResDscr_HistogramBins); {FIX}")
+    size = path.stat().st_size
+    curves = []
+    with path.open("rb") as handle:
+        for index, (offset, bins) in enumerate(zip(offsets, lengths, strict=True)):
+            if not isinstance(offset, int) or not isinstance(bins, int) or not 0 < bins <= MAX_BINS \
+                    or offset < 0 or offset + 4 * bins > size:
+                raise ValueError(f"{path}: curve {index} claims {bins} bins at byte {offset}, beyond the file's "
+                                 f"{size} bytes; the file is truncated or damaged: {FIX}")
+            handle.seek(offset)
+            curves.append(np.frombuffer(handle.read(4 * bins), dtype="<u4").astype(np.float64))
     if not curves or len({len(c) for c in curves}) != 1:
         raise ValueError(f"{path}: the PHU file holds {len(curves)} curves of lengths {sorted({len(c) for c in curves})}; "
                          f"expected curves of one length")
@@ -53,43 +65,63 @@ def read_phu(path: Path) -> HbtHistograms:
     return HbtHistograms(np.stack(curves), axis, singles, seconds, None, str(path))
 
 
-def read_ptu(path: str | Path, *, axis: DelayAxis = DelayAxis(), channels: tuple[int, int] = (0, 1),
-             convention: str = "all-pairs") -> HbtHistograms:
-    """A T2 PTU file's photons on ``channels=(a, b)`` correlated into one histogram of ``t_b - t_a`` on ``axis``.
+PTU_MAGIC, PHU_MAGIC = b"PQTTTR\0\0", b"PQHISTO\0"
 
-    Records are decoded by ``ptufile`` (``PtuFile.decode_records``: ``time`` in units of the
-    global resolution, ``channel`` < 0 for overflows and markers); see :func:`correlate` for
-    ``convention``. Singles are the photons per channel; the acquisition time as in the module
-    docstring. ``ValueError`` for T3 files, missing channels or an empty stream.
-    """
-    ptufile = _ptufile()
+
+def open_ptu(path: str | Path) -> TagSource:
+    """A PTU file opened for streaming: its header read and checked (record type, record count against the
+    file's size, resolutions), its records memory-mapped and decoded chunk by chunk by meaning
+    (:mod:`qml_imaging.data.tttr_records`). ``ValueError`` naming the file for an unknown record type,
+    a truncated file or a damaged header."""
     path = Path(path)
+    tags, offset = read_header(path, PTU_MAGIC)
+    code = int(number(path, tags, "TTResultFormat_TTTRRecType"))
+    if code not in RECORD_TYPES:
+        known = ", ".join(t.name for t in RECORD_TYPES.values())
+        raise ValueError(f"{path}: record type {code:#010x} is not one this reader knows ({known})")
+    record_type = RECORD_TYPES[code]
+    if int(number(path, tags, "TTResultFormat_BitsPerRecord", 32)) != 32:
+        raise ValueError(f"{path}: {record_type.name} records must be 32 bits, the header says "
+                         f"{tags['TTResultFormat_BitsPerRecord']}; {FIX}")
+    records = int(number(path, tags, "TTResult_NumberOfRecords"))
+    held = (path.stat().st_size - offset) // 4
+    if records > held or records <= 0:
+        raise ValueError(f"{path}: the header promises {records} records but the file holds {held}; the file is "
+                         f"truncated or damaged: {FIX}")
+    resolution = number(path, tags, "MeasDesc_GlobalResolution")
+    tick = number(path, tags, "MeasDesc_Resolution", resolution) if record_type.t3 else resolution
+    sync_rate = number(path, tags, "TTResult_SyncRate", 0.0)
+    for name, value in (("MeasDesc_GlobalResolution", resolution), ("MeasDesc_Resolution", tick)):
+        if not math.isfinite(value) or not 0 < value < 1:
+            raise ValueError(f"{path}: the header's {name} is {value} s; expected a positive time below 1 s; {FIX}")
+    period = resolution if record_type.t3 else (1.0 / sync_rate if sync_rate > 0 else None)
+    milliseconds = number(path, tags, "MeasDesc_AcquisitionTime", 0.0)
+    seconds = milliseconds * 1e-3 if milliseconds > 0 else None
+    return TagSource(str(path), record_type.name, record_type.t3, tick, period, seconds,
+                     partial(_chunks, path, offset, records, record_type),
+                     has_sync_events=not record_type.t3 and record_type.family == "hydraharp")
+
+
+def _chunks(path: Path, offset: int, records: int, record_type, size: int) -> Iterator[Events]:
+    words = np.memmap(path, dtype="<u4", mode="r", offset=offset, shape=(records,))
+    overflows = 0
+    for first in range(0, records, size):
+        try:
+            events, overflows = decode(words[first:first + size], record_type, overflows, first)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}; the file is damaged: {FIX}") from None
+        yield events
+
+
+def read_ptu(path: str | Path, *, axis: DelayAxis = DelayAxis(), channels: tuple = (0, 1),
+             convention: str = "all-pairs", gate_ns: tuple[float, float] | None = None,
+             chunk_records: int = CHUNK_RECORDS) -> HbtHistograms:
+    """A PTU file's events on ``channels=(a, b)`` (inputs by number, ``"sync"`` for SYNC events) correlated into
+    one histogram of ``t_b - t_a`` on ``axis``, streaming ``chunk_records`` records at a time (see
+    :func:`~qml_imaging.data.tag_streams.correlate_source`; T2 and T3 files of every record type in
+    :data:`~qml_imaging.data.tttr_records.RECORD_TYPES`). ``period_ns`` of the result: the T3 sync period, or
+    the T2 header's sync rate. ``ValueError`` naming the file for a damaged file or an empty channel."""
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
-    try:
-        with ptufile.PtuFile(path) as ptu:
-            if ptu.is_t3:
-                raise ValueError(f"{path}: a T3 PTU file (photons timed against a laser sync) holds no T2 "
-                                 f"time tags of two detectors; record the HBT measurement in T2 mode")
-            records = ptu.decode_records()
-            resolution_ns = ptu.global_resolution * 1e9
-            milliseconds = float(ptu.tags.get("MeasDesc_AcquisitionTime", 0) or 0)
-            seconds = milliseconds * 1e-3 if milliseconds > 0 else float(ptu.acquisition_time)
-    except ptufile.PqFileError as error:
-        raise ValueError(f"{path}: not a readable PicoQuant PTU file ({error})") from None
-    photons = records["channel"] >= 0
-    times = records["time"][photons].astype(np.int64)
-    channel = records["channel"][photons]
-    first, second = channels
-    if first == second:
-        raise ValueError(f"channels must name two different detectors, got {channels}")
-    streams = [np.sort(times[channel == c]) for c in (first, second)]
-    present = sorted({int(c) for c in np.unique(channel)})
-    for c, stream in zip((first, second), streams, strict=True):
-        if len(stream) == 0:
-            raise ValueError(f"{path}: no photons on channel {c}; channels with photons: {present}")
-    if seconds <= 0:
-        raise ValueError(f"{path}: the acquisition time is not positive ({seconds} s)")
-    counts = correlate(streams[0], streams[1], axis, resolution_ns=resolution_ns, convention=convention)
-    singles = np.array([[len(streams[0]), len(streams[1])]], dtype=np.float64)
-    return HbtHistograms(counts, axis, singles, seconds, None, str(path))
+    return correlate_source(open_ptu(path), axis, channels, convention=convention, gate_ns=gate_ns,
+                            chunk_records=chunk_records)

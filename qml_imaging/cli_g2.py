@@ -31,7 +31,8 @@ def add_g2_commands(commands) -> None:
     fit.add_argument("--rho", type=float, default=None, help="signal share S / (S + B) for background correction")
     fit.add_argument("--delay-unit", default=None, choices=("ps", "ns", "us", "s"), help="for files that do not state it")
     fit.add_argument("--axis", default=None, help="BINS,SPAN_NS[,FIRST_NS]: delay axis of PTU correlations and bare NPY")
-    fit.add_argument("--channels", default=None, help="PTU: the two detector channels A,B (delays t_B - t_A; default 0,1)")
+    fit.add_argument("--channels", default=None, help="time tags: the two channels A,B (delays t_B - t_A; default 0,1): input numbers, or "
+                          "'sync' for the SYNC input, which is never a photon unless named")
     fit.add_argument("--convention", default=None, choices=("all-pairs", "start-stop"),
                      help="PTU correlation (default all-pairs)")
     fit.add_argument("--cnn", default=None, help="a finished g2_regression or g2_measured run")
@@ -64,6 +65,17 @@ def _axis(text: str | None):
     return DelayAxis(bins=int(parts[0]), span_ns=parts[1], first_ns=first)
 
 
+def _channels(text: str | None) -> tuple | None:
+    """``--channels A,B``: two detector inputs by number, or ``sync`` for the SYNC input's events."""
+    if text is None:
+        return None
+    parts = [p.strip().lower() for p in text.split(",")]
+    if len(parts) != 2 or not all(p == "sync" or p.isdigit() for p in parts) or parts[0] == parts[1]:
+        raise ValueError(f"--channels must be two different channels A,B (input numbers, or 'sync' for the SYNC "
+                         f"input), got {text!r}")
+    return tuple(p if p == "sync" else int(p) for p in parts)
+
+
 def _fit(arguments: argparse.Namespace) -> int:
     from qml_imaging.data.hbt_files import read_histograms
     from qml_imaging.pipelines.g2.lab import fit_histograms, load_cnn
@@ -74,13 +86,7 @@ def _fit(arguments: argparse.Namespace) -> int:
             zero = float(zero)
         except ValueError:
             raise ValueError(f"--zero must be 'fit' or a number of ns, got {zero!r}") from None
-    channels = None
-    if arguments.channels is not None:
-        try:
-            channels = tuple(int(c) for c in arguments.channels.split(","))
-            assert len(channels) == 2
-        except (ValueError, AssertionError):
-            raise ValueError(f"--channels must be two channel numbers A,B, got {arguments.channels!r}") from None
+    channels = _channels(arguments.channels)
     if arguments.rho is not None and not 0 < arguments.rho <= 1:
         raise ValueError(f"--rho is the signal share S / (S + B), in (0, 1]; got {arguments.rho}")
     missing = [path for path in arguments.files if not Path(path).is_file()]

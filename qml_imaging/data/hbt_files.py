@@ -39,7 +39,6 @@ non-numeric columns, negative counts, unequal bins, a T3 file, a damaged file); 
 from __future__ import annotations
 
 import re
-import struct
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from qml_imaging.data.histograms import UNITS_NS, HbtHistograms
+from qml_imaging.data.npy_checks import load_checked
 from qml_imaging.data.picoquant import read_phu, read_ptu
 from qml_imaging.physics.hbt import DelayAxis
 
@@ -207,7 +207,7 @@ def _number(path: Path, metadata: dict[str, str], key: str) -> float:
 
 
 def _read_npy(path: Path, delay_unit: str | None = None, axis: DelayAxis | None = None) -> HbtHistograms:
-    array = np.load(path, allow_pickle=False)
+    array = load_checked(path)
     if array.ndim == 2 and array.shape[1] == 2 and axis is None:
         if delay_unit is None:
             raise ValueError(f"{path}: an NPY (K, 2) table of delay, counts does not state its delay unit; "
@@ -220,7 +220,7 @@ def _read_npy(path: Path, delay_unit: str | None = None, axis: DelayAxis | None 
 
 
 def _read_npz(path: Path) -> HbtHistograms:
-    with np.load(path, allow_pickle=False) as data:
+    with load_checked(path) as data:
         keys = set(data.files)
         if "counts" not in keys:
             raise ValueError(f"{path}: an HBT NPZ needs 'counts' (and 'delay_ns'); it holds {sorted(keys)}")
@@ -275,6 +275,21 @@ def scan_files(folder: str | Path) -> dict[tuple[int, int], Path]:
     return found
 
 
+def _read_scan_npz(single: Path) -> tuple[HbtHistograms, tuple[int, int]]:
+    with load_checked(single) as data:
+        if "counts" not in data.files or data["counts"].ndim != 3 or "delay_ns" not in data.files:
+            raise ValueError(f"{single}: a scan NPZ needs 'counts' (H, W, K) and 'delay_ns' (K,)")
+        counts = data["counts"]
+        height, width = counts.shape[:2]
+        singles = data["singles"].reshape(-1, 2) if "singles" in data.files else None
+        seconds = data["seconds"] if "seconds" in data.files else None
+        if seconds is not None and np.ndim(seconds) == 2:
+            seconds = seconds.reshape(-1)
+        zero = float(data["zero_delay_ns"]) if "zero_delay_ns" in data.files else None
+        return (HbtHistograms(counts.reshape(height * width, -1), DelayAxis.from_centres(data["delay_ns"]),
+                              singles, seconds, zero, str(single)), (height, width))
+
+
 def read_scan(folder: str | Path, **options) -> tuple[HbtHistograms, tuple[int, int]]:
     """A scan as one :class:`HbtHistograms` of ``H * W`` rows (row-major) and its shape ``(H, W)``.
 
@@ -285,18 +300,11 @@ def read_scan(folder: str | Path, **options) -> tuple[HbtHistograms, tuple[int, 
     folder = Path(folder)
     single = folder / "scan.npz"
     if single.is_file():
-        with np.load(single, allow_pickle=False) as data:
-            if "counts" not in data.files or data["counts"].ndim != 3 or "delay_ns" not in data.files:
-                raise ValueError(f"{single}: a scan NPZ needs 'counts' (H, W, K) and 'delay_ns' (K,)")
-            counts = data["counts"]
-            height, width = counts.shape[:2]
-            singles = data["singles"].reshape(-1, 2) if "singles" in data.files else None
-            seconds = data["seconds"] if "seconds" in data.files else None
-            if seconds is not None and np.ndim(seconds) == 2:
-                seconds = seconds.reshape(-1)
-            zero = float(data["zero_delay_ns"]) if "zero_delay_ns" in data.files else None
-            return (HbtHistograms(counts.reshape(height * width, -1), DelayAxis.from_centres(data["delay_ns"]),
-                                  singles, seconds, zero, str(single)), (height, width))
+        try:
+            return _read_scan_npz(single)
+        except _NUMPY_ERRORS as error:
+            raise ValueError(f"{single}: a damaged NumPy .npz file ({type(error).__name__}: {error}); "
+                             f"write it again with numpy.savez") from None
     files = scan_files(folder)
     height = max(r for r, _ in files) + 1
     width = max(c for _, c in files) + 1
@@ -322,7 +330,7 @@ def read_scan(folder: str | Path, **options) -> tuple[HbtHistograms, tuple[int, 
 
 
 _TEXT_ERRORS = (UnicodeDecodeError,)
-_NUMPY_ERRORS = (zipfile.BadZipFile, EOFError, OSError, KeyError)
+_NUMPY_ERRORS = (zipfile.BadZipFile, EOFError, OSError)
 READERS: tuple[Reader, ...] = (
     Reader("text table", TEXT_ENDINGS, _read_text, None,
            frozenset({"delay_unit"}), "text tables", _TEXT_ERRORS, "save it again as plain text (UTF-8)"),
@@ -332,10 +340,10 @@ READERS: tuple[Reader, ...] = (
     Reader("NumPy .npz", (".npz",), _read_npz, b"PK", frozenset(), "NPZ histograms",
            _NUMPY_ERRORS, "write it again (qml_imaging.data.hbt_files.write_npz or numpy.savez)"),
     Reader("PicoQuant PHU", (".phu",), read_phu, b"PQHISTO\0", frozenset(), "PHU histograms",
-           (UnicodeDecodeError, KeyError, EOFError, struct.error), "export it again from the PicoQuant software"),
+           (), "export it again from the PicoQuant software"),
     Reader("PicoQuant PTU", (".ptu",), read_ptu, b"PQTTTR\0\0",
-           frozenset({"axis", "channels", "convention"}), "PTU time tags",
-           (UnicodeDecodeError, KeyError, EOFError, struct.error), "export it again from the PicoQuant software"),
+           frozenset({"axis", "channels", "convention"}), "PTU time tags", (),
+           "export it again from the PicoQuant software"),
 )
 """The formats :func:`read_histograms` reads, one entry each; a new format is one more entry."""
 ENDINGS = tuple(ending for reader in READERS for ending in reader.endings)

@@ -107,6 +107,12 @@ def _selected(events: Events, channel: int, gate: tuple[int, int] | None) -> np.
     return chosen
 
 
+def _ordered(times: np.ndarray) -> np.ndarray:
+    """``times`` as they are when sorted (T2 tags always are); T3 photons of one chunk whose micro times run past
+    the next sync are put in order (checked, not sorted, in the common case)."""
+    return times if not np.any(times[1:] < times[:-1]) else np.sort(times)
+
+
 def _gate_bins(source: TagSource, gate_ns: tuple[float, float] | None) -> tuple[int, int] | None:
     if gate_ns is None:
         return None
@@ -140,7 +146,7 @@ def correlate_source(source: TagSource, axis: DelayAxis, channels: tuple = (0, 1
             continue
         census.add(events)
         times = photon_times(source, events, ratio)
-        streams = [times[_selected(events, c, gate)] for c in (first, second)]
+        streams = [_ordered(times[_selected(events, c, gate)]) for c in (first, second)]
         singles += [len(s) for s in streams]
         frontier = int(events.time[-1] * ratio) if source.t3 else int(times[-1])
         correlator.add(streams[0], streams[1], frontier)

@@ -113,7 +113,7 @@ def _picoharp(words: np.ndarray, t3: bool):
         marker = special & ~overflow
         channel = np.where(marker, dtime & 0xF, chan - 1)
         bad = ~special & ((chan < 1) | (chan > 4))
-        return overflow, 1, np.where(marker, MARKER, PHOTON), channel, (sync_field, dtime), bad
+        return overflow, 1, np.where(marker, MARKER, PHOTON), channel, (sync_field, np.where(marker, 0, dtime)), bad
     field = words & 0x0FFFFFFF
     overflow = special & ((field & 0xF) == 0)
     marker = special & ~overflow

@@ -6,7 +6,7 @@ with it. :func:`qml_imaging.quantum.factory.make_executor` turns a spec into an 
 =================  ===========================================================================
 ``backend``        what runs the circuit
 =================  ===========================================================================
-``fast``           batched torch statevector (:mod:`qml_imaging.quantum.simulator`), backprop
+``fast``           batched torch statevector (:mod:`qml_imaging.quantum.fast`), backprop
 ``default.qubit``  PennyLane's simulator, parameter broadcasting + backprop
 ``lightning.qubit`` PennyLane Lightning, adjoint differentiation (one circuit per sample)
 ``qiskit.aer``     Qiskit Aer: exact (``shots: null``), sampled, or noisy with a fake IBM

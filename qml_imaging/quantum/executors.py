@@ -18,7 +18,7 @@ import torch
 
 from qml_imaging.quantum.backends import BackendSpec, ZeroNoiseExtrapolation
 from qml_imaging.quantum.circuits import CircuitTemplate
-from qml_imaging.quantum.simulator import basis_probabilities, expectation_values
+from qml_imaging.quantum.fast import DEFAULT_OPTIONS, FastOptions, basis_probabilities, expectation_values
 
 
 class Executor:
@@ -67,14 +67,20 @@ class Executor:
 
 
 class FastExecutor(Executor):
-    """Batched torch statevector simulation of the template's own PennyLane tape."""
+    """Batched torch statevector simulation of the template's own PennyLane tape
+    (:mod:`qml_imaging.quantum.fast`), executed with ``options`` (default: the cost model decides)."""
+
+    def __init__(self, spec: BackendSpec, max_qubits: int, options: FastOptions = DEFAULT_OPTIONS):
+        super().__init__(spec, max_qubits)
+        self.options = options
 
     def _run(self, template, inputs, weights):
-        return expectation_values(template.function, inputs, weights, template.n_qubits)
+        return expectation_values(template.function, inputs, weights, template.n_qubits, self.options)
 
     def _sample(self, template, weights, shots, seed):
         inputs = torch.zeros(1, template.n_qubits, dtype=torch.float64)
-        probabilities = basis_probabilities(template.function, inputs, weights.double(), template.n_qubits)[0]
+        probabilities = basis_probabilities(template.function, inputs, weights.double(), template.n_qubits,
+                                            self.options)[0]
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         outcomes = torch.multinomial(probabilities, shots, replacement=True, generator=generator).numpy()
         return basis_bits(outcomes, template.n_qubits)

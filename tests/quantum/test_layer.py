@@ -128,9 +128,9 @@ def test_an_empty_batch_gives_an_empty_output():
 
 
 def test_a_simulation_larger_than_free_memory_is_refused_before_it_starts(monkeypatch):
-    from qml_imaging.quantum import simulator
+    from qml_imaging.quantum.fast import memory
 
-    monkeypatch.setattr(simulator, "available_memory", lambda device: 2**20)
+    monkeypatch.setattr(memory, "available_memory", lambda device: 2**20)
     layer = QuantumLayer(qiren_block(6, 1, 1))
     with pytest.raises(MemoryError, match=r"6 qubits for a batch of 512 needs about .* GiB .* has 0.0 GiB free"):
         layer(torch.zeros(512, 6))

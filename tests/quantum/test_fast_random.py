@@ -13,7 +13,9 @@ import pennylane as qml
 import pytest
 import torch
 
-from qml_imaging.quantum import simulator
+from qml_imaging.quantum import fast
+from qml_imaging.quantum.fast import FastOptions, Strategy
+from qml_imaging.quantum.fast.costs import FUSE_MAX_QUBITS
 
 N_CIRCUITS = 216
 CHUNKS = 12
@@ -147,7 +149,7 @@ def _flatten(outputs, batch):
     return torch.cat([c.expand(batch, -1) for c in columns], dim=-1)
 
 
-def _run_both(circuit, n, n_weights, batch, seed):
+def _run_both(circuit, n, n_weights, batch, seed, options=None):
     generator = torch.Generator().manual_seed(seed)
     inputs = (torch.rand(batch, n, generator=generator, dtype=torch.float64) * 2 - 1) * 2
     weights = (torch.rand(n_weights, generator=generator, dtype=torch.float64) * 2 - 1) * 3
@@ -158,7 +160,7 @@ def _run_both(circuit, n, n_weights, batch, seed):
             qnode = qml.QNode(circuit, qml.device("default.qubit", wires=n), interface="torch", diff_method="backprop")
             outputs = _flatten(qnode(x, w), batch)
         else:
-            outputs = simulator.expectation_values(circuit, x, w, n)
+            outputs = fast.expectation_values(circuit, x, w, n, options or FastOptions())
         projection = torch.linspace(-1, 1.3, outputs.shape[-1], dtype=torch.float64)
         if outputs.requires_grad:  # False where no parameter comes from inputs or weights
             (outputs @ projection).sum().backward()
@@ -167,23 +169,23 @@ def _run_both(circuit, n, n_weights, batch, seed):
     return results
 
 
-STRATEGIES = [(None, None), ("dense", None), ("structured", 1), ("structured", 2), ("structured", 3), (None, 4)]
+STRATEGIES = [(Strategy.COST_MODEL, None), (Strategy.DENSE, None), (Strategy.STRUCTURED, 1),
+              (Strategy.STRUCTURED, 2), (Strategy.STRUCTURED, 3), (Strategy.COST_MODEL, 4)]
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))
-def test_random_circuits_agree_with_default_qubit(chunk, monkeypatch):
+def test_random_circuits_agree_with_default_qubit(chunk):
     for seed in range(chunk, N_CIRCUITS, CHUNKS):
         circuit, n, n_weights = random_circuit(seed)
         strategy, group = STRATEGIES[seed % len(STRATEGIES)]
-        if strategy == "dense" and n > simulator.FUSE_MAX_QUBITS:
-            strategy = None
-        monkeypatch.setattr(simulator, "STRATEGY", strategy)
-        monkeypatch.setattr(simulator, "GROUP_SIZE", group)
+        if strategy is Strategy.DENSE and n > FUSE_MAX_QUBITS:
+            strategy = Strategy.COST_MODEL
+        options = FastOptions(strategy, group)
         # below and above every fusion threshold: 1 sample, a few, and at least 2**n for small n
         batch = [1, 3, 2**n + 1 if n <= 5 else 5][seed % 3]
-        (fast, fast_dx, fast_dw), (ref, ref_dx, ref_dw) = _run_both(circuit, n, n_weights, batch, seed)
-        context = f"seed {seed}: {n} qubits, batch {batch}, strategy {strategy}, group {group}"
-        assert fast.shape == ref.shape, context
-        assert torch.allclose(fast, ref, atol=1e-9), context
-        assert torch.allclose(fast_dx, ref_dx, atol=1e-8), context
-        assert torch.allclose(fast_dw, ref_dw, atol=1e-8), context
+        (ours, ours_dx, ours_dw), (ref, ref_dx, ref_dw) = _run_both(circuit, n, n_weights, batch, seed, options)
+        context = f"seed {seed}: {n} qubits, batch {batch}, {options}"
+        assert ours.shape == ref.shape, context
+        assert torch.allclose(ours, ref, atol=1e-9), context
+        assert torch.allclose(ours_dx, ref_dx, atol=1e-8), context
+        assert torch.allclose(ours_dw, ref_dw, atol=1e-8), context

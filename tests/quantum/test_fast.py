@@ -6,7 +6,7 @@ import pennylane as qml
 import pytest
 import torch
 
-from qml_imaging.quantum import simulator
+from qml_imaging.quantum import fast
 from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS
 from qml_imaging.quantum.circuits import bottleneck_ansatz, noise_circuit
 from tests.quantum.conftest import random_batch, reference_expvals
@@ -15,16 +15,16 @@ from tests.quantum.conftest import random_batch, reference_expvals
 @pytest.mark.parametrize("batch", [1, 7, 64])  # 64 >= 2**n: the fused-unitary path
 def test_fast_matches_default_qubit_on_every_template(template, batch):
     inputs, weights = random_batch(template, batch)
-    fast = simulator.expectation_values(template.function, inputs, weights, template.n_qubits)
-    assert fast.shape == (batch, template.n_outputs)
-    assert torch.allclose(fast, reference_expvals(template, inputs, weights), atol=1e-10)
+    ours = fast.expectation_values(template.function, inputs, weights, template.n_qubits)
+    assert ours.shape == (batch, template.n_outputs)
+    assert torch.allclose(ours, reference_expvals(template, inputs, weights), atol=1e-10)
 
 
 def test_fast_gradients_match_pennylane_backprop(template):
     inputs, weights = random_batch(template, 33, seed=1)
     grads = []
     for run in (
-        lambda x, w: simulator.expectation_values(template.function, x, w, template.n_qubits),
+        lambda x, w: fast.expectation_values(template.function, x, w, template.n_qubits),
         lambda x, w: reference_expvals(template, x, w),
     ):
         x, w = inputs.clone().requires_grad_(), weights.clone().requires_grad_()
@@ -37,10 +37,10 @@ def test_fast_gradients_match_pennylane_backprop(template):
 
 def test_single_precision_agrees_to_1e_5(template):
     inputs, weights = random_batch(template, 50, dtype=torch.float32)
-    fast = simulator.expectation_values(template.function, inputs, weights, template.n_qubits)
+    ours = fast.expectation_values(template.function, inputs, weights, template.n_qubits)
     reference = reference_expvals(template, inputs.double(), weights.double())
-    assert fast.dtype == torch.float32
-    assert torch.allclose(fast.double(), reference, atol=1e-5)
+    assert ours.dtype == torch.float32
+    assert torch.allclose(ours.double(), reference, atol=1e-5)
 
 
 def generic_circuit(inputs, weights):
@@ -68,21 +68,21 @@ def test_generic_gates_and_observables_match_default_qubit(batch):
     generator = torch.Generator().manual_seed(3)
     inputs = torch.rand(batch, 3, generator=generator, dtype=torch.float64) * math.pi
     weights = torch.rand(2, generator=generator, dtype=torch.float64) * math.pi
-    fast = simulator.expectation_values(generic_circuit, inputs, weights, 3)
+    ours = fast.expectation_values(generic_circuit, inputs, weights, 3)
     qnode = qml.QNode(generic_circuit, qml.device("default.qubit", wires=3), interface="torch")
-    assert torch.allclose(fast, torch.stack(qnode(inputs, weights), dim=-1), atol=1e-10)
+    assert torch.allclose(ours, torch.stack(qnode(inputs, weights), dim=-1), atol=1e-10)
 
 
 def test_noise_circuit_has_zero_z_expectations():
     template = noise_circuit(4)
-    out = simulator.expectation_values(template.function, torch.zeros(3, 4), torch.zeros(0), 4)
+    out = fast.expectation_values(template.function, torch.zeros(3, 4), torch.zeros(0), 4)
     assert torch.allclose(out, torch.zeros(3, 4), atol=1e-7)
 
 
 def test_too_many_qubits_is_refused():
     template = noise_circuit(MAX_SIMULATED_QUBITS + 1)
     with pytest.raises(ValueError, match="at most 20 qubits, got 21"):
-        simulator.expectation_values(template.function, torch.zeros(1, 21), torch.zeros(0), 21)
+        fast.expectation_values(template.function, torch.zeros(1, 21), torch.zeros(0), 21)
 
 
 def test_sampling_measurements_are_refused_by_name():
@@ -91,7 +91,7 @@ def test_sampling_measurements_are_refused_by_name():
         return qml.sample(wires=[0])
 
     with pytest.raises(NotImplementedError, match="expval, var and probs of a state vector, not SampleMP"):
-        simulator.expectation_values(sampled, torch.zeros(2, 1), torch.zeros(0), 1)
+        fast.expectation_values(sampled, torch.zeros(2, 1), torch.zeros(0), 1)
 
 
 def test_operations_without_a_matrix_are_refused_by_name():
@@ -100,17 +100,17 @@ def test_operations_without_a_matrix_are_refused_by_name():
         return qml.expval(qml.PauliZ(0))
 
     with pytest.raises(NotImplementedError, match="cannot run DepolarizingChannel on wires \\[0\\]"):
-        simulator.expectation_values(channel, torch.zeros(2, 1), torch.zeros(0), 1)
+        fast.expectation_values(channel, torch.zeros(2, 1), torch.zeros(0), 1)
 
 
 def _agree_with_default_qubit(circuit, n_qubits, inputs, weights, atol=1e-10):
-    fast = simulator.expectation_values(circuit, inputs, weights, n_qubits)
+    ours = fast.expectation_values(circuit, inputs, weights, n_qubits)
     qnode = qml.QNode(circuit, qml.device("default.qubit", wires=n_qubits), interface="torch")
     outputs = qnode(inputs, weights)
     reference = torch.cat([torch.as_tensor(o).reshape(inputs.shape[0], -1) for o in outputs], dim=-1)
-    assert fast.shape == reference.shape
-    assert torch.allclose(fast, reference, atol=atol)
-    return fast
+    assert ours.shape == reference.shape
+    assert torch.allclose(ours, reference, atol=atol)
+    return ours
 
 
 def test_hermitian_observable_and_qubit_unitary_gate_run():  # q01
@@ -137,23 +137,23 @@ def test_gates_mixing_weights_inputs_and_constants_run():  # q02
         return [qml.expval(qml.PauliX(0)), qml.var(qml.PauliY(1)), qml.probs(wires=[1, 0])]
 
     inputs = torch.tensor([[0.3, -0.7], [1.1, 0.4], [-2.0, 0.9]], dtype=torch.float64)
-    fast = _agree_with_default_qubit(circuit, 2, inputs, torch.tensor([0.4, -1.3], dtype=torch.float64))
-    assert fast.shape == (3, 6)  # expval, var, 4 probabilities: fewer values than qubits are fine too
+    ours = _agree_with_default_qubit(circuit, 2, inputs, torch.tensor([0.4, -1.3], dtype=torch.float64))
+    assert ours.shape == (3, 6)  # expval, var, 4 probabilities: fewer values than qubits are fine too
 
 
 def test_compute_precision_follows_the_caller():
     template = bottleneck_ansatz(3, layers=2)
     inputs, weights = random_batch(template, 5)
-    exact = simulator.expectation_values(template.function, inputs, weights, 3)
+    exact = fast.expectation_values(template.function, inputs, weights, 3)
     assert exact.dtype == torch.float64  # complex128 inside: agrees with default.qubit to 1e-10 above
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
-        out = simulator.expectation_values(template.function, inputs.to(dtype), weights.float(), 3)
+        out = fast.expectation_values(template.function, inputs.to(dtype), weights.float(), 3)
         assert out.dtype == dtype
         tolerance = 1e-5 if dtype == torch.float32 else 2e-2
-        assert torch.allclose(out.double(), simulator.expectation_values(
+        assert torch.allclose(out.double(), fast.expectation_values(
             template.function, inputs.to(dtype).double(), weights, 3), atol=tolerance)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = simulator.expectation_values(template.function, inputs.float(), weights.float(), 3)
+        out = fast.expectation_values(template.function, inputs.float(), weights.float(), 3)
     assert out.dtype == torch.float32 and torch.allclose(out.double(), exact, atol=1e-5)
 
 
@@ -163,7 +163,7 @@ def test_unsupported_wire_labels_are_named():
         return qml.expval(qml.PauliZ("a"))
 
     with pytest.raises(ValueError, match="RX acts on wire 'a'"):
-        simulator.expectation_values(circuit, torch.zeros(2, 1), torch.zeros(0), 1)
+        fast.expectation_values(circuit, torch.zeros(2, 1), torch.zeros(0), 1)
 
 
 def test_observable_coefficients_taken_from_weights_are_differentiated():
@@ -179,7 +179,7 @@ def test_observable_coefficients_taken_from_weights_are_differentiated():
     weights = torch.tensor([0.4, -1.3, 0.8], dtype=torch.float64)
     gradients = []
     for run in (
-        lambda w: simulator.expectation_values(circuit, inputs, w, 2),
+        lambda w: fast.expectation_values(circuit, inputs, w, 2),
         lambda w: torch.stack(qml.QNode(circuit, qml.device("default.qubit", wires=2), interface="torch",
                                        diff_method="backprop")(inputs, w), -1),
     ):
@@ -200,11 +200,11 @@ def _gradients_agree(circuit, n_qubits, inputs, weights, reference_circuit=None)
                               interface="torch", diff_method="backprop")
             outputs = torch.stack(qnode(x, w), dim=-1)
         else:
-            outputs = simulator.expectation_values(circuit, x, w, n_qubits)
+            outputs = fast.expectation_values(circuit, x, w, n_qubits)
         outputs.sum().backward()
         results.append((outputs.detach(), x.grad, w.grad))
-    for fast, reference in zip(*results, strict=True):
-        assert torch.allclose(fast, reference, atol=1e-10)
+    for ours, reference in zip(*results, strict=True):
+        assert torch.allclose(ours, reference, atol=1e-10)
 
 
 def test_adjoints_and_gates_whose_matrices_go_through_numpy_run():
@@ -256,10 +256,10 @@ def test_non_hermitian_observables_and_empty_readouts_are_refused():
         return qml.expval(qml.PauliZ(0))
 
     with pytest.raises(ValueError, match="is not Hermitian, so its expectation value is not a real measurement"):
-        simulator.expectation_values(unitary_observable, torch.zeros(2, 1), torch.zeros(0), 1)
+        fast.expectation_values(unitary_observable, torch.zeros(2, 1), torch.zeros(0), 1)
     with pytest.raises(ValueError, match="complex coefficient 1j on Z\\(0\\).*not Hermitian"):
-        simulator.expectation_values(complex_coefficient, torch.zeros(2, 1), torch.zeros(0), 1)
+        fast.expectation_values(complex_coefficient, torch.zeros(2, 1), torch.zeros(0), 1)
     with pytest.raises(ValueError, match="the circuit returns no measurement"):
-        simulator.expectation_values(nothing, torch.zeros(2, 1), torch.zeros(0), 1)
+        fast.expectation_values(nothing, torch.zeros(2, 1), torch.zeros(0), 1)
     with pytest.raises(NotImplementedError, match="measures wire \\[0\\] mid-circuit \\(qml.measure\\)"):
-        simulator.expectation_values(mid_measurement, torch.zeros(2, 1), torch.zeros(0), 1)
+        fast.expectation_values(mid_measurement, torch.zeros(2, 1), torch.zeros(0), 1)

@@ -2,10 +2,13 @@
 
     qml-imaging g2 fit FILE... [--zero fit|NS] [--baseline auto|singles|tails|fit] [--rho R]
                        [--delay-unit ps|ns|us|s] [--axis BINS,SPAN_NS[,FIRST_NS]] [--channels A,B]
-                       [--convention all-pairs|start-stop] [--cnn RUN] [--out FITS.csv]
+                       [--convention all-pairs|start-stop] [--gate LOW,HIGH] [--cnn RUN] [--out FITS.csv]
+    qml-imaging g2 fit FILE... --mode pulsed [--period NS] [--window NS] [--side-peaks N]
+                       [--areas auto|windows|fit] [--channels A,B] [--gate LOW,HIGH] [--out FITS.csv]
     qml-imaging g2 scan DIR [--cnn RUN] [--background-rate R] [--out OUT_DIR]
 
-``fit`` prints ``g2(0) +- sigma`` per histogram (and the CNN's estimate with ``--cnn``, a finished
+``fit`` prints ``g2(0) +- sigma`` per histogram (``--mode pulsed``: the central coincidence peak
+against the side peaks, :func:`~qml_imaging.pipelines.g2.lab.fit_pulsed`) (and the CNN's estimate with ``--cnn``, a finished
 ``g2_regression`` or ``g2_measured`` run whose CNN reads histograms of the same length) and writes
 every row to a CSV. ``scan`` reads ``DIR/scan.npz`` or ``DIR/pixel_<row>_<col>.<ending>`` files and
 writes ``maps.npz`` (g2 maps, uncertainty, photon counts, G2 images, dark mask) and ``maps.png``.
@@ -24,19 +27,21 @@ def add_g2_commands(commands) -> None:
     g2 = commands.add_parser("g2", help="g2(0) from photon-correlation files: fit, scan")
     actions = g2.add_subparsers(dest="g2_command", required=True)
     fit = actions.add_parser("fit", help="L-M (and CNN) g2(0) +- sigma of every histogram in the files")
-    fit.add_argument("files", nargs="+", help="CSV/TXT, NPY/NPZ, PHU histograms or PTU T2 time tags")
+    fit.add_argument("files", nargs="+", help="CSV/TXT, NPY/NPZ, PHU histograms; PTU T2/T3 or Photon-HDF5 time tags")
     fit.add_argument("--zero", default="fit", help="zero delay: 'fit' (default) or its position in ns on the axis")
     fit.add_argument("--baseline", default="auto", choices=("auto", "singles", "tails", "fit"),
                      help="uncorrelated level: singles (N1 N2 w / T), tails, fit; auto = singles when present")
     fit.add_argument("--rho", type=float, default=None, help="signal share S / (S + B) for background correction")
     fit.add_argument("--delay-unit", default=None, choices=("ps", "ns", "us", "s"), help="for files that do not state it")
     fit.add_argument("--axis", default=None, help="BINS,SPAN_NS[,FIRST_NS]: delay axis of PTU correlations and bare NPY")
-    fit.add_argument("--channels", default=None, help="time tags: the two channels A,B (delays t_B - t_A; default 0,1): input numbers, or "
-                          "'sync' for the SYNC input, which is never a photon unless named")
+    fit.add_argument("--channels", default=None,
+                     help="time tags: the two channels A,B (delays t_B - t_A; default 0,1): input numbers, or 'sync' "
+                          "for the SYNC input, which is never a photon unless named")
     fit.add_argument("--convention", default=None, choices=("all-pairs", "start-stop"),
                      help="PTU correlation (default all-pairs)")
     fit.add_argument("--cnn", default=None, help="a finished g2_regression or g2_measured run")
     fit.add_argument("--out", default="g2_fits.csv", help="CSV of every row (default g2_fits.csv)")
+    _add_pulsed_options(fit)
     fit.set_defaults(handler=_fit)
     scan = actions.add_parser("scan", help="g2(0) maps, uncertainty, photon counts and the G2 image of a scan")
     scan.add_argument("folder", help="DIR with scan.npz or pixel_<row>_<col>.<ending> files")
@@ -47,6 +52,63 @@ def add_g2_commands(commands) -> None:
     scan.add_argument("--tasks-at-once", type=int, default=None, help="Ray: chunks of pixels (default: the cores)")
     scan.add_argument("--out", default=None, help="output folder (default DIR/g2_maps)")
     scan.set_defaults(handler=_scan)
+
+
+def _add_pulsed_options(fit: argparse.ArgumentParser) -> None:
+    fit.add_argument("--mode", default="cw", choices=("cw", "pulsed"),
+                     help="cw: L-M fit of the antibunching dip; pulsed: central peak against the side peaks at k*T")
+    fit.add_argument("--period", type=float, default=None, help="pulsed: laser period in ns (default: the file's header)")
+    fit.add_argument("--window", type=float, default=None, help="pulsed: integration window in ns (default: the period)")
+    fit.add_argument("--side-peaks", type=int, default=4, help="pulsed: side peaks on each side (default 4)")
+    fit.add_argument("--areas", default="auto", choices=("auto", "windows", "fit"),
+                     help="pulsed: peak areas from windows, from a fit of the pulsed model, or auto (fit when peaks overlap)")
+    fit.add_argument("--gate", default=None, help="T3 time tags: LOW,HIGH micro-time gate in ns")
+
+
+def _gate(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        low, high = (float(p) for p in text.split(","))
+    except ValueError:
+        raise ValueError(f"--gate must be LOW,HIGH in ns (e.g. 1.5,40), got {text!r}") from None
+    return low, high
+
+
+def _fit_pulsed(arguments: argparse.Namespace, channels: tuple | None) -> int:
+    from qml_imaging.data.hbt_files import is_time_tags, read_histograms, stated_period_ns
+    from qml_imaging.pipelines.g2.lab import fit_pulsed
+    from qml_imaging.physics.pulsed_g2 import pulsed_axis
+
+    cw_only = [name for name, value, default in (("--zero", arguments.zero, "fit"), ("--baseline", arguments.baseline,
+               "auto"), ("--rho", arguments.rho, None), ("--cnn", arguments.cnn, None)) if value != default]
+    if cw_only:
+        raise ValueError(f"{', '.join(cw_only)}: CW fit options; --mode pulsed compares peak areas")
+    rows = []
+    for path in arguments.files:
+        period = arguments.period if arguments.period is not None else stated_period_ns(path)
+        if period is None:
+            raise ValueError(f"{path}: the file states no laser repetition period; give it with --period NS")
+        axis = _axis(arguments.axis) or (pulsed_axis(period, arguments.side_peaks) if is_time_tags(path) else None)
+        data = read_histograms(path, delay_unit=arguments.delay_unit, axis=axis, channels=channels,
+                               convention=arguments.convention, gate_ns=_gate(arguments.gate))
+        for row in fit_pulsed(data, period_ns=period, window_ns=arguments.window, side_peaks=arguments.side_peaks,
+                              method=arguments.areas):
+            rows.append(row)
+            lifetime = f", lifetime {row['lifetime_ns']:.1f} ns" if row["lifetime_ns"] is not None else ""
+            print(f"{row['source']}[{row['row']}]: pulsed g2(0) = {row['g2']:.3f} +- {row['sigma']:.3f}  (central "
+                  f"{row['central']:.0f}, mean of {2 * row['side_peaks']} side peaks {row['side']:.1f}, areas from "
+                  f"{row['method']}, period {row['period_ns']:.4g} ns, window {row['window_ns']:.4g} ns{lifetime})")
+    _write_rows(arguments.out, rows)
+    return 0
+
+
+def _write_rows(out: str, rows: list[dict]) -> None:
+    with Path(out).open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {out}")
 
 
 def _axis(text: str | None):
@@ -96,23 +158,25 @@ def _fit(arguments: argparse.Namespace) -> int:
                                 + (f"; {len(missing) - 1} more missing" if len(missing) > 1 else ""))
     if not Path(arguments.out).parent.is_dir():
         raise FileNotFoundError(f"--out {arguments.out!r}: its folder {str(Path(arguments.out).parent)!r} does not exist")
+    if arguments.mode == "pulsed":
+        return _fit_pulsed(arguments, channels)
+    pulsed_only = [name for name, value, default in (("--period", arguments.period, None), ("--window", arguments.window,
+                   None), ("--side-peaks", arguments.side_peaks, 4), ("--areas", arguments.areas, "auto")) if value != default]
+    if pulsed_only:
+        raise ValueError(f"{', '.join(pulsed_only)}: options of --mode pulsed")
     model = load_cnn(arguments.cnn) if arguments.cnn else None
     axis = _axis(arguments.axis)
     rows = []
     for path in arguments.files:
         data = read_histograms(path, delay_unit=arguments.delay_unit, axis=axis, channels=channels,
-                               convention=arguments.convention)
+                               convention=arguments.convention, gate_ns=_gate(arguments.gate))
         for row in fit_histograms(data, zero_delay=zero, baseline=arguments.baseline, rho=arguments.rho, model=model):
             rows.append(row)
             cnn = f"  CNN {row['g2_cnn']:.3f}" if "g2_cnn" in row else ""
             print(f"{row['source']}[{row['row']}]: g2(0) = {row['g2']:.3f} +- {row['sigma']:.3f}  "
                   f"(zero delay {row['zero_delay_ns']:.2f} +- {row['zero_delay_sigma']:.2f} ns, baseline "
                   f"{row['baseline']:.4g}/bin from {row['baseline_mode']}, {row['events']:.0f} events){cnn}")
-    with Path(arguments.out).open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {arguments.out}")
+    _write_rows(arguments.out, rows)
     return 0
 
 

@@ -20,20 +20,25 @@ it looks like:
   ``delay_unit`` string); optional ``singles`` ``(2,)`` or ``(B, 2)``, ``seconds`` (a number or
   ``(B,)``), ``zero_delay_ns``, ``g2_true`` (simulated files only, for reports). :func:`write_npz`
   writes this format; the simulator writes per-emitter series of short histograms in it.
-- ``.phu`` (PicoQuant histogram file, read with ``ptufile.PhuFile``): every curve becomes a row;
+- ``.phu`` (PicoQuant histogram file, :func:`~qml_imaging.data.picoquant.read_phu`): every curve becomes a row;
   bin ``k`` is at ``k * resolution`` (``MeasDesc_Resolution`` or ``HistResDscr_MDescResolution``);
   singles from ``HistResDscr_SyncRate`` / ``HistResDscr_InputRate`` (counts/s, recorded at the
   start of the measurement) times ``MeasDesc_AcquisitionTime`` (ms) when present.
-- ``.ptu`` in T2 mode (PicoQuant time tags, decoded with ``ptufile.PtuFile.decode_records``): the
-  photons of the two channels of ``channels=(a, b)`` become one histogram of delays
-  ``t_b - t_a`` on ``axis`` (default: 215 bins over +-250 ns) by
-  :func:`~qml_imaging.data.correlator.correlate` (:mod:`qml_imaging.data.picoquant`); singles are the
-  photons counted per channel, the acquisition time is ``MeasDesc_AcquisitionTime`` (ms) when the
-  file has it, else the span of the records (ptufile's ``acquisition_time``).
+- ``.ptu`` (PicoQuant time tags, T2 or T3, every record type of
+  :data:`~qml_imaging.data.tttr_records.RECORD_TYPES`, streamed in chunks by
+  :mod:`qml_imaging.data.picoquant`) and ``.h5`` / ``.hdf5`` (Photon-HDF5, through h5py, the ``[lab]``
+  extra; :mod:`qml_imaging.data.photon_hdf5`): the events of the two channels of ``channels=(a, b)``
+  (detector inputs by number, ``"sync"`` for the SYNC input) become one histogram of delays
+  ``t_b - t_a`` on ``axis`` (default: 215 bins over +-250 ns) in one streaming pass
+  (:func:`~qml_imaging.data.tag_streams.correlate_source`); T3 photons are timed absolutely (sync
+  number times sync period plus micro time), ``gate_ns`` keeps a micro-time window; singles are the
+  events counted per channel, the acquisition time is the stated one (``MeasDesc_AcquisitionTime``,
+  ``acquisition_duration``) or else the span of the tags; ``period_ns`` is the laser period the file
+  states (:func:`stated_period_ns`).
 
 Errors: ``ValueError`` naming the file and the fix (unknown ending, missing unit, ragged or
-non-numeric columns, negative counts, unequal bins, a T3 file, a damaged file); ``ImportError`` naming
-``pip install ptufile`` when PicoQuant support is missing.
+non-numeric columns, negative counts, unequal bins, an empty channel, a damaged file); ``ImportError``
+naming ``pip install "qml-imaging[lab]"`` when h5py is missing for Photon-HDF5.
 """
 
 from __future__ import annotations
@@ -48,20 +53,25 @@ import numpy as np
 
 from qml_imaging.data.histograms import UNITS_NS, HbtHistograms
 from qml_imaging.data.npy_checks import load_checked
-from qml_imaging.data.picoquant import read_phu, read_ptu
+from qml_imaging.data.photon_hdf5 import HDF5_MAGIC, open_photon_hdf5, read_photon_hdf5
+from qml_imaging.data.picoquant import PHU_MAGIC, PTU_MAGIC, open_ptu, read_phu, read_ptu
+from qml_imaging.data.tag_streams import TagSource
 from qml_imaging.physics.hbt import DelayAxis
 
 TEXT_ENDINGS = (".csv", ".txt", ".dat")
 
 
 def read_histograms(path: str | Path, *, delay_unit: str | None = None, axis: DelayAxis | None = None,
-                    channels: tuple[int, int] | None = None, convention: str | None = None) -> HbtHistograms:
-    """Read a histogram file or a PTU T2 stream (see the module docstring for the formats).
+                    channels: tuple | None = None, convention: str | None = None,
+                    gate_ns: tuple[float, float] | None = None) -> HbtHistograms:
+    """Read a histogram file or a time-tag file (see the module docstring for the formats).
 
     The reader is chosen by the file name's ending in :data:`READERS`, and the file's first bytes must
     fit it (:meth:`Reader.sniff`). ``delay_unit``: ``ps``, ``ns``, ``us`` or ``s`` for files that do not
-    state it; ``axis``: the delay axis of bare NPY counts and of PTU correlations; ``channels`` (default
-    ``(0, 1)``), ``convention`` (default ``all-pairs``): PTU only (see :func:`correlate`). An option given
+    state it; ``axis``: the delay axis of bare NPY counts and of time-tag correlations; ``channels``
+    (default ``(0, 1)``; inputs by number, ``"sync"`` for SYNC events), ``convention`` (default
+    ``all-pairs``), ``gate_ns`` (a T3 micro-time gate): time tags only (see
+    :func:`~qml_imaging.data.tag_streams.correlate_source`). An option given
     for a format it does not apply to is refused rather than ignored. ``FileNotFoundError`` for a
     missing file, ``ValueError`` for the rest (a damaged file: one line naming it and the fix).
     """
@@ -71,7 +81,8 @@ def read_histograms(path: str | Path, *, delay_unit: str | None = None, axis: De
     if delay_unit is not None and delay_unit not in UNITS_NS:
         raise ValueError(f"delay_unit must be one of {sorted(UNITS_NS)}, got {delay_unit!r}")
     reader = reader_for(path)
-    given = {"delay_unit": delay_unit, "axis": axis, "channels": channels, "convention": convention}
+    given = {"delay_unit": delay_unit, "axis": axis, "channels": channels, "convention": convention,
+             "gate_ns": gate_ns}
     _refuse_options(path, reader, given)
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
@@ -97,7 +108,8 @@ class Reader:
     that state their unit, the others are refused there); ``what`` says in a few words what those
     options act on (for the refusal message). ``magic``: the bytes the file starts with (``None``:
     a text table, recognised by the absence of NUL bytes). ``errors``: the exception types its
-    decoder raises on damaged bytes, turned into one line naming the file and ``fix``.
+    decoder raises on damaged bytes, turned into one line naming the file and ``fix``. ``opener``: for
+    time-tag formats, opens the file for streaming without reading its events (its header's period).
     """
 
     name: str
@@ -108,6 +120,7 @@ class Reader:
     what: str
     errors: tuple[type[BaseException], ...]
     fix: str
+    opener: Callable[[Path], TagSource] | None = None
 
     def sniff(self, head: bytes) -> bool:
         """Whether a file starting with ``head`` (its first :data:`SNIFF_BYTES` bytes) can be this format."""
@@ -126,6 +139,24 @@ class Reader:
         raise ValueError(f"{path}: not a {self.name} file (it starts with {head[:8]!r}){like}")
 
 
+def stated_period_ns(path: str | Path) -> float | None:
+    """The laser repetition period (ns) a time-tag file's header states (T3 sync period, T2 sync rate, Photon-HDF5
+    ``laser_repetition_rate``), read without its events; ``None`` for other files or when none is stated."""
+    path = Path(path)
+    reader = reader_for(path)
+    if reader.opener is None:
+        return None
+    with path.open("rb") as handle:
+        reader.check_head(path, handle.read(SNIFF_BYTES))
+    period = reader.opener(path).period_s
+    return None if period is None else period * 1e9
+
+
+def is_time_tags(path: str | Path) -> bool:
+    """Whether ``path``'s ending names a time-tag format (its histogram is made on a delay axis one chooses)."""
+    return reader_for(Path(path)).opener is not None
+
+
 def reader_for(path: Path) -> Reader:
     """The :data:`READERS` entry for ``path``'s ending (case-insensitive); ``ValueError`` for an unknown one."""
     ending = path.suffix.lower()
@@ -140,9 +171,9 @@ def _refuse_options(path: Path, reader: Reader, given: dict) -> None:
     if given["axis"] is not None and "axis" not in reader.options:
         users = " and ".join(r.what for r in READERS if "axis" in r.options)
         raise ValueError(f"{path}: a delay axis (--axis) is for {users}; a {ending} file states its own delays")
-    if (given["channels"] is not None or given["convention"] is not None) and "channels" not in reader.options:
+    if any(given[key] is not None for key in ("channels", "convention", "gate_ns")) and "channels" not in reader.options:
         users = " and ".join(r.what for r in READERS if "channels" in r.options)
-        raise ValueError(f"{path}: channels and convention (--channels, --convention) choose how {users} are "
+        raise ValueError(f"{path}: channels, convention and gate (--channels, --convention, --gate) choose how {users} are "
                          f"correlated; a {ending} file holds histograms already")
 
 
@@ -329,6 +360,7 @@ def read_scan(folder: str | Path, **options) -> tuple[HbtHistograms, tuple[int, 
                           str(folder)), (height, width))
 
 
+_TAG_OPTIONS = frozenset({"axis", "channels", "convention", "gate_ns"})
 _TEXT_ERRORS = (UnicodeDecodeError,)
 _NUMPY_ERRORS = (zipfile.BadZipFile, EOFError, OSError)
 READERS: tuple[Reader, ...] = (
@@ -339,11 +371,12 @@ READERS: tuple[Reader, ...] = (
            "write it again with numpy.save"),
     Reader("NumPy .npz", (".npz",), _read_npz, b"PK", frozenset(), "NPZ histograms",
            _NUMPY_ERRORS, "write it again (qml_imaging.data.hbt_files.write_npz or numpy.savez)"),
-    Reader("PicoQuant PHU", (".phu",), read_phu, b"PQHISTO\0", frozenset(), "PHU histograms",
+    Reader("PicoQuant PHU", (".phu",), read_phu, PHU_MAGIC, frozenset(), "PHU histograms",
            (), "export it again from the PicoQuant software"),
-    Reader("PicoQuant PTU", (".ptu",), read_ptu, b"PQTTTR\0\0",
-           frozenset({"axis", "channels", "convention"}), "PTU time tags", (),
-           "export it again from the PicoQuant software"),
+    Reader("PicoQuant PTU", (".ptu",), read_ptu, PTU_MAGIC, _TAG_OPTIONS, "PTU time tags", (),
+           "export it again from the PicoQuant software", open_ptu),
+    Reader("Photon-HDF5", (".h5", ".hdf5"), read_photon_hdf5, HDF5_MAGIC, _TAG_OPTIONS, "Photon-HDF5 time tags", (),
+           "convert it again (phconvert)", open_photon_hdf5),
 )
 """The formats :func:`read_histograms` reads, one entry each; a new format is one more entry."""
 ENDINGS = tuple(ending for reader in READERS for ending in reader.endings)

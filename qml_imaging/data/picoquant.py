@@ -1,9 +1,10 @@
-"""PicoQuant files: PHU histograms (through ``ptufile``) and PTU T2/T3 time tags streamed into a histogram.
+"""PicoQuant files: PHU histograms and PTU T2/T3 time tags streamed into a histogram.
 
 Both headers are read by :mod:`qml_imaging.data.pq_header` first, with every length checked against the
 file; PTU records are memory-mapped and decoded by their meaning (:mod:`qml_imaging.data.tttr_records`).
-Formats as described in :mod:`qml_imaging.data.hbt_files`; ``ImportError`` naming ``pip install
-ptufile`` when PHU support is missing.
+Formats as described in :mod:`qml_imaging.data.hbt_files`. (ptufile, which reads these files too,
+decodes SYNC events of HydraHarp-family T2 records as input 0 and fails on damaged headers with
+internal errors; hence this small reader of the public layout.)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from qml_imaging.data.tttr_records import RECORD_TYPES, Events, decode
 from qml_imaging.physics.hbt import DelayAxis
 
 
+PTU_MAGIC, PHU_MAGIC = b"PQTTTR\0\0", b"PQHISTO\0"
 MAX_BINS = 1 << 26
 """More bins than this in one PHU curve is a damaged header."""
 
@@ -63,9 +65,6 @@ def read_phu(path: Path) -> HbtHistograms:
         if sync is not None and rate is not None:
             singles = np.column_stack([np.asarray(sync, dtype=np.float64), np.asarray(rate, dtype=np.float64)]) * seconds
     return HbtHistograms(np.stack(curves), axis, singles, seconds, None, str(path))
-
-
-PTU_MAGIC, PHU_MAGIC = b"PQTTTR\0\0", b"PQHISTO\0"
 
 
 def open_ptu(path: str | Path) -> TagSource:

@@ -116,50 +116,76 @@ def pulsed_model(parameters: np.ndarray, edges: np.ndarray, period_ns: float) ->
     return background * np.diff(edges) + area * (scale @ mass)
 
 
-def fit_pulsed_model(counts: np.ndarray, axis: DelayAxis, period_ns: float, start: PulsedG2,
-                     zero_ns: float = 0.0) -> PulsedG2:
+def fit_pulsed_model(counts: np.ndarray, axis: DelayAxis, period_ns: float, start: PulsedG2, zero_ns: float = 0.0,
+                     level_per_ns: float | None = None) -> PulsedG2:
     """The pulsed model fitted to ``counts`` ``(K,)`` by Poisson maximum likelihood (least squares on the deviance
     residuals), started from the window estimate ``start``; g2(0), the central and mean side areas of the fit,
-    sigma from the Poisson Fisher information at the fit (module docstring)."""
+    sigma from the Poisson Fisher information at the fit (module docstring).
+
+    ``level_per_ns``: the uncorrelated pair density ``N1 N2 / T`` (per ns of delay) from the singles, when known.
+    Pairs of different pulses are independent, so the model's mean level away from 0, ``B + A / T``, equals it:
+    ``A = T (level - B)`` is then tied to the background, which removes the trade-off between a flat background
+    and the comb of peaks that a free fit meets when the peaks overlap."""
     counts = np.asarray(counts, dtype=np.float64)
     edges = axis.start_ns - axis.width_ns / 2 + axis.width_ns * np.arange(axis.bins + 1)
+    full = _full_parameters(period_ns, level_per_ns)
 
     def residuals(p: np.ndarray) -> np.ndarray:
-        model = np.maximum(pulsed_model(p, edges, period_ns), 1e-12)
+        model = np.maximum(pulsed_model(full(p), edges, period_ns), 1e-12)
         ratio = np.where(counts > 0, counts * np.log(np.where(counts > 0, counts, 1.0) / model), 0.0)
         return np.sign(counts - model) * np.sqrt(np.maximum(2 * (model - counts + ratio), 0.0))
 
-    floor = max(float(np.percentile(counts, 5)), 0.0) / axis.width_ns
-    x0 = [min(max(start.g2_zero, 0.01), 5.0), max(start.side, 1.0), period_ns / 4, floor, zero_ns]
-    lower = [0.0, 0.0, axis.width_ns / 4, 0.0, zero_ns - period_ns / 2]
-    upper = [10.0, np.inf, 50 * period_ns, np.inf, zero_ns + period_ns / 2]
-    fit = least_squares(residuals, x0, bounds=(lower, upper), x_scale="jac", method="trf")
-    g2, area, lifetime = fit.x[:3]
-    sigma = math.sqrt(max(_fisher_inverse(fit.x, edges, period_ns)[0, 0], 0.0))
+    x0, bounds = _start(counts, axis, period_ns, start, zero_ns, level_per_ns)
+    fit = least_squares(residuals, x0, bounds=bounds, x_scale="jac")
+    g2, area, lifetime = full(fit.x)[:3]
+    sigma = math.sqrt(max(_fisher_inverse(fit.x, full, edges, period_ns)[0, 0], 0.0))
     return PulsedG2(float(g2), sigma, float(g2 * area), float(area), start.side_peaks, "fit", float(lifetime),
                     math.exp(-period_ns / (2 * lifetime)))
 
 
-def _fisher_inverse(parameters: np.ndarray, edges: np.ndarray, period_ns: float) -> np.ndarray:
-    """``I^-1`` of Poisson counts with means ``pulsed_model`` (``I = J^T diag(1/m) J``, ``J = dm/dp`` by central
-    differences)."""
-    model = np.maximum(pulsed_model(parameters, edges, period_ns), 1e-12)
+def _full_parameters(period_ns: float, level_per_ns: float | None):
+    """The map from fitted parameters to ``[g2(0), A, t1, B, t0]`` (``A`` tied to the level when it is known)."""
+    if level_per_ns is None:
+        return lambda p: np.asarray(p, dtype=np.float64)
+    return lambda p: np.array([p[0], period_ns * (level_per_ns - p[2]), p[1], p[2], p[3]])
+
+
+def _start(counts: np.ndarray, axis: DelayAxis, period_ns: float, start: PulsedG2, zero_ns: float,
+           level_per_ns: float | None) -> tuple[list, tuple[list, list]]:
+    floor = max(float(np.percentile(counts, 5)), 0.0) / axis.width_ns
+    g2 = min(max(start.g2_zero, 0.01), 5.0)
+    if level_per_ns is not None:
+        return ([g2, period_ns / 4, min(floor, 0.5 * level_per_ns), zero_ns],
+                ([0.0, axis.width_ns / 4, 0.0, zero_ns - period_ns / 2],
+                 [10.0, 50 * period_ns, level_per_ns, zero_ns + period_ns / 2]))
+    return ([g2, max(start.side, 1.0), period_ns / 4, floor, zero_ns],
+            ([0.0, 0.0, axis.width_ns / 4, 0.0, zero_ns - period_ns / 2],
+             [10.0, np.inf, 50 * period_ns, np.inf, zero_ns + period_ns / 2]))
+
+
+def _fisher_inverse(parameters: np.ndarray, full, edges: np.ndarray, period_ns: float) -> np.ndarray:
+    """``I^-1`` of Poisson counts with means ``pulsed_model(full(p))`` (``I = J^T diag(1/m) J``, ``J = dm/dp`` by
+    central differences)."""
+    model = np.maximum(pulsed_model(full(parameters), edges, period_ns), 1e-12)
     columns = []
     for index, value in enumerate(parameters):
         step = 1e-6 * max(abs(value), 1e-3)
         up, down = parameters.copy(), parameters.copy()
         up[index], down[index] = value + step, value - step
-        columns.append((pulsed_model(up, edges, period_ns) - pulsed_model(down, edges, period_ns)) / (2 * step))
+        columns.append((pulsed_model(full(up), edges, period_ns) - pulsed_model(full(down), edges, period_ns))
+                       / (2 * step))
     jacobian = np.stack(columns, axis=1)
     return np.linalg.pinv(jacobian.T @ (jacobian / model[:, None]))
 
 
 def pulsed_g2(counts: np.ndarray, axis: DelayAxis, period_ns: float, *, window_ns: float | None = None,
-              side_peaks: int = 4, method: str = "auto", zero_ns: float = 0.0) -> PulsedG2:
+              side_peaks: int = 4, method: str = "auto", zero_ns: float = 0.0,
+              level_per_ns: float | None = None) -> PulsedG2:
     """Pulsed g2(0) of one histogram ``(K,)`` on ``axis`` for a laser period ``period_ns``.
 
     ``window_ns`` (default: the period) around each ``k period + zero_ns``; ``side_peaks`` per side;
-    ``method``: ``windows``, ``fit`` or ``auto`` (module docstring). ``ValueError`` for a window wider
+    ``method``: ``windows``, ``fit`` or ``auto`` (module docstring); ``level_per_ns``: the singles' uncorrelated
+    pair density ``N1 N2 / T`` per ns, which ties the fit's areas (:func:`fit_pulsed_model`). ``ValueError`` for a window wider
     than the period, side peaks beyond the axis, no side counts, or an unknown method.
     """
     if method not in METHODS:
@@ -168,7 +194,7 @@ def pulsed_g2(counts: np.ndarray, axis: DelayAxis, period_ns: float, *, window_n
     windows = windows_g2(counts, axis, period_ns, window_ns, side_peaks, zero_ns)
     if method == "windows":
         return windows
-    fit = fit_pulsed_model(counts, axis, period_ns, windows, zero_ns)
+    fit = fit_pulsed_model(counts, axis, period_ns, windows, zero_ns, level_per_ns)
     return fit if method == "fit" or fit.overlap > OVERLAP_LIMIT else PulsedG2(**{**windows.__dict__,
                                                                                    "lifetime_ns": fit.lifetime_ns,
                                                                                    "overlap": fit.overlap})

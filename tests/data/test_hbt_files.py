@@ -178,8 +178,8 @@ def test_text_files_state_their_unit_and_metadata(tmp_path):
     with pytest.raises(ValueError, match="equally spaced"):
         read_histograms(ragged)
     with pytest.raises(ValueError, match="unknown histogram file ending"):
-        (tmp_path / "x.h5").write_text("")
-        read_histograms(tmp_path / "x.h5")
+        (tmp_path / "x.xyz").write_text("")
+        read_histograms(tmp_path / "x.xyz")
 
 
 def test_options_for_another_format_are_refused_not_ignored(tmp_path):
@@ -188,7 +188,7 @@ def test_options_for_another_format_are_refused_not_ignored(tmp_path):
     with pytest.raises(ValueError, match="h.csv: a delay axis .* is for bare NPY counts and PTU time tags"):
         read_histograms(path, axis=DelayAxis(bins=3, span_ns=3.0, first_ns=-1.0))
     for option in ({"channels": (0, 2)}, {"convention": "start-stop"}):
-        with pytest.raises(ValueError, match="h.csv: channels and convention .* choose how PTU time tags"):
+        with pytest.raises(ValueError, match="h.csv: channels, convention and gate .* choose how PTU time tags"):
             read_histograms(path, **option)
     assert read_histograms(path).counts.tolist() == [[4.0, 1.0, 4.0]]
 

@@ -171,10 +171,13 @@ def _refuse_options(path: Path, reader: Reader, given: dict) -> None:
     if given["axis"] is not None and "axis" not in reader.options:
         users = " and ".join(r.what for r in READERS if "axis" in r.options)
         raise ValueError(f"{path}: a delay axis (--axis) is for {users}; a {ending} file states its own delays")
-    if any(given[key] is not None for key in ("channels", "convention", "gate_ns")) and "channels" not in reader.options:
+    if (given["channels"] is not None or given["convention"] is not None) and "channels" not in reader.options:
         users = " and ".join(r.what for r in READERS if "channels" in r.options)
-        raise ValueError(f"{path}: channels, convention and gate (--channels, --convention, --gate) choose how {users} are "
+        raise ValueError(f"{path}: channels and convention (--channels, --convention) choose how {users} are "
                          f"correlated; a {ending} file holds histograms already")
+    if given["gate_ns"] is not None and "gate_ns" not in reader.options:
+        raise ValueError(f"{path}: a micro-time gate (--gate) selects T3 time tags before they are correlated; a "
+                         f"{ending} file holds histograms already")
 
 
 def _unit_in(text: str) -> str | None:

@@ -12,45 +12,44 @@ The trainer calls its callbacks on the main process only, after it has written t
 * ``on_checkpoint(trainer, epoch, folder)``: after a checkpoint of ``epoch`` was written to ``folder``;
 * ``on_fit_end(trainer, result)``: after the last epoch, with the :class:`~qml_imaging.training.FitResult`.
 
-An exception raised by a callback stops the fit, as any training error does.
+An exception raised by a callback stops the fit, as any training error does. ``trainer`` is the calling
+:class:`~qml_imaging.training.Trainer` (typed ``Any`` here: the trainer imports this module, not the reverse).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from qml_imaging.training.trainer import FitResult, Trainer
 
 
 class Callback:
     """A no-op hook at each point of a fit; see the module docstring for when each one runs."""
 
-    def on_fit_start(self, trainer: Trainer, start_epoch: int) -> None:
+    def on_fit_start(self, trainer: Any, start_epoch: int) -> None:
         """Called once before training, with the epoch the fit starts from (0, or the resumed one)."""
 
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
         """Called after each epoch with the record just appended to ``metrics.jsonl``."""
 
-    def on_evaluation(self, trainer: Trainer, record: dict[str, Any]) -> None:
+    def on_evaluation(self, trainer: Any, record: dict[str, Any]) -> None:
         """Called after each evaluation with the record just appended to ``metrics.jsonl``."""
 
-    def on_checkpoint(self, trainer: Trainer, epoch: int, folder: Path) -> None:
+    def on_checkpoint(self, trainer: Any, epoch: int, folder: Path) -> None:
         """Called after the checkpoint of ``epoch`` was written to ``folder``."""
 
-    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
+    def on_fit_end(self, trainer: Any, result: Any) -> None:
         """Called after the last epoch; a sink closes its files here."""
 
 
 class RecordSink(Callback):
     """A callback that mirrors every ``metrics.jsonl`` record (epochs and evaluations) through :meth:`write`."""
 
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
         """Mirror the epoch's record."""
         self.write(record)
 
-    def on_evaluation(self, trainer: Trainer, record: dict[str, Any]) -> None:
+    def on_evaluation(self, trainer: Any, record: dict[str, Any]) -> None:
         """Mirror the evaluation's record."""
         self.write(record)
 

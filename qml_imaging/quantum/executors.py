@@ -57,6 +57,7 @@ class Executor:
         return self._sample(template, weights, shots, seed)
 
     def describe(self) -> str:
+        """A short name of the backend for reports and ``repr``."""
         return repr(self.name)
 
     def _run(self, template: CircuitTemplate, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -101,6 +102,7 @@ class QNodeExecutor(Executor):
         self._qnodes: dict[int, object] = {}
 
     def describe(self) -> str:
+        """The backend's name, with the fake device its noise comes from."""
         detail = self.spec.noise_from
         return f"{self.name!r}" + (f" ({detail})" if detail else "")
 

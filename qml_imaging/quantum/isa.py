@@ -53,6 +53,7 @@ class IsaCircuit:
         return [int(q) for q in layout.final_index_layout()[: self.n_inputs]]
 
     def metrics(self) -> dict[str, object]:
+        """Plain-data summary: depth, two-qubit gate count, operation counts and physical qubits."""
         return {"depth": self.depth, "two_qubit_gates": self.two_qubit_gates,
                 "operations": {name: int(n) for name, n in self.circuit.count_ops().items()},
                 "physical_qubits": self.physical_qubits}

@@ -112,6 +112,7 @@ class JobStore:
         return self.data["layers"].get(str(index), {"state": PENDING, "attempts": []})
 
     def layers(self) -> dict[int, dict]:
+        """The records of every layer, by layer index in ascending order."""
         return {int(k): v for k, v in sorted(self.data["layers"].items(), key=lambda item: int(item[0]))}
 
     def active_job(self, index: int) -> str | None:
@@ -120,6 +121,7 @@ class JobStore:
         return record["attempts"][-1]["job_id"] if record["state"] == SUBMITTED else None
 
     def failed_attempts(self, index: int) -> list[dict]:
+        """The failed submissions of layer ``index``."""
         return [a for a in self.layer(index)["attempts"] if a["state"] == FAILED]
 
     def next_tag(self, index: int) -> str:
@@ -181,6 +183,7 @@ class JobStore:
         self._put(index, record)
 
     def inputs(self, index: int) -> np.ndarray | None:
+        """The inputs ``(B, n_qubits)`` submitted for layer ``index``, or None before its submission."""
         record = self.layer(index)
         if "inputs_file" not in record:
             return None
@@ -207,6 +210,7 @@ class JobStore:
                 "`qml-imaging hardware submit` again") from None
 
     def jobs_submitted(self) -> int:
+        """How many jobs were submitted, over every layer and attempt."""
         return sum(len(record["attempts"]) for record in self.data["layers"].values())
 
     def _inputs_file(self, index: int) -> Path:

@@ -76,4 +76,5 @@ class QuantumLayer(nn.Module):
             raise ValueError(f"{name} got non-finite inputs (NaN or inf)")
 
     def extra_repr(self) -> str:
+        """Template, qubit count and backend, shown in the module's ``repr``."""
         return f"template={self.template.name}, qubits={self.n_qubits}, backend={self.executor.describe()}"

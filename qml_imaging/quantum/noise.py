@@ -136,6 +136,7 @@ class NoiseBank:
 
     @classmethod
     def load(cls, path: str | Path) -> NoiseBank:
+        """Read a bank written by :meth:`save` (``samples`` and its ``provenance``)."""
         with np.load(path) as stored:
             return cls(torch.from_numpy(stored["samples"]), json.loads(str(stored["provenance"])))
 

@@ -125,6 +125,7 @@ class LocalJobService:
                              "local testing mode: delete it and the layer is submitted again") from None
 
     def state(self, job_id: str) -> JobState:
+        """The state of a local-testing-mode job: finished with its kept result, or lost / failed."""
         kept = self._kept(job_id)
         if kept is None:
             return JobState(FINISHED_BADLY, "lost: local testing mode kept no result for this job")
@@ -133,6 +134,7 @@ class LocalJobService:
         return JobState(FINISHED_OK)
 
     def result(self, job_id: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(evs, stds)]`` per PUB of a finished local job; RuntimeError when it has no result."""
         kept = self._kept(job_id)
         if kept is None or "error" in kept:
             raise RuntimeError(f"job {job_id} has no result: {self.state(job_id).detail}")
@@ -201,6 +203,7 @@ class IbmJobService:
         return found[-1].job_id() if found else None
 
     def state(self, job_id: str) -> JobState:
+        """The IBM job's state: done, failed (with IBM's message) or still waiting."""
         job = self.service.job(job_id)
         status = str(job.status())
         if status == "DONE":
@@ -210,6 +213,7 @@ class IbmJobService:
         return JobState(WAITING, status)
 
     def result(self, job_id: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(evs, stds)]`` per PUB of a finished IBM job (EstimatorV2 results)."""
         result = self.service.job(job_id).result()
         return [(np.asarray(r.data.evs), np.asarray(r.data.stds)) for r in result]
 
@@ -253,6 +257,7 @@ class RuntimeExecutor(Executor):
         self._transpiled: dict[tuple, IsaCircuit] = {}
 
     def describe(self) -> str:
+        """``'ibm'`` with the device name."""
         return f"'ibm' ({self.spec.device_name})"
 
     def isa_circuit(self, template, weights: torch.Tensor) -> IsaCircuit:

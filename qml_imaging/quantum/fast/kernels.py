@@ -116,11 +116,13 @@ class Gather(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, state, permutation, inverse):
+        """Permute the last axis of ``state`` by ``permutation``; keeps ``inverse`` for the backward pass."""
         ctx.save_for_backward(inverse)
         return state.index_select(-1, permutation)
 
     @staticmethod
     def backward(ctx, grad):
+        """The gradient permuted back by the inverse permutation."""
         (inverse,) = ctx.saved_tensors
         return grad.index_select(-1, inverse), None, None
 
@@ -162,12 +164,14 @@ class Phases(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, angles):
+        """``exp(i angles)`` as a complex tensor of the angles' shape."""
         phases = torch.complex(torch.cos(angles), torch.sin(angles))
         ctx.save_for_backward(phases)
         return phases
 
     @staticmethod
     def backward(ctx, grad):
+        """d/d angles of ``exp(i angles)``: ``Im(grad * conj(phases))``."""
         (phases,) = ctx.saved_tensors
         return (grad * phases.conj()).imag.contiguous()
 
@@ -178,11 +182,13 @@ class SquaredMagnitude(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, state):
+        """``|state|^2`` elementwise (real tensor)."""
         ctx.save_for_backward(state)
         return torch.addcmul(state.real.square(), state.imag, state.imag)
 
     @staticmethod
     def backward(ctx, grad):
+        """The gradient ``2 grad * state`` of ``|state|^2`` as a complex tensor."""
         (state,) = ctx.saved_tensors
         return torch.view_as_complex(torch.view_as_real(state) * (2 * grad).unsqueeze(-1))
 

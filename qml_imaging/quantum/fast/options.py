@@ -73,6 +73,7 @@ class FallbackCounts:
         self._lock = threading.Lock()
 
     def add(self, fallback: Fallback) -> None:
+        """Count one use of ``fallback`` (thread-safe)."""
         with self._lock:
             self._counts[fallback] += 1
 
@@ -85,6 +86,7 @@ class FallbackCounts:
             return dict(self._counts)
 
     def reset(self) -> None:
+        """Set every count back to zero."""
         with self._lock:
             self._counts.clear()
 

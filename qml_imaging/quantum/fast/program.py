@@ -24,6 +24,7 @@ from qml_imaging.quantum.fast.recording import real_dtype
 
 
 class SegmentKind(Enum):
+    """How a segment of a circuit's operations is executed: product state, static unitary or per-sample gates."""
     PRODUCT = "product"  # leading one-qubit gates on |0...0>, one 2-vector per wire and sample
     STATIC = "static"  # data-independent gates: fused into one unitary or structured, by cost
     BATCHED = "batched"  # per-sample gates

@@ -43,6 +43,7 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class ResBlock(nn.Module):
+    """A residual block conditioned on the time embedding (GroupNorm, SiLU, 3x3 convolutions)."""
     def __init__(self, in_channels: int, out_channels: int, time_dim: int, dropout: float):
         super().__init__()
         self.first = nn.Sequential(nn.GroupNorm(8, in_channels), nn.SiLU(), nn.Conv2d(in_channels, out_channels, 3, padding=1))
@@ -52,6 +53,7 @@ class ResBlock(nn.Module):
         self.skip = nn.Identity() if in_channels == out_channels else nn.Conv2d(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
+        """Features ``(B, C_out, H, W)`` of ``x`` ``(B, C_in, H, W)`` with the time embedding ``(B, time_dim)`` added."""
         hidden = self.first(x) + self.time(time)[:, :, None, None]
         return self.skip(x) + self.second(hidden)
 
@@ -88,6 +90,7 @@ class ClassicalBottleneck(_PooledModulation):
 
     @staticmethod
     def parameters_for(channels: int, width: int) -> int:
+        """The parameter count of a block with ``channels`` in/out and hidden ``width``."""
         return (channels * width + width) + (width * width + width) + (width * channels + channels)
 
     @classmethod
@@ -126,6 +129,7 @@ class DiffusionUNet(nn.Module):
     @classmethod
     def from_spec(cls, spec: DiffusionUNetSpec, in_channels: int, bottleneck: str = "none",
                   backend: Executor | str = "fast", side: int | None = None) -> DiffusionUNet:
+        """The U-Net of ``spec`` for ``in_channels`` images with the given bottleneck (``none``, ``quantum``, ``classical``)."""
         return cls(in_channels, tuple(spec.channels), bottleneck, spec.n_qubits, spec.quantum_layers, backend,
                    spec.dropout, side=side)
 
@@ -166,6 +170,7 @@ class DiffusionUNet(nn.Module):
         self.head = nn.Sequential(nn.GroupNorm(8, first), nn.SiLU(), nn.Conv2d(first, in_channels, 3, padding=1))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The predicted noise ``(B, C, H, W)`` of images ``x`` at timesteps ``t`` ``(B,)``; ValueError for other shapes."""
         if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[2] % self.divisor or x.shape[3] % self.divisor:
             raise ValueError(f"expected images (B, {self.in_channels}, H, W) with H and W divisible by "
                              f"{self.divisor}, got {tuple(x.shape)}")

@@ -26,6 +26,7 @@ class G2CNN(nn.Module):
 
     @classmethod
     def from_spec(cls, spec: G2CnnSpec, bins: int = DEFAULT_BINS) -> G2CNN:
+        """The CNN of ``spec`` for histograms of ``bins`` bins."""
         return cls(bins, filters=spec.filters, kernel=spec.kernel, dense=tuple(spec.dense), dropout=spec.dropout)
 
     def __init__(self, bins: int = DEFAULT_BINS, filters: int = _DEFAULT.filters, kernel: int = _DEFAULT.kernel,
@@ -47,6 +48,7 @@ class G2CNN(nn.Module):
         self.regressor = nn.Sequential(*layers, nn.Linear(width, 1))
 
     def forward(self, histograms: torch.Tensor) -> torch.Tensor:
+        """g2(0) estimates ``(B,)`` of histograms ``(B, bins)`` (normalised to their mean, with log event counts); ValueError for other shapes."""
         if histograms.ndim != 2 or histograms.shape[1] != self.bins:
             raise ValueError(f"expected histograms of shape (B, {self.bins}), got {tuple(histograms.shape)}")
         events = histograms.sum(1, keepdim=True)

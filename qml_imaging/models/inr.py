@@ -52,6 +52,7 @@ class CoordinateMLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, coordinates: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(N, out_features)`` at coordinates ``(N, in_features)``."""
         return self.net(coordinates)
 
 
@@ -68,6 +69,7 @@ class FourierFeatures(nn.Module):
         self.register_buffer("frequencies", sigma * torch.randn(in_features, n_frequencies))
 
     def forward(self, coordinates: torch.Tensor) -> torch.Tensor:
+        """``[sin(2 pi x B), cos(2 pi x B)]`` ``(N, 2 F)`` of coordinates ``(N, d)`` (Tancik et al. 2020)."""
         phases = 2 * math.pi * coordinates @ self.frequencies
         return torch.cat([torch.sin(phases), torch.cos(phases)], dim=-1)
 
@@ -82,6 +84,7 @@ class FourierFeatureMLP(nn.Module):
         self.mlp = CoordinateMLP(2 * n_frequencies, width, hidden_layers, out_features, batch_norm=batch_norm)
 
     def forward(self, coordinates: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(N, out_features)`` of the MLP on the Fourier features of coordinates ``(N, d)``."""
         return self.mlp(self.features(coordinates))
 
 
@@ -103,6 +106,7 @@ class SineLayer(nn.Module):
         siren_init_(self.linear, omega_0=omega_0, is_first=is_first)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``sin(omega_0 (W x + b))`` (Sitzmann et al. 2020)."""
         return torch.sin(self.omega_0 * self.linear(inputs))
 
 
@@ -118,6 +122,7 @@ class Siren(nn.Module):
         siren_init_(self.output, omega_0=omega_0, is_first=False)
 
     def forward(self, coordinates: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(N, out_features)`` at coordinates ``(N, in_features)``."""
         return self.output(self.sine_layers(coordinates))
 
 
@@ -175,7 +180,9 @@ class QIREN(nn.Module):
         self.output = nn.Linear(n_qubits, out_features)
 
     def forward(self, coordinates: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(N, out_features)`` at coordinates ``(N, in_features)`` through the hybrid layers."""
         return self.output(self.hybrid(coordinates))
 
     def quantum_layers(self) -> list[QuantumLayer]:
+        """The model's quantum layers, in order."""
         return [m for m in self.hybrid if isinstance(m, QuantumLayer)]

@@ -61,6 +61,7 @@ class QirenEmbedding(nn.Module):
         self.circuits = nn.ModuleList(QuantumLayer(template, executor) for _ in range(circuits))
 
     def forward(self, coordinates: torch.Tensor) -> torch.Tensor:
+        """The embedding ``(P, circuits)`` of coordinates ``(P, in_features)``: ``<Z_0>`` of each small circuit."""
         angles = self.norm(self.projection(coordinates)).split(self.n_qubits, dim=1)
         return torch.cat([circuit(part)[:, :1] for circuit, part in zip(self.circuits, angles)], dim=1)
 
@@ -74,6 +75,7 @@ class ActivatedLinear(nn.Module):
         self.activation = activation()
 
     def forward(self, coordinates: torch.Tensor) -> torch.Tensor:
+        """``activation(linear(coordinates))``."""
         return self.activation(self.linear(coordinates))
 
 
@@ -119,6 +121,7 @@ class ModulatedLinear(nn.Module):
         self.demodulate = demodulate
 
     def forward(self, inputs: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Style-modulated (and demodulated) linear map of ``inputs`` ``(P, I)`` or ``(B, P, I)`` to ``(B, P, O)`` (Karras et al. 2020)."""
         scales = self.style(style)
         weight = self.weight[None] * scales[:, None, :] / math.sqrt(self.weight.shape[1])
         if self.demodulate:
@@ -145,6 +148,7 @@ class MappingNetwork(nn.Module):
         self.net = nn.Sequential(*modules)
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        """Style vectors ``(B, W)`` of latents ``(B, Z)`` (pixel-normalised first)."""
         normed = latents * torch.rsqrt(latents.pow(2).mean(dim=1, keepdim=True) + 1e-8)
         return self.net(normed)
 
@@ -206,6 +210,7 @@ class Discriminator(nn.Module):
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """A real/fake logit ``(B,)`` per image ``(B, C, S, S)``."""
         return self.net(images).squeeze(1)
 
 

@@ -41,6 +41,7 @@ class ResBlock(nn.Module):
         self.activation = nn.GELU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``activation(shortcut(x) + body(x))``, shape ``(B, C_out, H, W)``."""
         return self.activation(self.shortcut(x) + self.body(x))
 
 
@@ -110,6 +111,7 @@ class DenoisingUNet(nn.Module):
         self.head = nn.Conv2d(widths[0], out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The output ``(B, out_channels, H, W)`` of inputs ``(B, C, H, W)`` with H and W divisible by ``2**(depth-1)``; ValueError otherwise."""
         factor = 2 ** (self.depth - 1)
         if x.ndim != 4 or x.shape[-1] % factor or x.shape[-2] % factor:
             raise ValueError(f"expected input (B, C, H, W) with H and W divisible by {factor} (depth {self.depth}), "

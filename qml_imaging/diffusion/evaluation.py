@@ -36,6 +36,7 @@ class LeNetClassifier(nn.Module):
         return self.body(images)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, classes)`` of images ``(B, C, H, W)``."""
         return self.head(self.features(images))
 
 
@@ -54,6 +55,7 @@ class FeatureExtractor(nn.Module):
         self.scale = scale
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Scaled classifier features ``(B, F)`` of images ``(B, C, H, W)`` (for FID/KID)."""
         return self.scale * self.classifier.features(images.float())
 
 

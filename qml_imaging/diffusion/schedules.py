@@ -47,12 +47,14 @@ class NoiseSchedule:
 
 
 def linear_schedule(steps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> NoiseSchedule:
+    """Linear betas from ``beta_start`` to ``beta_end`` (scaled by 1000 / ``steps``, capped at 0.999), Ho et al. 2020."""
     scale = 1000.0 / steps
     return NoiseSchedule("linear", torch.linspace(scale * beta_start, min(scale * beta_end, 0.999), steps,
                                                   dtype=torch.float64))
 
 
 def cosine_schedule(steps: int, offset: float = 0.008) -> NoiseSchedule:
+    """Cosine schedule of Nichol & Dhariwal 2021: ``alpha_bar(t) = cos^2((t/T + s)/(1 + s) pi/2)``, betas clipped to [1e-8, 0.999]."""
     grid = torch.arange(steps + 1, dtype=torch.float64) / steps
     f = torch.cos((grid + offset) / (1 + offset) * math.pi / 2) ** 2
     alpha_bar = f / f[0]

@@ -66,6 +66,7 @@ class Variant(Section):
 
 
 class DiffusionSettings(Section):
+    """The forward process: number of timesteps T and the noise schedule."""
     timesteps: int = Field(1000, ge=10, le=10000, description="T of the forward process")
     schedule: Literal["linear", "cosine", "tailored"] = "cosine"
 
@@ -91,6 +92,7 @@ class NoiseSettings(Section):
 
 
 class SamplingSettings(Section):
+    """DDIM sampling: images per model, steps, eta and batch size."""
     samples: int = Field(1000, ge=10, description="generated images per model (FID/KID need >= 1000 for the table)")
     ddim_steps: int = Field(20, ge=1)
     eta: float = Field(0.0, ge=0, le=1)

@@ -26,6 +26,7 @@ from qml_imaging.pipelines.diffusion.config import DatasetSpec, Split
 
 @dataclass(frozen=True)
 class DatasetSplit:
+    """One data set split into held-out reference, control, the few-shot pool and the classifier's images ``(N, C, S, S)`` with labels."""
     reference: torch.Tensor
     control: torch.Tensor
     control_labels: torch.Tensor

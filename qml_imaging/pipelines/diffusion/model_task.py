@@ -48,6 +48,7 @@ MAIN_PHASE_SEED = 1_000_003
 
 @dataclass(frozen=True)
 class ModelTask:
+    """One diffusion model of the grid: data set, k training images, variant and seed (its name ``DATASET/kK/VARIANT/seedS``)."""
     dataset: str
     k: int
     variant: str
@@ -59,6 +60,7 @@ class ModelTask:
         return f"{self.dataset}/k{self.k}/{self.variant}/seed{self.seed}"
 
     def folder(self, run_path: Path) -> Path:
+        """The folder of this model's products: ``<run>/models/<name>``."""
         return Path(run_path) / "models" / self.name
 
 
@@ -156,6 +158,7 @@ def _with_epochs(settings: TrainSettings, epochs: int) -> TrainSettings:
 
 
 def batch_source(config: DiffusionFewShotConfig, images: torch.Tensor, bank: NoiseBank | None, offset: int | None):
+    """The Trainer's batch source: ``batches_per_epoch`` batches ``(x0, eps)`` of random training images and noise (Gaussian, or read from the noise bank at ``offset``)."""
     batch_size, per_epoch = config.train.batch_size, config.batches_per_epoch
     shape = (batch_size, *images.shape[1:])
     size = int(np.prod(shape))
@@ -243,6 +246,7 @@ def _stored_extractor(path: str) -> FeatureExtractor:
 
 
 def feature_network_path(run_path: str | Path, dataset: str) -> Path:
+    """The file of the feature classifier trained for ``dataset``: ``<run>/feature_nets/<dataset>.pt``."""
     return Path(run_path) / "feature_nets" / f"{dataset}.pt"
 
 

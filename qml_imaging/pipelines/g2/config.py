@@ -22,6 +22,7 @@ perfect single-photon emitter), ``mae`` ``|p - t|``."""
 
 
 class Range(Section):
+    """A closed interval ``[low, high]`` a simulated parameter is drawn from (uniformly)."""
     low: float = Field()
     high: float = Field()
 

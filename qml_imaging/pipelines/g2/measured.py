@@ -133,6 +133,7 @@ def score(estimate: torch.Tensor, truth: torch.Tensor, floor: float) -> dict:
 
 
 def run(config: G2MeasuredConfig, run_dir: RunDir) -> dict:
+    """Read (or simulate) per-emitter series, label emitters by L-M, train and score the CNN against L-M on by-emitter and by-histogram splits; return the summary."""
     from qml_imaging.models.g2_cnn import G2CNN
     from qml_imaging.pipelines.g2.regression import g2_loss
 

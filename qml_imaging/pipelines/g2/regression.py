@@ -43,6 +43,7 @@ PAPER_MAPE = {"cnn": {"5": 5.0, "6": 3.92, "7": 3.58}, "lm": {"5": 32.0, "6": 30
 
 
 def build_cnn(config: G2RegressionConfig) -> G2CNN:
+    """The g2 CNN of ``config.cnn``."""
     return G2CNN.from_spec(config.cnn)
 
 

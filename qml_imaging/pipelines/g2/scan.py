@@ -91,6 +91,7 @@ def cross_section(image: torch.Tensor, scan: ConfocalScan, y_nm: float) -> np.nd
 
 
 def run(config: SrmScanConfig, run_dir: RunDir) -> dict:
+    """Simulate each scene's confocal scan, estimate g2 maps (L-M, CNN) and G2 images, fit cross-sections; return the summary."""
     model = trained_cnn(config.source_run)
     scan = ConfocalScan(**config.scan.model_dump())
     x = scan.axis_nm().numpy()

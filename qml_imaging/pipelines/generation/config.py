@@ -61,6 +61,7 @@ class GanSettings(Section):
 
 
 class GenerationSampling(Section):
+    """How many images each generator draws for FID/KID, and in batches of what size."""
     samples: int = Field(1000, ge=10, description="generated images per model for FID/KID")
     batch_size: int = Field(250, ge=1)
 

@@ -22,6 +22,7 @@ from qml_imaging.pipelines.generation.config import GenerationData, GenerationSp
 
 @dataclass(frozen=True)
 class GenerationImages:
+    """The image sets of a generation run ``(N, C, S, S)`` in [-1, 1]: reference, control, training and classifier images with labels."""
     reference: torch.Tensor
     control: torch.Tensor
     control_labels: torch.Tensor | None

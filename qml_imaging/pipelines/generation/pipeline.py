@@ -88,6 +88,7 @@ def run(config: QirenGenerationConfig, run_dir: RunDir) -> dict:
 
 
 def model_folder(run_path: Path, embedding: str, seed: int) -> Path:
+    """The folder of one generator's products: ``<run>/models/<embedding>/seed<seed>``."""
     return Path(run_path) / "models" / embedding / f"seed{seed}"
 
 

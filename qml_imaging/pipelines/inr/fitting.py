@@ -75,6 +75,7 @@ def recalibrate_batch_norm(model: nn.Module, coordinates: torch.Tensor) -> None:
 
 
 def predict(model: nn.Module, coordinates: torch.Tensor) -> torch.Tensor:
+    """The model's outputs ``(N, C)`` on ``coordinates`` ``(N, d)``, in eval mode without gradients, on CPU."""
     model.eval()
     with torch.no_grad():
         device = next(model.parameters()).device

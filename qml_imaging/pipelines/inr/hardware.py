@@ -49,6 +49,7 @@ def evaluation_pixels(coordinates: torch.Tensor, values: torch.Tensor, n_coordin
 
 
 def run(config: InrHardwareConfig, run_dir: RunDir) -> dict:
+    """Re-evaluate a fitted QIREN on every backend of ``config.backends``; return the summary (MSE against the exact simulation and the image, seconds)."""
     source = RunDir.open(config.source_run)
     model, _, grid, grid_values = load_fitted_qiren(source, config.fit)
     coordinates, values = evaluation_pixels(grid, grid_values, config.n_coordinates, config.seed)

@@ -36,6 +36,7 @@ VALIDATION_NBARS = (100.0, 1000.0, 4000.0)
 
 
 def build_unet(spec: UNetSpec) -> DenoisingUNet:
+    """The denoising U-Net of ``spec`` with the input planes it needs."""
     return DenoisingUNet.from_spec(spec, input_planes(spec))
 
 

@@ -43,6 +43,7 @@ from qml_imaging.runs import RunFolderError, release_locks
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``qml-imaging`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit status (0 done, 1 failed tasks, 2 user error), printing a user error as one line."""
     parser = _parser()
     arguments, extra = parser.parse_known_args(argv)
     stray = [item for item in extra if "=" not in item or item.startswith("-")]

@@ -106,6 +106,7 @@ class MetricsLog:
         self.path = Path(path)
 
     def append(self, record: dict[str, Any]) -> None:
+        """Append ``record`` as one JSON line; a line cut short by a crash is kept apart from it."""
         line = (json.dumps(record, sort_keys=False) + "\n").encode()
         with self.path.open("a+b") as stream:
             if stream.tell() > 0:
@@ -287,9 +288,11 @@ class RunDir:
         return True
 
     def checkpoint_dir(self, fit: str) -> Path:
+        """The checkpoint folder of ``fit``: ``<run>/checkpoints/<fit>``."""
         return checkpoint_folder(self.path, fit)
 
     def figure_path(self, name: str) -> Path:
+        """The path of figure ``name``: ``<run>/<name>.png``."""
         return self.path / f"{name}.png"
 
     def write_report(self, summary: dict[str, Any], details: dict[str, Any] | None = None) -> Path:

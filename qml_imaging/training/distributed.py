@@ -81,5 +81,6 @@ def mean_over_ranks(value: float) -> float:
 
 
 def barrier() -> None:
+    """Wait for every process of a ``torchrun`` group; nothing in a single process."""
     if current_process_group().is_distributed:
         dist.barrier()

@@ -44,11 +44,11 @@ print((work / "fits.csv").read_text())
 
 # %% [markdown]
 # A 16x16-pixel confocal scan over 775 nm of two emitters 300 nm apart (one focus width: barely
-# resolved in the photoluminescence image), 5 s per pixel, stored as `scan.npz` with the counts
+# resolved in the photoluminescence image), 30 s per pixel, stored as `scan.npz` with the counts
 # `(H, W, K)`, the delay axis, the singles `(H, W, 2)` and the time per pixel:
 
 # %%
-scan = ConfocalScan(pixels=16, seconds=5.0)
+scan = ConfocalScan(pixels=16, seconds=30.0)
 emitters = torch.tensor([[-150.0, 0.0], [150.0, 0.0]], dtype=torch.float64)
 pixels = scan.pixel_curves(emitters, EmitterParameters(1.05 * one, 20 * one, 0.2 * one, 300 * one, 0 * one))
 counts = simulate_histograms(pixels, scan.seconds, axis, generator=generator)

@@ -1,14 +1,14 @@
 """qml-imaging.
 
 ``qml_imaging.load_model(run_dir, fit=None)`` returns a run's trained model (see
-:mod:`qml_imaging.pipelines.artifacts`); it is imported on first use, so ``import qml_imaging`` stays
+:mod:`qml_imaging.training.artifacts`); it is imported on first use, so ``import qml_imaging`` stays
 torch-free.
 """
 
 
 def __getattr__(name: str):
     if name in ("load_model", "TrainedModel"):
-        from qml_imaging.pipelines import artifacts
+        from qml_imaging.training import artifacts
 
         return getattr(artifacts, name)
     raise AttributeError(f"module 'qml_imaging' has no attribute {name!r}")

@@ -62,10 +62,7 @@ def to_uint8(values):
 
 
 def _render(arguments: argparse.Namespace) -> int:
-    import numpy as np
-
-    from qml_imaging.pipelines.artifacts import load_model
-    from qml_imaging.runs import write_text_atomic
+    from qml_imaging.training.artifacts import load_model
 
     size = parse_size(arguments.size)
     if arguments.rate is not None and not (math.isfinite(arguments.rate) and arguments.rate >= 1):
@@ -73,42 +70,54 @@ def _render(arguments: argparse.Namespace) -> int:
     trained = load_model(arguments.run_dir, arguments.fit, backend=arguments.backend)
     out = Path(arguments.out) if arguments.out else trained.run_dir / "renders"
     out.mkdir(parents=True, exist_ok=True)
-    stem = trained.fit.replace("/", "_")
-    written = []
-    if trained.config.experiment == "inr_image":
-        grid = trained.render(size)
-        label = f"{grid.shape[0]}x{grid.shape[1]}"
-        np.save(out / f"{stem}_{label}.npy", grid)
-        from PIL import Image
-
-        pixels = to_uint8(grid)
-        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(out / f"{stem}_{label}.png")
-        written = [f"{stem}_{label}.npy", f"{stem}_{label}.png"]
+    values, stem = trained.render(size), trained.fit.replace("/", "_")
+    if values.ndim == 3:  # an image (H, W, C)
+        written = _write_image(values, out, f"{stem}_{values.shape[0]}x{values.shape[1]}")
     else:
-        if not isinstance(size, int):
-            raise ValueError(f"a signal renders at a number of samples, not {arguments.size!r}")
-        samples = trained.render(size)
-        np.save(out / f"{stem}_{size}.npy", samples)
-        fitted_rate = trained.preprocessing.get("sample_rate")
-        n_fitted = len(trained.inputs)
-        rate = arguments.rate if arguments.rate is not None else (fitted_rate * (size - 1) / (n_fitted - 1) if fitted_rate else 8000.0)
-        import soundfile
-
-        soundfile.write(str(out / f"{stem}_{size}.wav"), samples, int(round(rate)), subtype="FLOAT")
-        written = [f"{stem}_{size}.npy", f"{stem}_{size}.wav"]
+        written = _write_signal(values, out, f"{stem}_{size}", trained, arguments.rate)
     info = {"run_dir": str(trained.run_dir), "fit": trained.fit, "size": size, "ema": trained.ema,
             "backend": arguments.backend or "as fitted", "files": written, "preprocessing": trained.preprocessing}
-    write_text_atomic(out / f"{stem}_render.json", json.dumps(info, indent=1, default=str) + "\n")
+    _write_json(out / f"{stem}_render.json", info)
     for name in written:
         print(out / name)
     return 0
 
 
+def _write_image(grid, out: Path, stem: str) -> list[str]:
+    """A rendered image ``(H, W, C)`` in [-1, 1] as ``stem.npy`` (float32) and ``stem.png`` (8-bit)."""
+    import numpy as np
+    from PIL import Image
+
+    np.save(out / f"{stem}.npy", grid)
+    pixels = to_uint8(grid)
+    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(out / f"{stem}.png")
+    return [f"{stem}.npy", f"{stem}.png"]
+
+
+def _write_signal(samples, out: Path, stem: str, trained, rate: float | None) -> list[str]:
+    """A rendered signal ``(n,)`` as ``stem.npy`` and ``stem.wav`` (float); the rate is ``rate``, else the fitted
+    signal's rate scaled to the new sample count, else 8000 Hz."""
+    import numpy as np
+    import soundfile
+
+    np.save(out / f"{stem}.npy", samples)
+    fitted_rate = trained.preprocessing.get("sample_rate")
+    if rate is None:
+        rate = fitted_rate * (len(samples) - 1) / (len(trained.inputs) - 1) if fitted_rate else 8000.0
+    soundfile.write(str(out / f"{stem}.wav"), samples, int(round(rate)), subtype="FLOAT")
+    return [f"{stem}.npy", f"{stem}.wav"]
+
+
+def _write_json(path: Path, info: dict) -> None:
+    from qml_imaging.runs import write_text_atomic
+
+    write_text_atomic(path, json.dumps(info, indent=1, default=str) + "\n")
+
+
 def _sample(arguments: argparse.Namespace) -> int:
     import numpy as np
 
-    from qml_imaging.pipelines.artifacts import load_model
-    from qml_imaging.runs import write_text_atomic
+    from qml_imaging.training.artifacts import load_model
 
     if arguments.n < 1:
         raise ValueError(f"--n must be at least 1, got {arguments.n}")
@@ -118,13 +127,11 @@ def _sample(arguments: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "samples.npy", images)
     _save_grid(images, out / "samples.png")
-    ddim = {} if trained.config.experiment == "qiren_generation" else {
-        "steps": trained.config.sampling.ddim_steps if arguments.steps is None else arguments.steps,
-        "eta": trained.config.sampling.eta if arguments.eta is None else arguments.eta}
-    info = {"run_dir": str(trained.run_dir), "fit": trained.fit, "n": arguments.n, "seed": arguments.seed, **ddim,
-            "backend": arguments.backend or "as trained", "ema": trained.ema, "shape": list(images.shape),
-            "value_range": [-1.0, 1.0], "preprocessing": trained.preprocessing}
-    write_text_atomic(out / "sample_info.json", json.dumps(info, indent=1, default=str) + "\n")
+    info = {"run_dir": str(trained.run_dir), "fit": trained.fit, "n": arguments.n, "seed": arguments.seed,
+            **trained.sample_settings(arguments.steps, arguments.eta), "backend": arguments.backend or "as trained",
+            "ema": trained.ema, "shape": list(images.shape), "value_range": [-1.0, 1.0],
+            "preprocessing": trained.preprocessing}
+    _write_json(out / "sample_info.json", info)
     print(out / "samples.npy")
     print(out / "samples.png")
     return 0

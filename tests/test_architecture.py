@@ -90,3 +90,28 @@ def test_no_module_imports_from_a_higher_layer():
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+LOADING_FLOOR = "qml_imaging.training.artifacts"
+"""The shared model-loading code: each pipeline's loader stands on it, so it must import none of them."""
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others."""
+    seen, todo = set(), [start]
+    while todo:
+        for target in graph[todo.pop()] - seen:
+            seen.add(target)
+            todo.append(target)
+    return seen
+
+
+def test_the_shared_loading_code_imports_no_pipeline():
+    assert sorted(m for m in reachable(import_graph(), LOADING_FLOOR) if m.startswith("qml_imaging.pipelines")) == []
+
+
+def test_the_checks_see_an_upward_import_and_a_pipeline_under_the_loading_floor():
+    graph = {LOADING_FLOOR: {"qml_imaging.runs"}, "qml_imaging.runs": {"qml_imaging.pipelines.inr.loading"},
+             "qml_imaging.pipelines.inr.loading": set()}
+    assert reachable(graph, LOADING_FLOOR) == {"qml_imaging.runs", "qml_imaging.pipelines.inr.loading"}
+    assert layer_of("qml_imaging.pipelines.inr.loading") > layer_of("qml_imaging.runs")

@@ -129,3 +129,40 @@ def test_load_model_errors_name_the_fit_and_the_fix(image_run, tmp_path, capsys)
         assert f"--rate must be a sample rate of at least 1 Hz, got {float(rate)}" in capsys.readouterr().err
     assert main(["render", str(image_run), "--size", "100000"]) == 2
     assert "render size 100000x100000 is 10,000,000,000 points; at most 16,777,216" in capsys.readouterr().err
+
+
+def test_each_fit_stores_the_arguments_that_built_it_and_an_older_run_folder_is_one_clear_line(image_run, tmp_path,
+                                                                                                capsys):
+    import shutil
+
+    from qml_imaging.runs import RunFolderError
+
+    stored = json.loads((image_run / "checkpoints" / "colour" / "tanh" / "seed0" / "model.json").read_text())
+    assert stored["format"] == 1 and stored["arguments"]["in_features"] == 2
+    assert stored["arguments"]["out_features"] == 3 and stored["arguments"]["width"] >= 1
+    trained = load_model(image_run, "colour/tanh/seed0")
+    assert trained.model.net[0].out_features == stored["arguments"]["width"]
+    copy = tmp_path / "old"
+    shutil.copytree(image_run, copy)
+    for written in copy.glob("checkpoints/**/model.json"):
+        written.unlink()
+    with pytest.raises(RunFolderError, match="was written before models stored them; run its config.yaml again"):
+        load_model(copy, "colour/tanh/seed0")
+    assert main(["render", str(copy), "--size", "8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has no model.json" in err and len(err.splitlines()) == 1
+
+
+def test_every_registered_loader_resolves_and_the_loading_floor_imports_no_pipeline():
+    import subprocess
+    import sys
+
+    from qml_imaging.registry import PIPELINES, resolve
+    from qml_imaging.training.artifacts import loadable_kinds
+
+    assert set(loadable_kinds()) == {"inr_image", "inr_signal", "diffusion_fewshot", "qiren_generation",
+                                     "g2_regression", "g2_measured"}
+    assert all(callable(resolve(PIPELINES[kind].load)) for kind in loadable_kinds())
+    code = ("import sys, qml_imaging.training.artifacts; "
+            "print(sorted(m for m in sys.modules if m.startswith('qml_imaging.pipelines')))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"

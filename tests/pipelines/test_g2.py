@@ -90,7 +90,7 @@ def test_non_positive_acquisition_times_are_refused_when_the_config_is_validated
 def test_measured_protocol_smoke_run_scores_both_splits_without_leaking_by_emitter(tmp_path):
     import torch
 
-    from qml_imaging.pipelines.artifacts import load_model
+    from qml_imaging.training.artifacts import load_model
     from qml_imaging.pipelines.g2.measured import run
 
     config = load_config(EXPERIMENTS / "g2_measured_smoke.yaml")

@@ -4,7 +4,7 @@ A :class:`ModelTask` is everything that identifies one model (data set, k, varia
 where its quantum noise starts in the run's noise bank. :func:`run_task` is one task of the run's
 grid (in the driver or a Ray worker); its products live in ``models/<dataset>/k<k>/<variant>/seed<seed>/``
 of the run folder: ``metrics.jsonl`` (training loss per epoch) and ``samples.npz`` (uint8 samples),
-with checkpoints under ``checkpoints/<task name>/``; the grid keeps its result in ``tasks/<task name>/``.
+with checkpoints under ``checkpoints/<task name>/`` (and ``model.json`` there: ``channels``, ``side``); the grid keeps its result in ``tasks/<task name>/``.
 
 Training batches are ``{"x0", "eps"}``: ``x0`` drawn with replacement from the k images, ``eps``
 from the epoch's generator (pseudo-random) or read from the noise bank at an offset fixed by
@@ -36,8 +36,9 @@ from qml_imaging.models.inr import parameter_count
 from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
 from qml_imaging.pipelines.diffusion.data import load_split
 from qml_imaging.quantum.noise import NoiseBank
-from qml_imaging.runs import MetricsLog, RunDir, save_arrays_atomic
+from qml_imaging.runs import MetricsLog, RunDir, checkpoint_folder, save_arrays_atomic
 from qml_imaging.training import Trainer, seed_everything
+from qml_imaging.training.artifacts import save_model_arguments
 from qml_imaging.training.checkpoints import load_state_file
 
 IMAGE_SIDE = 28
@@ -96,6 +97,7 @@ def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTa
 
     seed_everything(task.seed)
     model = DiffusionUNet.from_spec(config.unet, split.channels, variant.bottleneck, side=split.side)
+    save_model_arguments(checkpoint_folder(run_path, task.name), {"channels": split.channels, "side": split.side})
     schedule_name = variant.schedule or config.diffusion.schedule
     base = config.tailored.base if schedule_name == "tailored" else schedule_name
     schedule = make_schedule(base, config.diffusion.timesteps)
@@ -135,7 +137,7 @@ def _train(config, run_dir, task, model, schedule, schedule_name, images, batche
         trainer = Trainer(model, settings, objective=EpsilonObjective(schedule), metrics=metrics, seed=task.seed,
                           checkpoint_dir=run_dir.checkpoint_dir(task.name), fit_name=task.name)
         return trainer, trainer.fit(batches).seconds, None
-    pilot_epochs = min(max(1, round(config.tailored.pilot_fraction * settings.epochs)), settings.epochs - 1)
+    pilot_epochs = tailored_pilot_epochs(config)
     pilot = Trainer(model, _with_epochs(settings, pilot_epochs), objective=EpsilonObjective(schedule),
                     metrics=metrics, seed=task.seed, checkpoint_dir=run_dir.checkpoint_dir(f"{task.name}/pilot"),
                     fit_name=f"{task.name}/pilot")
@@ -151,6 +153,13 @@ def _train(config, run_dir, task, model, schedule, schedule_name, images, batche
                    fit_name=f"{task.name}/main")
     main_seconds = main.fit(lambda epoch, generator: batches(epoch + pilot_epochs, generator)).seconds
     return main, pilot_seconds + profile_seconds + main_seconds, profile.tolist()
+
+
+def tailored_pilot_epochs(config: DiffusionFewShotConfig) -> int:
+    """Epochs of the tailored schedule's pilot fit: ``tailored.pilot_fraction`` of ``train.epochs``, at least one,
+    leaving at least one for the main fit."""
+    epochs = config.train.epochs
+    return min(max(1, round(config.tailored.pilot_fraction * epochs)), epochs - 1)
 
 
 def _with_epochs(settings: TrainSettings, epochs: int) -> TrainSettings:
@@ -194,7 +203,7 @@ def _sample(model, schedule: NoiseSchedule, config: DiffusionFewShotConfig, chan
 
 def sample_images(trained, n: int, *, steps: int | None = None, eta: float | None = None, seed: int = 0,
                   batch_size: int | None = None) -> np.ndarray:
-    """``n`` DDIM samples of a loaded model (:func:`qml_imaging.pipelines.artifacts.load_model`) as float32
+    """``n`` DDIM samples of a loaded model (:func:`qml_imaging.training.artifacts.load_model`) as float32
     ``(n, C, S, S)`` in [-1, 1], from pseudo-random start noise seeded by ``seed``; the run's schedule,
     ``sampling.ddim_steps`` and ``eta`` unless given. All ``n`` images form one batch unless ``batch_size``
     is given, so a quantum bottleneck is one executor call (one job on IBM) per DDIM step and batch."""

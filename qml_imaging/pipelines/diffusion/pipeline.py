@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -90,21 +91,26 @@ def dataset_preprocessing(config: DiffusionFewShotConfig) -> dict:
             for name, spec in config.datasets.items()}
 
 
+def planned_models(config: DiffusionFewShotConfig) -> list[ModelTask]:
+    """Every data set x k x variant x seed the config asks for, in run order, without noise offsets (no data read)."""
+    return [ModelTask(dataset, k, name, seed) for dataset in config.datasets for k in config.shots
+            for name, variant in config.variants.items()
+            if not (variant.datasets and dataset not in variant.datasets) and not (variant.shots and k not in variant.shots)
+            for seed in config.seeds]
+
+
 def plan_tasks(config: DiffusionFewShotConfig) -> list[ModelTask]:
-    """Every data set x k x variant x seed the config asks for; quantum-noise models get bank offsets."""
-    tasks, offset = [], 0
-    for dataset, spec in config.datasets.items():
-        split = load_split(spec, config.split, config.evaluation.scores)
-        channels, side = split.channels, split.side
-        for k in config.shots:
-            for name, variant in config.variants.items():
-                if (variant.datasets and dataset not in variant.datasets) or (variant.shots and k not in variant.shots):
-                    continue
-                for seed in config.seeds:
-                    noise_offset = None
-                    if variant.noise != "pseudo":
-                        noise_offset, offset = offset, offset + noise_needed(config, channels, variant.noise, side)
-                    tasks.append(ModelTask(dataset, k, name, seed, noise_offset))
+    """:func:`planned_models` with bank offsets for quantum-noise models (in run order)."""
+    tasks, offset, shapes = [], 0, {}
+    for task in planned_models(config):
+        if task.dataset not in shapes:
+            split = load_split(config.datasets[task.dataset], config.split, config.evaluation.scores)
+            shapes[task.dataset] = (split.channels, split.side)
+        noise = config.variants[task.variant].noise
+        if noise != "pseudo":
+            channels, side = shapes[task.dataset]
+            task, offset = replace(task, noise_offset=offset), offset + noise_needed(config, channels, noise, side)
+        tasks.append(task)
     return tasks
 
 

@@ -47,9 +47,9 @@ TAIL_SLOPE_TOLERANCE = 0.002
 
 def load_cnn(run: str):
     """The trained CNN of a finished ``g2_regression`` or ``g2_measured`` run (the ``by_emitter`` one of the
-    latter), in eval mode, through :func:`qml_imaging.pipelines.artifacts.load_model`. ``ValueError`` naming
+    latter), in eval mode, through :func:`qml_imaging.training.artifacts.load_model`. ``ValueError`` naming
     the run for another kind of run or an unfinished one."""
-    from qml_imaging.pipelines.artifacts import load_model
+    from qml_imaging.training.artifacts import load_model
     from qml_imaging.runs import RunDir
 
     kind = RunDir.open(run).config.experiment

@@ -42,6 +42,7 @@ from qml_imaging.pipelines.g2.simulation import write_emitter_series
 from qml_imaging.reporting import figures
 from qml_imaging.runs import RunDir
 from qml_imaging.training import Trainer, seed_everything, supervised
+from qml_imaging.training.artifacts import save_model_arguments
 from qml_imaging.training.metrics import absolute_errors, mape_percent
 
 # --- the protocol ---------------------------------------------------------------------------------------
@@ -167,6 +168,7 @@ def run(config: G2MeasuredConfig, run_dir: RunDir) -> dict:
             estimate = model(torch.from_numpy(counts).float()).double()
             return {"mae": absolute_errors(estimate, wanted)["mae"]}
 
+        save_model_arguments(run_dir.checkpoint_dir(f"cnn_{split}"), {"bins": axis.bins})
         trainer = Trainer(G2CNN.from_spec(config.cnn, axis.bins), config.train,
                           objective=supervised(g2_loss(config.loss, config.mape_floor)), evaluate=evaluate,
                           checkpoint_dir=run_dir.checkpoint_dir(f"cnn_{split}"), metrics=run_dir.metrics,

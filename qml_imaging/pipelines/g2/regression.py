@@ -35,6 +35,7 @@ from qml_imaging.reporting import figures
 from qml_imaging.reporting.stats import median_seconds
 from qml_imaging.runs import RunDir
 from qml_imaging.training import Trainer, seed_everything, supervised
+from qml_imaging.training.artifacts import save_model_arguments
 from qml_imaging.training.losses import mape_loss
 from qml_imaging.training.metrics import absolute_errors, mape_percent, r2
 
@@ -71,7 +72,9 @@ def run(config: G2RegressionConfig, run_dir: RunDir) -> dict:
         test_histograms, test_labels = held_out[first].histograms, held_out[first].labels
         return {f"mape@{first}s": mape_percent(model(test_histograms.float()).double(), test_labels, floor=MAPE_FLOOR)}
 
-    trainer = Trainer(build_cnn(config), config.train, objective=supervised(g2_loss(config.loss)), evaluate=evaluate,
+    cnn = build_cnn(config)
+    save_model_arguments(run_dir.checkpoint_dir("cnn"), {"bins": cnn.bins})
+    trainer = Trainer(cnn, config.train, objective=supervised(g2_loss(config.loss)), evaluate=evaluate,
                       checkpoint_dir=run_dir.checkpoint_dir("cnn"), metrics=run_dir.metrics, seed=config.seed,
                       fit_name="cnn")
     result = trainer.fit(TensorDataset(histograms.float(), labels.float()))

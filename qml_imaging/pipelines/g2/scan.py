@@ -35,17 +35,17 @@ from qml_imaging.physics.microscopy import (
     fit_gaussian,
     g2_image,
 )
-from qml_imaging.pipelines.artifacts import load_model
 from qml_imaging.pipelines.g2.config import MAPE_FLOOR, G2RegressionConfig, SrmScanConfig
 from qml_imaging.pipelines.g2.regression import inference_seconds
 from qml_imaging.reporting import figures
 from qml_imaging.runs import RunDir
+from qml_imaging.training.artifacts import load_model
 from qml_imaging.training.metrics import absolute_errors, mape_percent
 
 
 def trained_cnn(source_run: str):
     """The final CNN of a finished ``g2_regression`` run (EMA weights when it trained with EMA), through
-    :func:`qml_imaging.pipelines.artifacts.load_model`."""
+    :func:`qml_imaging.training.artifacts.load_model`."""
     source = RunDir.open(source_run)
     if not isinstance(source.config, G2RegressionConfig):
         raise ValueError(f"{source.path} is a {source.config.experiment!r} run; expected a g2_regression run")

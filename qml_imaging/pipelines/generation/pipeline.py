@@ -51,6 +51,7 @@ from qml_imaging.reporting.figures import image_grid, save_figure
 from qml_imaging.reporting.stats import mean_std
 from qml_imaging.runs import MetricsLog, RunDir, atomic_replace, save_arrays_atomic, write_text_atomic
 from qml_imaging.training import Trainer, seed_everything
+from qml_imaging.training.artifacts import save_model_arguments
 from qml_imaging.training.checkpoints import load_state_file
 from qml_imaging.training.gan import PLAYERS, GanObjective, GanPair, gan_batches
 
@@ -125,6 +126,8 @@ def run_model(config: QirenGenerationConfig, run_dir: RunDir, images: Generation
     backend = make_executor(config.backend) if embedding == "qiren" else None
     pair = build_pair(config, embedding, width, images.channels, images.side, backend)
     name = f"{embedding}/seed{seed}"
+    save_model_arguments(run_dir.checkpoint_dir(name), {"width": width, "channels": images.channels,
+                                                        "side": images.side})
     trainer = Trainer(pair, config.train, objective=GanObjective(config.gan.r1_gamma), players=players(config),
                       checkpoint_dir=run_dir.checkpoint_dir(name), metrics=MetricsLog(task_folder(run_dir.path, name) / "metrics.jsonl"),
                       seed=seed, fit_name=name)

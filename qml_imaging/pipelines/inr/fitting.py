@@ -19,6 +19,7 @@ from qml_imaging.quantum.factory import make_executor
 from qml_imaging.grid import task_folder
 from qml_imaging.runs import MetricsLog, checkpoint_folder
 from qml_imaging.training import Trainer, seed_everything, supervised
+from qml_imaging.training.artifacts import save_model_arguments
 from qml_imaging.training.metrics import mse, psnr
 
 VALUE_RANGE = (-1.0, 1.0)
@@ -95,7 +96,8 @@ def fit_model(spec: InrModelSpec, width: int, train: TrainSettings, coordinates:
     ``coordinates`` ``(N, d)`` with MSE; return its result as tensors and plain data.
 
     Runs through the one training loop with the model's own lr, checkpoints under
-    ``checkpoints/<fit_name>/`` of the run folder ``run_path`` and its metrics in the task's folder
+    ``checkpoints/<fit_name>/`` of the run folder ``run_path`` (with ``model.json``: ``width``, ``in_features``,
+    ``out_features``, for :mod:`qml_imaging.pipelines.inr.loading`) and its metrics in the task's folder
     (:func:`qml_imaging.grid.task_folder`). A QIREN gets its own executor (a sampling backend's random
     state is the fit's alone, whichever process runs it).
     The result holds ``seconds``, ``final_loss``, ``metrics`` (MSE and PSNR on the training grid),
@@ -103,7 +105,9 @@ def fit_model(spec: InrModelSpec, width: int, train: TrainSettings, coordinates:
     """
     seed_everything(seed)
     executors = model_executors({fit_name: spec})
-    model = build_model(spec, width, executors, in_features=coordinates.shape[1], out_features=values.shape[1])
+    shape = {"width": width, "in_features": coordinates.shape[1], "out_features": values.shape[1]}
+    model = build_model(spec, executors=executors, **shape)
+    save_model_arguments(checkpoint_folder(run_path, fit_name), shape)
     settings = train.model_copy(update={"lr": spec.lr or train.lr})
     trainer = Trainer(
         model, settings,

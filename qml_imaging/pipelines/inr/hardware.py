@@ -1,6 +1,6 @@
 """``inr_hardware``: evaluate a fitted QIREN's circuits on other backends and compare with exact simulation.
 
-Loads one QIREN fit of an ``inr_image`` run with :func:`~qml_imaging.pipelines.artifacts.load_model`
+Loads one QIREN fit of an ``inr_image`` run with :func:`~qml_imaging.training.artifacts.load_model`
 (EMA weights when the run used EMA; BatchNorm statistics of its full training grid, as in ``inr_image``'s evaluation), predicts a seeded random
 subset of its pixels with the exact fast simulator, then again with every quantum layer switched to
 each backend in ``backends`` (shots, device noise models, IBM hardware). No training happens here.
@@ -17,17 +17,17 @@ import time
 import torch
 
 from qml_imaging.models.inr import QIREN
-from qml_imaging.pipelines.artifacts import load_model
 from qml_imaging.pipelines.inr.fitting import predict
 from qml_imaging.pipelines.inr.config import InrHardwareConfig
 from qml_imaging.quantum.factory import make_executor
 from qml_imaging.runs import RunDir
+from qml_imaging.training.artifacts import load_model
 from qml_imaging.training.metrics import mse
 
 
 def load_fitted_qiren(source: RunDir, fit: str) -> tuple[QIREN, str, torch.Tensor, torch.Tensor]:
     """The QIREN of ``fit`` (IMAGE/MODEL/seedN) of an ``inr_image`` run, through
-    :func:`qml_imaging.pipelines.artifacts.load_model` (final or EMA weights, BatchNorm statistics of the
+    :func:`qml_imaging.training.artifacts.load_model` (final or EMA weights, BatchNorm statistics of the
     full training grid, on the backend it was fitted with), its image name, and the training grid's
     coordinates ``(N, 2)`` and values ``(N, C)``."""
     if source.config.experiment != "inr_image":

@@ -1,5 +1,17 @@
 """Names of the data a config may ask for; torch-free so configs validate fast."""
 
+from typing import Literal, get_args
+
+IntensityRule = Literal["auto", "minmax"]
+"""How stored pixel values become intensities (:func:`qml_imaging.data.images.read_image`)."""
+INTENSITY_RULES: tuple[str, ...] = get_args(IntensityRule)
+Fit = Literal["resize_crop", "crop", "stretch"]
+"""How an image is brought to a square size (:func:`qml_imaging.data.images.preprocess`)."""
+FITS: tuple[str, ...] = get_args(Fit)
+ChannelMode = Literal["grey", "rgb", "auto"]
+"""Which colour channels are kept (auto: RGB when any image has colour)."""
+CHANNEL_MODES: tuple[str, ...] = get_args(ChannelMode)
+
 SKIMAGE_IMAGES = ("astronaut", "camera", "coffee", "cat", "coins", "moon", "horse", "text", "grass", "brick")
 
 DATA_ENV = "QML_IMAGING_DATA"

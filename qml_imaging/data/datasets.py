@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as TF
 
 from qml_imaging.data.catalog import DATA_ENV, SKIMAGE_IMAGES
 

@@ -30,11 +30,8 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from qml_imaging.data.catalog import IMAGE_SUFFIXES, SKIMAGE_IMAGES, crop_too_small
-
-INTENSITY_RULES = ("auto", "minmax")
-FITS = ("resize_crop", "crop", "stretch")
-CHANNEL_MODES = ("grey", "rgb", "auto")
+from qml_imaging.data.catalog import (CHANNEL_MODES, FITS, IMAGE_SUFFIXES, INTENSITY_RULES, SKIMAGE_IMAGES,
+                                      crop_too_small)
 
 
 def read_image(path: str | Path, intensity: str = "auto") -> tuple[torch.Tensor, dict]:

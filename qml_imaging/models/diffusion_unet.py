@@ -25,12 +25,11 @@ import math
 import torch
 from torch import nn
 
-from qml_imaging.models.specs import DiffusionUNetSpec
+from qml_imaging.models.specs import BOTTLENECKS, DiffusionUNetSpec
 from qml_imaging.quantum.circuits import bottleneck_ansatz
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.layer import QuantumLayer
 
-BOTTLENECKS = ("none", "quantum", "classical")
 PARAMETER_MATCH_TOLERANCE = 0.05
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from qml_imaging.models.specs import InrModelSpec
 from qml_imaging.quantum.circuits import qiren_block
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.factory import make_executor
@@ -24,6 +25,10 @@ from qml_imaging.quantum.layer import QuantumLayer
 def parameter_count(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+_DEFAULT = InrModelSpec(kind="qiren")
+"""The defaults of every INR constructor (one source: :class:`~qml_imaging.models.specs.InrModelSpec`)."""
 
 
 class CoordinateMLP(nn.Module):
@@ -37,7 +42,7 @@ class CoordinateMLP(nn.Module):
         out_features: int = 1,
         *,
         activation: type[nn.Module] = nn.ReLU,
-        batch_norm: bool = True,
+        batch_norm: bool = _DEFAULT.batch_norm,
     ):
         super().__init__()
         layers: list[nn.Module] = []
@@ -78,7 +83,8 @@ class FourierFeatureMLP(nn.Module):
     """Random Fourier features followed by a ReLU :class:`CoordinateMLP`."""
 
     def __init__(self, in_features: int, width: int, hidden_layers: int, out_features: int = 1, *,
-                 n_frequencies: int = 16, sigma: float = 5.0, batch_norm: bool = True):
+                 n_frequencies: int = _DEFAULT.n_frequencies, sigma: float = _DEFAULT.sigma,
+                 batch_norm: bool = _DEFAULT.batch_norm):
         super().__init__()
         self.features = FourierFeatures(in_features, n_frequencies, sigma)
         self.mlp = CoordinateMLP(2 * n_frequencies, width, hidden_layers, out_features, batch_norm=batch_norm)
@@ -113,7 +119,8 @@ class SineLayer(nn.Module):
 class Siren(nn.Module):
     """SIREN: ``hidden_layers`` sine layers of ``width`` units, then a linear output layer."""
 
-    def __init__(self, in_features: int, width: int, hidden_layers: int, out_features: int = 1, *, omega_0: float = 30.0):
+    def __init__(self, in_features: int, width: int, hidden_layers: int, out_features: int = 1, *,
+                 omega_0: float = _DEFAULT.omega_0):
         super().__init__()
         layers = [SineLayer(in_features, width, omega_0=omega_0, is_first=True)]
         layers += [SineLayer(width, width, omega_0=omega_0, is_first=False) for _ in range(hidden_layers - 1)]
@@ -166,8 +173,9 @@ class QIREN(nn.Module):
     or a backend spec resolved once into one executor (:func:`qml_imaging.quantum.factory.make_executor`).
     """
 
-    def __init__(self, in_features: int = 2, out_features: int = 1, *, n_qubits: int = 8, hybrid_layers: int = 3,
-                 reuploads: int = 2, sublayers: int = 2, backend: Executor | str = "fast"):
+    def __init__(self, in_features: int = 2, out_features: int = 1, *, n_qubits: int = _DEFAULT.n_qubits,
+                 hybrid_layers: int = _DEFAULT.hidden_layers, reuploads: int = _DEFAULT.reuploads,
+                 sublayers: int = _DEFAULT.sublayers, backend: Executor | str = _DEFAULT.backend):
         super().__init__()
         executor = backend if isinstance(backend, Executor) else make_executor(backend)
         template = qiren_block(n_qubits, reuploads=reuploads, sublayers=sublayers)

@@ -7,9 +7,12 @@ class it configures cannot drift apart.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from pydantic import Field, model_validator
 
 from qml_imaging.config import Section
+from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS, BackendName
 
 
 class UNetSpec(Section):
@@ -55,8 +58,13 @@ class G2CnnSpec(Section):
     dropout: float = Field(0.25, ge=0, lt=1)
 
 
-EMBEDDINGS = ("qiren", "rff", "siren", "tanh", "relu")
+Embedding = Literal["qiren", "rff", "siren", "tanh", "relu"]
 """Coordinate embeddings of :class:`qml_imaging.models.inr_generator.InrGenerator`."""
+EMBEDDINGS: tuple[str, ...] = get_args(Embedding)
+
+Bottleneck = Literal["none", "quantum", "classical"]
+"""Bottleneck blocks of :class:`qml_imaging.models.diffusion_unet.DiffusionUNet`."""
+BOTTLENECKS: tuple[str, ...] = get_args(Bottleneck)
 
 
 class InrGeneratorSpec(Section):
@@ -82,3 +90,21 @@ class InrGeneratorSpec(Section):
     ansatz_layers: int = Field(2, ge=1, le=8, description="qiren: U3 + CNOT-chain layers per ansatz block")
     discriminator_channels: int = Field(16, ge=1, le=1024, description="channels of the discriminator's first "
                                                                         "convolution (doubled twice)")
+
+
+class InrModelSpec(Section):
+    """One INR of an ``inr_image`` / ``inr_signal`` comparison (:mod:`qml_imaging.models.inr`); its hidden width is
+    chosen to meet the shared parameter budget. The models' constructors take their defaults from it."""
+
+    kind: Literal["qiren", "relu", "tanh", "rff", "siren"]
+    lr: float | None = Field(None, gt=0, description="learning rate of this model; null = train.lr")
+    hidden_layers: int = Field(3, ge=1, le=16, description="hidden (or, for qiren, hybrid) layers")
+    batch_norm: bool = Field(True, description="BatchNorm1d after each hidden Linear (relu, tanh, rff)")
+    n_frequencies: int = Field(16, ge=1, le=1024, description="Fourier features (rff)")
+    sigma: float = Field(5.0, gt=0, description="std of the Fourier frequencies for coordinates in [-1, 1] (rff)")
+    omega_0: float = Field(30.0, gt=0, description="SIREN frequency factor (siren)")
+    n_qubits: int = Field(8, ge=1, le=MAX_SIMULATED_QUBITS, description="qubits = hidden width (qiren; not budget-matched)")
+    reuploads: int = Field(2, ge=1, le=10, description="data re-uploads L per quantum layer (qiren)")
+    sublayers: int = Field(2, ge=1, le=10, description="StronglyEntanglingLayers sub-layers K per block (qiren)")
+    backend: BackendName = Field("fast", description="backend spec that runs the circuits (qiren): a kind, a "
+                                                     "hardware_configs name or a YAML path")

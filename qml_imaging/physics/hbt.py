@@ -45,10 +45,10 @@ from dataclasses import dataclass
 import torch
 
 from qml_imaging.physics.checks import count, real_number, real_tensor
+from qml_imaging.physics.settings import DEFAULT_EFFICIENCY
 
 DEFAULT_BINS = 215
 DEFAULT_SPAN_NS = 500.0
-DEFAULT_EFFICIENCY = 0.0122
 
 
 @dataclass(frozen=True)

@@ -33,18 +33,23 @@ import torch
 
 from qml_imaging.physics.checks import count, real_number, real_tensor
 from qml_imaging.physics.hbt import EmitterParameters, mixture_share_factor
+from qml_imaging.physics.settings import ScanSettings
+
+_SCAN = ScanSettings()
 
 
 @dataclass(frozen=True)
 class ConfocalScan:
-    """Scan geometry and detection settings (lengths in nm, rates in counts/s per detector, time in s)."""
+    """Scan geometry and detection settings (lengths in nm, rates in counts/s per detector, time in s); the
+    defaults are :class:`~qml_imaging.physics.settings.ScanSettings`'s, and ``ConfocalScan(**settings.model_dump())``
+    builds one from a config."""
 
-    pixels: int = 32
-    field_nm: float = 775.0
-    psf_fwhm_nm: float = 300.0
-    peak_rate: float = 1e5
-    background_rate: float = 0.0
-    seconds: float = 5.0
+    pixels: int = _SCAN.pixels
+    field_nm: float = _SCAN.field_nm
+    psf_fwhm_nm: float = _SCAN.psf_fwhm_nm
+    peak_rate: float = _SCAN.peak_rate
+    background_rate: float = _SCAN.background_rate
+    seconds: float = _SCAN.seconds
 
     def __post_init__(self) -> None:
         count("pixels", self.pixels)

@@ -25,12 +25,15 @@ import torch
 from qml_imaging.physics.bounds import poisson_fisher
 from qml_imaging.physics.checks import count, real_tensor
 from qml_imaging.physics.parametric import ImageFamily
+from qml_imaging.physics.settings import MleSettings
 from qml_imaging.physics.shot_noise import check_nbar
 
 CONVERGED_NLL_GAIN = 1e-9
 """A start stops once an accepted step lowers its NLL by less than this (nats)."""
 MAX_DAMPING = 1e8
 """A start whose steps keep failing until the damping exceeds this is at a (local) minimum."""
+
+_MLE = MleSettings()
 
 
 @dataclass
@@ -39,14 +42,14 @@ class PoissonMLE:
 
     ``size``, ``candidates``, ``starts``, ``iterations`` are integers >= 1 and ``seed`` >= 0 (bools and
     fractions raise ``TypeError``); ``starts <= candidates`` (``ValueError``), since the starts are
-    the best of the screened candidates.
+    the best of the screened candidates. The defaults are :class:`~qml_imaging.physics.settings.MleSettings`'s.
     """
 
     family: ImageFamily
     size: int
-    candidates: int = 4096
-    starts: int = 8
-    iterations: int = 50
+    candidates: int = _MLE.candidates
+    starts: int = _MLE.starts
+    iterations: int = _MLE.iterations
     seed: int = 0
 
     def __post_init__(self) -> None:

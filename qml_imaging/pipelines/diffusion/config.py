@@ -7,9 +7,15 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from qml_imaging.config import GridExperiment, Section, TrainSettings, UserPath, check_folder_path
-from qml_imaging.models.specs import DiffusionUNetSpec
-from qml_imaging.quantum.backends import BackendName
+from qml_imaging.data.catalog import ChannelMode
+from qml_imaging.models.specs import Bottleneck, DiffusionUNetSpec
+from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS, BackendName
 
+
+BaseSchedule = Literal["linear", "cosine"]
+"""Variance schedules of :data:`qml_imaging.diffusion.schedules.SCHEDULES`."""
+Schedule = Literal[BaseSchedule, "tailored"]
+"""A base schedule, or ``tailored`` (a base schedule with importance-sampled timesteps)."""
 
 
 class DatasetSpec(Section):
@@ -22,7 +28,7 @@ class DatasetSpec(Section):
                                                "resized to size x size; one class")
     size: int = Field(28, ge=8, le=256, description="image side: mnist 28; medmnist 28, 64 or 128; folder any "
                                                      "(divisible by 2**(levels - 1) of unet.channels)")
-    channels: Literal["grey", "rgb", "auto"] = Field("auto", description="folder: grey, rgb, or auto (rgb when any "
+    channels: ChannelMode = Field("auto", description="folder: grey, rgb, or auto (rgb when any "
                                                                          "file is RGB)")
     classes: list[int] | None = Field(None, description="labels kept (few-shot sets balanced over them); null = all. "
                                                         "Multi-label sets: j means 'has label j'")
@@ -56,11 +62,11 @@ class Split(Section):
 class Variant(Section):
     """One model variant: bottleneck block, noise source and schedule; optionally only some data sets / k."""
 
-    bottleneck: Literal["none", "quantum", "classical"] = "none"
+    bottleneck: Bottleneck = "none"
     noise: Literal["pseudo", "quantum_sampler", "quantum"] = Field(
         "pseudo", description="quantum: every Gaussian draw of training and sampling comes from the noise bank; "
                               "quantum_sampler: only the sampler's (training noise is pseudo-random)")
-    schedule: Literal["linear", "cosine", "tailored"] | None = Field(None, description="null = diffusion.schedule")
+    schedule: Schedule | None = Field(None, description="null = diffusion.schedule")
     datasets: list[str] | None = Field(None, description="data sets this variant runs on; null = all")
     shots: list[int] | None = Field(None, description="values of k this variant runs at; null = all")
 
@@ -68,13 +74,13 @@ class Variant(Section):
 class DiffusionSettings(Section):
     """The forward process: number of timesteps T and the noise schedule."""
     timesteps: int = Field(1000, ge=10, le=10000, description="T of the forward process")
-    schedule: Literal["linear", "cosine", "tailored"] = "cosine"
+    schedule: Schedule = "cosine"
 
 
 class TailoredSettings(Section):
     """The ``tailored`` schedule (see :mod:`qml_imaging.diffusion.tailored`)."""
 
-    base: Literal["linear", "cosine"] = "cosine"
+    base: BaseSchedule = "cosine"
     pilot_fraction: float = Field(0.2, gt=0, lt=1, description="share of the epochs trained with uniform t")
     bins: int = Field(20, ge=1, le=1000, description="timestep bins of the loss profile")
     repeats: int = Field(4, ge=1, le=100, description="noise draws per training image and bin")
@@ -88,7 +94,7 @@ class NoiseSettings(Section):
     backend: BackendName = Field("fast", description="backend spec whose executor measures the qubits: a kind "
                                                      "(fast), a hardware_configs name (aer_shots, ibm_fake_brisbane), "
                                                      "an IBM or Fake* device name, or a YAML path")
-    n_qubits: int = Field(16, ge=1, le=20)
+    n_qubits: int = Field(16, ge=1, le=MAX_SIMULATED_QUBITS)
 
 
 class SamplingSettings(Section):

@@ -8,6 +8,7 @@ from pydantic import Field, PositiveInt, model_validator
 
 from qml_imaging.config import GridExperiment, Section, TrainSettings, UserPath
 from qml_imaging.models.specs import G2CnnSpec
+from qml_imaging.physics.settings import Efficiency, ScanSettings
 
 MAPE_FLOOR = 0.05
 """g2(0) below which a relative error is not defined here: MAPE (reports and the training loss) is taken
@@ -44,7 +45,7 @@ class HistogramSimulation(Section):
     bunching: Range = Field(default_factory=lambda: Range(low=0.0, high=0.3), description="a2")
     rate: Range = Field(default_factory=lambda: Range(low=1e4, high=1e5), description="counts/s per detector, log-uniform")
     dark_fraction: float = Field(0.1, ge=0, lt=1, description="share of pixels at 1e3-1e4 counts/s (mostly < 4 events)")
-    efficiency: float = Field(0.0122, gt=0, le=1, description="coincidence efficiency (see physics.hbt)")
+    efficiency: Efficiency
 
     @model_validator(mode="after")
     def _physical_ranges(self) -> HistogramSimulation:
@@ -90,17 +91,6 @@ class G2RegressionConfig(GridExperiment):
         return self
 
 
-class ScanSettings(Section):
-    """:class:`qml_imaging.physics.microscopy.ConfocalScan` settings (nm, counts/s per detector, s per pixel)."""
-
-    pixels: int = Field(32, ge=5, le=256)
-    field_nm: float = Field(775.0, gt=0)
-    psf_fwhm_nm: float = Field(300.0, gt=0)
-    peak_rate: float = Field(1e5, gt=0, allow_inf_nan=False, description="an emitter's detected rate with the focus on it")
-    background_rate: float = Field(0.0, ge=0, allow_inf_nan=False, description="uniform background rate")
-    seconds: float = Field(5.0, gt=0, allow_inf_nan=False, description="acquisition time per pixel")
-
-
 class EmitterCurve(Section):
     """One emitter's three-level curve (all emitters of a scene share it)."""
 
@@ -121,7 +111,7 @@ class SrmScanConfig(GridExperiment):
         default_factory=lambda: {"one": [(0.0, 0.0)], "two": [(-300.0, 0.0), (300.0, 0.0)],
                                  "three": [(-200.0, -150.0), (200.0, -150.0), (0.0, 200.0)]},
         description="scene name -> emitter positions (x, y) in nm; 'one' gives the FWHM ratio, 'two' the dip")
-    efficiency: float = Field(0.0122, gt=0, le=1, description="coincidence efficiency (see physics.hbt)")
+    efficiency: Efficiency
 
     @model_validator(mode="after")
     def _scenes_hold_emitters(self) -> SrmScanConfig:
@@ -143,7 +133,7 @@ class SeriesSimulation(Section):
     bunching: Range = Field(default_factory=lambda: Range(low=0.0, high=0.3), description="a2")
     rate: Range = Field(default_factory=lambda: Range(low=2e4, high=1e5), description="counts/s per detector, log-uniform")
     zero_delay_ns: float = Field(3.0, allow_inf_nan=False, description="cable delay: where the dip sits on the axis")
-    efficiency: float = Field(0.0122, gt=0, le=1, description="coincidence efficiency (see physics.hbt)")
+    efficiency: Efficiency
 
     @model_validator(mode="after")
     def _physical(self) -> SeriesSimulation:

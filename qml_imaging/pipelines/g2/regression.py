@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from typing import get_args
 
 import numpy as np
 import torch
@@ -29,7 +30,7 @@ from qml_imaging.models.inr import parameter_count
 from qml_imaging.physics.g2_fit import DARK_THRESHOLD
 from qml_imaging.pipelines.g2.lm import fit_g2_grid
 from qml_imaging.physics.hbt import DelayAxis, g2_zero_cramer_rao
-from qml_imaging.pipelines.g2.config import MAPE_FLOOR, G2RegressionConfig
+from qml_imaging.pipelines.g2.config import MAPE_FLOOR, G2RegressionConfig, Loss
 from qml_imaging.pipelines.g2.simulation import held_out_set, training_set
 from qml_imaging.reporting import figures
 from qml_imaging.reporting.stats import median_seconds
@@ -57,7 +58,7 @@ def g2_loss(name: str, floor: float = MAPE_FLOOR):
         return lambda prediction, target: ((prediction - target).abs() / target.abs().clamp_min(floor)).mean()
     if name == "mae":
         return lambda prediction, target: (prediction - target).abs().mean()
-    raise ValueError(f"unknown g2 loss {name!r}; expected mape, floored_mape or mae")
+    raise ValueError(f"unknown g2 loss {name!r}; expected one of {list(get_args(Loss))}")
 
 
 def run(config: G2RegressionConfig, run_dir: RunDir) -> dict:

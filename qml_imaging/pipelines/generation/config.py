@@ -7,10 +7,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from qml_imaging.config import GridExperiment, Section, TrainSettings
-from qml_imaging.models.specs import EMBEDDINGS, InrGeneratorSpec
+from qml_imaging.models.specs import EMBEDDINGS, Embedding, InrGeneratorSpec
 from qml_imaging.quantum.backends import BackendName
-
-Embedding = Literal["qiren", "rff", "siren", "tanh", "relu"]
 
 
 class GenerationData(Section):

@@ -11,25 +11,10 @@ from pydantic_core import PydanticCustomError
 
 from qml_imaging.config import (ExperimentConfig, GridExperiment, Section, TrainSettings, UserPath, absolute_path,
                                 files_checked)
-from qml_imaging.data.catalog import IMAGE_SUFFIXES, SIGNAL_SUFFIXES, SKIMAGE_IMAGES, crop_too_small, image_key
+from qml_imaging.data.catalog import (IMAGE_SUFFIXES, SIGNAL_SUFFIXES, SKIMAGE_IMAGES, ChannelMode, Fit, IntensityRule,
+                                      crop_too_small, image_key)
+from qml_imaging.models.specs import InrModelSpec
 from qml_imaging.quantum.backends import BackendName, IbmBackendName
-
-
-class InrModelSpec(Section):
-    """One model of the comparison; its hidden width is chosen to meet the shared parameter budget."""
-
-    kind: Literal["qiren", "relu", "tanh", "rff", "siren"]
-    lr: float | None = Field(None, gt=0, description="learning rate of this model; null = train.lr")
-    hidden_layers: int = Field(3, ge=1, le=16, description="hidden (or, for qiren, hybrid) layers")
-    batch_norm: bool = Field(True, description="BatchNorm1d after each hidden Linear (relu, tanh, rff)")
-    n_frequencies: int = Field(16, ge=1, le=1024, description="Fourier features (rff)")
-    sigma: float = Field(5.0, gt=0, description="std of the Fourier frequencies for coordinates in [-1, 1] (rff)")
-    omega_0: float = Field(30.0, gt=0, description="SIREN frequency factor (siren)")
-    n_qubits: int = Field(8, ge=1, le=20, description="qubits = hidden width (qiren; not budget-matched)")
-    reuploads: int = Field(2, ge=1, le=10, description="data re-uploads L per quantum layer (qiren)")
-    sublayers: int = Field(2, ge=1, le=10, description="StronglyEntanglingLayers sub-layers K per block (qiren)")
-    backend: BackendName = Field("fast", description="backend spec that runs the circuits (qiren): a kind, a "
-                                                     "hardware_configs name or a YAML path")
 
 
 class InrComparison(GridExperiment):
@@ -92,12 +77,12 @@ class InrImageConfig(InrComparison):
                               description="scikit-image names or image files (PNG, JPEG, TIFF incl. 16-bit and float)")
     size: int | Literal["native"] = Field(32, description="side of the square image in pixels (4..512), or "
                                                           "'native': the file's own height x width")
-    resize: Literal["resize_crop", "crop", "stretch"] = Field(
+    resize: Fit = Field(
         "resize_crop", description="resize_crop: short side resized to size, centre crop (QIREN); crop: centre "
                                    "crop without resampling (image must be >= size); stretch: resize to size x size")
-    channels: Literal["grey", "rgb", "auto"] = Field(
+    channels: ChannelMode = Field(
         "grey", description="grey: RGB converted to grey; rgb: one model output per colour; auto: as stored")
-    intensity: Literal["auto", "minmax"] = Field(
+    intensity: IntensityRule = Field(
         "auto", description="auto: integers / type maximum, floats min-max; minmax: every image min-max; "
                             "then [0, 1] -> [-1, 1]")
     superres_size: int | None = Field(None, ge=4, le=1024, description="also evaluate on this finer grid; null = off")

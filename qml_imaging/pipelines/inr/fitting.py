@@ -13,7 +13,7 @@ from torch.utils.data import TensorDataset
 
 from qml_imaging.config import TrainSettings
 from qml_imaging.models.inr import QIREN, CoordinateMLP, FourierFeatureMLP, Siren, parameter_count, width_for_budget
-from qml_imaging.pipelines.inr.config import InrModelSpec
+from qml_imaging.models.specs import InrModelSpec
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.factory import make_executor
 from qml_imaging.grid import task_folder

@@ -16,7 +16,7 @@ import torch
 
 from qml_imaging.data.catalog import SKIMAGE_IMAGES, image_key
 from qml_imaging.data.datasets import coordinate_grid
-from qml_imaging.pipelines.inr.config import InrModelSpec
+from qml_imaging.models.specs import InrModelSpec
 from qml_imaging.pipelines.inr.fitting import build_model, model_executors, predict, recalibrate_batch_norm
 from qml_imaging.pipelines.inr.image import load_target, pixel_values
 from qml_imaging.pipelines.inr.signal import load_signal

@@ -10,6 +10,7 @@ from qml_imaging.config import GridExperiment, Section, TrainSettings, UserPath,
 from qml_imaging.data.catalog import SKIMAGE_IMAGES
 from qml_imaging.models.specs import UNetSpec
 from qml_imaging.physics.family_parameters import FAMILY_PARAMETERS, check_theta
+from qml_imaging.physics.settings import MleSettings
 
 SSIM_WINDOW = 11
 """Torch-free copy of :data:`qml_imaging.training.losses.SSIM_WINDOW` (a test checks they agree)."""
@@ -53,20 +54,10 @@ class Evaluation(Section):
     realisations: int = Field(1000, ge=2, le=100_000)
 
 
-class MleSpec(Section):
-    """Multi-start Poisson maximum-likelihood estimator (see :mod:`qml_imaging.physics.mle`)."""
+class MleSpec(MleSettings):
+    """Multi-start Poisson maximum-likelihood estimator (see :mod:`qml_imaging.physics.mle`), or none."""
 
     enabled: bool = True
-    candidates: int = Field(4096, ge=1, description="screened start points")
-    starts: int = Field(8, ge=1, description="best candidates refined per realisation")
-    iterations: int = Field(50, ge=1, description="max damped Fisher-scoring steps per start")
-
-    @model_validator(mode="after")
-    def _starts_within_candidates(self) -> MleSpec:
-        if self.starts > self.candidates:
-            raise ValueError(f"mle.starts ({self.starts}) must be <= mle.candidates ({self.candidates}): the starts "
-                             f"are the best of the screened candidates")
-        return self
 
 
 class DenoiserExperiment(GridExperiment):

@@ -135,52 +135,21 @@ def _validate(arguments: argparse.Namespace) -> int:
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    if arguments.resume and (arguments.overrides or "=" in (arguments.config or "")):
-        raise ConfigError("--resume continues a run with its saved config; overrides are not allowed")
-    if bool(arguments.config) == bool(arguments.resume):
-        raise ConfigError("give either CONFIG (a new run) or --resume RUN_DIR, not both or neither")
-    if arguments.data_dir:
-        os.environ[DATA_ENV] = arguments.data_dir
-    from qml_imaging.runs import RunDir
-
-    if arguments.config:
-        config = load_config(arguments.config, arguments.overrides)
-    else:
-        config = RunDir.open(arguments.resume).config
-    if arguments.out and Path(arguments.out).exists() and not Path(arguments.out).is_dir():
-        raise FileExistsError(f"--out {arguments.out!r} is an existing file, not a folder; give a folder path for the run")
+    config = _run_config(arguments)
     grid = getattr(config, "grid", None)
     if arguments.ray_address:
-        if grid is None or grid.executor != "ray":
-            raise ConfigError("--ray-address joins a Ray cluster for `grid.executor: ray`; "
-                              + (f"this run's grid.executor is {grid.executor!r}" if grid is not None
-                                 else f"{config.experiment} runs no grid of tasks"))
-        from qml_imaging.grid import check_ray_address
-
-        check_ray_address(arguments.ray_address)
-        os.environ["RAY_ADDRESS"] = arguments.ray_address
+        _join_ray_cluster(arguments.ray_address, config, grid)
 
     import torch
 
     from qml_imaging.training import distributed
 
-    train = getattr(config, "train", None)
-    if train is not None and train.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device is 'cuda' but torch sees no CUDA GPU on this machine; "
-                          "use train.device=auto (GPU when present) or train.device=cpu")
-    use_cuda = torch.cuda.is_available() and (train is None or train.device != "cpu")
-    group = distributed.init_process_group(use_cuda)
+    group = distributed.init_process_group(_use_cuda(getattr(config, "train", None)))
     if group.is_distributed and grid is not None and grid.executor == "ray":
         raise ConfigError("grid.executor: ray runs each task on its own workers; under torchrun use grid.executor=local")
-    if arguments.resume:
-        run_dir = RunDir.open(arguments.resume, lock=group.is_main)
-    else:
-        created = RunDir.create(config, arguments.out, lock=True) if group.is_main else None
-        path = distributed.broadcast_object(created.path if created else None)
-        run_dir = created or RunDir(path, config)
-    pipeline = resolve(PIPELINES[config.experiment].run)
+    run_dir = _open_run_dir(arguments, config, group)
     try:
-        summary = pipeline(config, run_dir)
+        summary = resolve(PIPELINES[config.experiment].run)(config, run_dir)
     except Exception as error:
         if group.is_main:
             _leave_no_empty_run(run_dir, error, new=not arguments.resume)
@@ -192,11 +161,67 @@ def _run(arguments: argparse.Namespace) -> int:
     finally:
         if group.is_distributed:
             torch.distributed.destroy_process_group()
-    if group.is_main:
-        print(json.dumps(summary, indent=1, default=str))
-        print(f"run folder: {run_dir.path}")
+    return _report_run(summary, run_dir) if group.is_main else int(bool(summary.get("failed_tasks")))
+
+
+def _run_config(arguments: argparse.Namespace):
+    """The config of a new run (CONFIG and overrides) or of the run to resume; checks the run's arguments first."""
+    if arguments.resume and (arguments.overrides or "=" in (arguments.config or "")):
+        raise ConfigError("--resume continues a run with its saved config; overrides are not allowed")
+    if bool(arguments.config) == bool(arguments.resume):
+        raise ConfigError("give either CONFIG (a new run) or --resume RUN_DIR, not both or neither")
+    if arguments.data_dir:
+        os.environ[DATA_ENV] = arguments.data_dir
+    from qml_imaging.runs import RunDir
+
+    config = load_config(arguments.config, arguments.overrides) if arguments.config else \
+        RunDir.open(arguments.resume).config
+    if arguments.out and Path(arguments.out).exists() and not Path(arguments.out).is_dir():
+        raise FileExistsError(f"--out {arguments.out!r} is an existing file, not a folder; give a folder path for the run")
+    return config
+
+
+def _join_ray_cluster(address: str, config, grid) -> None:
+    """Point ``grid.executor: ray`` at the cluster at ``address`` (``--ray-address``); ConfigError for other runs."""
+    if grid is None or grid.executor != "ray":
+        raise ConfigError("--ray-address joins a Ray cluster for `grid.executor: ray`; "
+                          + (f"this run's grid.executor is {grid.executor!r}" if grid is not None
+                             else f"{config.experiment} runs no grid of tasks"))
+    from qml_imaging.grid import check_ray_address
+
+    check_ray_address(address)
+    os.environ["RAY_ADDRESS"] = address
+
+
+def _use_cuda(train) -> bool:
+    """Whether the run uses CUDA: when torch sees a GPU and ``train.device`` is not cpu; ConfigError for ``cuda``
+    without a GPU."""
+    import torch
+
+    if train is not None and train.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but torch sees no CUDA GPU on this machine; "
+                          "use train.device=auto (GPU when present) or train.device=cpu")
+    return torch.cuda.is_available() and (train is None or train.device != "cpu")
+
+
+def _open_run_dir(arguments: argparse.Namespace, config, group):
+    """The run folder: the one to resume, or a new one that rank 0 creates (locked) and broadcasts."""
+    from qml_imaging.runs import RunDir
+    from qml_imaging.training import distributed
+
+    if arguments.resume:
+        return RunDir.open(arguments.resume, lock=group.is_main)
+    created = RunDir.create(config, arguments.out, lock=True) if group.is_main else None
+    path = distributed.broadcast_object(created.path if created else None)
+    return created or RunDir(path, config)
+
+
+def _report_run(summary: dict, run_dir) -> int:
+    """Print the summary and the run folder, and the failed tasks in one line; 1 when tasks failed."""
+    print(json.dumps(summary, indent=1, default=str))
+    print(f"run folder: {run_dir.path}")
     failed = summary.get("failed_tasks") or {}
-    if failed and group.is_main:
+    if failed:
         print(f"qml-imaging: {len(failed)} task(s) failed after retries (failed_tasks in report.json): "
               + "; ".join(f"{name}: {error}" for name, error in failed.items())
               + f"; run them again with `qml-imaging run --resume {run_dir.path}`", file=sys.stderr)

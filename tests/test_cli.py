@@ -80,7 +80,7 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path):
     got = json.loads((killed_dir / "report.json").read_text())["summary"]
     for model in ("qiren", "tanh", "siren"):
         assert got["mse"]["camera"][model][0] == pytest.approx(expected["mse"]["camera"][model][0], rel=1e-6)
-    epochs = [json.loads(l)["epoch"] for l in metrics.read_text().splitlines() if "train_loss" in l]
+    epochs = [json.loads(row)["epoch"] for row in metrics.read_text().splitlines() if "train_loss" in row]
     assert sorted(epochs) == sorted(list(range(1, 201)) * 3), "every epoch logged exactly once per fit"
 
 
@@ -114,7 +114,7 @@ def test_torchrun_with_two_processes_writes_one_run_folder(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("run folder:") == 1
     report = json.loads((out / "report.json").read_text())
-    records = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(row) for row in (out / "metrics.jsonl").read_text().splitlines()]
     tanh_losses = [r["train_loss"] for r in records if r["fit"] == "camera/tanh/seed0" and "train_loss" in r]
     assert len(tanh_losses) == 20, "only rank 0 logs"
     assert tanh_losses[-1] < tanh_losses[0]

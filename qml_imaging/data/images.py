@@ -48,30 +48,9 @@ def read_image(path: str | Path, intensity: str = "auto") -> tuple[torch.Tensor,
         raise FileNotFoundError(f"image file {str(path)!r} does not exist")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise ValueError(f"{path}: unknown image type {path.suffix!r}; expected one of {list(IMAGE_SUFFIXES)}")
-    try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            array = tifffile.imread(path)
-        else:
-            import imageio.v3 as iio
-
-            array = iio.imread(path, plugin="pillow")
-    except Exception as error:  # the readers raise many types (OSError, ValueError, TiffFileError, ...)
-        raise ValueError(f"{path}: not a readable image file ({type(error).__name__}: {error})") from None
-    array = np.asarray(array)
+    array = _read_array(path)
     info = {"source": str(path), "dtype": str(array.dtype), "shape": list(array.shape)}
-    if array.ndim == 3 and array.shape[-1] in (3, 4):
-        array = array[..., :3]
-    elif array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim != 2 and not (array.ndim == 3 and array.shape[-1] == 3):
-        raise ValueError(f"{path}: array of shape {tuple(info['shape'])} is not one grey or RGB image "
-                         "(a stack or a multi-channel image); save one plane per file")
-    if array.dtype.kind == "b":
-        array = array.astype(np.uint8)
-    if array.dtype.kind not in "uif":
-        raise ValueError(f"{path}: pixel type {array.dtype} is not an integer or float type")
+    array = _one_plane(path, array)
     values = array.astype(np.float64)
     if not np.isfinite(values).all():
         raise ValueError(f"{path}: holds NaN or infinite pixels")
@@ -86,6 +65,39 @@ def read_image(path: str | Path, intensity: str = "auto") -> tuple[torch.Tensor,
     image = torch.from_numpy(values.astype(np.float32))
     image = image.unsqueeze(0) if image.ndim == 2 else image.permute(2, 0, 1)
     return image.contiguous(), info
+
+
+def _read_array(path: Path) -> np.ndarray:
+    """The stored pixels of ``path`` (tifffile for TIFF, imageio's Pillow plugin otherwise)."""
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            array = tifffile.imread(path)
+        else:
+            import imageio.v3 as iio
+
+            array = iio.imread(path, plugin="pillow")
+    except Exception as error:  # the readers raise many types (OSError, ValueError, TiffFileError, ...)
+        raise ValueError(f"{path}: not a readable image file ({type(error).__name__}: {error})") from None
+    return np.asarray(array)
+
+
+def _one_plane(path: Path, array: np.ndarray) -> np.ndarray:
+    """``(H, W)`` grey or ``(H, W, 3)`` RGB (alpha dropped, booleans as uint8) of numbers; ValueError otherwise."""
+    shape = tuple(array.shape)
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        array = array[..., :3]
+    elif array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 2 and not (array.ndim == 3 and array.shape[-1] == 3):
+        raise ValueError(f"{path}: array of shape {shape} is not one grey or RGB image "
+                         "(a stack or a multi-channel image); save one plane per file")
+    if array.dtype.kind == "b":
+        array = array.astype(np.uint8)
+    if array.dtype.kind not in "uif":
+        raise ValueError(f"{path}: pixel type {array.dtype} is not an integer or float type")
+    return array
 
 
 def preprocess(image: torch.Tensor, size: int | str, *, fit: str = "resize_crop", channels: str = "grey",

@@ -34,11 +34,6 @@ def default_signal(n_samples: int = 1000) -> np.ndarray:
     return signal / np.abs(signal).max()
 
 
-def load_wav(path: str | Path, n_samples: int = 1000, offset: int = 0) -> np.ndarray:
-    """``n_samples`` consecutive samples of a PCM WAV file from sample ``offset`` (see :func:`load_signal_file`)."""
-    return load_signal_file(path, n_samples, offset)[0]
-
-
 def read_signal_file(path: str | Path, channel: int | None = None) -> tuple[np.ndarray, float | None, dict]:
     """All samples of a signal file as float64 ``(n,)``, its sample rate in Hz (None for CSV/NPY) and info.
 
@@ -51,14 +46,24 @@ def read_signal_file(path: str | Path, channel: int | None = None) -> tuple[np.n
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"signal file {str(path)!r} does not exist")
-    suffix = path.suffix.lower()
-    rate = None
+    data, rate = _read_samples(path)
+    if data.ndim == 2 and data.shape[1] == 1:
+        data = data[:, 0]
+    info = {"source": str(path), "sample_rate": rate, "channels": 1 if data.ndim == 1 else int(data.shape[1])}
+    data = _one_channel(path, data, channel, info)
+    if not np.isfinite(data).all():
+        raise ValueError(f"{path}: holds NaN or infinite samples")
+    return data, rate, info
+
+
+def _read_samples(path: Path) -> tuple[np.ndarray, float | None]:
+    """The numbers in ``path`` as float64 (``(n,)`` or ``(n, channels)``) and the sample rate (None for CSV/NPY)."""
+    suffix, rate = path.suffix.lower(), None
     try:
         if suffix == ".npy":
             data = np.load(path, allow_pickle=False)
         elif suffix in (".csv", ".txt"):
-            delimiter = "," if suffix == ".csv" else None
-            data = np.loadtxt(path, delimiter=delimiter, ndmin=1)
+            data = np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=1)
         else:
             import soundfile
 
@@ -70,28 +75,27 @@ def read_signal_file(path: str | Path, channel: int | None = None) -> tuple[np.n
     data = np.asarray(data)
     if data.dtype.kind not in "uifb":
         raise ValueError(f"{path}: holds {data.dtype} values, not numbers")
-    data = data.astype(np.float64)
-    if data.ndim == 2 and data.shape[1] == 1:
-        data = data[:, 0]
-    info = {"source": str(path), "sample_rate": rate, "channels": 1 if data.ndim == 1 else int(data.shape[1])}
-    if data.ndim == 2:
-        if channel is not None:
-            if not 0 <= channel < data.shape[1]:
-                raise ValueError(f"{path}: signal.channel {channel} is out of range for {data.shape[1]} channels")
-            data, info["channel"] = data[:, channel], channel
-        elif data.shape[1] == 2:
-            data, info["channel"] = data.mean(axis=1), "mean of 2"
-        else:
-            raise ValueError(f"{path}: {data.shape[1]} channels; expected mono or stereo, "
-                             "or choose one with signal.channel")
-    elif data.ndim != 1:
+    return data.astype(np.float64), rate
+
+
+def _one_channel(path: Path, data: np.ndarray, channel: int | None, info: dict) -> np.ndarray:
+    """``(n,)``: ``data`` itself (mono), its ``channel``, or the mean of two channels (noted in ``info``)."""
+    if data.ndim == 1:
+        if channel not in (None, 0):
+            raise ValueError(f"{path}: signal.channel {channel} is out of range for 1 channel (a mono signal); "
+                             "leave signal.channel unset")
+        return data
+    if data.ndim != 2:
         raise ValueError(f"{path}: array of shape {data.shape} is not a 1-D signal or (samples, channels)")
-    elif channel not in (None, 0):
-        raise ValueError(f"{path}: signal.channel {channel} is out of range for 1 channel (a mono signal); "
-                         "leave signal.channel unset")
-    if not np.isfinite(data).all():
-        raise ValueError(f"{path}: holds NaN or infinite samples")
-    return data, rate, info
+    if channel is not None:
+        if not 0 <= channel < data.shape[1]:
+            raise ValueError(f"{path}: signal.channel {channel} is out of range for {data.shape[1]} channels")
+        info["channel"] = channel
+        return data[:, channel]
+    if data.shape[1] == 2:
+        info["channel"] = "mean of 2"
+        return data.mean(axis=1)
+    raise ValueError(f"{path}: {data.shape[1]} channels; expected mono or stereo, or choose one with signal.channel")
 
 
 def first_sound(samples: np.ndarray, threshold: float = SILENCE_THRESHOLD) -> int:

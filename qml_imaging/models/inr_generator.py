@@ -24,6 +24,7 @@ Images are float ``(B, channels, side, side)``, nominally in [-1, 1] (no output 
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +64,7 @@ class QirenEmbedding(nn.Module):
     def forward(self, coordinates: torch.Tensor) -> torch.Tensor:
         """The embedding ``(P, circuits)`` of coordinates ``(P, in_features)``: ``<Z_0>`` of each small circuit."""
         angles = self.norm(self.projection(coordinates)).split(self.n_qubits, dim=1)
-        return torch.cat([circuit(part)[:, :1] for circuit, part in zip(self.circuits, angles)], dim=1)
+        return torch.cat([circuit(part)[:, :1] for circuit, part in zip(self.circuits, angles, strict=True)], dim=1)
 
 
 class ActivatedLinear(nn.Module):
@@ -163,11 +164,11 @@ class InrGenerator(nn.Module):
     def __init__(self, spec: InrGeneratorSpec, embedding: str, width: int, *, channels: int = 1, side: int = 28,
                  backend: Executor | str = "fast"):
         super().__init__()
-        self.spec, self.embedding_kind, self.channels, self.side = spec, embedding, channels, side
+        self.spec, self.channels, self.side = spec, channels, side
         self.mapping = MappingNetwork(spec.latent_dim, spec.style_dim, spec.mapping_layers)
         self.embedding = make_embedding(embedding, spec, backend)
         sizes = [spec.features] + [width] * spec.hidden_layers
-        self.layers = nn.ModuleList(ModulatedLinear(a, b, spec.style_dim) for a, b in zip(sizes, sizes[1:]))
+        self.layers = nn.ModuleList(ModulatedLinear(a, b, spec.style_dim) for a, b in pairwise(sizes))
         self.output = ModulatedLinear(width, channels, spec.style_dim, demodulate=False)
         self.register_buffer("grid", coordinate_grid(side, side), persistent=False)
 

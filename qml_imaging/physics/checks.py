@@ -82,6 +82,22 @@ def real_tensor(name: str, value: object, *, ndim: int | Sequence[int] | None = 
     float64 instead of refused; ``expected``: words for the error messages, e.g. ``"(B, K)"``.
     """
     what = f" {expected}" if expected else ""
+    value = _real_floating(name, value, dtype, integer_ok, what)
+    _check_shape(name, value, ndim, min_ndim, shape, what)
+    if value.numel() == 0 and not allow_empty:
+        raise ValueError(f"{name} is empty (shape {tuple(value.shape)}); expected at least one value{what}")
+    if finite and not torch.isfinite(value).all():
+        bad = value[~torch.isfinite(value)].flatten()[0].item()
+        raise ValueError(f"{name} must be finite (no NaN or inf), it contains {bad}")
+    if positive and (value <= 0).any():
+        raise ValueError(f"{name} must be > 0 everywhere, its smallest entry is {value.min().item():.6g}")
+    if nonnegative and (value < 0).any():
+        raise ValueError(f"{name} must be >= 0 everywhere, its smallest entry is {value.min().item():.6g}")
+    return value
+
+
+def _real_floating(name: str, value: object, dtype: torch.dtype | None, integer_ok: bool, what: str) -> torch.Tensor:
+    """``value`` as a floating tensor (see :func:`real_tensor`); TypeError for anything but real numbers."""
     if not isinstance(value, torch.Tensor):
         if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
             raise TypeError(f"{name} must be a real tensor{what}, got {_describe(value)}")
@@ -97,9 +113,14 @@ def real_tensor(name: str, value: object, *, ndim: int | Sequence[int] | None = 
         if not integer_ok:
             raise TypeError(f"{name} must be a floating-point tensor{what}, got {_describe(value)}; "
                             f"convert it with .double() (or .float()) first")
-        value = value.to(dtype or torch.float64)
-    elif dtype is not None:
-        value = value.to(dtype)
+        return value.to(dtype or torch.float64)
+    return value.to(dtype) if dtype is not None else value
+
+
+def _check_shape(name: str, value: torch.Tensor, ndim: int | Sequence[int] | None, min_ndim: int,
+                 shape: Sequence[int | None] | None, what: str) -> None:
+    """ValueError unless ``value`` has one of the ``ndim`` (or ``len(shape)``) dimensions, at least ``min_ndim``,
+    and ``shape`` where it is not None."""
     if shape is not None:
         ndim = len(shape)
     if ndim is not None:
@@ -112,16 +133,6 @@ def real_tensor(name: str, value: object, *, ndim: int | Sequence[int] | None = 
     if shape is not None and any(s is not None and s != v for s, v in zip(shape, value.shape, strict=True)):
         wanted = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{name} must have shape {wanted}{what}, got {tuple(value.shape)}")
-    if value.numel() == 0 and not allow_empty:
-        raise ValueError(f"{name} is empty (shape {tuple(value.shape)}); expected at least one value{what}")
-    if finite and not torch.isfinite(value).all():
-        bad = value[~torch.isfinite(value)].flatten()[0].item()
-        raise ValueError(f"{name} must be finite (no NaN or inf), it contains {bad}")
-    if positive and (value <= 0).any():
-        raise ValueError(f"{name} must be > 0 everywhere, its smallest entry is {value.min().item():.6g}")
-    if nonnegative and (value < 0).any():
-        raise ValueError(f"{name} must be >= 0 everywhere, its smallest entry is {value.min().item():.6g}")
-    return value
 
 
 def same_dtype(**tensors: torch.Tensor) -> torch.dtype:

@@ -53,7 +53,7 @@ def check_theta(family: str, theta: list[float]) -> None:
     if len(theta) != len(parameters):
         raise ValueError(f"family {family!r} has {len(parameters)} parameters {[p.name for p in parameters]}, "
                          f"theta has {len(theta)}")
-    outside = [f"{p.name}={value} (range [{p.low:g}, {p.high:g}])" for p, value in zip(parameters, theta)
+    outside = [f"{p.name}={value} (range [{p.low:g}, {p.high:g}])" for p, value in zip(parameters, theta, strict=True)
                if not p.periodic and not p.low <= value <= p.high]
     if outside:
         raise ValueError(f"theta outside the family {family!r}'s ranges: {', '.join(outside)}")

@@ -61,7 +61,6 @@ from qml_imaging.training.checkpoints import capture_rng_state, load_checkpoint,
 from qml_imaging.training.live_logs import live_sinks
 
 Objective = Callable[..., torch.Tensor]
-PlayerStep = Callable[[str, torch.Tensor], None]
 Evaluator = Callable[[nn.Module], dict[str, float]]
 BatchSource = Callable[[int, torch.Generator], Iterable[Any]]
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy.io import wavfile
 
-from qml_imaging.data.signals import default_signal, load_wav
+from qml_imaging.data.signals import default_signal, load_signal_file
 from qml_imaging.training.metrics import band_mse
 
 
@@ -33,21 +33,21 @@ def test_wav_files_mono_stereo_and_8_bit(tmp_path):
     wavfile.write(tmp_path / "mono.wav", 8000, samples)
     wavfile.write(tmp_path / "stereo.wav", 8000, np.stack([samples, samples // 2], axis=1))
     wavfile.write(tmp_path / "byte.wav", 8000, (samples // 256 + 128).astype(np.uint8))
-    mono = load_wav(tmp_path / "mono.wav", 1000, offset=100)
+    mono = load_signal_file(tmp_path / "mono.wav", 1000, offset=100)[0]
     assert mono.shape == (1000,) and np.abs(mono).max() == pytest.approx(1.0)
-    assert np.allclose(load_wav(tmp_path / "stereo.wav", 1000, offset=100), mono, atol=1e-4)
-    assert np.allclose(load_wav(tmp_path / "byte.wav", 1000, offset=100), mono, atol=0.05)
+    assert np.allclose(load_signal_file(tmp_path / "stereo.wav", 1000, offset=100)[0], mono, atol=1e-4)
+    assert np.allclose(load_signal_file(tmp_path / "byte.wav", 1000, offset=100)[0], mono, atol=0.05)
 
 
 def test_wav_errors_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_wav(tmp_path / "absent.wav")
+        load_signal_file(tmp_path / "absent.wav")[0]
     wavfile.write(tmp_path / "surround.wav", 8000, np.zeros((2000, 4), dtype=np.int16))
     with pytest.raises(ValueError, match="4 channels; expected mono or stereo"):
-        load_wav(tmp_path / "surround.wav")
+        load_signal_file(tmp_path / "surround.wav")[0]
     (tmp_path / "text.wav").write_text("not audio")
     with pytest.raises(ValueError, match="not a PCM WAV file"):
-        load_wav(tmp_path / "text.wav")
+        load_signal_file(tmp_path / "text.wav")[0]
     wavfile.write(tmp_path / "short.wav", 8000, np.ones(500, dtype=np.int16))
     with pytest.raises(ValueError, match="500 samples, cannot take 1000"):
-        load_wav(tmp_path / "short.wav")
+        load_signal_file(tmp_path / "short.wav")[0]

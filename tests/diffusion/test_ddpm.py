@@ -39,7 +39,10 @@ def test_schedules_match_their_definitions():
     assert linear.betas[0].item() == pytest.approx(1e-4) and linear.betas[-1].item() == pytest.approx(0.02)
     torch.testing.assert_close(linear_schedule(100).betas, 10 * torch.linspace(1e-4, 0.02, 100, dtype=torch.float64))
     cosine = cosine_schedule(1000)
-    f = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2
+
+    def f(t):
+        return math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2
+
     assert cosine.alpha_bar[499].item() == pytest.approx(f(500) / f(0), rel=1e-9)
     for schedule in (linear, cosine):
         assert (schedule.alpha_bar.diff() < 0).all() and schedule.alpha_bar[-1] < 1e-3

@@ -4,7 +4,6 @@ import re
 import shlex
 
 import numpy as np
-import pytest
 
 from qml_imaging.cli import main
 from tests.conftest import REPO_ROOT

@@ -123,7 +123,7 @@ def test_resuming_a_finished_fit_trains_nothing(tmp_path):
     assert again.metrics == first.metrics
     assert again.resumed_from_epoch == 8
     lines = (tmp_path / "a.jsonl").read_text().splitlines()
-    assert len([json.loads(l) for l in lines if "train_loss" in l]) == 8
+    assert len([json.loads(row) for row in lines if "train_loss" in row]) == 8
 
 
 def test_ema_weights_are_evaluated_and_differ_from_the_raw_weights(tmp_path):
@@ -297,7 +297,7 @@ def test_a_torn_last_metrics_line_is_dropped_on_resume(tmp_path):
     fit(tmp_path, "a", settings(), data=lambda epoch, generator: [data.tensors])
     lines = log.read_text().splitlines()
     assert all(json.loads(line)["fit"] == "a" for line in lines)
-    assert [json.loads(l)["epoch"] for l in lines if "train_loss" in l] == list(range(1, 9))
+    assert [json.loads(row)["epoch"] for row in lines if "train_loss" in row] == list(range(1, 9))
 
 
 # --- BatchNorm and a last batch of one sample ---------------------------------------------------------

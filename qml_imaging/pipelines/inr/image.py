@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -49,44 +50,70 @@ def pixel_values(image: torch.Tensor) -> torch.Tensor:
     return image.permute(1, 2, 0).reshape(-1, image.shape[0])
 
 
+@dataclass
+class _Plan:
+    """The grid of fits of one run and what their results are read against."""
+
+    tasks: list[Task] = field(default_factory=list)
+    keys: list[tuple] = field(default_factory=list)
+    """Per task: ``(image, model, seed, width, fine target or None)``."""
+    targets: dict[str, torch.Tensor] = field(default_factory=dict)
+    interpolation: dict[str, dict[str, float]] = field(default_factory=dict)
+    images: dict[str, dict] = field(default_factory=dict)
+    widths_by_outputs: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
 def run(config: InrImageConfig, run_dir: RunDir) -> dict:
     """Run every fit not yet done as one grid (``config.grid``; finished fits are kept, interrupted
     ones resume from their checkpoints); return the summary."""
-    is_main = current_process_group().is_main
-    executors = model_executors(config.models)
-    widths_by_outputs: dict[int, dict[str, int]] = {}
-    tasks, keys = [], []
-    targets, interpolation, images = {}, {}, {}
+    plan = _plan(config, str(run_dir.path))
+    outcome = run_grid(plan.tasks, config.grid, run_dir.path, label="fits", progress=config.train.progress)
+    fits, reconstructions = _collect(plan, outcome.results)
+    summary = _summarise(config, fits, plan.interpolation)
+    summary["failed_tasks"] = outcome.failures
+    if current_process_group().is_main:
+        _write_figures(config, run_dir, plan.targets, reconstructions, summary)
+        (run_dir.path / "table.md").write_text(_table(config, summary))
+        run_dir.write_report(summary, {"fits": fits, "widths": next(iter(plan.widths_by_outputs.values())),
+                                       "images": plan.images})
+    return summary
+
+
+def _plan(config: InrImageConfig, run_path: str) -> _Plan:
+    """One task per image x model x seed, each model at the width that meets the budget for the image's channels."""
+    plan, executors = _Plan(), model_executors(config.models)
     for entry in config.images:
         image_name = image_key(entry)
-        target, images[image_name] = load_target(config, entry)
-        targets[image_name] = target
+        target, plan.images[image_name] = load_target(config, entry)
+        plan.targets[image_name] = target
         channels, height, width = target.shape
-        if channels not in widths_by_outputs:
-            widths_by_outputs[channels] = {
+        if channels not in plan.widths_by_outputs:
+            plan.widths_by_outputs[channels] = {
                 name: matched_width(spec, config.parameter_budget, executors, out_features=channels)
                 for name, spec in config.models.items()}
-        widths = widths_by_outputs[channels]
-        coordinates = coordinate_grid(height, width)
-        values = pixel_values(target)
-        fine = None
+        widths = plan.widths_by_outputs[channels]
+        coordinates, values, fine = coordinate_grid(height, width), pixel_values(target), None
         if config.superres_size:
             fine, _ = load_target(config, entry, config.superres_size)
-            interpolation[image_name] = interpolation_mse(target, fine)
+            plan.interpolation[image_name] = interpolation_mse(target, fine)
         for model_name, spec in config.models.items():
             for seed in range(config.seeds):
                 fit_name = f"{image_name}/{model_name}/seed{seed}"
                 predict_on = {"train": coordinates} if seed == 0 else {}
                 if fine is not None:
                     predict_on["fine"] = coordinate_grid(config.superres_size, config.superres_size)
-                tasks.append(Task(fit_name, partial(fit_model, spec, widths[model_name], config.train, coordinates,
-                                                    values, run_path=str(run_dir.path), fit_name=fit_name, seed=seed,
-                                                    predict_on=predict_on)))
-                keys.append((image_name, model_name, seed, widths[model_name], fine))
-    outcome = run_grid(tasks, config.grid, run_dir.path, label="fits", progress=config.train.progress)
+                plan.tasks.append(Task(fit_name, partial(fit_model, spec, widths[model_name], config.train, coordinates,
+                                                         values, run_path=run_path, fit_name=fit_name, seed=seed,
+                                                         predict_on=predict_on)))
+                plan.keys.append((image_name, model_name, seed, widths[model_name], fine))
+    return plan
+
+
+def _collect(plan: _Plan, results: list) -> tuple[list[dict], dict[str, dict[str, torch.Tensor]]]:
+    """The finished fits' rows (failed ones left out) and seed 0's reconstructions ``(H, W, C)`` per image and model."""
     fits = []
     reconstructions: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
-    for (image_name, model_name, seed, width, fine), result in zip(keys, outcome.results, strict=True):
+    for (image_name, model_name, seed, width, fine), result in zip(plan.keys, results, strict=True):
         if result is None:
             continue
         fit = {"image": image_name, "model": model_name, "seed": seed, "width": width,
@@ -96,16 +123,9 @@ def run(config: InrImageConfig, run_dir: RunDir) -> dict:
             fit["superres_mse"] = mse(result["predictions"]["fine"], pixel_values(fine))
         fits.append(fit)
         if seed == 0:
-            _, height, width_px = targets[image_name].shape
+            _, height, width_px = plan.targets[image_name].shape
             reconstructions[image_name][model_name] = result["predictions"]["train"].reshape(height, width_px, -1)
-    summary = _summarise(config, fits, interpolation)
-    summary["failed_tasks"] = outcome.failures
-    if is_main:
-        _write_figures(config, run_dir, targets, reconstructions, summary)
-        (run_dir.path / "table.md").write_text(_table(config, summary))
-        run_dir.write_report(summary, {"fits": fits, "widths": widths_by_outputs[next(iter(widths_by_outputs))],
-                                       "images": images})
-    return summary
+    return fits, reconstructions
 
 
 def interpolation_mse(coarse: torch.Tensor, fine: torch.Tensor) -> dict[str, float]:

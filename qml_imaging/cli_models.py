@@ -1,7 +1,11 @@
-"""``qml-imaging render`` and ``qml-imaging sample``: use a trained model after its run ended.
+"""``qml-imaging render``, ``sample`` and ``export``: use a trained model after its run ended.
 
     qml-imaging render RUN_DIR [--fit F] --size 256 [--backend B] [--out DIR]
     qml-imaging sample RUN_DIR [--fit F] --n 64 [--steps 50] [--eta 0] [--seed 0] [--backend B] --out DIR
+    qml-imaging export RUN_DIR [--fit F] --out DIR
+
+``export`` writes one fit as safetensors weights, its model arguments (JSON) and a model card
+(:mod:`qml_imaging.training.export`); RUN_DIR of ``render`` and ``sample`` may be such an export.
 
 ``render`` evaluates a fitted INR (``inr_image``: on a ``size x size`` or ``HxW`` grid; ``inr_signal``:
 at ``size`` samples) and writes ``<fit>_<size>.npy`` (float32 in [-1, 1]: ``(H, W, C)`` or ``(n,)``) with
@@ -22,7 +26,7 @@ from pathlib import Path
 
 
 def add_model_commands(commands) -> None:
-    """Register ``render`` and ``sample`` on the main parser's ``commands``."""
+    """Register ``render``, ``sample`` and ``export`` on the main parser's ``commands``."""
     render = commands.add_parser("render", help="evaluate a fitted INR on any grid or sample count (PNG/NPY/WAV)")
     render.add_argument("run_dir", help="a finished inr_image or inr_signal run folder")
     render.add_argument("--fit", default=None, help="IMAGE/MODEL/seedN or MODEL/seedN (default: the first fit)")
@@ -44,6 +48,20 @@ def add_model_commands(commands) -> None:
     sample.add_argument("--backend", default=None, help="backend spec for the quantum bottleneck (default: as trained)")
     sample.add_argument("--out", required=True, help="folder for samples.npy, samples.png and sample_info.json")
     sample.set_defaults(handler=_sample)
+    export = commands.add_parser("export", help="one fit as safetensors weights, model arguments and a model card")
+    export.add_argument("run_dir", help="a finished run folder")
+    export.add_argument("--fit", default=None, help="the fit to export (default: the run's first)")
+    export.add_argument("--out", required=True, help="a new folder for the export")
+    export.set_defaults(handler=_export)
+
+
+def _export(arguments: argparse.Namespace) -> int:
+    from qml_imaging.training.export import export_model
+
+    out = export_model(arguments.run_dir, arguments.out, arguments.fit)
+    card = (out / "README.md").read_text().splitlines()[0]
+    print(f"exported {card.removeprefix('# Model card: ')} to {out}; load it with qml_imaging.load_model({str(out)!r})")
+    return 0
 
 
 def parse_size(text: str) -> int | tuple[int, int]:

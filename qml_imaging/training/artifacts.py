@@ -38,7 +38,10 @@ from qml_imaging.quantum.layer import QuantumLayer
 from qml_imaging.registry import PIPELINES, resolve
 from qml_imaging.runs import RunDir, RunFolderError, write_text_atomic
 from qml_imaging.training.checkpoints import load_checkpoint
+from qml_imaging.training.weights_files import read_weights
 
+EXPORT_FILE = "export.json"
+"""The file that marks an export (:mod:`qml_imaging.training.export`) and names its fit."""
 MODEL_FILE = "model.json"
 """The file beside a fit's checkpoints that holds the arguments that built its model."""
 _FORMAT = 1
@@ -103,6 +106,7 @@ def load_model(run_dir: str | Path, fit: str | None = None, *, backend=None) -> 
     """The trained model of ``fit`` in ``run_dir`` (see the module docstring; ``fit=None`` takes the run's first);
     ``backend`` switches its quantum layers to another backend spec (a name such as ``aer_shots``, or a YAML path)."""
     run = RunDir.open(run_dir, check_files=False)
+    fit = exported_fit(run.path, fit)
     kind = run.config.experiment
     entry = PIPELINES.get(kind)
     if entry is None or entry.load is None:
@@ -113,6 +117,21 @@ def load_model(run_dir: str | Path, fit: str | None = None, *, backend=None) -> 
     if backend is not None:
         trained.use_backend(backend)
     return trained
+
+
+def exported_fit(folder: Path, fit: str | None) -> str | None:
+    """The fit to load from ``folder``: ``fit`` itself for a run folder; for an export (its ``export.json``), the
+    exported fit, which ``fit`` may name but not differ from (ValueError naming both)."""
+    marker = folder / EXPORT_FILE
+    if not marker.is_file():
+        return fit
+    try:
+        exported = json.loads(marker.read_text())["fit"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise RunFolderError(f"{marker} is damaged ({type(error).__name__}); export the run again") from None
+    if fit is not None and fit != exported:
+        raise ValueError(f"{folder} is an export of the fit {exported!r}, not {fit!r}")
+    return exported
 
 
 def save_model_arguments(checkpoint_dir: str | Path, arguments: dict[str, Any]) -> Path:
@@ -148,7 +167,12 @@ def model_arguments(run: RunDir, fit: str, checkpoint: str | None = None) -> dic
 
 def final_weights(run: RunDir, fit: str, checkpoint: str, epochs: int) -> tuple[dict[str, torch.Tensor], bool, dict]:
     """``(state_dict, ema, metrics)`` of the finished fit whose checkpoints are in ``checkpoint``: the
-    EMA weights when the fit kept an EMA, else the model's. Raises ValueError for a missing or unfinished fit."""
+    EMA weights when the fit kept an EMA, else the model's. In an export the weights come from its safetensors
+    file instead (:mod:`qml_imaging.training.weights_files`). Raises ValueError for a missing or unfinished fit."""
+    exported = read_weights(run.checkpoint_dir(checkpoint))
+    if exported is not None:
+        weights, info = exported
+        return weights, bool(info["ema"]), dict(info["metrics"])
     state = load_checkpoint(run.checkpoint_dir(checkpoint))
     if state is None:
         raise ValueError(f"fit {fit!r} of {run.path} has no checkpoint; finish it with "

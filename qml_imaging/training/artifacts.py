@@ -71,6 +71,7 @@ class TrainedModel:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def quantum_layers(self) -> list[QuantumLayer]:
+        """The model's quantum layers, in module order."""
         return [module for module in self.model.modules() if isinstance(module, QuantumLayer)]
 
     def use_backend(self, backend) -> None:

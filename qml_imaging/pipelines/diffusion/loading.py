@@ -29,6 +29,7 @@ class DiffusionModel(TrainedModel):
         return sample_images(self, n, steps=steps, eta=eta, seed=seed, batch_size=batch_size)
 
     def sample_settings(self, steps: int | None, eta: float | None) -> dict[str, Any]:
+        """The DDIM ``steps`` and ``eta`` :meth:`sample` uses: the given ones, else the run's ``sampling``."""
         sampling = self.config.sampling
         return {"steps": sampling.ddim_steps if steps is None else steps, "eta": sampling.eta if eta is None else eta}
 

@@ -41,7 +41,7 @@ template = CircuitTemplate("mine", N_QUBITS, (2, N_QUBITS), my_circuit)
 layer = QuantumLayer(template, "fast")
 inputs = torch.rand(5, N_QUBITS, dtype=torch.float64) * math.pi
 fast = layer(inputs)
-fast
+print(fast.detach())
 
 # %% [markdown]
 # The same circuit with the same weights on PennyLane's `default.qubit`:
@@ -63,7 +63,7 @@ optimizer = torch.optim.Adam(layer.parameters(), lr=0.1)
 x = torch.rand(64, N_QUBITS) * math.pi
 target = torch.cos(x).prod(dim=1, keepdim=True).repeat(1, N_QUBITS)
 losses = []
-for step in range(40):
+for _ in range(40):
     optimizer.zero_grad()
     loss = torch.nn.functional.mse_loss(layer(x), target)
     loss.backward()

@@ -8,6 +8,7 @@
 
 # %%
 # %matplotlib inline
+import json
 import tempfile
 from pathlib import Path
 
@@ -52,8 +53,6 @@ assert main(["run", str(work / "my_image.yaml"), "--out", str(work / "run")]) ==
 # The run folder holds `metrics.jsonl`; its training loss per epoch:
 
 # %%
-import json
-
 records = [json.loads(line) for line in (work / "run" / "metrics.jsonl").read_text().splitlines()]
 series = {}
 for fit in ("my_image/qiren/seed0", "my_image/siren/seed0"):

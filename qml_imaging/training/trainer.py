@@ -168,7 +168,8 @@ class Trainer:
             self.metrics.truncate(self.fit_name, after_epoch=start_epoch)
         if start_epoch == 0:
             torch.manual_seed(self.seed + 7919 * self.group.rank)
-        self._notify("on_fit_start", start_epoch)
+        for callback in self._main_callbacks():
+            callback.on_fit_start(self, start_epoch)
         bar = tqdm(
             total=self.settings.epochs,
             initial=start_epoch,
@@ -185,17 +186,18 @@ class Trainer:
                 scheduler.step()
             seconds += time.perf_counter() - started
             done = epoch + 1
-            self._log("on_epoch_end", {"epoch": done, "train_loss": last_loss, "lr": self.optimizer.param_groups[0]["lr"],
-                                       **{f"train_loss/{name}": value for name, value in player_losses.items()}})
+            self._log({"epoch": done, "train_loss": last_loss, "lr": self.optimizer.param_groups[0]["lr"],
+                       **{f"train_loss/{name}": value for name, value in player_losses.items()}})
             if self.evaluate_fn is not None and (done % self.settings.eval_every == 0 or done == self.settings.epochs):
                 last_metrics = self._evaluate()
-                self._log("on_evaluation", {"epoch": done, **{f"eval/{k}": v for k, v in last_metrics.items()}})
+                self._log({"epoch": done, **{f"eval/{k}": v for k, v in last_metrics.items()}}, evaluation=True)
             if done % self.settings.checkpoint_every == 0 or done == self.settings.epochs:
                 self._save(done, seconds, last_loss, last_metrics)
             bar.update(1)
         bar.close()
         result = FitResult(self.settings.epochs, last_loss, last_metrics, seconds, resumed_from)
-        self._notify("on_fit_end", result)
+        for callback in self._main_callbacks():
+            callback.on_fit_end(self, result)
         return result
 
     def _train_epoch(self, batches: Iterable[Any], epoch: int, bar: tqdm) -> tuple[float, dict[str, float]]:
@@ -268,18 +270,21 @@ class Trainer:
             model.train(was_training)
         return distributed.broadcast_object(metrics)
 
-    def _log(self, hook: str, record: dict[str, Any]) -> None:
-        """Append ``record`` to ``metrics.jsonl`` (the source of truth), then hand it to the callbacks' ``hook``."""
+    def _log(self, record: dict[str, Any], *, evaluation: bool = False) -> None:
+        """Append ``record`` to ``metrics.jsonl`` (the source of truth), then hand it to the callbacks
+        (``on_evaluation`` for an evaluation's record, else ``on_epoch_end``)."""
         record = {"fit": self.fit_name, **record}
         if self.metrics is not None and self.group.is_main:
             self.metrics.append(record)
-        self._notify(hook, record)
+        for callback in self._main_callbacks():
+            if evaluation:
+                callback.on_evaluation(self, record)
+            else:
+                callback.on_epoch_end(self, record)
 
-    def _notify(self, hook: str, *arguments: Any) -> None:
-        """Call ``hook`` of every callback with ``(self, *arguments)``, on the main process only."""
-        if self.group.is_main:
-            for callback in self.callbacks:
-                getattr(callback, hook)(self, *arguments)
+    def _main_callbacks(self) -> list[Callback]:
+        """The callbacks on the main process; none on the other ranks of a ``torchrun`` group."""
+        return self.callbacks if self.group.is_main else []
 
     def _save(self, epoch: int, seconds: float, loss: float, metrics: dict[str, float]) -> None:
         if self.checkpoint_dir is None:
@@ -302,7 +307,8 @@ class Trainer:
                     "settings": self.settings.model_dump(),
                 },
             )
-            self._notify("on_checkpoint", epoch, self.checkpoint_dir)
+            for callback in self._main_callbacks():
+                callback.on_checkpoint(self, epoch, self.checkpoint_dir)
         distributed.barrier()
 
     def _states(self, objects: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """Live logs: TensorBoard and CSV mirrors of metrics.jsonl, and the Trainer's callback hooks."""
 
 import csv
+import importlib.machinery
 import importlib.util
 import json
+import sys
+import types
 
 import pytest
 import torch.nn.functional as F
@@ -129,3 +132,29 @@ def test_a_sink_whose_package_is_missing_is_refused_at_validation(monkeypatch):
     with pytest.raises(ConfigError, match="mlflow: true needs the mlflow package, which is not installed: pip install mlflow"):
         validate(LiveLogSettings, {"mlflow": True}, "logging")
     assert validate(LiveLogSettings, {"csv": True}, "logging").csv
+
+
+def test_the_mlflow_sink_logs_each_record_in_a_run_per_fit(tmp_path, monkeypatch):
+    calls = []
+    fake = types.ModuleType("mlflow")
+    fake.__spec__ = importlib.machinery.ModuleSpec("mlflow", None)
+    fake.start_run = lambda run_name: calls.append(("start", run_name))
+    fake.log_metrics = lambda metrics, step: calls.append(("log", step, metrics))
+    fake.end_run = lambda: calls.append(("end",))
+    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    Trainer(small_model(), settings(epochs=2, eval_every=2, logging=LiveLogSettings(mlflow=True)),
+            objective=supervised(F.mse_loss), evaluate=evaluate_on(regression_data()),
+            metrics=MetricsLog(tmp_path / "metrics.jsonl"), fit_name="tracked").fit(regression_data())
+    logged = [(step, metrics) for kind, *rest in calls if kind == "log" for step, metrics in [rest]]
+    assert calls[0] == ("start", "tracked") and calls[-1] == ("end",)
+    assert logged == [(k[1], v) for k, v in _grouped(jsonl_values(tmp_path / "metrics.jsonl", "tracked"))]
+
+
+def _grouped(values):
+    """{(name, epoch): value} -> [((kind, epoch), {name: value})] in logging order: epoch record, then evaluation."""
+    out = []
+    for epoch in sorted({epoch for _, epoch in values}):
+        train = {n: v for (n, e), v in values.items() if e == epoch and not n.startswith("eval/")}
+        evaluation = {n: v for (n, e), v in values.items() if e == epoch and n.startswith("eval/")}
+        out += [(("epoch", epoch), train)] + ([(("eval", epoch), evaluation)] if evaluation else [])
+    return out

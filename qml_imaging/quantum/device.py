@@ -189,7 +189,8 @@ def _split(circuit, values: torch.Tensor) -> tuple:
     """The readout columns ``(B or 1, n_values)`` as one result per measurement."""
     results, start = [], 0
     for measurement in circuit.measurements:
-        width = 2 ** len(measurement.wires or circuit.wires) if isinstance(measurement, qml.measurements.ProbabilityMP) else 1
+        probs = isinstance(measurement, qml.measurements.ProbabilityMP)
+        width = 2 ** len(measurement.wires or circuit.wires) if probs else 1
         part = values[:, start:start + width]
         start += width
         part = part if circuit.batch_size is not None else part[0]

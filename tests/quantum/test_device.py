@@ -33,7 +33,8 @@ def _circuit(x, w, measure):
 
 MEASUREMENTS = {
     "expvals": lambda: [qml.expval(qml.Z(0)), qml.expval(qml.X(1) @ qml.Y(2))],
-    "var_probs": lambda: (qml.var(qml.Hermitian(np.diag([1.0, 2.0, -1.0, 0.5]), wires=[2, 0])), qml.probs(wires=[1, 0])),
+    "var_probs": lambda: (qml.var(qml.Hermitian(np.diag([1.0, 2.0, -1.0, 0.5]), wires=[2, 0])),
+                          qml.probs(wires=[1, 0])),
     "hamiltonian": lambda: qml.expval(0.3 * qml.X(0) @ qml.Z(1) - 1.1 * qml.Y(2) + 0.2 * qml.Identity(0)),
     "state": lambda: qml.state(),
     "density_matrix": lambda: qml.density_matrix(wires=[0, 2]),

@@ -32,7 +32,10 @@ CASES = {
     "bn12": ("bottleneck (12 qubits, 3 layers, batch 64)", "bottleneck", 12, 64),
     "bn16": ("bottleneck (16 qubits, 3 layers, batch 64)", "bottleneck", 16, 64),
 }
-PEERS = ("default.qubit", "lightning.qubit", "pyqtorch", "torchquantum")
+TORCHLAYER = "TorchLayer/"
+FRONT_DOOR = tuple(TORCHLAYER + name for name in ("qml_imaging.fast", "default.qubit", "lightning.qubit"))
+PEERS = ("default.qubit", "lightning.qubit", "pyqtorch", "torchquantum", *FRONT_DOOR)
+PER_SAMPLE = ("lightning.qubit", TORCHLAYER + "lightning.qubit")
 AGREEMENT = 1e-5
 
 
@@ -149,11 +152,26 @@ def _torchquantum_runner(kind: str, n_qubits: int, weight_shape, device):
     return run
 
 
+def _torchlayer_runner(device_name: str, template):
+    """PennyLane's front door: ``qml.qnn.TorchLayer`` over a QNode of the template on ``qml.device(device_name)``
+    (its default differentiation: backprop on qml_imaging.fast and default.qubit, adjoint on lightning.qubit)."""
+    import pennylane as qml
+
+    qnode = qml.QNode(template.function, qml.device(device_name, wires=template.n_qubits), interface="torch")
+    layer = qml.qnn.TorchLayer(qnode, {"weights": template.weight_shape})
+
+    def run(angles, weights):
+        layer.qnode_weights["weights"] = weights  # the step's own weights, so their gradient is timed too
+        return layer(angles).to(angles.dtype)
+
+    return run
+
+
 def _runner(backend: str, template, device):
     """``run(angles, weights)`` for a backend; angles are scaled inputs (what the circuit sees)."""
-    import torch
-
     kind = "qiren" if template.name == "qiren" else "bottleneck"
+    if backend.startswith(TORCHLAYER):
+        return _torchlayer_runner(backend.removeprefix(TORCHLAYER), template)
     if backend == "pyqtorch":
         return _pyqtorch_runner(kind, template.n_qubits, template.weight_shape, device)
     if backend == "torchquantum":
@@ -203,7 +221,7 @@ def _measure(case: str, backend: str, device_name: str, repeats: int, per_sample
     deviation = (peer.double() - reference).abs().max().item()
     if deviation > AGREEMENT:
         return {"failed": f"disagrees with the fast backend by {deviation:.1e}"}
-    samples = min(batch, per_sample_batch) if backend == "lightning.qubit" else batch
+    samples = min(batch, per_sample_batch) if backend in PER_SAMPLE else batch
     step = _step(run, angles[:samples], weights, projection)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seconds = median_seconds(step, repeats, warmup=1)  # warm-up: plans, QNodes, kernels
@@ -282,33 +300,37 @@ def main() -> None:
     cases = [c for c in arguments.cases.split(",") if c]
     peers = [p for p in arguments.peers.split(",") if p]
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    print(f"{'device':6s} {'case':48s} {'backend':16s} {'median s':>10s} {'peak MiB':>9s}  fast is")
+    print(f"{'device':6s} {'case':48s} {'backend':28s} {'median s':>10s} {'peak MiB':>9s}  fast is")
     for device in devices:
         for case in cases:
-            label = CASES[case][0]
             backends = ["fast"] + (["floor"] if CASES[case][1] == "qiren" and CASES[case][2] <= 11 else [])
             backends += peers if device == "cpu" else [p for p in peers if p in ("pyqtorch", "torchquantum")]
-            fast = None
-            for backend in backends:
-                slow = backend in ("default.qubit", "lightning.qubit") or CASES[case][2] >= 16
-                repeats = arguments.repeats if not slow else max(1, min(arguments.repeats, 3))
-                result = run_case(case, backend, device, repeats, arguments.per_sample_batch)
-                if "missing" in result or "failed" in result:
-                    status = "MISSING" if "missing" in result else "FAILED"
-                    print(f"{device:6s} {label:48s} {backend:16s} {status:>10s}  {result.get('missing') or result['failed']}",
-                          flush=True)
-                    continue
-                seconds = result["seconds"]
-                if backend == "fast":
-                    fast = seconds
-                    note = ""
-                elif backend == "floor":
-                    note = f"fast / floor = {result['ratio']:.2f} (median of interleaved rounds)"
-                else:
-                    note = f"{seconds / fast:.2f}x faster" if fast else ""
-                    note += " (scaled from per-sample runs)" if result["scaled"] else ""
-                print(f"{device:6s} {label:48s} {backend:16s} {seconds:10.4f} {result['peak_mib']:9.1f}  {note}", flush=True)
+            _run_rows(device, case, backends, arguments)
 
+
+def _run_rows(device: str, case: str, backends: list[str], arguments) -> None:
+    """One table row per backend; a TorchLayer row is compared with TorchLayer over qml_imaging.fast."""
+    label = CASES[case][0]
+    reference: dict[str, float] = {}
+    for backend in backends:
+        slow = "default.qubit" in backend or "lightning.qubit" in backend or CASES[case][2] >= 16
+        repeats = arguments.repeats if not slow else max(1, min(arguments.repeats, 3))
+        result = run_case(case, backend, device, repeats, arguments.per_sample_batch)
+        if "missing" in result or "failed" in result:
+            status = "MISSING" if "missing" in result else "FAILED"
+            print(f"{device:6s} {label:48s} {backend:28s} {status:>10s}  {result.get('missing') or result['failed']}",
+                  flush=True)
+            continue
+        seconds = result["seconds"]
+        kind = "front door" if backend.startswith(TORCHLAYER) else "layer"
+        if backend in ("fast", FRONT_DOOR[0]):
+            reference[kind], note = seconds, ""
+        elif backend == "floor":
+            note = f"fast / floor = {result['ratio']:.2f} (median of interleaved rounds)"
+        else:
+            note = f"{seconds / reference[kind]:.2f}x faster" if kind in reference else ""
+            note += " (scaled from per-sample runs)" if result["scaled"] else ""
+        print(f"{device:6s} {label:48s} {backend:28s} {seconds:10.4f} {result['peak_mib']:9.1f}  {note}", flush=True)
 
 if __name__ == "__main__":
     main()

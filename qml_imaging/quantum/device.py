@@ -87,18 +87,19 @@ class FastDevice(Device):
     Args: ``wires`` (a count or labels; None: the circuit's own), ``shots`` (deprecated on devices in
     PennyLane 0.45 as on ``default.qubit``; prefer ``qml.set_shots``), ``seed`` (``"global"``: drawn
     from NumPy's global generator, None: OS entropy, an int: reproducible samples), ``c_dtype``
-    (``np.complex128`` default; ``np.complex64`` simulates in single precision, faster).
+    (None, the default: complex64 when every torch gate parameter is float32, as ``TorchLayer`` passes
+    them, else complex128; ``np.complex64`` or ``np.complex128`` force one precision).
     Raises DeviceError for more than :data:`~qml_imaging.quantum.backends.MAX_SIMULATED_QUBITS` wires
     or another ``c_dtype``.
     """
 
-    def __init__(self, wires=None, shots=None, seed="global", c_dtype=np.complex128):
+    def __init__(self, wires=None, shots=None, seed="global", c_dtype=None):
         super().__init__(wires=wires, shots=shots)
         if self.wires is not None and len(self.wires) > MAX_SIMULATED_QUBITS:
             raise DeviceError(f"{NAME} simulates at most {MAX_SIMULATED_QUBITS} wires, got {len(self.wires)}")
-        if np.dtype(c_dtype) not in (np.complex64, np.complex128):
-            raise DeviceError(f"{NAME} c_dtype must be numpy.complex64 or numpy.complex128, got {c_dtype!r}")
-        self._real = torch.float32 if np.dtype(c_dtype) == np.complex64 else torch.float64
+        if c_dtype is not None and c_dtype not in (np.complex64, np.complex128):
+            raise DeviceError(f"{NAME} c_dtype must be None, numpy.complex64 or numpy.complex128, got {c_dtype!r}")
+        self._real = None if c_dtype is None else torch.float32 if c_dtype == np.complex64 else torch.float64
         self._rng = np.random.default_rng(np.random.randint(0, 10_000_000) if seed == "global" else seed)
 
     @property
@@ -168,7 +169,9 @@ class FastDevice(Device):
     def _precision(self, circuit) -> tuple[torch.dtype, torch.device, bool]:
         tensors = [p for p in circuit.get_parameters(trainable_only=False) if isinstance(p, torch.Tensor)]
         device = tensors[0].device if tensors else torch.device("cpu")
-        return self._real, device, bool(tensors)
+        single = bool(tensors) and all(t.dtype == torch.float32 for t in tensors)
+        real = self._real or (torch.float32 if single else torch.float64)
+        return real, device, bool(tensors)
 
     def _measure_state(self, circuit, state: torch.Tensor, as_torch: bool):
         batched = circuit.batch_size is not None

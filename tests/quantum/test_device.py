@@ -75,10 +75,12 @@ def test_numpy_parameters_give_numpy_results_and_float32_weights_train():
     assert all(isinstance(value, np.ndarray) for value in ours)
     assert np.allclose(ours, theirs, atol=1e-12)
     w32 = torch.full((1, 3, 3), 0.4, requires_grad=True)
-    value = _run(NAME, lambda: qml.expval(qml.Z(0)), torch.tensor(x, dtype=torch.float32), w32, c_dtype=np.complex64)
+    value = _run(NAME, lambda: qml.expval(qml.Z(0)), torch.tensor(x, dtype=torch.float32), w32)
     value.backward()
-    assert value.dtype == torch.float32 and w32.grad.dtype == torch.float32
+    assert value.dtype == torch.float32 and w32.grad.dtype == torch.float32  # simulated in complex64
     assert abs(value.item() - theirs[0]) < 1e-5
+    forced = _run(NAME, lambda: qml.expval(qml.Z(0)), torch.tensor(x, dtype=torch.float32), w32, c_dtype=np.complex128)
+    assert forced.dtype == torch.float64 and abs(forced.item() - theirs[0]) < 1e-7  # float32 angles
 
 
 @pytest.mark.parametrize("measure", [lambda: qml.sample(wires=[0, 2]), lambda: qml.counts(qml.X(1)),

@@ -14,7 +14,14 @@ with it. :func:`qml_imaging.quantum.factory.make_executor` turns a spec into an 
 ``ibm``            an IBM Quantum device by name through qiskit-ibm-runtime: a batch is one
                    EstimatorV2 PUB (:mod:`qml_imaging.quantum.runtime`); a fake device name
                    (``FakeManilaV2``) runs the same path locally ("local testing mode")
+any other name     any installed PennyLane device (``lightning.gpu``, ``default.mixed``,
+                   ``qml_imaging.fast``): what ``qml.device(name, **device_kwargs)`` builds,
+                   differentiated as PennyLane's ``diff_method="best"`` picks
 =================  ===========================================================================
+
+``device_kwargs`` are passed to ``qml.device`` for every PennyLane device (all kinds but ``fast`` and
+``ibm``); a name that is neither a kind nor an installed device (a ``pennylane.plugins`` entry point)
+is refused naming the installed devices.
 
 Words: a *backend spec* is one of these YAML files (or the mapping it holds); an *executor*
 (:mod:`qml_imaging.quantum.executors`) is the object that runs circuits for a spec; a *device* is
@@ -26,8 +33,9 @@ they are never stored in specs, logs or reports.
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, Field, model_validator
@@ -77,13 +85,37 @@ MAX_SIMULATED_QUBITS = 20
 """The toolkit's qubit limit for simulated circuits (a 20-qubit state of a 1024 batch is 8 GiB)."""
 
 SIMULATOR_MAX_QUBITS = {"fast": MAX_SIMULATED_QUBITS, "default.qubit": 24, "lightning.qubit": 30, "qiskit.aer": 30}
+PENNYLANE_DEVICE_MAX_QUBITS = 30
+"""The qubit limit for any other PennyLane device named as a backend (its own limit may be lower)."""
+
+BACKEND_KINDS: tuple[str, ...] = ("fast", "default.qubit", "lightning.qubit", "qiskit.aer", "ibm")
+"""The built-in kinds; any installed PennyLane device name is accepted too (see :func:`pennylane_devices`)."""
+
+OWN_DEVICE = "qml_imaging.fast"
+"""This toolkit's PennyLane device (:mod:`qml_imaging.quantum.device`), known even where the installed
+package metadata predates its entry point."""
+
+
+def pennylane_devices() -> list[str]:
+    """Names of the installed PennyLane devices (the ``pennylane.plugins`` entry points), sorted."""
+    return sorted({entry.name for entry in entry_points(group="pennylane.plugins")} | {OWN_DEVICE})
+
+
+def _known_backend(name: str) -> str:
+    if name not in BACKEND_KINDS and name not in pennylane_devices():
+        raise ValueError(f"unknown backend {name!r}; expected a kind {list(BACKEND_KINDS)} or an installed "
+                         f"PennyLane device {pennylane_devices()}")
+    return name
 
 
 class BackendSpec(Section):
     """One ``hardware_configs/*.yaml`` file."""
 
-    backend: Literal["fast", "default.qubit", "lightning.qubit", "qiskit.aer", "ibm"]
+    backend: Annotated[str, AfterValidator(_known_backend)] = Field(
+        description="a kind (fast, default.qubit, lightning.qubit, qiskit.aer, ibm) or an installed PennyLane device")
     description: str = ""
+    device_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for qml.device "
+                                          "(PennyLane devices: every kind but fast and ibm), e.g. {c_dtype: ...}")
     shots: int | None = Field(None, ge=1, description="measurements per circuit; null = exact expectation values")
     seed: int | None = Field(None, ge=0, description="simulator seed for shot sampling")
     method: Literal["automatic", "statevector", "density_matrix", "matrix_product_state"] = "statevector"
@@ -103,8 +135,10 @@ class BackendSpec(Section):
         for name in (self.noise_from, self.device_name):
             if name and name.startswith(FAKE_PREFIX) and name not in fake_device_names():
                 raise ValueError(f"unknown fake device {name!r}; expected one of {list(fake_device_names())}")
-        if self.shots is not None and self.backend not in ("qiskit.aer", "ibm", "default.qubit"):
+        if self.shots is not None and self.backend in ("fast", "lightning.qubit"):
             raise ValueError(f"shots are not supported by backend {self.backend!r}; use qiskit.aer or default.qubit")
+        if self.device_kwargs and self.backend in ("fast", "ibm"):
+            raise ValueError(f"device_kwargs apply to PennyLane devices, not backend {self.backend!r}")
         if "runtime" in self.model_fields_set and self.backend != "ibm":
             raise ValueError("runtime options apply to backend 'ibm' only")
         if self.zne is not None:
@@ -119,9 +153,6 @@ class BackendSpec(Section):
                 raise ValueError(f"zne scale_factors must be distinct (extrapolation through repeated points is "
                                  f"singular), got {self.zne.scale_factors}")
         return self
-
-
-BACKEND_KINDS: tuple[str, ...] = get_args(BackendSpec.model_fields["backend"].annotation)
 
 
 def backend_spec(spec: str | Path | dict | BackendSpec) -> BackendSpec:
@@ -143,14 +174,14 @@ def backend_spec(spec: str | Path | dict | BackendSpec) -> BackendSpec:
         return validate(BackendSpec, _read_yaml(shipped.read_text(), f"hardware_configs/{spec}.yaml"),
                         f"hardware_configs/{spec}.yaml")
     name = str(spec)
-    if name in BACKEND_KINDS:
+    if name in BACKEND_KINDS or name in pennylane_devices():
         return BackendSpec(backend=name)
     if name.startswith((IBM_DEVICE_PREFIX, FAKE_PREFIX)):
         return validate(BackendSpec, {"backend": "ibm", "device_name": name}, "backend")
     raise ConfigError(
-        f"unknown backend {name!r}; expected a backend kind {list(BACKEND_KINDS)}, "
-        f"a shipped backend spec {shipped_names(BACKEND_SPECS)}, an IBM device name (ibm_...), "
-        "a fake device name (Fake...), or a path to a YAML file"
+        f"unknown backend {name!r}; expected a backend kind {list(BACKEND_KINDS)}, an installed PennyLane device "
+        f"{pennylane_devices()}, a shipped backend spec {shipped_names(BACKEND_SPECS)}, an IBM device name "
+        "(ibm_...), a fake device name (Fake...), or a path to a YAML file"
     )
 
 

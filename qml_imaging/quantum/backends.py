@@ -142,17 +142,20 @@ class BackendSpec(Section):
         if "runtime" in self.model_fields_set and self.backend != "ibm":
             raise ValueError("runtime options apply to backend 'ibm' only")
         if self.zne is not None:
-            if self.backend != "qiskit.aer":
-                raise ValueError("zne applies to backend 'qiskit.aer' only")
-            if self.optimization_level != 0:
-                raise ValueError(f"zne needs optimization_level 0, got {self.optimization_level}: "
-                                 "the transpiler would cancel the folded gate pairs")
-            if any(factor < 1 or factor % 2 == 0 for factor in self.zne.scale_factors):
-                raise ValueError(f"zne scale_factors must be odd integers >= 1, got {self.zne.scale_factors}")
-            if len(set(self.zne.scale_factors)) != len(self.zne.scale_factors):
-                raise ValueError(f"zne scale_factors must be distinct (extrapolation through repeated points is "
-                                 f"singular), got {self.zne.scale_factors}")
+            self._check_zne()
         return self
+
+    def _check_zne(self) -> None:
+        if self.backend != "qiskit.aer":
+            raise ValueError("zne applies to backend 'qiskit.aer' only")
+        if self.optimization_level != 0:
+            raise ValueError(f"zne needs optimization_level 0, got {self.optimization_level}: "
+                             "the transpiler would cancel the folded gate pairs")
+        if any(factor < 1 or factor % 2 == 0 for factor in self.zne.scale_factors):
+            raise ValueError(f"zne scale_factors must be odd integers >= 1, got {self.zne.scale_factors}")
+        if len(set(self.zne.scale_factors)) != len(self.zne.scale_factors):
+            raise ValueError(f"zne scale_factors must be distinct (extrapolation through repeated points is "
+                             f"singular), got {self.zne.scale_factors}")
 
 
 def backend_spec(spec: str | Path | dict | BackendSpec) -> BackendSpec:

@@ -10,7 +10,6 @@ from qml_imaging.config import ConfigError
 from qml_imaging.quantum.backends import backend_spec, pennylane_devices
 from qml_imaging.quantum.circuits import qiren_block
 from qml_imaging.quantum.factory import make_executor
-from qml_imaging.quantum.layer import QuantumLayer
 from tests.conftest import EXPERIMENTS
 from tests.quantum.conftest import random_batch
 
@@ -28,7 +27,8 @@ def test_installed_devices_are_listed_and_named_devices_agree_with_fast():
     template = qiren_block(3, reuploads=1, sublayers=1)
     inputs, weights = random_batch(template, 3)
     expected = make_executor("fast").expvals(template, inputs, weights)
-    for name in ("default.mixed", "qml_imaging.fast", {"backend": "lightning.qubit", "device_kwargs": {"batch_obs": True}}):
+    lightning = {"backend": "lightning.qubit", "device_kwargs": {"batch_obs": True}}
+    for name in ("default.mixed", "qml_imaging.fast", lightning):
         assert torch.allclose(make_executor(name).expvals(template, inputs, weights), expected, atol=1e-10), name
 
 

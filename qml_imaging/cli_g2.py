@@ -8,7 +8,7 @@
     qml-imaging g2 scan DIR [--cnn RUN] [--background-rate R] [--out OUT_DIR]
 
 ``fit`` prints ``g2(0) +- sigma`` per histogram (``--mode pulsed``: the central coincidence peak
-against the side peaks, :func:`~qml_imaging.pipelines.g2.lab.fit_pulsed`) (and the CNN's estimate with ``--cnn``, a finished
+against the side peaks, :func:`~qml_imaging.pipelines.g2.pulsed.fit_pulsed`) (and the CNN's estimate with ``--cnn``, a finished
 ``g2_regression`` or ``g2_measured`` run whose CNN reads histograms of the same length) and writes
 every row to a CSV. ``scan`` reads ``DIR/scan.npz`` or ``DIR/pixel_<row>_<col>.<ending>`` files and
 writes ``maps.npz`` (g2 maps, uncertainty, photon counts, G2 images, dark mask) and ``maps.png``.
@@ -77,7 +77,7 @@ def _gate(text: str | None) -> tuple[float, float] | None:
 
 def _fit_pulsed(arguments: argparse.Namespace, channels: tuple | None) -> int:
     from qml_imaging.data.hbt_files import is_time_tags, read_histograms, stated_period_ns
-    from qml_imaging.pipelines.g2.lab import fit_pulsed
+    from qml_imaging.pipelines.g2.pulsed import fit_pulsed
     from qml_imaging.physics.pulsed_g2 import pulsed_axis
 
     cw_only = [name for name, value, default in (("--zero", arguments.zero, "fit"), ("--baseline", arguments.baseline,
@@ -114,7 +114,7 @@ def _write_rows(out: str, rows: list[dict]) -> None:
 def _axis(text: str | None):
     if text is None:
         return None
-    from qml_imaging.physics.hbt import DelayAxis
+    from qml_imaging.physics.delay_axis import DelayAxis
 
     try:
         parts = [float(p) for p in text.split(",")]
@@ -139,9 +139,6 @@ def _channels(text: str | None) -> tuple | None:
 
 
 def _fit(arguments: argparse.Namespace) -> int:
-    from qml_imaging.data.hbt_files import read_histograms
-    from qml_imaging.pipelines.g2.lab import fit_histograms, load_cnn
-
     zero = arguments.zero
     if zero != "fit":
         try:
@@ -164,6 +161,9 @@ def _fit(arguments: argparse.Namespace) -> int:
                    None), ("--side-peaks", arguments.side_peaks, 4), ("--areas", arguments.areas, "auto")) if value != default]
     if pulsed_only:
         raise ValueError(f"{', '.join(pulsed_only)}: options of --mode pulsed")
+    from qml_imaging.data.hbt_files import read_histograms
+    from qml_imaging.pipelines.g2.lab import fit_histograms, load_cnn
+
     model = load_cnn(arguments.cnn) if arguments.cnn else None
     axis = _axis(arguments.axis)
     rows = []

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qml_imaging.physics.hbt import DelayAxis
+from qml_imaging.physics.delay_axis import DelayAxis
 
 CONVENTIONS = ("all-pairs", "start-stop")
 """How start and stop tags are paired (see :func:`correlate`)."""

@@ -56,7 +56,7 @@ from qml_imaging.data.npy_checks import load_checked
 from qml_imaging.data.photon_hdf5 import HDF5_MAGIC, open_photon_hdf5, read_photon_hdf5
 from qml_imaging.data.picoquant import PHU_MAGIC, PTU_MAGIC, open_ptu, read_phu, read_ptu
 from qml_imaging.data.tag_streams import TagSource
-from qml_imaging.physics.hbt import DelayAxis
+from qml_imaging.physics.delay_axis import DelayAxis
 
 TEXT_ENDINGS = (".csv", ".txt", ".dat")
 
@@ -277,7 +277,7 @@ def write_npz(path: str | Path, histograms: HbtHistograms) -> Path:
     """Write ``histograms`` in the NPZ format :func:`read_histograms` reads (``counts``, ``delay_ns`` and, when
     present, ``singles``, ``seconds``, ``zero_delay_ns``, ``g2_true``); returns the path."""
     path = Path(path)
-    arrays = {"counts": histograms.counts, "delay_ns": histograms.axis.centres().numpy()}
+    arrays = {"counts": histograms.counts, "delay_ns": histograms.axis.centres_ns()}
     for key in ("singles", "seconds", "g2_true"):
         if getattr(histograms, key) is not None:
             arrays[key] = getattr(histograms, key)

@@ -3,17 +3,22 @@
 ``counts`` ``(B, K)`` float64 coincidences on one :class:`~qml_imaging.physics.hbt.DelayAxis` (bin
 centres in ns, any width and span), and, when the file holds them, the singles counts of the two
 channels ``(B, 2)`` and the acquisition times ``(B,)`` in s, from which the uncorrelated level per bin
-is ``N1 N2 w / T`` (:meth:`HbtHistograms.baseline`). The readers: :mod:`qml_imaging.data.hbt_files`.
+is ``N1 N2 w / T`` (:meth:`HbtHistograms.baseline`, which imports torch when called; reading files does
+not). The readers: :mod:`qml_imaging.data.hbt_files`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from qml_imaging.physics.hbt import DelayAxis, baseline_from_singles
+import numpy as np
+
+from qml_imaging.physics.delay_axis import DelayAxis
+
+if TYPE_CHECKING:
+    import torch
 
 UNITS_NS = {"ps": 1e-3, "ns": 1.0, "us": 1e3, "µs": 1e3, "s": 1e9}
 """Nanoseconds per delay unit a file may state."""
@@ -71,6 +76,8 @@ class HbtHistograms:
         """``(B,)`` float64 uncorrelated coincidences per bin ``N1 N2 w / T``, or ``None`` without singles and time."""
         if not self.has_singles:
             return None
+        from qml_imaging.physics.hbt import baseline_from_singles
+
         return baseline_from_singles(self.singles[:, 0], self.singles[:, 1], self.axis.width_ns, self.seconds)
 
     def rates(self) -> np.ndarray | None:

@@ -24,7 +24,7 @@ from qml_imaging.data.correlator import CONVENTIONS
 from qml_imaging.data.histograms import HbtHistograms
 from qml_imaging.data.tag_streams import CHUNK_RECORDS, TagSource, correlate_source
 from qml_imaging.data.tttr_records import PHOTON, Events
-from qml_imaging.physics.hbt import DelayAxis
+from qml_imaging.physics.delay_axis import DelayAxis
 
 INSTALL = 'pip install "qml-imaging[lab]"'
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"

@@ -21,7 +21,7 @@ from qml_imaging.data.histograms import HbtHistograms
 from qml_imaging.data.pq_header import FIX, number, read_header
 from qml_imaging.data.tag_streams import CHUNK_RECORDS, TagSource, correlate_source
 from qml_imaging.data.tttr_records import RECORD_TYPES, Events, decode
-from qml_imaging.physics.hbt import DelayAxis
+from qml_imaging.physics.delay_axis import DelayAxis
 
 
 PTU_MAGIC, PHU_MAGIC = b"PQTTTR\0\0", b"PQHISTO\0"

@@ -23,7 +23,7 @@ import numpy as np
 from qml_imaging.data.correlator import StreamingCorrelator
 from qml_imaging.data.histograms import HbtHistograms
 from qml_imaging.data.tttr_records import MARKER, PHOTON, SYNC, Events
-from qml_imaging.physics.hbt import DelayAxis
+from qml_imaging.physics.delay_axis import DelayAxis
 
 CHUNK_RECORDS = 1 << 20
 """Records decoded at a time (4 MiB of PTU records; the decoded chunk takes about 40 MiB)."""

@@ -45,80 +45,8 @@ from dataclasses import dataclass
 import torch
 
 from qml_imaging.physics.checks import count, real_number, real_tensor
+from qml_imaging.physics.delay_axis import DEFAULT_BINS, DEFAULT_SPAN_NS, DelayAxis  # noqa: F401  (torch-free home)
 from qml_imaging.physics.settings import DEFAULT_EFFICIENCY
-
-DEFAULT_BINS = 215
-DEFAULT_SPAN_NS = 500.0
-
-
-@dataclass(frozen=True)
-class DelayAxis:
-    """Bin centres of an HBT histogram: ``bins`` equal bins of ``span_ns / bins`` ns.
-
-    ``first_ns`` ``None`` (the simulator's axis): symmetric about 0 with an odd number of bins, so
-    bin ``zero_bin`` is centred on zero delay. ``first_ns`` given (measured data): the centre of the
-    first bin in ns; any number of bins >= 3, zero delay anywhere (also outside the axis). Raises
-    ``TypeError`` / ``ValueError`` (naming the field) for wrong kinds, even ``bins`` without
-    ``first_ns``, non-positive ``span_ns`` or a non-finite ``first_ns``.
-    """
-
-    bins: int = DEFAULT_BINS
-    span_ns: float = DEFAULT_SPAN_NS
-    first_ns: float | None = None
-
-    def __post_init__(self) -> None:
-        bins = count("bins", self.bins)
-        if self.first_ns is None and (bins < 3 or bins % 2 == 0):
-            raise ValueError(f"an HBT histogram needs an odd number of bins >= 3 (a bin centred on zero), got {self.bins}")
-        if bins < 3:
-            raise ValueError(f"an HBT histogram needs at least 3 bins, got {self.bins}")
-        real_number("span_ns", self.span_ns, positive=True)
-        if self.first_ns is not None:
-            real_number("first_ns", self.first_ns)
-
-    @classmethod
-    def from_centres(cls, centres, *, relative_tolerance: float = 1e-3) -> DelayAxis:
-        """The axis of equally spaced, increasing bin centres ``(K,)`` in ns (any real array, K >= 3).
-
-        ``ValueError`` when the centres are not finite, not increasing or not equally spaced within
-        ``relative_tolerance`` of the bin width (files store rounded delays).
-        """
-        values = real_tensor("centres", centres, dtype=torch.float64, integer_ok=True, ndim=1,
-                             expected="(K,) bin centres in ns")
-        if len(values) < 3:
-            raise ValueError(f"a delay axis needs at least 3 bin centres, got {len(values)}")
-        steps = values.diff()
-        width = float((values[-1] - values[0]) / (len(values) - 1))
-        if width <= 0 or (steps <= 0).any():
-            raise ValueError("delay bin centres must be strictly increasing")
-        if float((steps - width).abs().max()) > relative_tolerance * width:
-            raise ValueError(f"delay bins must be equally spaced: steps range from {float(steps.min()):.6g} to "
-                             f"{float(steps.max()):.6g} ns (mean {width:.6g} ns); rebin the histogram first")
-        return cls(bins=len(values), span_ns=width * len(values), first_ns=float(values[0]))
-
-    @property
-    def width_ns(self) -> float:
-        return self.span_ns / self.bins
-
-    @property
-    def start_ns(self) -> float:
-        """Centre of the first bin in ns."""
-        return -(self.bins // 2) * self.width_ns if self.first_ns is None else float(self.first_ns)
-
-    @property
-    def zero_bin(self) -> int:
-        """The bin centred on zero delay (symmetric axis); for a measured axis the bin nearest 0, clipped to the axis."""
-        if self.first_ns is None:
-            return self.bins // 2
-        return min(max(round(-self.start_ns / self.width_ns), 0), self.bins - 1)
-
-    def centres(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-        """``(bins,)`` bin centres in ns, of floating ``dtype`` (``TypeError`` otherwise)."""
-        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-            raise TypeError(f"dtype must be a floating-point torch dtype, got {dtype!r}")
-        if self.first_ns is None:
-            return (torch.arange(self.bins, dtype=dtype) - self.zero_bin) * self.width_ns
-        return (self.start_ns + torch.arange(self.bins, dtype=torch.float64) * self.width_ns).to(dtype)
 
 
 def three_level_g2(tau: torch.Tensor, a1: torch.Tensor, t1: torch.Tensor, a2: torch.Tensor, t2: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
-from qml_imaging.physics.hbt import DelayAxis
+from qml_imaging.physics.delay_axis import DelayAxis
 
 OVERLAP_LIMIT = 1e-3
 """Share of a peak beyond half a period above which the areas come from the model fit."""
@@ -76,7 +76,7 @@ def window_areas(counts: np.ndarray, axis: DelayAxis, period_ns: float, window_n
     """``(A_0, side areas (2 side_peaks,))``: counts ``(K,)`` summed over the bins whose centres are within
     ``window_ns / 2`` of ``k period_ns + zero_ns`` (``[c - w/2, c + w/2)``)."""
     check_period(axis, period_ns, window_ns, side_peaks)
-    centres = axis.centres().numpy()
+    centres = axis.centres_ns()
     counts = np.asarray(counts, dtype=np.float64)
     ks = [k for k in range(-side_peaks, side_peaks + 1)]
     areas = [counts[(centres >= k * period_ns + zero_ns - window_ns / 2)

@@ -44,13 +44,14 @@ def layout(record_type):
     return (33552000, 1, False) if v1 else (2**25, 2**25 - 1, False)
 
 
-def words_of(record_type, time, kind, channel, dtime=None):
-    """The 32-bit records (uint32) of sorted events, with overflow records inserted."""
+def words_of(record_type, time, kind, channel, dtime=None, start_epoch=0):
+    """The 32-bit records (uint32) of sorted events, with overflow records inserted (``start_epoch``: overflows
+    already written, for a file written in blocks)."""
     wrap, most, t3 = layout(record_type)
     time, kind, channel = (np.asarray(x, dtype=np.int64) for x in (time, kind, channel))
     dtime = np.zeros_like(time) if dtime is None else np.asarray(dtime, dtype=np.int64)
     epoch = time // wrap
-    jumps = np.diff(np.concatenate([[0], epoch]))
+    jumps = np.diff(np.concatenate([[start_epoch], epoch]))
     pieces = -(-jumps // most)
     events = _event_words(record_type, time - epoch * wrap, kind, channel, dtime, t3)
     counts = np.full(int(pieces.sum()), most, dtype=np.int64)
@@ -82,19 +83,39 @@ def _overflow_words(record_type, counts, t3):
     return (1 << 31) | (63 << 25) | counts
 
 
-def write_ptu(path, record_type, time, kind, channel, dtime=None, *, resolution_s=1e-12, micro_s=None,
-              seconds=None, sync_rate=0, extra_tags=()):
-    """A PTU file of ``record_type`` holding the events; ``resolution_s``: the T2 tag unit or the T3 sync period;
-    ``micro_s``: the T3 micro-time bin. Returns the number of records."""
-    words = words_of(record_type, time, kind, channel, dtime)
+def header(record_type, records, *, resolution_s=1e-12, micro_s=None, seconds=None, sync_rate=0, extra_tags=()):
+    """The tag header of a PTU file of ``records`` records."""
     t3 = record_type.endswith("T3")
     tags = [tag("Measurement_Mode", 3 if t3 else 2), tag("Measurement_SubMode", 0),
             tag("TTResultFormat_TTTRRecType", CODES[record_type]), tag("TTResultFormat_BitsPerRecord", 32),
-            tag("TTResult_NumberOfRecords", len(words)), tag("MeasDesc_GlobalResolution", resolution_s, FLOAT8),
+            tag("TTResult_NumberOfRecords", records), tag("MeasDesc_GlobalResolution", resolution_s, FLOAT8),
             tag("MeasDesc_Resolution", micro_s or resolution_s, FLOAT8), tag("TTResult_SyncRate", sync_rate),
             *extra_tags]
     if seconds is not None:
         tags.append(tag("MeasDesc_AcquisitionTime", round(seconds * 1000)))
-    Path(path).write_bytes(b"PQTTTR\0\0" + b"1.0.00\0\0" + b"".join([*tags, tag("Header_End", 0, EMPTY)])
-                           + words.tobytes())
+    return b"PQTTTR\0\0" + b"1.0.00\0\0" + b"".join([*tags, tag("Header_End", 0, EMPTY)])
+
+
+def write_ptu(path, record_type, time, kind, channel, dtime=None, **options):
+    """A PTU file of ``record_type`` holding the events; options of :func:`header` (``resolution_s``: the T2 tag
+    unit or the T3 sync period; ``micro_s``: the T3 micro-time bin). Returns the number of records."""
+    words = words_of(record_type, time, kind, channel, dtime)
+    Path(path).write_bytes(header(record_type, len(words), **options) + words.tobytes())
     return len(words)
+
+
+def write_ptu_blocks(path, record_type, blocks, **options):
+    """A PTU file written block by block: ``blocks`` yields ``(time, kind, channel)`` of consecutive sorted events,
+    so a file of any length is written in bounded memory. Returns the number of records."""
+    wrap = layout(record_type)[0]
+    size = len(header(record_type, 0, **options))
+    records, epoch = 0, 0
+    with Path(path).open("wb") as handle:
+        handle.write(bytes(size))
+        for time, kind, channel in blocks:
+            words = words_of(record_type, time, kind, channel, start_epoch=epoch)
+            handle.write(words.tobytes())
+            records, epoch = records + len(words), int(time[-1]) // wrap
+        handle.seek(0)
+        handle.write(header(record_type, records, **options))
+    return records

@@ -19,3 +19,23 @@ def test_g2_fit_of_a_csv_imports_no_training_code(tmp_path):
     result = subprocess.run([sys.executable, "-c", PROBE, str(csv), str(tmp_path / "fits.csv")], capture_output=True,
                             text=True, check=True, timeout=300)
     assert "LOADED []" in result.stdout, result.stdout + result.stderr
+
+
+PULSED = """
+import sys
+from qml_imaging.cli import main
+main(["g2", "fit", sys.argv[1], "--mode", "pulsed", "--side-peaks", "2", "--out", sys.argv[2]])
+print("TORCH", "torch" in sys.modules)
+"""
+
+
+def test_reading_time_tags_and_a_pulsed_fit_import_no_torch(tmp_path):
+    import numpy as np
+
+    from tests.data.photon_sources import pulsed_photons, write_t3
+
+    times, detector, _ = pulsed_photons(np.random.default_rng(0), 0.2, 20_000, 2000, 200_000)
+    write_t3(tmp_path / "p.ptu", times, detector, 20_000)
+    result = subprocess.run([sys.executable, "-c", PULSED, str(tmp_path / "p.ptu"), str(tmp_path / "fits.csv")],
+                            capture_output=True, text=True, check=True, timeout=300)
+    assert "pulsed g2(0) = " in result.stdout and "TORCH False" in result.stdout, result.stdout + result.stderr

@@ -16,8 +16,7 @@ coincidences or no singles are dark: g2(0) = 1 in every map, uncertainty 1 (no i
 fit's ``inf`` is kept out of the maps so that every map is finite) and ``dark`` marks them. The
 photon-count map is ``N = N1 + N2`` (singles), the G2 image ``N^2 (1 - g2(0))``.
 
-**Pulsed** (:func:`fit_pulsed`): g2(0) of the central peak against the side peaks at multiples of the
-laser period (:mod:`qml_imaging.physics.pulsed_g2`), the period given or stated by the file.
+Pulsed g2(0) of lab files: :mod:`qml_imaging.pipelines.g2.pulsed` (torch-free).
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ from qml_imaging.physics.g2_fit import DARK_THRESHOLD, DelayOffsetWarning, fit_g
 from qml_imaging.physics.hbt import (baseline_from_singles, baseline_from_tails, correct_background, signal_share,
                                      tail_excess)
 from qml_imaging.physics.microscopy import g2_image
-from qml_imaging.physics.pulsed_g2 import pulsed_g2
 from qml_imaging.pipelines.g2.lm import fit_g2_grid
 
 BASELINES = ("auto", "singles", "tails", "fit")
@@ -173,27 +171,3 @@ def _summed_baseline(data: HbtHistograms) -> torch.Tensor:
     return baseline_from_singles(data.singles[:, 0].sum(), data.singles[:, 1].sum(), data.axis.width_ns,
                                  data.seconds.sum()).reshape(1)
 
-
-def fit_pulsed(data: HbtHistograms, *, period_ns: float | None = None, window_ns: float | None = None,
-               side_peaks: int = 4, method: str = "auto") -> list[dict]:
-    """One row per histogram of pulsed g2(0) (:func:`~qml_imaging.physics.pulsed_g2.pulsed_g2`): ``g2``, ``sigma``,
-    ``central`` and ``side`` (mean) peak areas, ``side_peaks``, ``method`` (``windows`` or ``fit``),
-    ``lifetime_ns`` (the model fit's, or ``None``), ``period_ns``, ``window_ns``, ``events``. With singles and an
-    acquisition time, the fit's areas are tied to the uncorrelated level ``N1 N2 / T``. The period is
-    ``period_ns`` or the one the file states; ``ValueError`` when neither is known, or (from ``pulsed_g2``)
-    for a window wider than the period or side peaks beyond the axis."""
-    period = period_ns if period_ns is not None else data.period_ns
-    if period is None:
-        raise ValueError(f"{data.source}: the file states no laser repetition period; give it (--period NS)")
-    window = period if window_ns is None else window_ns
-    zero = data.zero_delay_ns or 0.0
-    rows = []
-    for i, counts in enumerate(data.counts):
-        level = float(data.singles[i].prod() / (data.seconds[i] * 1e9)) if data.has_singles else None
-        result = pulsed_g2(counts, data.axis, period, window_ns=window, side_peaks=side_peaks, method=method,
-                           zero_ns=zero, level_per_ns=level)
-        rows.append({"source": data.source, "row": i, "g2": result.g2_zero, "sigma": result.sigma,
-                     "central": result.central, "side": result.side, "side_peaks": result.side_peaks,
-                     "method": result.method, "lifetime_ns": result.lifetime_ns, "period_ns": period,
-                     "window_ns": window, "events": float(counts.sum())})
-    return rows

@@ -6,11 +6,13 @@
     qml-imaging g2 fit FILE... --mode pulsed [--period NS] [--window NS] [--side-peaks N]
                        [--areas auto|windows|fit] [--channels A,B] [--gate LOW,HIGH] [--out FITS.csv]
     qml-imaging g2 scan DIR [--cnn RUN] [--background-rate R] [--out OUT_DIR]
+    qml-imaging g2 scan SCAN.ptu [--pixels W] [--lines H] [--markers START,STOP[,FRAME]] [--axis ...] [--channels A,B]
 
 ``fit`` prints ``g2(0) +- sigma`` per histogram (``--mode pulsed``: the central coincidence peak
 against the side peaks, :func:`~qml_imaging.pipelines.g2.pulsed.fit_pulsed`) (and the CNN's estimate with ``--cnn``, a finished
 ``g2_regression`` or ``g2_measured`` run whose CNN reads histograms of the same length) and writes
-every row to a CSV. ``scan`` reads ``DIR/scan.npz`` or ``DIR/pixel_<row>_<col>.<ending>`` files and
+every row to a CSV. ``scan`` reads ``DIR/scan.npz``, ``DIR/pixel_<row>_<col>.<ending>`` files, or one
+PTU file with line/frame markers (:mod:`qml_imaging.data.marker_scan`, one streaming pass), and
 writes ``maps.npz`` (g2 maps, uncertainty, photon counts, G2 images, dark mask) and ``maps.png``.
 File formats: :mod:`qml_imaging.data.hbt_files`; fits and maps: :mod:`qml_imaging.pipelines.g2.lab`.
 """
@@ -44,7 +46,13 @@ def add_g2_commands(commands) -> None:
     _add_pulsed_options(fit)
     fit.set_defaults(handler=_fit)
     scan = actions.add_parser("scan", help="g2(0) maps, uncertainty, photon counts and the G2 image of a scan")
-    scan.add_argument("folder", help="DIR with scan.npz or pixel_<row>_<col>.<ending> files")
+    scan.add_argument("folder", help="DIR with scan.npz or pixel_<row>_<col>.<ending> files, or one PTU file with "
+                                     "line/frame markers")
+    scan.add_argument("--pixels", type=int, default=None, help="marker file: pixels per line (default: the header)")
+    scan.add_argument("--lines", type=int, default=None, help="marker file: lines per frame (default: the header)")
+    scan.add_argument("--markers", default=None, help="marker file: START,STOP[,FRAME] marker numbers (default: header)")
+    scan.add_argument("--axis", default=None, help="marker file: BINS,SPAN_NS[,FIRST_NS] delay axis (default 215,500)")
+    scan.add_argument("--channels", default=None, help="marker file: the two detector inputs A,B (default 0,1)")
     scan.add_argument("--cnn", default=None, help="a finished g2_regression or g2_measured run")
     scan.add_argument("--background-rate", type=float, default=None, help="counts/s per channel off the emitters")
     scan.add_argument("--executor", default="local", choices=("local", "ray"),
@@ -189,11 +197,12 @@ def _scan(arguments: argparse.Namespace) -> int:
     from qml_imaging.reporting import figures
     from qml_imaging.runs import save_arrays_atomic
 
-    data, shape = read_scan(arguments.folder)
+    data, shape = _scan_data(arguments) if Path(arguments.folder).is_file() else read_scan(arguments.folder)
     model = load_cnn(arguments.cnn) if arguments.cnn else None
     grid = GridSettings(executor=arguments.executor, tasks_at_once=arguments.tasks_at_once)
     maps = scan_maps(data, shape, model=model, background_rate=arguments.background_rate, grid=grid)
-    out = Path(arguments.out or Path(arguments.folder) / "g2_maps")
+    folder = Path(arguments.folder)
+    out = Path(arguments.out or (folder.with_name(folder.stem + "_g2_maps") if folder.is_file() else folder / "g2_maps"))
     out.mkdir(parents=True, exist_ok=True)
     save_arrays_atomic(out / "maps.npz", **maps)
     images = [name for name in ("counts", "g2_lm", "sigma_lm", "G2_lm", "g2_cnn", "G2_cnn") if name in maps]
@@ -205,3 +214,21 @@ def _scan(arguments: argparse.Namespace) -> int:
           f"{float(np.median(maps['g2_lm'][lit])) if lit.any() else float('nan'):.3f}")
     print(f"wrote {out / 'maps.npz'} and {out / 'maps.png'}")
     return 0
+
+
+def _scan_data(arguments: argparse.Namespace):
+    """A marker-based scan file (:func:`~qml_imaging.data.marker_scan.read_marker_scan`) read with the options."""
+    from qml_imaging.data.marker_scan import read_marker_scan
+    from qml_imaging.physics.delay_axis import DelayAxis
+
+    markers = None
+    if arguments.markers is not None:
+        try:
+            markers = tuple(int(m) for m in arguments.markers.split(","))
+            if len(markers) not in (2, 3):
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"--markers must be START,STOP[,FRAME] marker numbers, got {arguments.markers!r}") from None
+    return read_marker_scan(arguments.folder, axis=_axis(arguments.axis) or DelayAxis(),
+                            channels=_channels(arguments.channels) or (0, 1), pixels=arguments.pixels,
+                            lines=arguments.lines, markers=markers)

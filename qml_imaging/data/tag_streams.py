@@ -91,10 +91,13 @@ def _timing(source: TagSource) -> tuple[int | float, bool]:
     return (round(ratio), True) if abs(ratio - round(ratio)) < 1e-9 * ratio else (ratio, False)
 
 
-def photon_times(source: TagSource, events: Events, ratio: int | float = 1) -> np.ndarray:
-    """``(N,)`` int64 absolute times of ``events`` in ticks of ``source.tick_s``."""
+def photon_times(source: TagSource, events: Events, ratio: int | float | None = None) -> np.ndarray:
+    """``(N,)`` int64 absolute times of ``events`` in ticks of ``source.tick_s`` (``ratio``: sync periods in ticks,
+    computed from the source when not given)."""
     if not source.t3:
         return events.time
+    if ratio is None:
+        ratio = _timing(source)[0]
     if isinstance(ratio, int):
         return events.time * ratio + events.dtime
     return np.rint(events.time * ratio).astype(np.int64) + events.dtime

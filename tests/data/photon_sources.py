@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from tests.data.ptu_writer import PHOTON, SYNC, write_ptu
+from tests.data.ptu_writer import MARKER, PHOTON, SYNC, write_ptu
 
 
 def pulsed_photons(rng, g2_zero, period_ps, lifetime_ps, pulses, eta=0.05):
@@ -47,3 +47,36 @@ def write_t2_with_sync(path, times_ps, detector, period_ps, pulses, record_type=
     order = np.argsort(time, kind="stable")
     return write_ptu(path, record_type, time[order], kind[order], channel[order], resolution_s=1e-12,
                      seconds=pulses * period_ps * 1e-12, sync_rate=round(1e12 / period_ps))
+
+
+def marker_scan_events(rng, image_rates, dwell_s, retrace_s=1e-3, lifetime_s=5e-9, background_cps=0.0, frames=1):
+    """Photons of a raster scan with line start (marker bit 1), line stop (bit 2) and frame (bit 4) markers.
+
+    ``image_rates`` ``(E, H, W)``: each emitter's detected rate (counts/s) with the beam on each pixel. Each
+    emitter is one single-photon source (a renewal process of rate up to its peak, thinned by its rate at the
+    beam's pixel, which keeps g2(0) = 0); ``background_cps`` is Poisson. Returns ``(time ps, kind, channel)``
+    sorted, ready for :func:`tests.data.ptu_writer.write_ptu`."""
+    emitters, height, width = image_rates.shape
+    line_s = width * dwell_s
+    starts = (np.arange(frames * height) * (line_s + retrace_s))
+    total = starts[-1] + line_s
+    times = []
+    for rates in image_rates:
+        peak = rates.max()
+        gaps = rng.exponential(1 / peak, int(peak * total * 1.1) + 10) + rng.exponential(lifetime_s, int(peak * total * 1.1) + 10)
+        emitted = np.cumsum(gaps)
+        emitted = emitted[emitted < total]
+        line = np.searchsorted(starts, emitted, side="right") - 1
+        column = ((emitted - starts[line]) // dwell_s).astype(int)
+        inside = column < width
+        rate = np.where(inside, rates[line % height, np.minimum(column, width - 1)], 0.0)
+        times.append(emitted[rng.random(len(emitted)) < rate / peak])
+    times.append(rng.uniform(0, total, rng.poisson(background_cps * total)))
+    light = np.round(np.concatenate(times) * 1e12).astype(np.int64)
+    marks = np.round(np.concatenate([starts, starts + line_s, starts[::height]]) * 1e12).astype(np.int64)
+    bits = np.concatenate([np.full(len(starts), 1), np.full(len(starts), 2), np.full(frames, 4)])
+    time = np.concatenate([light, marks])
+    kind = np.concatenate([np.full(len(light), PHOTON), np.full(len(marks), MARKER)])
+    channel = np.concatenate([rng.integers(0, 2, len(light)), bits])
+    order = np.lexsort((-kind, time))  # a frame marker before the line start at the same time
+    return time[order], kind[order], channel[order]

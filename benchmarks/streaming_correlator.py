@@ -47,6 +47,7 @@ def blocks(photons: int, seed: int, rate: float = 4e5, block_seconds: float = 2.
         n = min(int(rate * block_seconds), photons - made)
         seconds = n / rate
         emitter = start + np.cumsum(rng.exponential(1 / (0.9 * rate), int(0.9 * n)) + rng.exponential(20e-9, int(0.9 * n)))
+        emitter = emitter[emitter < start + seconds]  # blocks must not overlap: the tags of a T2 file are in order
         light = np.concatenate([emitter, start + rng.uniform(0, seconds, n - len(emitter))])
         time = np.sort(np.round(light * 1e12).astype(np.int64))
         yield time, np.full(len(time), PHOTON), rng.integers(0, 2, len(time))

@@ -52,25 +52,26 @@ class _Binning:
 def _pair_counts(start: np.ndarray, stop: np.ndarray, binning: _Binning, convention: str,
                  start_labels: np.ndarray | None = None, stop_labels: np.ndarray | None = None,
                  labels: int = 1) -> np.ndarray:
-    """``(labels, bins)`` int64 pair counts of sorted int64 ``start`` and ``stop``; vectorised over the
-    k-th stop inside each start's window (the windows hold few stops, so few passes)."""
+    """``(labels, bins)`` int64 pair counts of sorted int64 ``start`` and ``stop``: one binary search per start for
+    its first stop on the axis, then the k-th stops while they stay on it (the windows hold few stops, so few
+    passes over a shrinking set of starts)."""
     first = np.searchsorted(stop, start + binning.first, side="left")
-    last = np.searchsorted(stop, start + binning.stop_at, side="left")
-    if convention == "start-stop":
-        last = np.minimum(last, first + 1)
     counts = np.zeros(labels * binning.bins, dtype=np.int64)
-    active = np.flatnonzero(last > first)
+    active = np.flatnonzero(first < len(stop))
     k = 0
-    while len(active):
+    while len(active) and (k == 0 or convention == "all-pairs"):
         partner = first[active] + k
-        index = binning.index(stop[partner] - start[active])
-        on_axis = (index >= 0) & (index < binning.bins)
+        delays = stop[partner] - start[active]
+        near = delays < binning.stop_at
+        active, partner, delays = active[near], partner[near], delays[near]
+        index = binning.index(delays)
+        on_axis = index < binning.bins
         if start_labels is not None:
             on_axis &= start_labels[active] == stop_labels[partner]
             index = index + start_labels[active].astype(np.int64) * binning.bins
         counts += np.bincount(index[on_axis], minlength=len(counts))
         k += 1
-        active = active[last[active] - first[active] > k]
+        active = active[first[active] + k < len(stop)]
     return counts.reshape(labels, binning.bins)
 
 

@@ -1,7 +1,7 @@
 """PicoQuant files: PHU histograms and PTU T2/T3 time tags streamed into a histogram.
 
 Both headers are read by :mod:`qml_imaging.data.pq_header` first, with every length checked against the
-file; PTU records are memory-mapped and decoded by their meaning (:mod:`qml_imaging.data.tttr_records`).
+file; PTU records are read in chunks and decoded by their meaning (:mod:`qml_imaging.data.tttr_records`).
 Formats as described in :mod:`qml_imaging.data.hbt_files`. (ptufile, which reads these files too,
 decodes SYNC events of HydraHarp-family T2 records as input 0 and fails on damaged headers with
 internal errors; hence this small reader of the public layout.)
@@ -69,7 +69,7 @@ def read_phu(path: Path) -> HbtHistograms:
 
 def open_ptu(path: str | Path) -> TagSource:
     """A PTU file opened for streaming: its header read and checked (record type, record count against the
-    file's size, resolutions), its records memory-mapped and decoded chunk by chunk by meaning
+    file's size, resolutions), its records read and decoded chunk by chunk by meaning
     (:mod:`qml_imaging.data.tttr_records`). ``ValueError`` naming the file for an unknown record type,
     a truncated file or a damaged header."""
     path = Path(path)
@@ -102,14 +102,18 @@ def open_ptu(path: str | Path) -> TagSource:
 
 
 def _chunks(path: Path, offset: int, records: int, record_type, size: int) -> Iterator[Events]:
-    words = np.memmap(path, dtype="<u4", mode="r", offset=offset, shape=(records,))
+    """Records read ``size`` at a time with plain reads (not a memory map, whose pages would stay resident and grow
+    with the file), decoded with the overflow count carried across chunks."""
     overflows = 0
-    for first in range(0, records, size):
-        try:
-            events, overflows = decode(words[first:first + size], record_type, overflows, first)
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}; the file is damaged: {FIX}") from None
-        yield events
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        for first in range(0, records, size):
+            words = np.frombuffer(handle.read(4 * min(size, records - first)), dtype="<u4")
+            try:
+                events, overflows = decode(words, record_type, overflows, first)
+            except ValueError as error:
+                raise ValueError(f"{path}: {error}; the file is damaged: {FIX}") from None
+            yield events
 
 
 def read_ptu(path: str | Path, *, axis: DelayAxis = DelayAxis(), channels: tuple = (0, 1),

@@ -25,8 +25,8 @@ from qml_imaging.data.histograms import HbtHistograms
 from qml_imaging.data.tttr_records import MARKER, PHOTON, SYNC, Events
 from qml_imaging.physics.delay_axis import DelayAxis
 
-CHUNK_RECORDS = 1 << 20
-"""Records decoded at a time (4 MiB of PTU records; the decoded chunk takes about 40 MiB)."""
+CHUNK_RECORDS = 1 << 18
+"""Records decoded at a time (1 MiB of PTU records; the decoded chunk and its temporaries take about 15 MiB)."""
 SYNC_NAME = "sync"
 MAX_INPUTS = 64
 
@@ -149,10 +149,14 @@ def correlate_source(source: TagSource, axis: DelayAxis, channels: tuple = (0, 1
             continue
         census.add(events)
         times = photon_times(source, events, ratio)
-        streams = [_ordered(times[_selected(events, c, gate)]) for c in (first, second)]
+        streams = [times[_selected(events, c, gate)] for c in (first, second)]
+        streams = [_ordered(s) for s in streams] if source.t3 else streams
         singles += [len(s) for s in streams]
         frontier = int(events.time[-1] * ratio) if source.t3 else int(times[-1])
-        correlator.add(streams[0], streams[1], frontier)
+        try:
+            correlator.add(streams[0], streams[1], frontier)
+        except ValueError as error:
+            raise ValueError(f"{source.path}: {error}: the tags go back in time, the file is damaged") from None
         span = [times[0] if span[0] is None else span[0], times[-1]]
     _check_singles(source, (first, second), singles, census)
     seconds = source.seconds or float(span[1] - span[0]) * source.tick_s

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PHOTON, SYNC, MARKER = 0, 1, 2
-"""Event kinds in :attr:`Events.kind`."""
+PHOTON, SYNC, MARKER, OVERFLOW = 0, 1, 2, 3
+"""Event kinds in :attr:`Events.kind` (an overflow record stays in place, timed at the start of its period, so
+that a chunk is decoded without copying it)."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,10 @@ RECORD_TYPES = {t.code: t for t in (
 
 @dataclass(frozen=True)
 class Events:
-    """Decoded events ``(N,)`` in record order: ``time`` int64 (T2: ticks of the global resolution; T3: the
-    absolute sync number), ``kind`` uint8 (:data:`PHOTON`, :data:`SYNC`, :data:`MARKER`), ``channel`` int16
-    (the input of a photon, the bits of a marker, 0 for SYNC), ``dtime`` int64 micro times (T3) or ``None``."""
+    """Decoded records ``(N,)`` in order: ``time`` int64 (T2: ticks of the global resolution; T3: the absolute
+    sync number), ``kind`` uint8 (:data:`PHOTON`, :data:`SYNC`, :data:`MARKER`, :data:`OVERFLOW`), ``channel``
+    int16 (the input of a photon, the bits of a marker, 0 otherwise), ``dtime`` int64 micro times (T3; 0 for
+    other kinds) or ``None``."""
 
     time: np.ndarray
     kind: np.ndarray
@@ -81,59 +83,82 @@ class Events:
         return len(self.time)
 
 
+@dataclass(frozen=True)
+class _Fields:
+    """One chunk split by meaning: ``special`` indices of the special records and, for them, which are overflows
+    (``overflow``, with ``increment``), SYNC events (``sync``) and markers (``marker``, with their ``bits``);
+    per record the ``channel`` (photon input), the time-tag ``field`` (T2 ticks or T3 sync count within the
+    current overflow) and ``dtime`` (T3); ``bad``: whether any record fits no layout, and the first one."""
+
+    special: np.ndarray
+    overflow: np.ndarray
+    increment: np.ndarray | int
+    sync: np.ndarray
+    marker: np.ndarray
+    bits: np.ndarray
+    channel: np.ndarray
+    field: np.ndarray
+    dtime: np.ndarray | None
+    bad: np.ndarray
+
+
 def decode(words: np.ndarray, record_type: RecordType, overflows: int = 0, first: int = 0) -> tuple[Events, int]:
     """``(events, overflows after the chunk)`` of ``words`` ``(N,)`` uint32; ``overflows`` counted before it,
     ``first`` its first record's index in the file (for errors). ``ValueError`` naming the record for a word
-    no layout allows (a damaged file)."""
-    words = np.asarray(words, dtype=np.uint32).astype(np.int64)
-    fields = _picoharp(words, record_type.t3) if record_type.family == "picoharp" else _hydraharp(words, record_type)
-    overflow, increment, kind, channel, low, bad = fields
-    if bad.any():
-        index = int(np.argmax(bad))
+    no layout allows (a damaged file). Special records are handled by index, so a chunk of photons costs a
+    few passes over its words."""
+    words = np.asarray(words, dtype=np.uint32)
+    split = _picoharp(words, record_type.t3) if record_type.family == "picoharp" else _hydraharp(words, record_type)
+    if split.bad.any():
+        index = int(np.flatnonzero(split.bad)[0])
         raise ValueError(f"record {first + index} ({int(words[index]):#010x}) is not a valid {record_type.name} record")
-    counts = np.cumsum(np.where(overflow, increment, 0)) + overflows
-    keep = ~overflow
-    after = int(counts[-1]) if len(counts) else overflows
-    if record_type.t3:
-        sync_field, dtime = low
-        events = Events(counts[keep] * record_type.wrap + sync_field[keep], kind[keep].astype(np.uint8),
-                        channel[keep].astype(np.int16), dtime[keep])
-    else:
-        events = Events(counts[keep] * record_type.wrap + low[keep], kind[keep].astype(np.uint8),
-                        channel[keep].astype(np.int16))
-    return events, after
+    places = split.special[split.overflow]
+    steps = np.concatenate([[overflows], overflows + np.cumsum(split.increment * np.ones(len(places), dtype=np.int64))])
+    count = np.repeat(steps, np.diff(np.concatenate([[0], places, [len(words)]])))  # an overflow opens its period
+    kind = np.zeros(len(words), dtype=np.uint8)
+    kind[split.special[split.sync]] = SYNC
+    kind[split.special[split.marker]] = MARKER
+    kind[places] = OVERFLOW
+    channel = split.channel.astype(np.int16)
+    channel[split.special[split.sync]] = 0
+    channel[split.special[split.marker]] = split.bits
+    channel[places] = 0
+    field = split.field
+    field[places] = 0
+    time = count * record_type.wrap + field
+    dtime = split.dtime
+    if dtime is not None:
+        dtime = dtime.astype(np.int64)
+        dtime[split.special] = 0
+    return Events(time, kind, channel, dtime), int(steps[-1])
 
 
-def _picoharp(words: np.ndarray, t3: bool):
+def _picoharp(words: np.ndarray, t3: bool) -> _Fields:
     chan = words >> 28
-    special = chan == 15
+    special = np.flatnonzero(chan == 15)
     if t3:
-        sync_field, dtime = words & 0xFFFF, (words >> 16) & 0xFFF
-        overflow = special & (dtime == 0)
-        marker = special & ~overflow
-        channel = np.where(marker, dtime & 0xF, chan - 1)
-        bad = ~special & ((chan < 1) | (chan > 4))
-        return overflow, 1, np.where(marker, MARKER, PHOTON), channel, (sync_field, np.where(marker, 0, dtime)), bad
+        dtime = (words >> 16) & 0xFFF
+        marks = dtime[special]
+        bad = (chan != 15) & ((chan < 1) | (chan > 4))
+        return _Fields(special, marks == 0, 1, np.zeros(len(special), bool), marks != 0, (marks & 0xF)[marks != 0],
+                       chan.astype(np.int16) - 1, (words & 0xFFFF).astype(np.int64), dtime, bad)
     field = words & 0x0FFFFFFF
-    overflow = special & ((field & 0xF) == 0)
-    marker = special & ~overflow
-    bad = ~special & (chan > 4)
-    return overflow, 1, np.where(marker, MARKER, PHOTON), np.where(marker, field & 0xF, chan), field, bad
+    marks = field[special] & 0xF
+    bad = (chan != 15) & (chan > 4)
+    return _Fields(special, marks == 0, 1, np.zeros(len(special), bool), marks != 0, marks[marks != 0],
+                   chan.astype(np.int16), field.astype(np.int64), None, bad)
 
 
-def _hydraharp(words: np.ndarray, record_type: RecordType):
-    special = (words >> 31) == 1
+def _hydraharp(words: np.ndarray, record_type: RecordType) -> _Fields:
+    special = np.flatnonzero(words >> 31)
     chan = (words >> 25) & 0x3F
-    overflow = special & (chan == 63)
-    marker = special & (chan >= 1) & (chan <= 15)
-    sync = special & (chan == 0) & (not record_type.t3)
-    bad = special & ~overflow & ~marker & ~sync
-    kind = np.where(sync, SYNC, np.where(marker, MARKER, PHOTON))
-    channel = np.where(sync, 0, chan)
-    if record_type.t3:
-        sync_field = words & 0x3FF
-        increment = 1 if record_type.version == 1 else np.maximum(sync_field, 1)
-        return overflow, increment, kind, channel, (sync_field, (words >> 10) & 0x7FFF), bad
-    field = words & 0x1FFFFFF
-    increment = 1 if record_type.version == 1 else np.maximum(field, 1)
-    return overflow, increment, kind, channel, field, bad
+    kinds = chan[special]
+    overflow = kinds == 63
+    marker = (kinds >= 1) & (kinds <= 15)
+    sync = (kinds == 0) & (not record_type.t3)
+    bad = np.zeros(len(words), dtype=bool)
+    bad[special[~(overflow | marker | sync)]] = True
+    low = words & (0x3FF if record_type.t3 else 0x1FFFFFF)
+    increment = 1 if record_type.version == 1 else np.maximum(low[special[overflow]], 1).astype(np.int64)
+    dtime = (words >> 10) & 0x7FFF if record_type.t3 else None
+    return _Fields(special, overflow, increment, sync, marker, kinds[marker], chan, low.astype(np.int64), dtime, bad)

@@ -107,9 +107,9 @@ def _laplace_mass(edges: np.ndarray, centre: np.ndarray, lifetime: float) -> np.
 
 def pulsed_model(parameters: np.ndarray, edges: np.ndarray, period_ns: float) -> np.ndarray:
     """Expected counts per bin ``(K,)`` of the pulsed model for ``[g2(0), A, t1, B, t0]`` (module docstring);
-    every peak whose tail reaches the axis (within 30 lifetimes) is included."""
+    every peak whose tail reaches the axis (within 12 lifetimes: the rest is below 1e-5 of a peak) is included."""
     g2, area, lifetime, background, zero = parameters
-    reach = 30 * lifetime
+    reach = 12 * lifetime
     ks = np.arange(math.floor((edges[0] - zero - reach) / period_ns), math.ceil((edges[-1] - zero + reach) / period_ns) + 1)
     mass = _laplace_mass(edges, ks * period_ns + zero, lifetime)
     scale = np.where(ks == 0, g2, 1.0)

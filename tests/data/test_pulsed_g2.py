@@ -71,3 +71,10 @@ def test_a_window_wider_than_the_period_and_missing_periods_are_refused(tmp_path
     assert "no wider than the repetition period" in capsys.readouterr().err
     assert main(["g2", "fit", str(tmp_path / "h.csv"), "--period", "10", "--out", str(tmp_path / "f.csv")]) == 2
     assert "--period: options of --mode pulsed" in capsys.readouterr().err
+
+
+def test_photon_hdf5_without_h5py_is_one_line_naming_the_extra(tmp_path, monkeypatch):
+    (tmp_path / "x.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    monkeypatch.setitem(__import__("sys").modules, "h5py", None)
+    with pytest.raises(ImportError, match=r'reading Photon-HDF5 files needs h5py: pip install "qml-imaging\[lab\]"'):
+        read_histograms(tmp_path / "x.h5")

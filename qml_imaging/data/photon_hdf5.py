@@ -81,14 +81,22 @@ def _fields(path: Path, handle) -> tuple[int, float, float | None, float | None,
 
 
 def _chunks(path: Path, count: int, t3: bool, size: int) -> Iterator[Events]:
-    with _h5py().File(path, "r") as handle:
-        photons = handle[_PHOTONS]
-        for first in range(0, count, size):
-            part = slice(first, first + size)
-            time = photons["timestamps"][part].astype(np.int64)
-            channel = photons["detectors"][part].astype(np.int16)
-            dtime = photons["nanotimes"][part].astype(np.int64) if t3 else None
-            yield Events(time, np.full(len(time), PHOTON, dtype=np.uint8), channel, dtime)
+    try:
+        with _h5py().File(path, "r") as handle:
+            photons = handle[_PHOTONS]
+            for first in range(0, count, size):
+                yield _events(photons, slice(first, first + size), t3)
+    except (OSError, KeyError, ValueError) as error:
+        raise ValueError(f"{path}: a damaged Photon-HDF5 file ({error}); convert it again (phconvert)") from None
+
+
+def _events(photons, part: slice, t3: bool) -> Events:
+    time = photons["timestamps"][part].astype(np.int64)
+    channel = photons["detectors"][part].astype(np.int16)
+    if channel.size and channel.min() < 0:
+        raise ValueError(f"detector ids must be >= 0, found {int(channel.min())}")
+    dtime = photons["nanotimes"][part].astype(np.int64) if t3 else None
+    return Events(time, np.full(len(time), PHOTON, dtype=np.uint8), channel, dtime)
 
 
 def write_photon_hdf5(path: str | Path, timestamps: np.ndarray, detectors: np.ndarray, timestamps_unit: float, *,

@@ -94,3 +94,20 @@ def test_a_ptu_header_without_its_end_tag_is_named(tmp_path):
     (tmp_path / "x.ptu").write_bytes(b"PQTTTR\0\0" + b"1.0.00\0\0" + tag("Measurement_Mode", 2) + tag("A", 1, EMPTY))
     with pytest.raises(ValueError, match="x.ptu: damaged header: the file ends inside the header"):
         read_histograms(tmp_path / "x.ptu")
+
+
+def test_a_damaged_photon_hdf5_file_is_one_line(tmp_path):
+    pytest.importorskip("h5py")
+    from qml_imaging.data.photon_hdf5 import write_photon_hdf5
+
+    path = write_photon_hdf5(tmp_path / "p.h5", np.arange(0, 10_000, 7), np.arange(1429) % 2, 1e-9)
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match=r"p.h5: (not a readable HDF5 file|a damaged Photon-HDF5 file)"):
+        read_histograms(path)
+    import h5py
+
+    with h5py.File(tmp_path / "q.h5", "w") as handle:
+        handle["photon_data/timestamps"] = np.arange(5)
+    with pytest.raises(ValueError, match="q.h5: not a Photon-HDF5 file: it lacks /photon_data/detectors"):
+        read_histograms(tmp_path / "q.h5")

@@ -10,7 +10,6 @@ not). The readers: :mod:`qml_imaging.data.hbt_files`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
 from typing import TYPE_CHECKING
 
 import numpy as np

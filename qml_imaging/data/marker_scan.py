@@ -22,9 +22,14 @@ import numpy as np
 
 from qml_imaging.data.correlator import StreamingCorrelator
 from qml_imaging.data.histograms import HbtHistograms
-from qml_imaging.data.pq_header import read_header
 from qml_imaging.data.picoquant import PTU_MAGIC, open_ptu
-from qml_imaging.data.tag_streams import CHUNK_RECORDS, TagSource, parse_channels, photon_times
+from qml_imaging.data.pq_header import read_header
+from qml_imaging.data.tag_streams import (
+    CHUNK_RECORDS,
+    TagSource,
+    parse_channels,
+    photon_times,
+)
 from qml_imaging.data.tttr_records import MARKER, PHOTON, Events
 from qml_imaging.physics.delay_axis import DelayAxis
 

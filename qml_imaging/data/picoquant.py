@@ -23,7 +23,6 @@ from qml_imaging.data.tag_streams import CHUNK_RECORDS, TagSource, correlate_sou
 from qml_imaging.data.tttr_records import RECORD_TYPES, Events, decode
 from qml_imaging.physics.delay_axis import DelayAxis
 
-
 PTU_MAGIC, PHU_MAGIC = b"PQTTTR\0\0", b"PQHISTO\0"
 MAX_BINS = 1 << 26
 """More bins than this in one PHU curve is a damaged header."""

@@ -56,7 +56,7 @@ def marker_scan_events(rng, image_rates, dwell_s, retrace_s=1e-3, lifetime_s=5e-
     emitter is one single-photon source (a renewal process of rate up to its peak, thinned by its rate at the
     beam's pixel, which keeps g2(0) = 0); ``background_cps`` is Poisson. Returns ``(time ps, kind, channel)``
     sorted, ready for :func:`tests.data.ptu_writer.write_ptu`."""
-    emitters, height, width = image_rates.shape
+    _, height, width = image_rates.shape
     line_s = width * dwell_s
     starts = (np.arange(frames * height) * (line_s + retrace_s))
     total = starts[-1] + line_s

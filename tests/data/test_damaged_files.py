@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from qml_imaging.cli import main
-from qml_imaging.data.hbt_files import HbtHistograms, read_histograms, read_scan, write_npz
+from qml_imaging.data.hbt_files import (
+    HbtHistograms,
+    read_histograms,
+    read_scan,
+    write_npz,
+)
 from qml_imaging.physics.hbt import DelayAxis
 from tests.data.ptu_writer import EMPTY, FLOAT8, INT8, PHOTON, tag, write_ptu
 from tests.data.test_hbt_files import write_phu

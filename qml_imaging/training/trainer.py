@@ -123,18 +123,8 @@ class Trainer:
             else self.module
         )
         self.players = dict(players) if players is not None else None
-        if self.players is not None:
-            if not self.players:
-                raise ValueError(f"{fit_name}: players must name at least one sub-module")
-            if self.group.is_distributed:
-                raise ValueError(f"{fit_name}: a fit with several players (optimizers) cannot run under torchrun")
-            missing = [name for name in self.players if not isinstance(getattr(self.module, name, None), nn.Module)]
-            if missing:
-                raise ValueError(f"{fit_name}: players {missing} are not sub-modules of {type(self.module).__name__}")
-            self.optimizers = {name: _make_optimizer(getattr(self.module, name), settings, options)
-                               for name, options in self.players.items()}
-        else:
-            self.optimizers = {"model": _make_optimizer(self.module, settings)}
+        self.optimizers = self._player_optimizers() if self.players is not None else {
+            "model": _make_optimizer(self.module, settings)}
         self.schedulers = {name: _make_scheduler(optimizer, settings) for name, optimizer in self.optimizers.items()}
         self.optimizer = next(iter(self.optimizers.values()))
         self.scheduler = next(iter(self.schedulers.values()))
@@ -147,6 +137,19 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
         sinks = live_sinks(settings.logging, metrics.path.parent, fit_name) if metrics is not None else []
         self.callbacks: list[Callback] = [*sinks, *callbacks]
+
+    def _player_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """One optimizer per player (a sub-module named in ``players``, with its options); ValueError naming the
+        fit for no players, players that are not sub-modules, or several players under torchrun."""
+        if not self.players:
+            raise ValueError(f"{self.fit_name}: players must name at least one sub-module")
+        if self.group.is_distributed:
+            raise ValueError(f"{self.fit_name}: a fit with several players (optimizers) cannot run under torchrun")
+        missing = [name for name in self.players if not isinstance(getattr(self.module, name, None), nn.Module)]
+        if missing:
+            raise ValueError(f"{self.fit_name}: players {missing} are not sub-modules of {type(self.module).__name__}")
+        return {name: _make_optimizer(getattr(self.module, name), self.settings, options)
+                for name, options in self.players.items()}
 
     @property
     def eval_model(self) -> nn.Module:
@@ -402,7 +405,7 @@ def _dataset_batches(dataset: Dataset, settings: TrainSettings, seed: int, *, me
     starts = list(range(0, shard, batch_size))
     if merge_single and len(starts) > 1 and shard - starts[-1] == 1:
         starts.pop()  # the last sample joins the batch before it
-    bounds = list(zip(starts, [*starts[1:], shard]))
+    bounds = list(zip(starts, [*starts[1:], shard], strict=True))
 
     def batches(epoch: int, generator: torch.Generator) -> Iterator[Any]:
         # The shuffle must be the same on every rank so that the shards partition the data.

@@ -36,7 +36,7 @@ def offsets(seeds: int) -> None:
         histograms = torch.poisson((baseline[:, None] * curve).expand(seeds, -1), generator=torch.Generator().manual_seed(0))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = g2_fit.fit_g2(histograms, axis, baseline=baseline.expand(seeds))
+            fit = g2_fit.fit_g2(histograms, axis, baseline=baseline.expand(seeds), sampling="centre")
         within = ((fit.g2_zero - 0.15).abs() < 2 * fit.uncertainty).double().mean().item()
         recovered = ((fit.zero_delay_ns - offset).abs() < 0.5).double().mean().item()
         print(f"offset {offset:4.1f} ns: g2(0) {fit.g2_zero.mean():.3f} (scatter {fit.g2_zero.std():.3f}, median sigma "
@@ -74,17 +74,13 @@ def fitted_baseline(n: int) -> None:
         flat = EmitterParameters(torch.zeros(n, dtype=torch.float64), pixels.t1, torch.zeros(n, dtype=torch.float64), pixels.t2, pixels.rate)
         scale = 300.0 / expected_histogram(flat, 1.0, axis)[:, 0]
         histograms = torch.poisson(expected_histogram(pixels, 1.0, axis) * scale[:, None], generator=generator)
-        results = g2_fit._fit_many(histograms.numpy(), np.full(n, np.nan), (axis.centres().numpy(), 0.0, 4, axis.width_ns))
-        error = results[:, 0] - g2.numpy()
-        kept = results[:, 7] <= g2_fit.BASELINE_TAIL_TOLERANCE
-        try:
-            g2_fit.fit_g2(histograms[:5], axis, zero_delay_ns=0.0)
-            refused = "accepted"
-        except g2_fit.BaselineNotIdentifiable as error_text:
-            refused = f"refused: {str(error_text)[:90]}..."
+        fit = g2_fit.fit_g2(histograms, axis, zero_delay_ns=0.0, sampling="centre")
+        error = (fit.g2_zero - g2).numpy()
+        kept = fit.measured.numpy()
+        reasons = sorted({status.split(":")[0] for status in fit.status if status})
         print(f"axis {axis.span_ns:.0f} ns / {axis.bins} bins: bias of all {n} fits {error.mean():+.4f} "
-              f"(std error {error.std() / np.sqrt(n):.4f}); {int((~kept).sum())} would be refused; bias of the kept "
-              f"{error[kept].mean() if kept.any() else float('nan'):+.4f} over {int(kept.sum())}; fit_g2: {refused}")
+              f"(std error {error.std() / np.sqrt(n):.4f}); {int((~kept).sum())} refused ({', '.join(reasons)}); bias "
+              f"of the kept {error[kept].mean() if kept.any() else float('nan'):+.4f} over {int(kept.sum())}")
 
 
 if __name__ == "__main__":

@@ -2,17 +2,24 @@
 
     qml-imaging g2 fit FILE... [--zero fit|NS] [--baseline auto|singles|tails|fit] [--rho R]
                        [--delay-unit ps|ns|us|s] [--axis BINS,SPAN_NS[,FIRST_NS]] [--channels A,B]
-                       [--convention all-pairs|start-stop] [--gate LOW,HIGH] [--cnn RUN] [--out FITS.csv]
+                       [--convention all-pairs|start-stop] [--gate LOW,HIGH] [--jitter NS|fit] [--cnn RUN]
+                       [--out FITS.csv] [--plot]
     qml-imaging g2 fit FILE... --mode pulsed [--period NS] [--window NS] [--side-peaks N]
                        [--areas auto|windows|fit] [--channels A,B] [--gate LOW,HIGH] [--out FITS.csv]
     qml-imaging g2 scan DIR [--cnn RUN] [--background-rate R] [--out OUT_DIR]
     qml-imaging g2 scan SCAN.ptu [--pixels W] [--lines H] [--markers START,STOP[,FRAME]] [--axis ...] [--channels A,B]
 
-``fit`` prints ``g2(0) +- sigma`` per histogram (``--mode pulsed``: the central coincidence peak
-against the side peaks, :func:`~qml_imaging.pipelines.g2.pulsed.fit_pulsed`) (and the CNN's estimate with ``--cnn``, a finished
-``g2_regression`` or ``g2_measured`` run whose CNN reads histograms of the same length) and writes
-every row to a CSV. ``scan`` reads ``DIR/scan.npz``, ``DIR/pixel_<row>_<col>.<ending>`` files, or one
-PTU file with line/frame markers (:mod:`qml_imaging.data.marker_scan`, one streaming pass), and
+``fit`` prints one line per histogram: the emitter's ``g2(0) +- sigma``, the measured curve's value at
+zero delay, ``a1, t1, a2, t2``, the jitter, the zero delay, the baseline (each with its sigma) and the
+reduced deviance (and the CNN's estimate with ``--cnn``, a finished ``g2_regression`` or ``g2_measured``
+run whose CNN reads histograms of the same length), or ``refused: <reason>: <fix>`` when the file or the
+fit cannot give a measurement (:mod:`qml_imaging.physics.g2_fit`, :mod:`qml_imaging.pipelines.g2.lab_checks`);
+``--mode pulsed``: the central coincidence peak against the side peaks,
+:func:`~qml_imaging.pipelines.g2.pulsed.fit_pulsed`. Every row goes to a CSV (written atomically; a refused
+row has an empty g2(0) and its reason in ``status``); ``--plot`` draws data, fit and residuals per
+histogram into ``<out>_plots/<file>_<row>.png``. ``scan`` reads ``DIR/scan.npz``,
+``DIR/pixel_<row>_<col>.<ending>`` files, or one PTU file with line/frame markers
+(:mod:`qml_imaging.data.marker_scan`, one streaming pass), and
 writes ``maps.npz`` (g2 maps, uncertainty, photon counts, G2 images, dark mask) and ``maps.png``.
 File formats: :mod:`qml_imaging.data.hbt_files`; fits and maps: :mod:`qml_imaging.pipelines.g2.lab`.
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 from pathlib import Path
 
 
@@ -41,8 +49,10 @@ def add_g2_commands(commands) -> None:
                           "for the SYNC input, which is never a photon unless named")
     fit.add_argument("--convention", default=None, choices=("all-pairs", "start-stop"),
                      help="PTU correlation (default all-pairs)")
+    fit.add_argument("--jitter", default="0", help="timing jitter (Gaussian sigma of the delay, ns; default 0) or 'fit'")
     fit.add_argument("--cnn", default=None, help="a finished g2_regression or g2_measured run")
     fit.add_argument("--out", default="g2_fits.csv", help="CSV of every row (default g2_fits.csv)")
+    fit.add_argument("--plot", action="store_true", help="write data, fit and residuals per histogram (PNG)")
     _add_pulsed_options(fit)
     fit.set_defaults(handler=_fit)
     scan = actions.add_parser("scan", help="g2(0) maps, uncertainty, photon counts and the G2 image of a scan")
@@ -89,7 +99,8 @@ def _fit_pulsed(arguments: argparse.Namespace, channels: tuple | None) -> int:
     from qml_imaging.physics.pulsed_g2 import pulsed_axis
 
     cw_only = [name for name, value, default in (("--zero", arguments.zero, "fit"), ("--baseline", arguments.baseline,
-               "auto"), ("--rho", arguments.rho, None), ("--cnn", arguments.cnn, None)) if value != default]
+               "auto"), ("--rho", arguments.rho, None), ("--cnn", arguments.cnn, None), ("--jitter", arguments.jitter, "0"),
+               ("--plot", arguments.plot, False)) if value != default]
     if cw_only:
         raise ValueError(f"{', '.join(cw_only)}: CW fit options; --mode pulsed compares peak areas")
     rows = []
@@ -112,10 +123,13 @@ def _fit_pulsed(arguments: argparse.Namespace, channels: tuple | None) -> int:
 
 
 def _write_rows(out: str, rows: list[dict]) -> None:
-    with Path(out).open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    from qml_imaging.runs import write_text_atomic
+
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(dict.fromkeys(name for row in rows for name in row)), restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out, text.getvalue())
     print(f"wrote {out}")
 
 
@@ -146,16 +160,20 @@ def _channels(text: str | None) -> tuple | None:
     return tuple(p if p == "sync" else int(p) for p in parts)
 
 
-def _fit(arguments: argparse.Namespace) -> int:
-    zero = arguments.zero
-    if zero != "fit":
-        try:
-            zero = float(zero)
-        except ValueError:
-            raise ValueError(f"--zero must be 'fit' or a number of ns, got {zero!r}") from None
-    channels = _channels(arguments.channels)
-    if arguments.rho is not None and not 0 < arguments.rho <= 1:
-        raise ValueError(f"--rho is the signal share S / (S + B), in (0, 1]; got {arguments.rho}")
+def _number_or_fit(option: str, text: str, *, nonnegative: bool = False) -> float | str:
+    if text == "fit":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if value != value or abs(value) == float("inf") or (nonnegative and value < 0):
+        raise ValueError(f"{option} must be 'fit' or a finite number of ns{' >= 0' if nonnegative else ''}, "
+                         f"got {text!r}")
+    return value
+
+
+def _check_paths(arguments: argparse.Namespace) -> None:
     missing = [path for path in arguments.files if not Path(path).is_file()]
     if missing:
         raise FileNotFoundError(f"no histogram file {missing[0]!r}" + (" (a folder: give its files, or use "
@@ -163,6 +181,32 @@ def _fit(arguments: argparse.Namespace) -> int:
                                 + (f"; {len(missing) - 1} more missing" if len(missing) > 1 else ""))
     if not Path(arguments.out).parent.is_dir():
         raise FileNotFoundError(f"--out {arguments.out!r}: its folder {str(Path(arguments.out).parent)!r} does not exist")
+
+
+def describe(row: dict) -> str:
+    """The printed line of one fitted row: a measurement, or ``refused: <reason>``."""
+    where = f"{row['source']}[{row['row']}]"
+    if row["status"]:
+        return f"{where}: refused: {row['status']}"
+    bunching = (f"a2 {row['a2']:.3g} +- {row['a2_sigma']:.2g}, t2 {row['t2_ns']:.4g} +- {row['t2_ns_sigma']:.2g} ns"
+                if row["bunching"] else "no bunching")
+    tails = " (assumes bunching decays inside the window)" if row["baseline_mode"] == "tails" else ""
+    cnn = f"  CNN {row['g2_cnn']:.3f}" if "g2_cnn" in row else ""
+    return (f"{where}: g2(0) = {row['g2']:.3f} +- {row['sigma']:.3f} (measured at zero delay {row['g2_measured']:.3f} "
+            f"+- {row['g2_measured_sigma']:.3f}; a1 {row['a1']:.3g} +- {row['a1_sigma']:.2g}, t1 {row['t1_ns']:.4g} +- "
+            f"{row['t1_ns_sigma']:.2g} ns, {bunching}, jitter {row['jitter_ns']:.3g} +- {row['jitter_ns_sigma']:.2g} ns; "
+            f"zero delay {row['zero_delay_ns']:.3f} +- {row['zero_delay_sigma']:.3f} ns; baseline {row['baseline']:.4g} "
+            f"+- {row['baseline_sigma']:.2g}/bin from {row['baseline_mode']}{tails}; reduced deviance "
+            f"{row['reduced_deviance']:.2f}; {row['events']:.0f} events){cnn}")
+
+
+def _fit(arguments: argparse.Namespace) -> int:
+    zero = _number_or_fit("--zero", arguments.zero)
+    jitter = _number_or_fit("--jitter", arguments.jitter, nonnegative=True)
+    channels = _channels(arguments.channels)
+    if arguments.rho is not None and not 0 < arguments.rho <= 1:
+        raise ValueError(f"--rho is the signal share S / (S + B), in (0, 1]; got {arguments.rho}")
+    _check_paths(arguments)
     if arguments.mode == "pulsed":
         return _fit_pulsed(arguments, channels)
     pulsed_only = [name for name, value, default in (("--period", arguments.period, None), ("--window", arguments.window,
@@ -178,14 +222,22 @@ def _fit(arguments: argparse.Namespace) -> int:
     for path in arguments.files:
         data = read_histograms(path, delay_unit=arguments.delay_unit, axis=axis, channels=channels,
                                convention=arguments.convention, gate_ns=_gate(arguments.gate))
-        for row in fit_histograms(data, zero_delay=zero, baseline=arguments.baseline, rho=arguments.rho, model=model):
-            rows.append(row)
-            cnn = f"  CNN {row['g2_cnn']:.3f}" if "g2_cnn" in row else ""
-            print(f"{row['source']}[{row['row']}]: g2(0) = {row['g2']:.3f} +- {row['sigma']:.3f}  "
-                  f"(zero delay {row['zero_delay_ns']:.2f} +- {row['zero_delay_sigma']:.2f} ns, baseline "
-                  f"{row['baseline']:.4g}/bin from {row['baseline_mode']}, {row['events']:.0f} events){cnn}")
+        found = fit_histograms(data, zero_delay=zero, baseline=arguments.baseline, rho=arguments.rho, jitter=jitter,
+                               model=model)
+        for row in found:
+            print(describe(row))
+        if arguments.plot:
+            _plot(data, found, Path(arguments.out))
+        rows.extend(found)
     _write_rows(arguments.out, rows)
     return 0
+
+
+def _plot(data, rows: list[dict], out: Path) -> None:
+    from qml_imaging.pipelines.g2.lab_plot import plot_rows
+
+    plots = plot_rows(data, rows, out.parent / f"{out.stem}_plots")
+    print(f"wrote {len(plots)} plots to {plots[0].parent}")
 
 
 def _scan(arguments: argparse.Namespace) -> int:

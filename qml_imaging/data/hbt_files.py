@@ -8,8 +8,10 @@ takes, the decoding errors it turns into one line); chosen by the file name's en
 (case-insensitive), and a file whose first bytes do not fit its ending is refused naming the format
 it looks like:
 
-- ``.csv`` / ``.txt`` / ``.dat``: columns ``delay, counts[, counts ...]`` (bin centres; one
-  histogram per counts column), separated by commas, semicolons, tabs or spaces. The delay unit
+- ``.csv`` / ``.txt`` / ``.dat``: columns named by a header (delay and counts in any order, error and
+  index columns recognised and not fitted; one histogram per counts column) or, without a header,
+  ``delay, counts[, counts ...]``; separated by semicolons, tabs, commas or spaces, decimal commas
+  where the separator is not a comma (the rule: :mod:`qml_imaging.data.hbt_text`). The delay unit
   (``ps``, ``ns``, ``us``, ``s``) comes from the header (``delay_ns``, ``delay (ps)``, ``tau [ns]``)
   or a ``# delay_unit: ns`` line, else from ``delay_unit=``; without one the reader refuses rather
   than guess. Optional ``# key: value`` lines: ``singles_1``, ``singles_2`` (counts),
@@ -51,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qml_imaging.data.hbt_text import read_table
 from qml_imaging.data.histograms import UNITS_NS, HbtHistograms
 from qml_imaging.data.npy_checks import load_checked
 from qml_imaging.data.photon_hdf5 import HDF5_MAGIC, open_photon_hdf5, read_photon_hdf5
@@ -180,57 +183,19 @@ def _refuse_options(path: Path, reader: Reader, given: dict) -> None:
                          f"{ending} file holds histograms already")
 
 
-def _unit_in(text: str) -> str | None:
-    match = re.search(r"(?:^|[\s_(\[])(ps|ns|us|µs|s)(?:$|[\s)\]])", text.strip().lower())
-    return match.group(1) if match else None
-
-
 def _read_text(path: Path, delay_unit: str | None = None) -> HbtHistograms:
-    metadata: dict[str, str] = {}
-    header_unit = None
-    rows: list[list[float]] = []
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if stripped.startswith("#"):
-            key, separator, value = stripped.lstrip("#").partition(":")
-            if not separator:
-                key, separator, value = stripped.lstrip("#").partition("=")
-            if separator:
-                metadata[key.strip().lower()] = value.strip()
-            continue
-        cells = [c for c in re.split(r"[,;\t ]+", stripped) if c]
-        try:
-            rows.append([float(c) for c in cells])
-        except ValueError:
-            if rows:
-                raise ValueError(f"{path}:{number}: non-numeric row {stripped!r} after the data started") from None
-            header_unit = _unit_in(re.split(r"[,;\t]", stripped)[0])
-    if not rows:
-        raise ValueError(f"{path}: no numeric rows (expected columns delay, counts)")
-    widths = {len(r) for r in rows}
-    if len(widths) != 1 or min(widths) < 2:
-        raise ValueError(f"{path}: every row needs the same number (>= 2) of columns delay, counts[, ...]; "
-                         f"found rows of {sorted(widths)} columns")
-    stated = metadata.get("delay_unit") or header_unit
-    if delay_unit is not None and stated in UNITS_NS and delay_unit != stated:
-        raise ValueError(f"{path}: the file states delays in {stated}, but delay_unit {delay_unit} was given; "
-                         f"leave delay_unit unset for files that state their unit")
-    unit = delay_unit or stated
-    if unit not in UNITS_NS:
-        raise ValueError(f"{path}: the delay unit is not stated; name it in the header (delay_ns, delay (ps)), "
-                         f"add a '# delay_unit: ns' line, or pass delay_unit (ps, ns, us, s)")
-    table = np.array(rows, dtype=np.float64)
-    axis = DelayAxis.from_centres(table[:, 0] * UNITS_NS[unit])
+    """A text table read by its header (:func:`qml_imaging.data.hbt_text.read_table`: the rule is recorded there)."""
+    table = read_table(path, delay_unit, UNITS_NS)
+    metadata = table.metadata
+    axis = DelayAxis.from_centres(table.delay_ns)
     singles = seconds = None
     if "singles_1" in metadata and "singles_2" in metadata:
         singles = np.array([[_number(path, metadata, "singles_1"), _number(path, metadata, "singles_2")]])
-        singles = np.repeat(singles, table.shape[1] - 1, 0)
+        singles = np.repeat(singles, len(table.counts), 0)
     if "seconds" in metadata:
         seconds = _number(path, metadata, "seconds")
     zero = _number(path, metadata, "zero_delay_ns") if "zero_delay_ns" in metadata else None
-    return HbtHistograms(table[:, 1:].T, axis, singles, seconds, zero, str(path))
+    return HbtHistograms(table.counts, axis, singles, seconds, zero, str(path))
 
 
 def _number(path: Path, metadata: dict[str, str], key: str) -> float:

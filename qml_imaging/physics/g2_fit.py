@@ -1,79 +1,80 @@
-"""Levenberg-Marquardt fits of HBT histograms: g2(0), the zero delay and their uncertainties, batched over pixels.
+"""Poisson maximum-likelihood fits of HBT histograms: g2(0), lifetimes, zero delay, jitter, with refusals.
 
-Model of the counts in bin ``k`` (centre ``tau_k`` ns): ``A * g2(tau_k - tau0)`` with the three-level
-curve of :mod:`qml_imaging.physics.hbt` (paper 002, Eq. 3). ``tau0`` is the zero delay on the
-histogram's axis (cable and electronic delays between the two channels put the dip anywhere):
-fitted (``zero_delay_ns="fit"``, the default, reported with its uncertainty; a
-:class:`DelayOffsetWarning` when it sits more than 3 sigma and half a bin from the axis zero) or
-given (``zero_delay_ns=<ns>``: the simulator's axes, or a delay fitted once on a long or summed
-measurement, which sparse histograms should use: their dip is too faint to place). ``A``, the
-uncorrelated coincidences per bin, is given (``baseline``: from the singles counts ``N1 N2 w / T``,
-:func:`~qml_imaging.physics.hbt.baseline_from_singles`, or the tails; the paper fits only
-``a1, t1, a2, t2``) or fitted. A fitted ``A`` is ill-posed when bunching (``a2 exp(-|tau| / t2)``)
-has not decayed inside the delay window: baseline and bunching trade off and g2(0) is biased (by
-+0.1 at 300 events per bin with t2 = 100-300 ns on a 500 ns window). Such fits are refused: when the
-fitted bunching left at the far end of the window exceeds :data:`BASELINE_TAIL_TOLERANCE` of the
-baseline, :class:`BaselineNotIdentifiable` (a ``ValueError``) names the histograms and the fixes
-(give the singles counts, or record a window reaching several ``t2`` past the dip).
+Model of the counts in bin ``k`` (centre ``tau_k`` ns, width ``w``): ``A`` times the bin average of the
+measured curve of :mod:`qml_imaging.physics.g2_model`, i.e. the three-level curve of paper 002 (Eq. 3)
 
-MINPACK's L-M (``scipy.optimize.least_squares(method="lm")``) has no bounds, so the physical ranges
-are built into the parameterisation: ``A = exp(u0)``, ``a1 = 2 s(u1)``, ``a2 = s(u3)`` and the
-lifetimes ``t1``, ``t2`` log-uniformly squashed into ``T1_RANGE_NS`` and ``T2_RANGE_NS`` (``s`` the
-logistic function); ``tau0`` is in ns, unbounded. Without this, sparse histograms send ``a1`` and
-``a2`` to large cancelling values. Plain least squares on the counts, multi-start over lifetime
-guesses (and, for a fitted zero delay, over the axis zero and the minimum of the smoothed
-histogram); the lowest cost wins.
+    g2(tau) = 1 - a1 exp(-|tau - tau0| / t1) + a2 exp(-|tau - tau0| / t2)
 
-``g2(0) = 1 - a1 + a2``; its uncertainty is ``sqrt(g^T C g)`` with ``g = d g2(0) / d u`` and ``C``
-the Poisson sandwich covariance of the least-squares fit (the counts near zero delay, which decide
-g2(0), have less variance than the average bin, so ``s^2 (J^T J)^-1`` would overstate it); the
-same ``C`` gives the uncertainties of ``tau0`` and ``A``. Histograms with fewer than
-``dark_threshold`` events are "dark": g2(0) = 1 (the convention the paper's CNN is trained with),
-uncertainty infinite, never NaN; so are pixels whose known baseline is 0 (no light: zero singles
-rate), which must then hold no coincidences. Pixels are independent fits: the g2 pipelines split
-them into chunks, one grid task each, to fit them on Ray (:mod:`qml_imaging.pipelines.g2.lm`).
+convolved with a Gaussian timing jitter of standard deviation ``s`` ns (the instrument response;
+``jitter_ns``: a number, 0 for none, or ``"fit"``). ``A`` (uncorrelated coincidences per bin) is
+given (``baseline``: from the singles ``N1 N2 w / T``, or the tails) or fitted; ``tau0`` (the zero
+delay: cable and electronic delays put the dip anywhere) is fitted (a :class:`DelayOffsetWarning`
+when it sits more than 3 sigma and half a bin from the axis zero) or given. Ranges and starts come
+from the axis and the histogram, from sub-nanosecond to microsecond lifetimes; the bunching term is
+kept only when the likelihood asks for it (Akaike); see :mod:`qml_imaging.physics.g2_search` for the
+likelihood, the starts and the covariance (inverse Fisher information).
+
+Reported per histogram: the emitter's ``g2(0) = 1 - a1 + a2`` (deconvolved from the jitter) and the
+measured curve's value at the zero delay beside it, ``a1, t1, a2, t2``, the jitter, the zero delay and
+the baseline, each with its 1-sigma uncertainty (0 for given values), and the reduced deviance
+(deviance / degrees of freedom; about 1 for a model that describes the data, a little below at a
+few counts per bin).
+
+**Never a silent wrong number**: :attr:`G2Fit.status` is ``""`` for a measurement, otherwise one line
+``"<reason>: <fix>"`` and the values are not a measurement. Refused are: dark histograms (fewer than
+``dark_threshold`` coincidences, or a known baseline of 0; g2(0) = 1 and uncertainty ``inf`` by the
+convention the paper's CNN is trained with); a histogram without a significant dip (against a flat line,
+:func:`_no_dip`); a fit with a parameter at a bound of its range (the zero
+delay at an end of the axis, ``t1`` as wide as the window or below a tenth of a bin, no dip, g2(0)
+pushed below ``-(1 + a2) / 2``, bunching at its largest amplitude or as fast as the antibunching, the
+jitter at half the window); an infinite uncertainty of g2(0); a fitted baseline the window cannot
+identify (:func:`_unidentified_baseline`: bunching above :data:`BASELINE_TAIL_TOLERANCE` of it at the far
+end of the window fits the data); and a poor fit (reduced deviance above :data:`POOR_FIT_RATIO` and the excess over the degrees
+of freedom above :data:`POOR_FIT_Z` of its standard deviation ``sqrt(2 dof)``).
+Pixels are independent fits: the g2 pipelines split them into chunks, one grid task each
+(:mod:`qml_imaging.pipelines.g2.lm`); :meth:`G2Fit.concat` joins the chunks.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
-from scipy.optimize import least_squares
 
+from qml_imaging.physics import g2_search as search
 from qml_imaging.physics.checks import count, real_number, real_tensor
 from qml_imaging.physics.hbt import DelayAxis, check_histograms
 
 DARK_THRESHOLD = 4
-LIFETIME_STARTS_NS = ((15.0, 200.0), (40.0, 400.0), (90.0, 800.0))
-"""(t1, t2) start guesses in ns, spanning the 10-100 ns lifetimes of NV centres."""
-T1_RANGE_NS = (1.0, 300.0)
-T2_RANGE_NS = (50.0, 5000.0)
-MAX_EVALUATIONS = 600
-SATURATED_GRADIENT = 1e-9
-"""Derivatives (per unbounded coordinate) below this count as zero for a coordinate pinned at its bound."""
 BASELINE_TAIL_TOLERANCE = 0.01
 """A fitted baseline is refused when the fitted bunching ``a2 exp(-D / t2)`` at the window's far end
 (``D`` the largest distance from the dip to an end of the axis) exceeds this share of it."""
+POOR_FIT_RATIO = 1.5
+POOR_FIT_Z = 5.0
+MAX_COUNT = 1e12
+"""Largest count per bin accepted as a coincidence count (1e6 counts/s for 1e6 s in one bin)."""
+SAMPLINGS = ("bin", "centre")
+UNRESOLVED_JITTER_BINS = 2.0
+"""A fitted jitter below half a bin enters the covariance at this many bins (see :func:`_resolvable`)."""
+PARAMETERS = ("a1", "t1_ns", "a2", "t2_ns", "jitter_ns")
+"""Columns of :attr:`G2Fit.parameters`: amplitudes, lifetimes (ns, ``t2 = 0`` without bunching), jitter (ns)."""
 
 
 class DelayOffsetWarning(UserWarning):
     """The fitted zero delay sits far from the axis zero (a channel delay the data did not correct)."""
 
 
-class BaselineNotIdentifiable(ValueError):
-    """A fitted-baseline fit whose bunching has not decayed inside the delay window (baseline and bunching trade off)."""
-
-
 @dataclass(frozen=True)
 class G2Fit:
-    """Per-histogram results, each ``(B,)``: g2(0) and its 1-sigma uncertainty (float64; ``inf`` for
-    dark pixels), whether L-M converged (bool), the zero delay ``tau0`` in ns on the histogram's axis
-    and its uncertainty (0 when given, ``inf`` for dark pixels), and the uncorrelated level per bin
-    ``A`` (counts; given or fitted) and its uncertainty (0 when given)."""
+    """Per-histogram results, each ``(B,)`` float64 unless stated: the emitter's ``g2_zero`` and its 1-sigma
+    ``uncertainty`` (``inf`` for dark pixels), ``converged`` (bool), the zero delay ``tau0`` (ns) and its
+    uncertainty, the baseline ``A`` (counts per bin) and its uncertainty, ``parameters`` ``(B, 5)`` and
+    ``parameter_uncertainty`` ``(B, 5)`` (columns :data:`PARAMETERS`), the measured curve's value at the zero
+    delay ``g2_measured_zero`` and its uncertainty, ``reduced_deviance``, ``bunching`` (bool: the bunching
+    term was kept), and ``status`` (a tuple of ``B`` strings: ``""`` for a measurement, else why not)."""
 
     g2_zero: torch.Tensor
     uncertainty: torch.Tensor
@@ -82,215 +83,262 @@ class G2Fit:
     zero_delay_uncertainty: torch.Tensor
     baseline: torch.Tensor
     baseline_uncertainty: torch.Tensor
+    parameters: torch.Tensor
+    parameter_uncertainty: torch.Tensor
+    g2_measured_zero: torch.Tensor
+    g2_measured_uncertainty: torch.Tensor
+    reduced_deviance: torch.Tensor
+    bunching: torch.Tensor
+    status: tuple[str, ...]
+
+    @property
+    def measured(self) -> torch.Tensor:
+        """``(B,)`` bool: which histograms gave a measurement (empty status)."""
+        return torch.tensor([not s for s in self.status], dtype=torch.bool)
+
+    @classmethod
+    def concat(cls, parts: list[G2Fit]) -> G2Fit:
+        """The fits of consecutive chunks of histograms joined in order."""
+        return cls(*(sum((p.status for p in parts), ()) if f.name == "status"
+                     else torch.cat([getattr(p, f.name) for p in parts]) for f in fields(cls)))
+
+    def row(self, i: int) -> dict[str, object]:
+        """Histogram ``i`` as a flat dict (the columns of ``g2 fit``'s CSV); a refused fit's g2(0) is left empty."""
+        values = {"g2": float(self.g2_zero[i]), "sigma": float(self.uncertainty[i]),
+                  "g2_measured": float(self.g2_measured_zero[i]), "g2_measured_sigma": float(self.g2_measured_uncertainty[i])}
+        if self.status[i]:
+            values = dict.fromkeys(values, "")
+        for k, name in enumerate(PARAMETERS):
+            values[name] = float(self.parameters[i, k])
+            values[f"{name}_sigma"] = float(self.parameter_uncertainty[i, k])
+        values.update({"zero_delay_ns": float(self.zero_delay_ns[i]), "zero_delay_sigma": float(self.zero_delay_uncertainty[i]),
+                       "baseline": float(self.baseline[i]), "baseline_sigma": float(self.baseline_uncertainty[i]),
+                       "reduced_deviance": float(self.reduced_deviance[i]), "bunching": bool(self.bunching[i]),
+                       "converged": bool(self.converged[i]), "status": self.status[i]})
+        return values
 
 
 def fit_g2(histograms: torch.Tensor, axis: DelayAxis = DelayAxis(), *, baseline: torch.Tensor | None = None,
-           zero_delay_ns: float | str = "fit", dark_threshold: int = DARK_THRESHOLD) -> G2Fit:
+           zero_delay_ns: float | str = "fit", jitter_ns: float | str = 0.0, sampling: str = "bin",
+           dark_threshold: int = DARK_THRESHOLD) -> G2Fit:
     """Fit every histogram ``(B, bins)`` on ``axis``; ``baseline`` ``(B,)``: known uncorrelated counts per bin (else fitted).
 
     ``histograms`` are checked by :func:`~qml_imaging.physics.hbt.check_histograms` (integer counts
-    converted to float64); the axis needs at least as many bins as fitted coordinates (4 to 6; MINPACK's
-    L-M needs as many residuals). ``baseline``: a real tensor (integers converted to float64) of
-    one finite value >= 0 per histogram; 0 marks a pixel without light, whose histogram must be
-    empty (it is dark: g2(0) = 1). ``zero_delay_ns``: ``"fit"`` or the zero delay in ns on the
-    axis (a finite number between the first and the last bin centre). ``dark_threshold``: integer >= 0.
+    converted to float64) and must stay below :data:`MAX_COUNT` per bin; the axis needs more bins than
+    fitted coordinates (4 to 8). ``baseline``: one finite value >= 0 per histogram (integers converted
+    to float64); 0 marks a pixel without light, whose histogram must be empty. ``zero_delay_ns``:
+    ``"fit"`` or the zero delay in ns (between the first and the last bin centre). ``jitter_ns``: the
+    Gaussian timing jitter (standard deviation, ns, >= 0) or ``"fit"``. ``sampling``: ``"bin"`` (each count
+    integrates its bin: measured histograms) or ``"centre"`` (the curve at the bin centre: the simulator of
+    :mod:`qml_imaging.physics.hbt`). ``dark_threshold``: integer >= 0.
     ``TypeError`` for bools / wrong kinds, ``ValueError`` for wrong values, each naming the argument;
-    :class:`BaselineNotIdentifiable` (a ``ValueError``) when a fitted baseline cannot be separated
-    from bunching in this window; a :class:`DelayOffsetWarning` when a fitted dip is off the axis zero.
+    a :class:`DelayOffsetWarning` when a fitted dip is off the axis zero. Refusals are per histogram, in
+    :attr:`G2Fit.status` (see the module docstring).
     """
     if not isinstance(axis, DelayAxis):
         raise TypeError(f"axis must be a DelayAxis, got {type(axis).__name__}")
-    if isinstance(zero_delay_ns, str):
-        if zero_delay_ns != "fit":
-            raise ValueError(f"zero_delay_ns must be 'fit' or a number of ns, got {zero_delay_ns!r}")
-        zero = math.nan
-    else:
-        zero = real_number("zero_delay_ns", zero_delay_ns)
-    needed = 4 + (baseline is None) + math.isnan(zero)
-    if axis.bins < needed:
-        raise ValueError(f"axis has {axis.bins} bins; the L-M fit needs at least {needed} (one per fitted coordinate)")
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
+    zero = _choice("zero_delay_ns", zero_delay_ns)
+    jitter = _choice("jitter_ns", jitter_ns)
+    if jitter < 0:
+        raise ValueError(f"jitter_ns must be >= 0 ns (the timing jitter's standard deviation) or 'fit', got {jitter:g}")
+    needed = 4 + (baseline is None) + math.isnan(zero) + math.isnan(jitter)
+    if axis.bins <= needed:
+        raise ValueError(f"axis has {axis.bins} bins; the fit needs more than {needed} (one per fitted coordinate)")
     dark_threshold = count("dark_threshold", dark_threshold, minimum=0)
     counts = check_histograms(histograms, axis.bins).numpy()
+    if counts.max() > MAX_COUNT:
+        raise ValueError(f"histograms hold {counts.max():.3g} counts in a bin; coincidence counts above {MAX_COUNT:.0e} "
+                         f"per bin are not plausible: check which column holds the counts")
     tau = axis.centres().numpy()
     if not math.isnan(zero) and not tau.min() <= zero <= tau.max():
         raise ValueError(f"zero_delay_ns {zero:g} ns is outside the delay axis ({tau.min():g} .. {tau.max():g} ns)")
-    if baseline is None:
-        known = np.full(len(counts), np.nan)
-    else:
-        known_tensor = real_tensor("baseline", baseline, integer_ok=True, dtype=torch.float64, ndim=(0, 1),
-                                   allow_empty=True, expected=f"({len(counts)},): one value per histogram")
-        known = known_tensor.reshape(-1).numpy()
-        if known.shape != (len(counts),):
-            raise ValueError(f"baseline must hold one value per histogram ({len(counts)}), got shape {tuple(known_tensor.shape)}")
-        if np.any(known < 0):
-            raise ValueError(f"baseline must be >= 0 (uncorrelated coincidences per bin), smallest is {known.min():g}")
-        lit = (known == 0) & (counts.sum(1) >= dark_threshold)
-        if np.any(lit):
-            first = int(np.flatnonzero(lit)[0])
-            raise ValueError(f"histogram {first} has baseline 0 (no light) but {counts[first].sum():g} coincidences "
-                             f"(>= dark_threshold {dark_threshold}); a zero baseline is only valid for a dark pixel")
-    options = (tau, zero, dark_threshold, axis.width_ns)
-    results = _fit_many(counts, known, options)
-    if baseline is None:
-        _refuse_unidentified(results, tau)
+    known = _known_baselines(baseline, counts, dark_threshold)
+    rows = [_fit_one(search.Setup(row, tau, axis.width_ns, known_one, zero, jitter, sampling == "centre"), dark_threshold)
+            for row, known_one in zip(counts, known, strict=True)]
+    fit = _assemble(rows)
     if math.isnan(zero):
-        _warn_offsets(results, axis)
-    column = lambda k: torch.from_numpy(np.ascontiguousarray(results[:, k]))  # noqa: E731
-    return G2Fit(column(0), column(1), column(2) > 0, column(3), column(4), column(5), column(6))
+        _warn_offsets(fit, axis)
+    return fit
 
 
-def _refuse_unidentified(results: np.ndarray, tau: np.ndarray) -> None:
-    """Raise :class:`BaselineNotIdentifiable` for fitted-baseline fits whose bunching outlasts the window."""
-    edge = results[:, 7]
-    bad = np.flatnonzero(edge > BASELINE_TAIL_TOLERANCE)
-    if len(bad) == 0:
-        return
-    first = int(bad[0])
-    reach = float(max(results[first, 3] - tau.min(), tau.max() - results[first, 3]))
-    raise BaselineNotIdentifiable(
-        f"fitted-baseline g2(0) refused for {len(bad)} of {len(results)} histograms (first: histogram {first}): the "
-        f"fitted bunching is still {100 * edge[first]:.1f} % of the baseline at the end of the delay window "
-        f"(t2 = {results[first, 8]:.0f} ns fitted, the window reaches {reach:.0f} ns from the dip), so baseline and "
-        f"bunching trade off and g2(0) would be biased; give the baseline from the singles counts "
-        f"(physics.hbt.baseline_from_singles: N1 N2 w / T) or record a delay window reaching several t2 past the dip")
+def _choice(name: str, value: float | str) -> float:
+    """A number, or NaN for ``"fit"``."""
+    if isinstance(value, str):
+        if value != "fit":
+            raise ValueError(f"{name} must be 'fit' or a number of ns, got {value!r}")
+        return math.nan
+    return real_number(name, value)
 
 
-def _warn_offsets(results: np.ndarray, axis: DelayAxis) -> None:
+def _known_baselines(baseline: torch.Tensor | None, counts: np.ndarray, dark_threshold: int) -> np.ndarray:
+    if baseline is None:
+        return np.full(len(counts), np.nan)
+    tensor = real_tensor("baseline", baseline, integer_ok=True, dtype=torch.float64, ndim=(0, 1), allow_empty=True,
+                         expected=f"({len(counts)},): one value per histogram")
+    known = tensor.reshape(-1).numpy()
+    if known.shape != (len(counts),):
+        raise ValueError(f"baseline must hold one value per histogram ({len(counts)}), got shape {tuple(tensor.shape)}")
+    if np.any(known < 0):
+        raise ValueError(f"baseline must be >= 0 (uncorrelated coincidences per bin), smallest is {known.min():g}")
+    lit = (known == 0) & (counts.sum(1) >= dark_threshold)
+    if np.any(lit):
+        first = int(np.flatnonzero(lit)[0])
+        raise ValueError(f"histogram {first} has baseline 0 (no light) but {counts[first].sum():g} coincidences "
+                         f"(>= dark_threshold {dark_threshold}); a zero baseline is only valid for a dark pixel")
+    return known
+
+
+def _dark(setup: search.Setup, status: str) -> dict:
+    fitted_zero, fitted_baseline = math.isnan(setup.zero), math.isnan(setup.baseline)
+    return {"g2": 1.0, "sigma": math.inf, "converged": False, "tau0": 0.0 if fitted_zero else setup.zero,
+            "tau0_sigma": math.inf if fitted_zero else 0.0, "A": 0.0 if fitted_baseline else setup.baseline,
+            "A_sigma": math.inf if fitted_baseline else 0.0, "parameters": [0.0] * 5, "parameter_sigma": [math.inf] * 5,
+            "measured": 1.0, "measured_sigma": math.inf, "reduced_deviance": 0.0, "bunching": False, "status": status}
+
+
+def _fit_one(setup: search.Setup, dark_threshold: int) -> dict:
+    """One histogram's row (see :func:`_assemble`)."""
+    events = float(setup.counts.sum())
+    if events < dark_threshold or setup.baseline == 0:
+        return _dark(setup, f"dark: {events:.0f} coincidences (fewer than {dark_threshold}) or no light: nothing to fit")
+    ranges = search.estimate(setup)
+    solution, bunched = search.search(setup, ranges)
+    if solution is None:
+        return _dark(setup, "the fit found no finite optimum: check that the file holds raw coincidence counts")
+    theta = search.physical(solution.u, ranges)
+    names = [name for name, free in zip(search.NAMES, solution.free, strict=True) if free]
+    informed = _resolvable(theta, setup)
+    fisher = search.fisher_information(setup, ranges, informed, names)
+
+    def sigma(function) -> float:
+        variance = search.projected_variance(fisher, search.gradient_of(function, informed, names, setup.width))
+        return math.sqrt(variance) if math.isfinite(variance) and variance >= 0 else math.inf
+
+    def own(name: str) -> float:
+        return sigma(lambda t: t[name]) if name in names else 0.0
+
+    dof = max(len(setup.counts) - len(names), 1)
+    row = {"g2": 1.0 - theta["a1"] + theta["a2"], "sigma": sigma(lambda t: 1.0 - t["a1"] + t["a2"]),
+           "converged": solution.converged, "tau0": theta["tau0"] if math.isnan(setup.zero) else setup.zero, "tau0_sigma": own("tau0"), "A": theta["A"],
+           "A_sigma": own("A"), "measured": search.measured_zero(theta), "measured_sigma": sigma(search.measured_zero),
+           "reduced_deviance": solution.deviance / dof, "bunching": solution.bunching,
+           "parameters": [theta["a1"], theta["t1"], theta["a2"], theta["t2"] if solution.bunching else 0.0, theta["jitter"]],
+           "parameter_sigma": [own(name) for name in ("a1", "t1", "a2", "t2", "jitter")]}
+    row["status"] = _verdict(setup, ranges, solution, bunched, row, dof)
+    return row
+
+
+BOUNDS = {
+    ("tau0", "low"): "the zero delay runs to an end of the delay axis, so the dip is not on it: give the zero delay "
+                     "(--zero NS) or record a window with the dip inside",
+    ("t1", "high"): "the antibunching dip is as wide as the delay window (t1 at its bound, the window's half-width): "
+                    "record a window several t1 wide",
+    ("t1", "low"): "the dip is narrower than the bins resolve (t1 at its bound, a tenth of a bin): use finer bins, or "
+                   "give the timing jitter (--jitter NS) if the dip is the instrument's",
+    ("depth", "low"): "no antibunching dip (a1 at 0): check the channels, the delay axis and the zero delay",
+    ("depth", "high"): "the fit puts g2(0) far below 0 (dip depth at its bound): check the baseline (--baseline singles) "
+                       "and the background",
+    ("a2", "high"): "the bunching amplitude runs to its bound (20): the baseline is far too low; give the singles "
+                    "counts or check the file's rates and times",
+    ("ratio", "low"): "bunching as fast as the antibunching (t2 at 1.2 t1): the two cannot be separated; give the "
+                      "baseline from the singles counts or record longer",
+    ("jitter", "high"): "the fitted timing jitter runs to half the window: give the jitter measured on a laser "
+                        "(--jitter NS) or record a wider window",
+}
+BOUNDS[("tau0", "high")] = BOUNDS[("tau0", "low")]
+
+
+def _resolvable(theta: dict, setup: search.Setup) -> dict:
+    """``theta`` with a fitted jitter below half a bin (unresolved: the fit pins it near its lower bound) replaced by
+    :data:`UNRESOLVED_JITTER_BINS` bins for the covariance. At 0 the jitter's information vanishes (the curve moves
+    as ``s^2``), which would report g2(0)'s uncertainty as if the jitter were known to be 0; a jitter of a couple of
+    bins is what such a histogram cannot exclude (quantum dots, 10 ps bins, 40 ps jitter: 2-sigma coverage 88 %
+    without this, ``benchmarks/g2_fit_classes.py``)."""
+    if not math.isnan(setup.jitter) or theta["jitter"] >= 0.5 * setup.width:
+        return theta
+    return {**theta, "jitter": UNRESOLVED_JITTER_BINS * setup.width}
+
+
+def _verdict(setup: search.Setup, ranges: search.Ranges, solution: search.Solution, bunched: search.Solution | None,
+             row: dict, dof: int) -> str:
+    """``""`` for a measurement, else the first reason (with its fix) why the fit is not one."""
+    for bound in search.at_bounds(solution):
+        if bound in BOUNDS:
+            return f"parameter at a bound: {BOUNDS[bound]}"
+    checks = (_no_dip(setup, solution), _undetermined(row), _unidentified_baseline(setup, ranges, solution, bunched),
+              _poor_fit(row, dof))
+    return next((reason for reason in checks if reason), "")
+
+
+def _no_dip(setup: search.Setup, solution: search.Solution) -> str:
+    """The dip must lower the deviance below a flat line by more than ``ln K`` per parameter it adds (``a1``, ``t1``,
+    a fitted zero delay and jitter; Schwarz's criterion, which also pays for searching the dip over ``K`` bins)."""
+    flat = float(np.sum(search.deviance_residuals(np.full(len(setup.counts), _flat_level(setup)), setup.counts) ** 2))
+    needed = (2 + math.isnan(setup.zero) + math.isnan(setup.jitter)) * math.log(len(setup.counts))
+    if flat - solution.deviance > needed:
+        return ""
+    return (f"no antibunching dip: the dip lowers the deviance by only {flat - solution.deviance:.1f} below a flat line "
+            f"(it must exceed {needed:.0f}), so the histogram holds no measurable dip: record longer, check the two "
+            f"channels, and keep the zero delay inside the window")
+
+
+def _flat_level(setup: search.Setup) -> float:
+    return setup.baseline if not math.isnan(setup.baseline) else max(float(setup.counts.mean()), 1e-12)
+
+
+def _undetermined(row: dict) -> str:
+    if math.isfinite(row["sigma"]):
+        return ""
+    return ("g2(0) is not determined by this histogram (infinite uncertainty: the parameters it depends on trade "
+            "off): record longer, give the baseline from the singles counts, or give the jitter")
+
+
+def _unidentified_baseline(setup: search.Setup, ranges: search.Ranges, solution: search.Solution,
+                           bunched: search.Solution | None) -> str:
+    """A fitted baseline is refused when bunching that reaches the end of the window (more than
+    :data:`BASELINE_TAIL_TOLERANCE` of the baseline there) lowers the deviance by more than ``ln K``: the data
+    then cannot tell the baseline from slow bunching, even when the bunching term was not kept."""
+    if not math.isnan(setup.baseline) or bunched is None:
+        return ""
+    theta = search.physical(bunched.u, ranges)
+    edge = theta["a2"] * math.exp(-ranges.reach / theta["t2"])
+    if edge <= BASELINE_TAIL_TOLERANCE or bunched.gain <= math.log(len(setup.counts)):
+        return ""
+    return (f"baseline not identifiable: bunching still {100 * edge:.1f} % of the baseline at the end of the window "
+            f"fits the data (t2 = {theta['t2']:.3g} ns, the window reaches {ranges.reach:.3g} ns from the dip), so "
+            f"baseline and bunching trade off: give the singles counts (--baseline singles) or record a window "
+            f"reaching several t2 past the dip")
+
+
+def _poor_fit(row: dict, dof: int) -> str:
+    deviance = row["reduced_deviance"] * dof
+    if row["reduced_deviance"] <= POOR_FIT_RATIO or deviance - dof <= POOR_FIT_Z * math.sqrt(2 * dof):
+        return ""
+    return (f"poor fit: the model leaves a deviance of {deviance:.0f} on {dof} degrees of freedom "
+            f"({row['reduced_deviance']:.2f} per degree): check the delay unit and axis, the background, or fit "
+            f"the timing jitter (--jitter fit)")
+
+
+def _assemble(rows: list[dict]) -> G2Fit:
+    def column(key: str, dtype=torch.float64) -> torch.Tensor:
+        return torch.tensor([row[key] for row in rows], dtype=dtype)
+
+    return G2Fit(column("g2"), column("sigma"), column("converged", torch.bool), column("tau0"), column("tau0_sigma"),
+                 column("A"), column("A_sigma"), column("parameters"), column("parameter_sigma"), column("measured"),
+                 column("measured_sigma"), column("reduced_deviance"), column("bunching", torch.bool),
+                 tuple(row["status"] for row in rows))
+
+
+def _warn_offsets(fit: G2Fit, axis: DelayAxis) -> None:
     """One :class:`DelayOffsetWarning` naming the histograms whose fitted dip is off the axis zero."""
-    tau0, sigma = results[:, 3], results[:, 4]
-    off = np.isfinite(sigma) & (np.abs(tau0) > 3 * sigma) & (np.abs(tau0) > axis.width_ns / 2)
+    tau0, sigma = fit.zero_delay_ns.numpy(), fit.zero_delay_uncertainty.numpy()
+    off = np.isfinite(sigma) & (np.abs(tau0) > 3 * sigma) & (np.abs(tau0) > axis.width_ns / 2) & fit.measured.numpy()
     if not off.any():
         return
     first = int(np.flatnonzero(off)[0])
-    warnings.warn(f"the fitted dip of {int(off.sum())} of {len(results)} histograms is off the axis zero (first: "
+    warnings.warn(f"the fitted dip of {int(off.sum())} of {len(tau0)} histograms is off the axis zero (first: "
                   f"histogram {first}, tau0 = {tau0[first]:.2f} +- {sigma[first]:.2f} ns); g2(0) is read at the fitted "
                   f"dip. A delay between the channels shifts it: correct the axis, or give zero_delay_ns",
                   DelayOffsetWarning, stacklevel=3)
-
-
-def _fit_many(counts: np.ndarray, baselines: np.ndarray, options: tuple) -> np.ndarray:
-    return np.array([_fit_one(row, baseline, *options) for row, baseline in zip(counts, baselines, strict=True)]
-                    ).reshape(-1, 9)
-
-
-def _logistic(u: np.ndarray | float) -> np.ndarray | float:
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(u)))
-
-
-def _logit(p: float) -> float:
-    return math.log(p / (1.0 - p))
-
-
-def _lifetime(u: float, bounds: tuple[float, float]) -> float:
-    low, high = math.log(bounds[0]), math.log(bounds[1])
-    return math.exp(low + (high - low) * float(_logistic(u)))
-
-
-def _lifetime_coordinate(t: float, bounds: tuple[float, float]) -> float:
-    low, high = math.log(bounds[0]), math.log(bounds[1])
-    return _logit((math.log(t) - low) / (high - low))
-
-
-def _physical(u: np.ndarray) -> tuple[float, float, float, float, float, float]:
-    """``(A, a1, t1, a2, t2, tau0)`` of the unbounded coordinates ``u``."""
-    return (math.exp(min(u[0], 50.0)), 2.0 * float(_logistic(u[1])), _lifetime(u[2], T1_RANGE_NS),
-            float(_logistic(u[3])), _lifetime(u[4], T2_RANGE_NS), float(u[5]))
-
-
-def _model(u: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    amplitude, a1, t1, a2, t2, tau0 = _physical(u)
-    distance = np.abs(tau - tau0)
-    return amplitude * (1.0 - a1 * np.exp(-distance / t1) + a2 * np.exp(-distance / t2))
-
-
-def _dip_guess(counts: np.ndarray, tau: np.ndarray, width_ns: float) -> float:
-    """Delay (ns) of the minimum of the histogram smoothed over about 10 ns, away from the axis ends."""
-    window = max(3, round(10.0 / width_ns) | 1)
-    smooth = np.convolve(counts, np.ones(window) / window, mode="same")
-    inner = slice(window, len(counts) - window) if len(counts) > 3 * window else slice(None)
-    return float(tau[inner][int(np.argmin(smooth[inner]))])
-
-
-def _fit_one(counts: np.ndarray, baseline: float, tau: np.ndarray, zero: float, dark_threshold: int,
-             width_ns: float) -> tuple[float, ...]:
-    """``(g2(0), sigma, converged, tau0, sigma_tau0, A, sigma_A, edge bunching, t2)`` of one histogram.
-
-    ``baseline`` NaN = fit it; ``zero`` NaN = fit the zero delay. ``edge bunching`` is the fitted
-    ``a2 exp(-D / t2)`` at the window's far end for a fitted baseline (0 otherwise)."""
-    fit_zero, fitted_baseline = math.isnan(zero), math.isnan(baseline)
-    if counts.sum() < dark_threshold or baseline == 0:
-        return (1.0, math.inf, 1.0, 0.0 if fit_zero else zero, math.inf if fit_zero else 0.0,
-                0.0 if fitted_baseline else baseline, math.inf if fitted_baseline else 0.0, 0.0, 0.0)
-    zero_starts = [zero]
-    if fit_zero:
-        centre = 0.0 if tau.min() <= 0.0 <= tau.max() else float(tau[len(tau) // 2])
-        guess = _dip_guess(counts, tau, width_ns)
-        zero_starts = [centre] if abs(guess - centre) < 2 * width_ns else [centre, guess]
-        anchor = zero_starts[-1]
-    else:
-        anchor = zero
-    far = np.abs(tau - anchor) > 0.6 * np.abs(tau - anchor).max()
-    amplitude = max(counts[far].mean(), counts.mean(), 1e-3) if fitted_baseline else baseline
-    free = np.array([fitted_baseline, True, True, True, True, fit_zero])
-
-    def coordinates(fitted: np.ndarray, tau0: float) -> np.ndarray:
-        """All six coordinates, the known baseline's ``log A`` and a given zero delay put back in."""
-        full = np.empty(6)
-        full[free] = fitted
-        if not fitted_baseline:
-            full[0] = math.log(amplitude)
-        if not fit_zero:
-            full[5] = tau0
-        return full
-
-    best, best_zero = None, zero
-    for tau0 in zero_starts:
-        def residuals(fitted: np.ndarray, tau0: float = tau0) -> np.ndarray:
-            return _model(coordinates(fitted, tau0), tau) - counts
-
-        for t1, t2 in LIFETIME_STARTS_NS:
-            start = np.array([math.log(amplitude), _logit(0.35), _lifetime_coordinate(t1, T1_RANGE_NS), _logit(0.1),
-                              _lifetime_coordinate(t2, T2_RANGE_NS), tau0])
-            result = least_squares(residuals, start[free], method="lm", max_nfev=MAX_EVALUATIONS)
-            if np.all(np.isfinite(result.x)) and (best is None or result.cost < best.cost):
-                best, best_zero = result, tau0
-    if best is None:
-        return (1.0, math.inf, 0.0, 0.0 if fit_zero else zero, math.inf, amplitude, math.inf, 0.0, 0.0)
-    u = coordinates(best.x, best_zero)
-    fitted_amplitude, a1, _, a2, t2, tau0 = _physical(u)
-    sigma_g2, sigma_zero, sigma_amplitude = _uncertainty(u, best.jac, _model(u, tau), free)
-    edge = a2 * math.exp(-max(tau0 - tau.min(), tau.max() - tau0) / t2) if fitted_baseline else 0.0
-    return (1.0 - a1 + a2, sigma_g2, float(best.success), tau0, sigma_zero if fit_zero else 0.0,
-            fitted_amplitude, sigma_amplitude if fitted_baseline else 0.0, edge, t2)
-
-
-def _uncertainty(u: np.ndarray, jacobian: np.ndarray, expected: np.ndarray, free: np.ndarray) -> tuple[float, float, float]:
-    """1-sigma of ``1 - a1 + a2``, of ``tau0`` and of ``A`` over the fitted coordinates ``free``.
-
-    The fit is unweighted least squares while the counts are Poisson with means ``expected``
-    (``(points,)``, the fitted model), so the covariance is the sandwich
-    ``(J^T J)^-1 J^T diag(expected) J (J^T J)^-1``; ``jacobian`` ``(points, free.sum())`` is the
-    residuals' Jacobian at the optimum. Coordinates whose column is zero (saturated) are left out: a
-    quantity that still moves with one of them is reported as ``inf``; one whose derivative along it is
-    below :data:`SATURATED_GRADIENT` (a bunching amplitude ``a2`` pinned at 0, where ``d g2 / d u3 = s (1 - s)``
-    is round-off) gets the uncertainty conditional on that bound.
-    """
-    s1, s3 = float(_logistic(u[1])), float(_logistic(u[3]))
-    gradients = np.array([[0.0, -2.0 * s1 * (1.0 - s1), 0.0, s3 * (1.0 - s3), 0.0, 0.0],
-                          [0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
-                          [math.exp(min(u[0], 50.0)), 0.0, 0.0, 0.0, 0.0, 0.0]])[:, free]
-    moving = np.any(jacobian != 0, axis=0)
-    jacobian = jacobian[:, moving]
-    try:
-        bread = np.linalg.inv(jacobian.T @ jacobian)
-    except np.linalg.LinAlgError:
-        return math.inf, math.inf, math.inf
-    covariance = bread @ (jacobian.T @ (np.clip(expected, 0.0, None)[:, None] * jacobian)) @ bread
-    sigmas = []
-    for gradient in gradients:
-        if np.any(np.abs(gradient[~moving]) > SATURATED_GRADIENT):
-            sigmas.append(math.inf)
-            continue
-        variance = float(gradient[moving] @ covariance @ gradient[moving])
-        sigmas.append(math.sqrt(variance) if variance >= 0 else math.inf)
-    return sigmas[0], sigmas[1], sigmas[2]

@@ -98,7 +98,7 @@ def test_a_zero_baseline_with_coincidences_is_a_clear_error():
 
 
 def test_a_delay_axis_shorter_than_the_fit_is_a_clear_error():
-    with pytest.raises(ValueError, match="axis has 3 bins; the L-M fit needs at least 6"):
+    with pytest.raises(ValueError, match="axis has 3 bins; the fit needs more than 6"):
         fit_g2(torch.ones(1, 3), DelayAxis(bins=3))
 
 

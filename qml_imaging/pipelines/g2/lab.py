@@ -6,9 +6,12 @@ training code (no ``Trainer``, no networks, no torchmetrics): a fit of one file 
 pixel-chunk grid of :mod:`qml_imaging.pipelines.g2.lm`) and nothing else; a CNN is loaded only when
 one is asked for (:func:`load_cnn`).
 
-**Fits** (:func:`fit_histograms`): L-M with the zero delay fitted (or given), the baseline from the
-singles counts (``N1 N2 w / T``) when the file has them, else from the tails (``auto``), and an
-optional background correction with ``rho``; the CNN of a finished run where its axis matches.
+**Fits** (:func:`fit_histograms`): the Poisson maximum-likelihood fit of :mod:`qml_imaging.physics.g2_fit`
+with the zero delay fitted (or given), the timing jitter given or fitted, the baseline from the singles
+counts (``N1 N2 w / T``) when the file has them, else from the tails (``auto``), after the file's own
+consistency checks (:mod:`qml_imaging.pipelines.g2.lab_checks`); refused histograms carry their reason
+instead of a g2(0); an optional background correction with ``rho``; the CNN of a finished run where its
+axis matches. :mod:`qml_imaging.pipelines.g2.lab_plot` draws data, fit and residuals.
 
 **Scans** (:func:`scan_maps`): the zero delay is a property of the set-up, so it is fitted once on the
 sum of all pixels' histograms and given to every pixel's fit; pixels with fewer than 4
@@ -29,18 +32,14 @@ import torch
 from qml_imaging.config import GridSettings
 from qml_imaging.data.hbt_files import HbtHistograms
 from qml_imaging.physics.g2_fit import DARK_THRESHOLD, DelayOffsetWarning, fit_g2
-from qml_imaging.physics.hbt import (baseline_from_singles, baseline_from_tails, correct_background, signal_share,
-                                     tail_excess)
+from qml_imaging.physics.hbt import baseline_from_singles, baseline_from_tails, correct_background, signal_share
 from qml_imaging.physics.microscopy import g2_image
+from qml_imaging.pipelines.g2.lab_checks import baseline_problems, check_whole_counts
 from qml_imaging.pipelines.g2.lm import fit_g2_grid
 
 BASELINES = ("auto", "singles", "tails", "fit")
 DARK_UNCERTAINTY = 1.0
 """Uncertainty written into maps for dark pixels (g2 = 1 by convention; no information)."""
-TAIL_SLOPE_Z = 4.0
-"""Significance (Poisson standard errors) above which the tails' fall-off warns (see :func:`baselines_of`)."""
-TAIL_SLOPE_TOLERANCE = 0.002
-"""Relative excess of the inner half of the tails over the outer half that a tails baseline tolerates."""
 
 
 def load_cnn(run: str):
@@ -58,7 +57,7 @@ def load_cnn(run: str):
 
 def baselines_of(data: HbtHistograms, mode: str = "auto", zero_delay_ns: float = 0.0) -> tuple[torch.Tensor | None, str]:
     """``(baseline (B,) or None, the mode used)``: singles (``N1 N2 w / T``), tails, or ``None`` (fitted).
-    A tails baseline warns (:class:`SlopingTailsWarning`) when the tails are not flat."""
+    Whether that baseline can be trusted is :func:`~qml_imaging.pipelines.g2.lab_checks.baseline_problems`' question."""
     if mode not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES}, got {mode!r}")
     if mode == "auto":
@@ -68,44 +67,28 @@ def baselines_of(data: HbtHistograms, mode: str = "auto", zero_delay_ns: float =
             raise ValueError(f"{data.source}: no singles counts and acquisition time in the file; use baseline tails or fit")
         return data.baseline(), mode
     if mode == "tails":
-        counts = torch.from_numpy(data.counts)
-        _warn_sloping_tails(data, *tail_excess(counts, data.axis, zero_delay_ns=zero_delay_ns))
-        return baseline_from_tails(counts, data.axis, zero_delay_ns=zero_delay_ns)[0], mode
+        return baseline_from_tails(torch.from_numpy(data.counts), data.axis, zero_delay_ns=zero_delay_ns)[0], mode
     return None, mode
 
 
-class SlopingTailsWarning(UserWarning):
-    """Bunching reaches the tails of the delay window, so a tails baseline is biased high (and g2(0) low)."""
-
-
-def _warn_sloping_tails(data: HbtHistograms, excess: torch.Tensor, z: torch.Tensor) -> None:
-    """One :class:`SlopingTailsWarning` naming the histograms whose tails fall off significantly
-    (``z > TAIL_SLOPE_Z``) by more than ``TAIL_SLOPE_TOLERANCE`` (see :func:`~qml_imaging.physics.hbt.tail_excess`)."""
-    sloping = (z > TAIL_SLOPE_Z) & (excess > TAIL_SLOPE_TOLERANCE)
-    if not sloping.any():
-        return
-    first = int(torch.nonzero(sloping)[0])
-    warnings.warn(f"{data.source}: the tails of {int(sloping.sum())} of {len(excess)} histograms are not flat (first: "
-                  f"histogram {first}, the half of the tails nearer the dip is {100 * float(excess[first]):.1f} % higher, "
-                  f"z = {float(z[first]):.1f}): bunching has not decayed there, so the tails baseline is biased high and "
-                  f"g2(0) low; use the singles counts (--baseline singles) or record a wider delay window",
-                  SlopingTailsWarning, stacklevel=3)
-
-
 def fit_histograms(data: HbtHistograms, *, zero_delay: float | str = "fit", baseline: str = "auto",
-                   rho: float | None = None, model=None, grid: GridSettings = GridSettings()) -> list[dict]:
-    """One row per histogram: ``g2``, ``sigma`` (L-M), ``zero_delay_ns`` and its ``zero_delay_sigma``,
-    ``baseline`` (counts per bin) and ``baseline_mode``, ``events``, ``g2_cnn`` (when ``model`` is given:
-    its input length must equal the axis' bins), and with ``rho`` the background-corrected ``g2``."""
+                   rho: float | None = None, jitter: float | str = 0.0, model=None,
+                   grid: GridSettings = GridSettings()) -> list[dict]:
+    """One row per histogram: ``source``, ``row``, ``events``, ``baseline_mode``, the fit's columns
+    (:meth:`~qml_imaging.physics.g2_fit.G2Fit.row`: g2(0) of the emitter and of the measured curve at zero
+    delay, ``a1, t1, a2, t2``, jitter, zero delay, baseline, each with its sigma, reduced deviance,
+    ``status``), ``g2_cnn`` (when ``model`` is given: its input length must equal the axis' bins). The file's
+    own consistency is checked first (:mod:`~qml_imaging.pipelines.g2.lab_checks`): a histogram whose
+    baseline cannot be trusted gets that reason as its ``status`` and no g2(0). With ``rho`` the
+    measured g2(0) values are background-corrected. ``jitter``: timing jitter in ns, or ``"fit"``."""
+    check_whole_counts(data)
     zero = zero_delay if zero_delay == "fit" else float(zero_delay)
     if zero == "fit" and data.zero_delay_ns is not None:
         zero = data.zero_delay_ns
     known, mode = baselines_of(data, baseline, 0.0 if zero == "fit" else zero)
+    problems = baseline_problems(data, known, mode, 0.0 if zero == "fit" else zero)
     counts = torch.from_numpy(data.counts)
-    fit = fit_g2_grid(grid, counts, data.axis, baseline=known, zero_delay_ns=zero)
-    g2, sigma = fit.g2_zero, fit.uncertainty
-    if rho is not None:
-        g2, sigma = correct_background(g2, rho, sigma)
+    fit = fit_g2_grid(grid, counts, data.axis, baseline=known, zero_delay_ns=zero, jitter_ns=jitter)
     cnn = None
     if model is not None:
         if model.bins != data.axis.bins:
@@ -113,10 +96,16 @@ def fit_histograms(data: HbtHistograms, *, zero_delay: float | str = "fit", base
         cnn = model.predict(counts).double()
     rows = []
     for i in range(len(data)):
-        rows.append({"source": data.source, "row": i, "g2": float(g2[i]), "sigma": float(sigma[i]),
-                     "zero_delay_ns": float(fit.zero_delay_ns[i]), "zero_delay_sigma": float(fit.zero_delay_uncertainty[i]),
-                     "baseline": float(fit.baseline[i]), "baseline_mode": mode, "events": float(counts[i].sum()),
-                     "converged": bool(fit.converged[i]), **({"g2_cnn": float(cnn[i])} if cnn is not None else {})})
+        row = fit.row(i)
+        if problems[i]:
+            row.update(g2="", sigma="", g2_measured="", g2_measured_sigma="", status=problems[i])
+        elif rho is not None and not row["status"]:
+            corrected, sigma = correct_background(torch.tensor([row["g2"], row["g2_measured"]]), rho,
+                                                  torch.tensor([row["sigma"], row["g2_measured_sigma"]]))
+            row.update(g2=float(corrected[0]), sigma=float(sigma[0]), g2_measured=float(corrected[1]),
+                       g2_measured_sigma=float(sigma[1]))
+        rows.append({"source": data.source, "row": i, **row, "events": float(counts[i].sum()), "baseline_mode": mode,
+                     **({"g2_cnn": float(cnn[i])} if cnn is not None else {})})
     return rows
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from functools import partial
 
@@ -15,7 +14,8 @@ from qml_imaging.physics.hbt import DelayAxis
 
 
 def fit_g2_grid(grid: GridSettings, histograms: torch.Tensor, axis: DelayAxis = DelayAxis(), *,
-                baseline: torch.Tensor | None = None, zero_delay_ns: float | str = "fit") -> G2Fit:
+                baseline: torch.Tensor | None = None, zero_delay_ns: float | str = "fit",
+                jitter_ns: float | str = 0.0, sampling: str = "bin") -> G2Fit:
     """:func:`~qml_imaging.physics.g2_fit.fit_g2` of every histogram ``(B, bins)`` (``baseline`` ``(B,)``).
 
     ``grid.executor: local`` fits them in this process in one call; ``ray`` splits them into
@@ -25,15 +25,15 @@ def fit_g2_grid(grid: GridSettings, histograms: torch.Tensor, axis: DelayAxis = 
     only for Ray, so a local fit of a lab file loads no training code.
     """
     if grid.executor == "local" or len(histograms) < 2:
-        return fit_g2(histograms, axis, baseline=baseline, zero_delay_ns=zero_delay_ns)
+        return fit_g2(histograms, axis, baseline=baseline, zero_delay_ns=zero_delay_ns, jitter_ns=jitter_ns,
+                      sampling=sampling)
     from qml_imaging.grid import Task, run_grid
 
     parts = min(len(histograms), grid.tasks_at_once or os.cpu_count() or 1)
     chunks = [torch.from_numpy(c) for c in np.array_split(np.arange(len(histograms)), parts)]
-    tasks = [Task(f"lm/chunk{i}", partial(fit_g2, histograms[c], axis, zero_delay_ns=zero_delay_ns,
-                                          baseline=None if baseline is None else baseline[c]))
+    tasks = [Task(f"lm/chunk{i}", partial(fit_g2, histograms[c], axis, zero_delay_ns=zero_delay_ns, jitter_ns=jitter_ns,
+                                          sampling=sampling, baseline=None if baseline is None else baseline[c]))
              for i, c in enumerate(chunks)]
     outcome = run_grid(tasks, grid, label="L-M fits", progress=False)
     outcome.raise_failures()
-    return G2Fit(*(torch.cat([getattr(part, field.name) for part in outcome.results])
-                   for field in dataclasses.fields(G2Fit)))
+    return G2Fit.concat(outcome.results)

@@ -20,8 +20,10 @@ class CircuitTemplate:
     """A quantum function with its sizes.
 
     ``function(inputs, weights)`` queues the gates and returns the measurements;
-    ``inputs`` is ``(..., n_qubits)``, ``weights`` has ``weight_shape``; the circuit yields
-    ``n_outputs`` expectation values per sample.
+    ``inputs`` is ``(..., n_inputs)``, ``weights`` has ``weight_shape``; the circuit yields
+    ``n_outputs`` real values per sample: one per ``expval`` / ``var``, ``2**k`` per ``probs`` over
+    ``k`` wires, in the order returned (:func:`qml_imaging.quantum.user_circuits.count_outputs`).
+    ``n_inputs`` and ``n_outputs`` are the qubit count unless ``input_count`` / ``output_count`` say otherwise.
     """
 
     name: str
@@ -32,10 +34,18 @@ class CircuitTemplate:
     """Weights are initialised ``U(-init_scale, init_scale)`` (radians)."""
     input_scale: float = 1.0
     """:class:`~qml_imaging.quantum.layer.QuantumLayer` multiplies its inputs by this before the circuit."""
+    input_count: int | None = None
+    """Input features per sample (None: one per qubit)."""
+    output_count: int | None = None
+    """Real outputs per sample (None: one per qubit, the <Z_j> readout of the templates here)."""
+
+    @property
+    def n_inputs(self) -> int:
+        return self.input_count if self.input_count is not None else self.n_qubits
 
     @property
     def n_outputs(self) -> int:
-        return self.n_qubits
+        return self.output_count if self.output_count is not None else self.n_qubits
 
 
 def qiren_block(n_qubits: int, reuploads: int = 2, sublayers: int = 2) -> CircuitTemplate:

@@ -1,6 +1,6 @@
 """Executors: run a :class:`~qml_imaging.quantum.circuits.CircuitTemplate` on a batch.
 
-Every executor maps ``(inputs (B, n_qubits), weights)`` to expectation values ``(B, n_outputs)``
+Every executor maps ``(inputs (B, n_inputs), weights)`` to the measured values ``(B, n_outputs)``
 as a torch tensor, differentiable with respect to both (backprop for ``fast`` and ``default.qubit``,
 adjoint for ``lightning.qubit``, parameter shift for Qiskit Aer) except on ``ibm`` backends, where
 a batch is one EstimatorV2 job (:class:`~qml_imaging.quantum.runtime.RuntimeExecutor`, evaluation only),
@@ -41,7 +41,7 @@ class Executor:
             )
 
     def expvals(self, template: CircuitTemplate, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Expectation values ``(B, n_outputs)`` of ``template`` for ``inputs`` ``(B, n_qubits)`` (radians)."""
+        """Measured values ``(B, n_outputs)`` of ``template`` for ``inputs`` ``(B, n_inputs)`` (radians)."""
         self.check_fits(template)
         return self._run(template, inputs, weights)
 
@@ -79,7 +79,7 @@ class FastExecutor(Executor):
         return expectation_values(template.function, inputs, weights, template.n_qubits, self.options)
 
     def _sample(self, template, weights, shots, seed):
-        inputs = torch.zeros(1, template.n_qubits, dtype=torch.float64)
+        inputs = torch.zeros(1, template.n_inputs, dtype=torch.float64)
         probabilities = basis_probabilities(template.function, inputs, weights.double(), template.n_qubits,
                                             self.options)[0]
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -118,16 +118,22 @@ class QNodeExecutor(Executor):
 
     def _run(self, template, inputs, weights):
         outputs = self._qnode(template)(inputs, weights)
-        stacked = torch.stack([torch.as_tensor(o) for o in outputs], dim=-1)
-        return stacked.reshape(inputs.shape[0], -1).to(inputs.dtype)
+        return output_columns(outputs, inputs.shape[0]).to(inputs.dtype)
 
     def _sample(self, template, weights, shots, seed):
         wires = list(range(template.n_qubits))
         device = self._make_device(template.n_qubits, seed)
-        tape = qml.tape.make_qscript(template.function)(np.zeros(template.n_qubits), weights.detach().double().numpy())
+        tape = qml.tape.make_qscript(template.function)(np.zeros(template.n_inputs), weights.detach().double().numpy())
         sampling = qml.tape.QuantumScript(tape.operations, [qml.sample(wires=wires)], shots=shots)
         (samples,) = qml.execute([sampling], device)
         return np.asarray(samples, dtype=np.uint8).reshape(shots, template.n_qubits)
+
+
+def output_columns(outputs, batch: int) -> torch.Tensor:
+    """A QNode's results (one tensor, or one per measurement: ``()``, ``(B,)``, ``(2**k,)`` or ``(B, 2**k)``)
+    side by side as ``(batch, n_values)``, in the order returned."""
+    parts = outputs if isinstance(outputs, (tuple, list)) else [outputs]
+    return torch.cat([torch.as_tensor(part).reshape(batch, -1) for part in parts], dim=-1)
 
 
 def with_zne(qnode, zne: ZeroNoiseExtrapolation):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -11,21 +13,39 @@ from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.circuits import CircuitTemplate
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.factory import make_executor
+from qml_imaging.quantum.user_circuits import template_from_circuit
 
 
 class QuantumLayer(nn.Module):
-    """Maps ``(B, n_qubits)`` inputs to ``(B, n_outputs)`` expectation values of ``template``.
+    """Maps ``(B, n_inputs)`` inputs to ``(B, n_outputs)`` real outputs of ``template``: its measurements
+    side by side, one column per ``expval`` / ``var`` and ``2**k`` per ``probs`` over ``k`` wires, in the
+    order the circuit returns them (``n_inputs`` and ``n_outputs`` are the qubit count for the
+    toolkit's templates).
 
+    ``template`` is a :class:`~qml_imaging.quantum.circuits.CircuitTemplate`, or a QNode or quantum
+    function taking ``inputs`` and the weight tensors named in ``weight_shapes`` (as ``qml.qnn.TorchLayer``
+    takes them; see :func:`~qml_imaging.quantum.user_circuits.template_from_circuit`, which also takes
+    ``n_qubits`` for a bare quantum function and ``n_inputs``); its weights are then one flat Parameter
+    holding every named tensor in the dict's order (:meth:`named_weight` gives one back).
     Inputs are multiplied by ``template.input_scale`` (the angle per unit feature) before the
     circuit. Leading dimensions beyond one batch dimension are flattened and restored. The weights are a
     torch Parameter of ``template.weight_shape``, initialised ``U(-init_scale, init_scale)``
     (``pi`` for rotation angles) from the global torch generator. ``backend`` is an executor (build
     one per backend with :func:`qml_imaging.quantum.factory.make_executor` and share it between
     layers), or a backend spec, resolved here into an executor of this layer's own.
+    Raises ValueError for a QNode or function without ``weight_shapes``.
     """
 
-    def __init__(self, template: CircuitTemplate, backend: Executor | str | Path | dict | BackendSpec = "fast"):
+    def __init__(self, template: CircuitTemplate | Callable, backend: Executor | str | Path | dict | BackendSpec = "fast",
+                 weight_shapes: Mapping[str, int | tuple[int, ...]] | None = None, **circuit_options):
         super().__init__()
+        if not isinstance(template, CircuitTemplate):
+            if weight_shapes is None:
+                raise ValueError(f"QuantumLayer of {getattr(template, '__name__', template)!r} needs weight_shapes "
+                                 "(a dict naming each weight argument's shape), as qml.qnn.TorchLayer does")
+            template = template_from_circuit(template, weight_shapes, **circuit_options)
+        self.weight_shapes = {key: (size,) if isinstance(size, int) else tuple(size)
+                              for key, size in (weight_shapes or {}).items()}
         self.template = template
         self.use_backend(backend)
         initial = (2 * torch.rand(template.weight_shape) - 1) * template.init_scale
@@ -42,11 +62,24 @@ class QuantumLayer(nn.Module):
         return self.template.n_qubits
 
     @property
+    def n_inputs(self) -> int:
+        return self.template.n_inputs
+
+    @property
     def n_outputs(self) -> int:
         return self.template.n_outputs
 
+    def named_weight(self, name: str) -> torch.Tensor:
+        """The weight tensor ``name`` of ``weight_shapes``: a view of the flat weights (gradients flow).
+        Raises KeyError naming the known names."""
+        if name not in self.weight_shapes:
+            raise KeyError(f"no weight {name!r}; this layer's weights are {list(self.weight_shapes)}")
+        sizes = {key: math.prod(shape) for key, shape in self.weight_shapes.items()}
+        start = sum(sizes[key] for key in list(sizes)[:list(sizes).index(name)])
+        return self.weights[start:start + sizes[name]].reshape(self.weight_shapes[name])
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Expectation values ``(..., n_outputs)`` for ``inputs`` ``(..., n_qubits)`` of a floating dtype.
+        """Outputs ``(..., n_outputs)`` for ``inputs`` ``(..., n_inputs)`` of a floating dtype.
 
         The circuit runs in float64 for float64 inputs and in float32 otherwise (half and bfloat16
         inputs, and under autocast, which is switched off inside the layer); the outputs have the
@@ -55,7 +88,7 @@ class QuantumLayer(nn.Module):
         """
         self._check_inputs(inputs)
         compute = torch.float64 if inputs.dtype == torch.float64 else torch.float32
-        flat = inputs.reshape(-1, self.n_qubits).to(compute)
+        flat = inputs.reshape(-1, self.n_inputs).to(compute)
         if len(flat) == 0:
             return inputs.new_zeros(*inputs.shape[:-1], self.n_outputs)
         with torch.autocast(device_type=flat.device.type, enabled=False):
@@ -70,8 +103,8 @@ class QuantumLayer(nn.Module):
             kind = inputs.dtype if isinstance(inputs, torch.Tensor) else type(inputs).__name__
             raise TypeError(f"{name} expects a real floating-point tensor (angles in radians), got {kind}; "
                             "convert with .float()")
-        if inputs.ndim < 2 or inputs.shape[-1] != self.n_qubits:
-            raise ValueError(f"{name} expects inputs of shape (B, {self.n_qubits}), got {tuple(inputs.shape)}")
+        if inputs.ndim < 2 or inputs.shape[-1] != self.n_inputs:
+            raise ValueError(f"{name} expects inputs of shape (B, {self.n_inputs}), got {tuple(inputs.shape)}")
         if not torch.isfinite(inputs).all():
             raise ValueError(f"{name} got non-finite inputs (NaN or inf)")
 

@@ -19,6 +19,7 @@ import pennylane as qml
 import torch
 
 from qml_imaging.quantum.circuits import CircuitTemplate
+from qml_imaging.quantum.user_circuits import count_outputs
 
 
 def qiskit_template(circuit, inputs: Sequence, weights: Sequence, measurements: Callable[[], list] | None = None,
@@ -30,7 +31,7 @@ def qiskit_template(circuit, inputs: Sequence, weights: Sequence, measurements: 
     ``weights``: the trainable Parameters, in the order of the template's flat weight vector of shape
     ``(len(weights),)``. Every parameter of ``circuit`` must be in exactly one of the two.
     ``measurements()`` returns the PennyLane measurements on wires ``0..n-1`` (Qiskit qubit ``j`` is
-    wire ``j``); default ``<Z_j>`` on every qubit. Raises ValueError naming parameters that are
+    wire ``j``; any expval, var or probs, counted into ``n_outputs``); default ``<Z_j>`` on every qubit. Raises ValueError naming parameters that are
     missing, repeated or not in the circuit, or an input count other than the qubit count.
     """
     inputs, weights = list(inputs), list(weights)
@@ -44,7 +45,9 @@ def qiskit_template(circuit, inputs: Sequence, weights: Sequence, measurements: 
         load(params=values, wires=range(n_qubits))
         return measure()
 
-    return CircuitTemplate(name, n_qubits, (len(weights),), function, init_scale=init_scale, input_scale=input_scale)
+    outputs = count_outputs(function, n_qubits, n_qubits, (len(weights),))
+    return CircuitTemplate(name, n_qubits, (len(weights),), function, init_scale=init_scale, input_scale=input_scale,
+                           output_count=outputs)
 
 
 def _check_parameters(circuit, inputs: list, weights: list) -> None:

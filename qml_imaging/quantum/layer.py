@@ -36,7 +36,8 @@ class QuantumLayer(nn.Module):
     Raises ValueError for a QNode or function without ``weight_shapes``.
     """
 
-    def __init__(self, template: CircuitTemplate | Callable, backend: Executor | str | Path | dict | BackendSpec = "fast",
+    def __init__(self, template: CircuitTemplate | Callable,
+                 backend: Executor | str | Path | dict | BackendSpec = "fast",
                  weight_shapes: Mapping[str, int | tuple[int, ...]] | None = None, **circuit_options):
         super().__init__()
         if not isinstance(template, CircuitTemplate):

@@ -31,7 +31,8 @@ def qiskit_template(circuit, inputs: Sequence, weights: Sequence, measurements: 
     ``weights``: the trainable Parameters, in the order of the template's flat weight vector of shape
     ``(len(weights),)``. Every parameter of ``circuit`` must be in exactly one of the two.
     ``measurements()`` returns the PennyLane measurements on wires ``0..n-1`` (Qiskit qubit ``j`` is
-    wire ``j``; any expval, var or probs, counted into ``n_outputs``); default ``<Z_j>`` on every qubit. Raises ValueError naming parameters that are
+    wire ``j``; any expval, var or probs, counted into ``n_outputs``); default ``<Z_j>`` on every qubit.
+    Raises ValueError naming parameters that are
     missing, repeated or not in the circuit, or an input count other than the qubit count.
     """
     inputs, weights = list(inputs), list(weights)

@@ -27,13 +27,12 @@ def qiskit_template(circuit, inputs: Sequence, weights: Sequence, measurements: 
     """A template running ``circuit`` (a ``qiskit.QuantumCircuit`` without classical bits in use).
 
     ``inputs``: the Parameters fed by the template's inputs, in column order (a ``ParameterVector`` or
-    a list), as many as ``circuit`` has qubits (``QuantumLayer`` reads ``(B, n_qubits)`` inputs);
+    a list; ``QuantumLayer`` then reads ``(B, len(inputs))`` inputs);
     ``weights``: the trainable Parameters, in the order of the template's flat weight vector of shape
     ``(len(weights),)``. Every parameter of ``circuit`` must be in exactly one of the two.
     ``measurements()`` returns the PennyLane measurements on wires ``0..n-1`` (Qiskit qubit ``j`` is
     wire ``j``; any expval, var or probs, counted into ``n_outputs``); default ``<Z_j>`` on every qubit.
-    Raises ValueError naming parameters that are
-    missing, repeated or not in the circuit, or an input count other than the qubit count.
+    Raises ValueError naming parameters that are missing, repeated or not in the circuit.
     """
     inputs, weights = list(inputs), list(weights)
     _check_parameters(circuit, inputs, weights)
@@ -46,9 +45,9 @@ def qiskit_template(circuit, inputs: Sequence, weights: Sequence, measurements: 
         load(params=values, wires=range(n_qubits))
         return measure()
 
-    outputs = count_outputs(function, n_qubits, n_qubits, (len(weights),))
+    outputs = count_outputs(function, n_qubits, len(inputs), (len(weights),))
     return CircuitTemplate(name, n_qubits, (len(weights),), function, init_scale=init_scale, input_scale=input_scale,
-                           output_count=outputs)
+                           input_count=len(inputs), output_count=outputs)
 
 
 def _check_parameters(circuit, inputs: list, weights: list) -> None:
@@ -61,9 +60,6 @@ def _check_parameters(circuit, inputs: list, weights: list) -> None:
         if names:
             raise ValueError(f"qiskit_template: parameters {names} are {problem}; every parameter of the circuit "
                              "must be named once, as an input or as a weight")
-    if len(inputs) != circuit.num_qubits:
-        raise ValueError(f"qiskit_template: {len(inputs)} input parameters for {circuit.num_qubits} qubits; "
-                         "QuantumLayer feeds one input per qubit")
 
 
 def _parameter_values(parameters: list, values) -> dict:

@@ -3,7 +3,8 @@
 The simulator (:mod:`qml_imaging.quantum.fast`) plans a circuit once per function and reuses the
 plan for new values of the same shapes. A device receives a new tape on every call, so
 :func:`run_tape` splits a tape's gate parameters into *weights* (every real scalar, as one flat
-vector), *inputs* (every broadcast angle, one column each, shape ``(B, columns)``) and constants
+vector), *inputs* (every distinct broadcast angle, one column each, shape ``(B, columns)``; the same
+tensor read twice, as a re-uploading circuit does, is one column) and constants
 (matrices, state vectors), and replays the tape from them through a :class:`Replay` shared by every
 tape of the same structure (gate types, wires, hyperparameters, which parameter is which, the
 measurements). Tapes that differ only in their angles therefore run on one cached plan.
@@ -32,7 +33,7 @@ class Operands:
 
     inputs: torch.Tensor
     weights: torch.Tensor
-    slots: tuple  # per operation, per parameter: "w", "x" or a constant's key
+    slots: tuple  # per operation, per parameter: "w", an input column (int) or a constant's key (tuple)
 
 
 class Replay:
@@ -44,12 +45,12 @@ class Replay:
         self.tape: qml.tape.QuantumScript | None = None
 
     def __call__(self, inputs: torch.Tensor, weights: torch.Tensor) -> None:
-        weight, column = iter(range(weights.shape[0])), iter(range(inputs.shape[1]))
+        weight = iter(range(weights.shape[0]))
         for operation, slots in zip(self.tape.operations, self.slots):
-            if "w" not in slots and "x" not in slots:
+            if all(isinstance(slot, tuple) for slot in slots):
                 qml.apply(operation)
                 continue
-            values = [weights[next(weight)] if slot == "w" else inputs[:, next(column)] if slot == "x" else value
+            values = [weights[next(weight)] if slot == "w" else inputs[:, slot] if isinstance(slot, int) else value
                       for slot, value in zip(slots, operation.data)]
             with qml.QueuingManager.stop_recording():  # a new operator queues itself otherwise
                 bound = qml.ops.functions.bind_new_parameters(operation, values)
@@ -109,22 +110,30 @@ def _constant_key(value) -> tuple:
 def operands(tape: qml.tape.QuantumScript, real: torch.dtype, device: torch.device) -> Operands:
     """Split ``tape``'s gate parameters into simulator operands of dtype ``real`` on ``device``."""
     batch = tape.batch_size
-    scalars, columns, slots = [], [], []
+    scalars, columns, slots = [], {}, []
     for operation in tape.operations:
         if isinstance(operation, (qml.ops.SymbolicOp, qml.ops.CompositeOp)):  # parameters not rebindable one by one
-            own = tuple(_constant_key(value) for value in operation.data)
+            own = [_constant_key(value) for value in operation.data]
         else:
-            own = tuple(_slot(value, ndim, batch) for value, ndim in zip(operation.data, _ndim_params(operation)))
-        slots.append(own)
-        for slot, value in zip(own, operation.data):
-            if slot == "w":
+            own = [_slot(value, ndim, batch) for value, ndim in zip(operation.data, _ndim_params(operation))]
+        for i, value in enumerate(operation.data):
+            if own[i] == "w":
                 scalars.append(torch.as_tensor(value, dtype=real, device=device))
-            elif slot == "x":
-                columns.append(torch.as_tensor(value, dtype=real, device=device))
+            elif own[i] == "x":
+                own[i] = columns.setdefault(_identity(value), (len(columns), value))[0]
+        slots.append(tuple(own))
     rows = batch if batch is not None else 1
     weights = torch.stack(scalars) if scalars else torch.zeros(0, dtype=real, device=device)
-    inputs = torch.stack(columns, dim=1) if columns else torch.zeros(rows, 0, dtype=real, device=device)
+    inputs = (torch.stack([torch.as_tensor(v, dtype=real, device=device) for _, v in columns.values()], dim=1)
+              if columns else torch.zeros(rows, 0, dtype=real, device=device))
     return Operands(inputs, weights, tuple(slots))
+
+
+def _identity(value) -> tuple:
+    """What makes two broadcast parameters the same column: the memory they view (or the object)."""
+    if isinstance(value, torch.Tensor):
+        return value.untyped_storage().data_ptr(), value.storage_offset(), value.stride(), value.shape, value.dtype
+    return ("object", id(value))
 
 
 def _ndim_params(operation) -> tuple:

@@ -153,11 +153,18 @@ def reads_out(tape: qml.tape.QuantumScript) -> bool:
 def run_readout(tape: qml.tape.QuantumScript, real: torch.dtype, device: torch.device) -> torch.Tensor:
     """The simulator's readout of ``tape`` (wires ``0..n-1``): ``(B or 1, n_values)`` of dtype ``real``,
     the measurements' values side by side (one column per expval or var, ``2**k`` per probs over k wires)."""
-    parts = operands(tape, real, device)
-    return expectation_values(_replay(tape, parts.slots, True), parts.inputs, parts.weights, len(tape.wires))
+    return _run(expectation_values, tape, real, device, measure=True)
 
 
 def run_state(tape: qml.tape.QuantumScript, real: torch.dtype, device: torch.device) -> torch.Tensor:
     """The final state vectors ``(B or 1, 2**n)`` of ``tape`` (wires ``0..n-1``), complex of ``real``'s precision."""
+    return _run(final_state, tape, real, device, measure=False)
+
+
+def _run(entry, tape, real: torch.dtype, device: torch.device, measure: bool) -> torch.Tensor:
     parts = operands(tape, real, device)
-    return final_state(_replay(tape, parts.slots, False), parts.inputs, parts.weights, max(len(tape.wires), 1))
+    replay = _replay(tape, parts.slots, measure)
+    try:
+        return entry(replay, parts.inputs, parts.weights, max(len(tape.wires), 1))
+    finally:
+        replay.tape = None  # the cached replay keeps no batch alive

@@ -4,6 +4,9 @@
 
 Peers: PennyLane default.qubit (backprop), lightning.qubit (adjoint), pyqtorch and torchquantum
 (``pip install -e ".[bench]"``; a peer that cannot be imported is reported as missing, with why).
+PennyLane's front door: ``TorchLayer/<device>`` rows run the same template functions as a
+``qml.qnn.TorchLayer`` over a QNode on ``qml.device("qml_imaging.fast")``, default.qubit and
+lightning.qubit, and are compared with the ``TorchLayer/qml_imaging.fast`` row.
 Cases: the QIREN layer at 8 and 12 qubits (L = 2, K = 2, batch 1024) and the diffusion bottleneck at
 8, 12 and 16 qubits (3 layers, ring, batch 64); forward + backward of ``sum(outputs @ r)``, float32
 inputs. Before it is timed, every peer's outputs on 4 samples are checked against the fast backend's

@@ -129,6 +129,8 @@ class FastDevice(Device):
             updates["use_device_gradient"] = updates.get("gradient_method", config.gradient_method) == "backprop"
         if config.grad_on_execution is None:
             updates["grad_on_execution"] = False
+        if config.use_device_jacobian_product is None:
+            updates["use_device_jacobian_product"] = False
         return replace(config, **updates)
 
     def preprocess_transforms(self, execution_config: ExecutionConfig | None = None) -> CompilePipeline:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -201,7 +201,7 @@ def config_from_dict(raw: Any, overrides: list[str] | tuple[str, ...] = (), sour
         raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(raw).__name__}")
     raw = dict(raw)
     for override in overrides:
-        apply_override(raw, override)
+        apply_override(raw, override, _known_schema(raw, overrides))
     if "experiment" not in raw:
         raise ConfigError(f"{source}: missing key 'experiment' (the pipeline to run)")
     return validate(pipeline_schema(raw["experiment"]), raw, source, context={"check_files": check_files})
@@ -220,23 +220,69 @@ def validate(schema: type[BaseModelT], raw: Any, source: str, context: dict | No
         raise ConfigError(f"{source}: " + "; ".join(_describe(schema, e) for e in error.errors())) from None
 
 
-def apply_override(raw: dict, override: str) -> None:
-    """Set ``a.b.c=value`` in a nested mapping; the value is parsed as YAML (``3``, ``1e-3``, ``[1, 2]``, ``null``)."""
+def apply_override(raw: dict, override: str, schema: type[BaseModel] | _Entries | None = None) -> None:
+    """Set ``a.b.c=value`` in a nested mapping; the value is parsed as YAML (``3``, ``1e-3``, ``[1, 2]``, ``null``).
+
+    With ``schema`` (the config's class), a section the mapping leaves out is first filled with the
+    schema's default for it, so ``simulation.seconds.low=2`` keeps ``simulation.seconds.high`` at its default.
+    """
     key, sep, text = override.partition("=")
     if not sep or not key:
         raise ConfigError(f"override {override!r}: expected KEY=VALUE, e.g. train.lr=0.01")
     parts = key.split(".")
     node = raw
     for depth, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
+        if part not in node:
+            node[part] = _default_section(schema, part)
+        child = node[part]
         if not isinstance(child, dict):
             raise ConfigError(f"override {override!r}: {'.'.join(parts[: depth + 1])} is a value, not a section")
         node[part] = child = dict(child)
         node = child
+        schema = _child_schema(schema, part)
     try:
         node[parts[-1]] = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"override {override!r}: value is not valid YAML: {error}") from error
+
+
+def _known_schema(raw: dict, overrides: list[str] | tuple[str, ...]) -> type[BaseModel] | None:
+    """The schema of the experiment ``raw`` (or an ``experiment=`` override) names, None when it names none we know."""
+    experiment = raw.get("experiment")
+    for override in overrides:
+        if override.startswith("experiment="):
+            experiment = override.partition("=")[2].strip()
+    return resolve(PIPELINES[experiment].config) if isinstance(experiment, str) and experiment in PIPELINES else None
+
+
+class _Entries(NamedTuple):
+    """A mapping of named sections (``dict[str, Section]``): the schema of its entries."""
+
+    section: type[BaseModel] | None
+
+
+def _default_section(schema: type[BaseModel] | _Entries | None, key: str) -> dict:
+    """The schema's default for section ``key`` as a mapping (an empty one when it has none)."""
+    field = schema.model_fields.get(key) if isinstance(schema, type) else None
+    if field is None or field.is_required():
+        return {}
+    default = field.get_default(call_default_factory=True)
+    if isinstance(default, dict):
+        return {name: entry.model_dump(mode="json") if isinstance(entry, BaseModel) else entry
+                for name, entry in default.items()}
+    return default.model_dump(mode="json") if isinstance(default, BaseModel) else {}
+
+
+def _child_schema(schema: type[BaseModel] | _Entries | None, key: str) -> type[BaseModel] | _Entries | None:
+    """The schema of ``schema``'s section ``key``: a section class, the entries of a mapping, or None (unknown)."""
+    if isinstance(schema, _Entries):
+        return schema.section
+    field = schema.model_fields.get(key) if schema is not None else None
+    if field is None:
+        return None
+    if get_origin(field.annotation) is dict:
+        return _Entries(_section_type(field.annotation))
+    return _section_type(field.annotation)
 
 
 def dump_config(config: ExperimentConfig) -> str:

@@ -43,7 +43,7 @@ import torch
 from tqdm.auto import tqdm
 
 from qml_imaging.config import GridSettings
-from qml_imaging.runs import MetricsLog, RunFolderError, atomic_replace
+from qml_imaging.runs import MetricsLog, RunFolderError, atomic_replace, make_folder, register_run_folder
 from qml_imaging.training.checkpoints import load_state_file
 from qml_imaging.training.distributed import current_process_group
 
@@ -87,7 +87,7 @@ class GridOutcome:
 
 def task_folder(run_path: str | Path, name: str) -> Path:
     """The folder of task ``name`` in the run folder ``run_path``: its result, metrics and own products."""
-    return Path(run_path) / TASKS_FOLDER / name
+    return register_run_folder(run_path) / TASKS_FOLDER / name
 
 
 def run_grid(tasks: Sequence[Task], grid: GridSettings, run_path: str | Path | None = None, *,
@@ -170,7 +170,7 @@ def storage_problem(run_path: Path, name: str) -> str | None:
     folder = task_folder(run_path, name)
     probe = folder / f".write-check-{host}-{os.getpid()}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:

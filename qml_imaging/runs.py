@@ -7,11 +7,16 @@ Layout of a run folder::
     checkpoints/       one sub-folder per fit, holding last.pt and previous.pt (see qml_imaging.training.checkpoints)
     report.json        {"experiment", "name", "summary": {headline numbers}, "details", "environment", ...}
     *.png              figures
-    run.lock           held (flock) by the process working on the run; one process per run folder
+    run.lock           held (flock on POSIX, msvcrt.locking on Windows) by the process working on the run
 
 Every file that a crash could leave half-written is written atomically (temp file + rename), with the
 permissions an ordinary ``open`` would give it (the process umask applies). ``metrics.jsonl`` is
 appended to; a line cut short by a crash is ignored when it is read and removed when a fit resumes.
+
+A run folder never writes outside itself: a folder between the run folder and a file it writes may not
+be a symbolic link (:func:`check_inside_run`), files that are opened rather than replaced (``run.lock``,
+``metrics.jsonl``) are opened without following a link and refused when they are links or hard links,
+and a file replaced by rename replaces a link itself, never what it points to.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
-import fcntl
 import json
 import os
 import platform
 import shutil
+import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +39,9 @@ from qml_imaging.config import ExperimentConfig, dump_config, load_config
 
 LOCK_NAME = "run.lock"
 _held_locks: dict[str, int] = {}  # run folder (real path) -> descriptor of its locked run.lock, in this process
+_run_roots: set[str] = set()  # run folders (absolute, links not resolved) this process writes into
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+_WINDOWS_LOCK_OFFSET = 2**31  # the byte msvcrt.locking locks: past the pid, so other processes can read the pid
 
 
 class RunFolderError(Exception):
@@ -61,19 +70,121 @@ def _is_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")
 
 
+def register_run_folder(path: str | Path) -> Path:
+    """Mark ``path`` as a run folder of this process: writes below it are kept inside it (:func:`check_inside_run`)."""
+    _run_roots.add(os.path.abspath(path))
+    return Path(path)
+
+
+def check_inside_run(path: str | Path) -> None:
+    """Refuse a write to ``path`` that a symbolic link would carry out of its run folder.
+
+    ``path`` below a registered run folder (:func:`register_run_folder`): every folder between the
+    run folder and ``path`` that exists must be a real folder, not a link (a link there may point
+    anywhere, e.g. a ``checkpoints/<fit>`` pointing into someone's home). Paths outside every run
+    folder (a ``render --out`` the user chose) are not checked. Raises :class:`RunFolderError`.
+    """
+    target = os.path.abspath(path)
+    roots = [root for root in _run_roots if target.startswith(root.rstrip(os.sep) + os.sep)]
+    if not roots:
+        return
+    root = min(roots, key=len)
+    current = Path(root)
+    for part in Path(target).relative_to(root).parts[:-1]:
+        current = current / part
+        if current.is_symlink():
+            raise RunFolderError(
+                f"{current} is a symbolic link (to {os.readlink(current)!r}); a run writes only inside its folder "
+                f"{root}: replace the link by a real folder (or remove it) and retry")
+
+
+def make_folder(path: str | Path) -> Path:
+    """``mkdir -p path``, refusing a link out of a run folder on the way (see :func:`check_inside_run`)."""
+    path = Path(path)
+    check_inside_run(path / "_")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def open_inside_run(path: str | Path, flags: int) -> int:
+    """``os.open`` of a file of a run folder that is written in place (the lock, an appended log).
+
+    The file is opened without following a symbolic link and must be a regular file with one name
+    (a hard link would let the write reach a file elsewhere). Raises :class:`RunFolderError` otherwise.
+    """
+    path = Path(path)
+    check_inside_run(path)
+    if os.path.islink(path):  # O_NOFOLLOW does this on POSIX; Windows has no such flag
+        raise RunFolderError(f"{path} is a symbolic link (to {os.readlink(path)!r}); a run writes only inside "
+                             "its folder: remove the link and retry")
+    try:
+        handle = os.open(path, flags | _NO_FOLLOW, 0o666)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise RunFolderError(f"{path} is a symbolic link; a run writes only inside its folder: "
+                                 "remove the link and retry") from None
+        raise
+    status = os.fstat(handle)
+    if not stat.S_ISREG(status.st_mode) or status.st_nlink > 1:
+        os.close(handle)
+        what = "not a regular file" if not stat.S_ISREG(status.st_mode) else f"a hard link ({status.st_nlink} names)"
+        raise RunFolderError(f"{path} is {what}; a run writes only its own files: remove it and retry")
+    return handle
+
+
+def _try_lock(handle: int) -> bool:
+    """Take an exclusive lock on the open file ``handle`` without waiting; False when another process holds it.
+
+    POSIX: ``fcntl.flock``; Windows: ``msvcrt.locking`` of one byte far past the pid. Both are
+    released by the system when the process ends. The modules are imported here, not at import
+    time, so every module of the package imports on both systems.
+    """
+    if sys.platform == "win32":
+        import msvcrt
+
+        os.lseek(handle, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        try:
+            msvcrt.locking(handle, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
+            raise
+        return False
+    return True
+
+
+def _read_pid(handle: int) -> str:
+    os.lseek(handle, 0, os.SEEK_SET)
+    return os.read(handle, 64).decode(errors="replace").strip()
+
+
+def _write_pid(handle: int) -> None:
+    os.ftruncate(handle, 0)
+    os.lseek(handle, 0, os.SEEK_SET)
+    os.write(handle, f"{os.getpid()}\n".encode())
+
+
 @contextlib.contextmanager
 def atomic_replace(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``.
 
     A reader never sees a partial file: either the old content or the new one. The data is flushed
     to disk before the rename, and the file gets the mode ``open`` would give a new file (0666 less
-    the umask), not ``mkstemp``'s private 0600.
+    the umask), not ``mkstemp``'s private 0600. A ``path`` that is a symbolic link is replaced by the
+    file, never written through; inside a run folder, a linked folder on the way is refused
+    (:func:`check_inside_run` raises :class:`RunFolderError`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(handle, 0o666 & ~_umask())
     os.close(handle)
+    os.chmod(temporary, 0o666 & ~_umask())
     try:
         yield Path(temporary)
         if os.path.exists(temporary):
@@ -108,7 +219,9 @@ class MetricsLog:
     def append(self, record: dict[str, Any]) -> None:
         """Append ``record`` as one JSON line; a line cut short by a crash is kept apart from it."""
         line = (json.dumps(record, sort_keys=False) + "\n").encode()
-        with self.path.open("a+b") as stream:
+        make_folder(self.path.parent)
+        handle = open_inside_run(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
+        with os.fdopen(handle, "a+b") as stream:
             if stream.tell() > 0:
                 stream.seek(-1, os.SEEK_END)
                 if stream.read(1) != b"\n":  # a line cut short by a crash: keep it apart from this record
@@ -163,14 +276,14 @@ class MetricsLog:
 
 def checkpoint_folder(run_path: str | Path, fit: str) -> Path:
     """The checkpoints of fit ``fit`` in the run folder ``run_path`` (for tasks, which get a path, not a RunDir)."""
-    return Path(run_path) / "checkpoints" / fit
+    return register_run_folder(run_path) / "checkpoints" / fit
 
 
 class RunDir:
     """One run's folder: its config, metrics, checkpoints, report and figures."""
 
     def __init__(self, path: str | Path, config: ExperimentConfig):
-        self.path = Path(path)
+        self.path = register_run_folder(path)
         self.config = config
         self.metrics = MetricsLog(self.path / "metrics.jsonl")
         self.created_folder = False  # set by create() when it made the folder itself
@@ -234,26 +347,22 @@ class RunDir:
         """Take the folder's exclusive lock (``run.lock``) until :func:`release_locks` or the process ends.
 
         Raises :class:`RunInUseError` when another process holds it; within one process the lock is
-        re-entrant. The lock is an ``flock``, so the system releases it when its process ends,
-        however it ends (a kill included).
+        re-entrant. The lock is an ``flock`` (``msvcrt.locking`` on Windows), so the system releases it
+        when its process ends, however it ends (a kill included). A ``run.lock`` that is a symbolic or
+        hard link is refused with :class:`RunFolderError` and left as it is (see :func:`open_inside_run`).
         """
         key = os.path.realpath(self.path)
         if key in _held_locks:
             return
-        handle = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            holder = os.pread(handle, 64, 0).decode(errors="replace").strip()
+        handle = open_inside_run(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+        if not _try_lock(handle):
+            holder = _read_pid(handle)
             os.close(handle)
-            if error.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
-                raise
             raise RunInUseError(
                 f"run folder {str(self.path)!r} is in use by another process"
                 f"{f' (pid {holder})' if holder.isdigit() else ''}; wait for it to finish or stop it, then retry"
-            ) from None
-        os.ftruncate(handle, 0)
-        os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
+            )
+        _write_pid(handle)
         _held_locks[key] = handle
 
     def unlock(self) -> None:

@@ -196,3 +196,30 @@ def test_a_folder_data_set_needs_its_path_and_only_folders_take_one(tmp_path):
         load_config(EXPERIMENTS / "qcrb_natural.yaml", ["datasets={mine: {kind: folder}}"])
     with pytest.raises(ConfigError, match="path is for kind: folder, not mnist"):
         load_config(EXPERIMENTS / "qcrb_natural.yaml", [f"datasets={{digits: {{kind: mnist, path: {tmp_path}}}}}"])
+
+
+def _leaves(mapping, prefix=""):
+    """Dotted keys and values of every leaf of a nested mapping (lists are leaves)."""
+    for key, value in mapping.items():
+        if "." in str(key):  # a name such as relu_lr0.001 cannot be written as a dotted key
+            continue
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def test_overriding_one_key_of_a_defaulted_section_keeps_the_others():
+    """r41: `simulation.seconds.low=2` on a YAML that leaves `simulation.seconds` at its default kept only `low`."""
+    import yaml
+
+    config = load_config(EXPERIMENTS / "g2_smoke.yaml", ["simulation.seconds.low=2"])
+    assert (config.simulation.seconds.low, config.simulation.seconds.high) == (2, 10)
+    for path in sorted(EXPERIMENTS.glob("*.yaml")):  # every key of every shipped experiment, set to its own value
+        resolved = load_config(path).model_dump(mode="json")
+        for key, value in _leaves(resolved):
+            if key in ("experiment", "name"):
+                continue
+            override = f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
+            assert load_config(path, [override]).model_dump(mode="json") == resolved, (path.name, override)
+

@@ -43,7 +43,7 @@ from qml_imaging.quantum.runtime import (
     transpile_for,
     wait_for,
 )
-from qml_imaging.runs import holding_lock
+from qml_imaging.runs import holding_lock, make_folder
 
 INPUT_TOLERANCE = 1e-6
 """Largest change (radians) of a layer's inputs between submission and use of its result."""
@@ -144,7 +144,7 @@ class HardwareEvaluation:
         The folder's lock is held throughout: another process working on the same folder makes this
         raise :class:`~qml_imaging.runs.RunInUseError` before anything is read, submitted or recorded.
         """
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_folder(self.folder)
         with holding_lock(self.folder):
             self.store.reload()  # what the last holder of the lock wrote
             if not self.store.path.is_file():

@@ -93,6 +93,7 @@ def load_state_file(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
+            _check_unpacked_size(path, archive)
             damaged = archive.testzip()
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
         raise CheckpointError(f"{path} is damaged (truncated or not a torch.save file: {error})") from error
@@ -113,6 +114,25 @@ def load_state_file(path: str | Path, map_location: str | torch.device = "cpu") 
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError) as error:
         raise CheckpointError(f"{path} is damaged ({type(error).__name__}: {error})") from error
+
+
+def _check_unpacked_size(path: Path, archive: zipfile.ZipFile) -> None:
+    """Refuse an archive whose records would unpack to more than the file holds, before unpacking any.
+
+    ``torch.save`` stores every record uncompressed, so the sizes in the zip directory add up to less
+    than the file; a compressed record (a 2 MB file claiming 2 GiB) was not written by torch and is
+    refused with :class:`CheckpointError` before a byte of it is decompressed.
+    """
+    records = archive.infolist()
+    unpacked = sum(record.file_size for record in records)
+    on_disk = path.stat().st_size
+    packed = [record.filename for record in records
+              if record.compress_type != zipfile.ZIP_STORED or record.compress_size != record.file_size]
+    if packed or unpacked > on_disk:
+        raise CheckpointError(
+            f"{path} is not a file torch.save wrote: its records unpack to {unpacked} bytes from a {on_disk}-byte "
+            f"file{f' (compressed records such as {packed[0]!r})' if packed else ''}, and torch.save stores records "
+            "uncompressed; it was not unpacked: delete it or use a run folder you trust")
 
 
 def _keep_as_previous(path: Path) -> None:

@@ -36,7 +36,7 @@ from qml_imaging.models.inr import parameter_count
 from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
 from qml_imaging.pipelines.diffusion.data import load_split
 from qml_imaging.quantum.noise import NoiseBank
-from qml_imaging.runs import MetricsLog, RunDir, checkpoint_folder, save_arrays_atomic
+from qml_imaging.runs import MetricsLog, RunDir, checkpoint_folder, make_folder, register_run_folder, save_arrays_atomic
 from qml_imaging.training import Trainer, seed_everything
 from qml_imaging.training.artifacts import save_model_arguments
 from qml_imaging.training.checkpoints import load_state_file
@@ -62,7 +62,7 @@ class ModelTask:
 
     def folder(self, run_path: Path) -> Path:
         """The folder of this model's products: ``<run>/models/<name>``."""
-        return Path(run_path) / "models" / self.name
+        return register_run_folder(run_path) / "models" / self.name
 
 
 def training_normals(config: DiffusionFewShotConfig, channels: int, side: int = IMAGE_SIDE) -> int:
@@ -92,8 +92,7 @@ def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTa
     split = load_split(config.datasets[task.dataset], config.split, config.evaluation.scores)
     images = split.fewshot(task.k, task.seed)
     bank = _bank(str(run_path / "noise_bank.npz")) if variant.noise != "pseudo" else None
-    folder = task.folder(run_path)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(task.folder(run_path))
 
     seed_everything(task.seed)
     model = DiffusionUNet.from_spec(config.unet, split.channels, variant.bottleneck, side=split.side)

@@ -131,7 +131,6 @@ def prepare_feature_network(config: DiffusionFewShotConfig, run_dir: RunDir, dat
         classifier = train_classifier(split.classifier, split.classifier_labels, split.classes,
                                       config.evaluation.classifier, seed=config.split.seed,
                                       checkpoint_dir=run_dir.checkpoint_dir(f"feature_net/{dataset}"))
-        path.parent.mkdir(parents=True, exist_ok=True)
         stored = {"state_dict": classifier.state_dict(), "in_channels": split.channels, "classes": split.classes,
                   "control_accuracy": accuracy(classifier, split.control, split.control_labels),
                   "feature_scale": feature_scale(classifier, split.reference),

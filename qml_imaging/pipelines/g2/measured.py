@@ -40,7 +40,7 @@ from qml_imaging.pipelines.g2.lab import baselines_of
 from qml_imaging.pipelines.g2.lm import fit_g2_grid
 from qml_imaging.pipelines.g2.simulation import write_emitter_series
 from qml_imaging.reporting import figures
-from qml_imaging.runs import RunDir
+from qml_imaging.runs import RunDir, write_text_atomic
 from qml_imaging.training import Trainer, seed_everything, supervised
 from qml_imaging.training.artifacts import save_model_arguments
 from qml_imaging.training.metrics import absolute_errors, mape_percent
@@ -210,4 +210,4 @@ def _table(run_dir: RunDir, summary: dict) -> None:
             lines.append(f"| {split} | {name} | {cell(values['mape'])} | {cell(values['mae'])} | {cell(values['rmse'])} | "
                          f"{cell(truth.get('mape'))} | {cell(truth.get('rmse'))} | "
                          f"{100 * summary['shared_short_histograms'][split]:.0f} % |")
-    (run_dir.path / "table.md").write_text("\n".join(lines) + "\n")
+    write_text_atomic(run_dir.path / "table.md", "\n".join(lines) + "\n")

@@ -49,7 +49,8 @@ from qml_imaging.pipelines.generation.data import GenerationImages, load_images
 from qml_imaging.quantum.factory import make_executor
 from qml_imaging.reporting.figures import image_grid, save_figure
 from qml_imaging.reporting.stats import mean_std
-from qml_imaging.runs import MetricsLog, RunDir, atomic_replace, save_arrays_atomic, write_text_atomic
+from qml_imaging.runs import (MetricsLog, RunDir, atomic_replace, make_folder, register_run_folder, save_arrays_atomic,
+                              write_text_atomic)
 from qml_imaging.training import Trainer, seed_everything
 from qml_imaging.training.artifacts import save_model_arguments
 from qml_imaging.training.checkpoints import load_state_file
@@ -90,7 +91,7 @@ def run(config: QirenGenerationConfig, run_dir: RunDir) -> dict:
 
 def model_folder(run_path: Path, embedding: str, seed: int) -> Path:
     """The folder of one generator's products: ``<run>/models/<embedding>/seed<seed>``."""
-    return Path(run_path) / "models" / embedding / f"seed{seed}"
+    return register_run_folder(run_path) / "models" / embedding / f"seed{seed}"
 
 
 def build_pair(config: QirenGenerationConfig, embedding: str, width: int, channels: int, side: int,
@@ -121,7 +122,7 @@ def run_model(config: QirenGenerationConfig, run_dir: RunDir, images: Generation
     """Train (resuming), sample and score one generator; returns its result (also written to ``result.json``)."""
     folder = model_folder(run_dir.path, embedding, seed)
     result_file = folder / "result.json"
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     seed_everything(seed)
     backend = make_executor(config.backend) if embedding == "qiren" else None
     pair = build_pair(config, embedding, width, images.channels, images.side, backend)
@@ -200,7 +201,6 @@ def feature_extractor(config: QirenGenerationConfig, run_dir: RunDir, images: Ge
         stored = {"state_dict": classifier.state_dict(), "in_channels": images.channels, "classes": images.classes,
                   "control_accuracy": accuracy(classifier, images.control, images.control_labels),
                   "feature_scale": feature_scale(classifier, images.reference)}
-        path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_replace(path) as temporary:
             torch.save(stored, temporary)
     stored = load_state_file(path)

@@ -32,7 +32,7 @@ from qml_imaging.pipelines.inr.fitting import VALUE_RANGE, fit_model, matched_wi
 from qml_imaging.pipelines.inr.config import InrImageConfig
 from qml_imaging.reporting import figures
 from qml_imaging.reporting.stats import mean_std
-from qml_imaging.runs import RunDir
+from qml_imaging.runs import RunDir, write_text_atomic
 from qml_imaging.training.distributed import current_process_group
 from qml_imaging.training.metrics import mse
 
@@ -73,7 +73,7 @@ def run(config: InrImageConfig, run_dir: RunDir) -> dict:
     summary["failed_tasks"] = outcome.failures
     if current_process_group().is_main:
         _write_figures(config, run_dir, plan.targets, reconstructions, summary)
-        (run_dir.path / "table.md").write_text(_table(config, summary))
+        write_text_atomic(run_dir.path / "table.md", _table(config, summary))
         run_dir.write_report(summary, {"fits": fits, "widths": next(iter(plan.widths_by_outputs.values())),
                                        "images": plan.images})
     return summary

@@ -37,6 +37,7 @@ from qml_imaging.cli_hardware import add_hardware_commands
 from qml_imaging.cli_models import add_model_commands
 from qml_imaging.config import ConfigError, dump_config, load_config
 from qml_imaging.data.catalog import DATA_ENV
+from qml_imaging.limits import OptionError
 from qml_imaging.registry import PIPELINES, resolve
 from qml_imaging.resources import EXPERIMENTS, shipped_folder
 from qml_imaging.runs import RunFolderError, release_locks
@@ -81,7 +82,7 @@ def _error_line(error: Exception, command: str) -> tuple[str, int]:
     text = "; ".join(line.strip() for line in [str(error), *notes] if line.strip()) or type(error).__name__
     if isinstance(error, ConfigError):
         return f"qml-imaging: invalid config: {text}", 2
-    if isinstance(error, (OSError, RunFolderError)):
+    if isinstance(error, (OSError, RunFolderError, OptionError)):
         return f"qml-imaging: {text}", 2
     if isinstance(error, (ValueError, RuntimeError)) and command == "hardware":
         return f"qml-imaging hardware: {text}", 1
@@ -91,8 +92,15 @@ def _error_line(error: Exception, command: str) -> tuple[str, int]:
             "--debug for the traceback and report it"), 1
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line naming the option and where to read the usage (exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qml-imaging", description=__doc__.split("\n\n")[0])
+    parser = _OneLineParser(prog="qml-imaging", description=__doc__.split("\n\n")[0])
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
     commands = parser.add_subparsers(dest="command", required=True)
 

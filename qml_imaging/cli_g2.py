@@ -29,7 +29,10 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 from pathlib import Path
+
+from qml_imaging.limits import MAX_HISTOGRAM_BINS, OptionError, check_count, check_number, integer
 
 
 def add_g2_commands(commands) -> None:
@@ -67,7 +70,7 @@ def add_g2_commands(commands) -> None:
     scan.add_argument("--background-rate", type=float, default=None, help="counts/s per channel off the emitters")
     scan.add_argument("--executor", default="local", choices=("local", "ray"),
                       help="L-M fits here, or in chunks on Ray (pip install -e '.[ray]'; $RAY_ADDRESS joins a cluster)")
-    scan.add_argument("--tasks-at-once", type=int, default=None, help="Ray: chunks of pixels (default: the cores)")
+    scan.add_argument("--tasks-at-once", type=integer, default=None, help="Ray: chunks of pixels (default: the cores)")
     scan.add_argument("--out", default=None, help="output folder (default DIR/g2_maps)")
     scan.set_defaults(handler=_scan)
 
@@ -77,7 +80,7 @@ def _add_pulsed_options(fit: argparse.ArgumentParser) -> None:
                      help="cw: L-M fit of the antibunching dip; pulsed: central peak against the side peaks at k*T")
     fit.add_argument("--period", type=float, default=None, help="pulsed: laser period in ns (default: the file's header)")
     fit.add_argument("--window", type=float, default=None, help="pulsed: integration window in ns (default: the period)")
-    fit.add_argument("--side-peaks", type=int, default=4, help="pulsed: side peaks on each side (default 4)")
+    fit.add_argument("--side-peaks", type=integer, default=4, help="pulsed: side peaks on each side (default 4)")
     fit.add_argument("--areas", default="auto", choices=("auto", "windows", "fit"),
                      help="pulsed: peak areas from windows, from a fit of the pulsed model, or auto (fit when peaks overlap)")
     fit.add_argument("--gate", default=None, help="T3 time tags: LOW,HIGH micro-time gate in ns")
@@ -88,8 +91,10 @@ def _gate(text: str | None) -> tuple[float, float] | None:
         return None
     try:
         low, high = (float(p) for p in text.split(","))
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError
     except ValueError:
-        raise ValueError(f"--gate must be LOW,HIGH in ns (e.g. 1.5,40), got {text!r}") from None
+        raise OptionError(f"--gate must be LOW,HIGH in ns with LOW < HIGH (e.g. 1.5,40), got {text!r}") from None
     return low, high
 
 
@@ -122,6 +127,16 @@ def _fit_pulsed(arguments: argparse.Namespace, channels: tuple | None) -> int:
     return 0
 
 
+def _check_fit_numbers(arguments: argparse.Namespace) -> None:
+    """The numeric options of ``g2 fit``, each refused in one line outside its range (before any file is read)."""
+    if arguments.rho is not None and not (math.isfinite(arguments.rho) and 0 < arguments.rho <= 1):
+        raise OptionError(f"--rho is the signal share S / (S + B), in (0, 1]; got {arguments.rho}")
+    for option, value in (("--period", arguments.period), ("--window", arguments.window)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise OptionError(f"{option} must be a positive finite number of ns, got {value!r}")
+    check_count("--side-peaks", arguments.side_peaks, 1, 1000, "side peaks on each side of the central one")
+
+
 def _write_rows(out: str, rows: list[dict]) -> None:
     from qml_imaging.runs import write_text_atomic
 
@@ -140,11 +155,13 @@ def _axis(text: str | None):
 
     try:
         parts = [float(p) for p in text.split(",")]
-        if len(parts) not in (2, 3) or parts[0] != int(parts[0]) or parts[0] < 3:
+        if len(parts) not in (2, 3) or not all(map(math.isfinite, parts)) or parts[0] != int(parts[0]) \
+                or parts[1] <= 0:
             raise ValueError
     except ValueError:
-        raise ValueError(f"--axis must be BINS,SPAN_NS[,FIRST_NS] with BINS an integer >= 3 (e.g. 215,500), "
-                         f"got {text!r}") from None
+        raise OptionError(f"--axis must be BINS,SPAN_NS[,FIRST_NS]: BINS an integer from 3 to {MAX_HISTOGRAM_BINS:,}, "
+                         f"SPAN_NS a positive number of ns (e.g. 215,500), got {text!r}") from None
+    check_count("--axis BINS", int(parts[0]), 3, MAX_HISTOGRAM_BINS, "bins of one delay axis")
     first = parts[2] if len(parts) == 3 else -(int(parts[0]) // 2) * parts[1] / parts[0]
     return DelayAxis(bins=int(parts[0]), span_ns=parts[1], first_ns=first)
 
@@ -204,8 +221,7 @@ def _fit(arguments: argparse.Namespace) -> int:
     zero = _number_or_fit("--zero", arguments.zero)
     jitter = _number_or_fit("--jitter", arguments.jitter, nonnegative=True)
     channels = _channels(arguments.channels)
-    if arguments.rho is not None and not 0 < arguments.rho <= 1:
-        raise ValueError(f"--rho is the signal share S / (S + B), in (0, 1]; got {arguments.rho}")
+    _check_fit_numbers(arguments)
     _check_paths(arguments)
     if arguments.mode == "pulsed":
         return _fit_pulsed(arguments, channels)
@@ -247,15 +263,16 @@ def _scan(arguments: argparse.Namespace) -> int:
     from qml_imaging.data.hbt_files import read_scan
     from qml_imaging.pipelines.g2.lab import load_cnn, scan_maps
     from qml_imaging.reporting import figures
-    from qml_imaging.runs import save_arrays_atomic
+    from qml_imaging.runs import make_folder, save_arrays_atomic
 
+    _check_scan_numbers(arguments)
     data, shape = _scan_data(arguments) if Path(arguments.folder).is_file() else read_scan(arguments.folder)
     model = load_cnn(arguments.cnn) if arguments.cnn else None
     grid = GridSettings(executor=arguments.executor, tasks_at_once=arguments.tasks_at_once)
     maps = scan_maps(data, shape, model=model, background_rate=arguments.background_rate, grid=grid)
     folder = Path(arguments.folder)
-    out = Path(arguments.out or (folder.with_name(folder.stem + "_g2_maps") if folder.is_file() else folder / "g2_maps"))
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(arguments.out or (folder.with_name(folder.stem + "_g2_maps") if folder.is_file()
+                                        else folder / "g2_maps"))
     save_arrays_atomic(out / "maps.npz", **maps)
     images = [name for name in ("counts", "g2_lm", "sigma_lm", "G2_lm", "g2_cnn", "G2_cnn") if name in maps]
     grid = figures.image_grid([[maps[name].astype(float) for name in images]], column_titles=images, row_titles=["scan"])
@@ -266,6 +283,14 @@ def _scan(arguments: argparse.Namespace) -> int:
           f"{float(np.median(maps['g2_lm'][lit])) if lit.any() else float('nan'):.3f}")
     print(f"wrote {out / 'maps.npz'} and {out / 'maps.png'}")
     return 0
+
+
+def _check_scan_numbers(arguments: argparse.Namespace) -> None:
+    """The numeric options of ``g2 scan``, each refused in one line outside its range (before any file is read)."""
+    if arguments.background_rate is not None:
+        check_number("--background-rate", arguments.background_rate, 0.0, why="counts/s per channel off the emitters")
+    if arguments.tasks_at_once is not None:
+        check_count("--tasks-at-once", arguments.tasks_at_once, 1, 100_000)
 
 
 def _scan_data(arguments: argparse.Namespace):

@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 
 from qml_imaging.config import ExperimentConfig
-from qml_imaging.quantum.backends import backend_spec
+from qml_imaging.limits import MAX_NOISE_NORMALS, check_bytes, check_count, integer
+from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS, SIMULATOR_MAX_QUBITS, backend_spec
 from qml_imaging.runs import RunDir
 
 
@@ -39,7 +40,7 @@ def add_hardware_commands(commands) -> None:
         action.add_argument("run_dir", help="a finished inr_image run folder")
         action.add_argument("--backend", required=True, help="hardware_configs/ibm_*.yaml name, IBM or Fake* name")
         action.add_argument("--fit", default="camera/qiren/seed0", help="IMAGE/MODEL/seedN of the QIREN fit")
-        action.add_argument("--n-coordinates", type=int, default=None, help="random pixels (default: all)")
+        action.add_argument("--n-coordinates", type=integer, default=None, help="random pixels (default: all)")
         action.set_defaults(handler=handler)
     actions.choices["submit"].add_argument("--detach", action="store_true", help="return after the first submission")
     status = actions.add_parser("status", help="state of every layer's job")
@@ -52,10 +53,11 @@ def add_hardware_commands(commands) -> None:
     bank = actions.add_parser("noise-bank", help="measure qubits and store a Gaussian noise bank (.npz)")
     bank.add_argument("--backend", required=True,
                       help="backend spec: fast, a hardware_configs name (aer_shots), an IBM or Fake* device name, a YAML path")
-    bank.add_argument("--size", type=int, required=True, help="standard normals to store")
+    bank.add_argument("--size", type=integer, required=True,
+                      help=f"standard normals to store (100 to {MAX_NOISE_NORMALS:,})")
     bank.add_argument("--out", required=True, help="the .npz file to write")
-    bank.add_argument("--qubits", type=int, default=16, help="qubits measured per shot (at most the device's)")
-    bank.add_argument("--seed", type=int, default=None, help="simulator seed (fast, aer, Fake*)")
+    bank.add_argument("--qubits", type=integer, default=16, help="qubits measured per shot (at most the device's)")
+    bank.add_argument("--seed", type=integer, default=None, help="simulator seed (fast, aer, Fake*)")
     bank.add_argument("--no-debias", action="store_true", help="skip von Neumann debiasing (keeps readout bias)")
     bank.set_defaults(handler=_noise_bank)
 
@@ -66,6 +68,9 @@ _SOURCE_RUN = "a finished run of experiments/qiren_image.yaml or another inr_ima
 
 def _evaluation_config(arguments: argparse.Namespace) -> ExperimentConfig:
     from qml_imaging.pipelines.inr.config import InrRuntimeConfig
+
+    if arguments.n_coordinates is not None:
+        check_count("--n-coordinates", arguments.n_coordinates, 1, 2**31 - 1, "random pixels of the fitted image")
 
     return InrRuntimeConfig(experiment="inr_runtime", name=f"hardware-{Path(arguments.backend).stem}",
                             description=f"{arguments.fit} of {arguments.run_dir} on {arguments.backend}",
@@ -85,8 +90,8 @@ def _backends(arguments: argparse.Namespace) -> int:
 def _plan(arguments: argparse.Namespace) -> int:
     from qml_imaging.pipelines.inr.runtime import prepare
 
-    RunDir.open(arguments.run_dir, experiments=("inr_image",), hint=_SOURCE_RUN)
     config = _evaluation_config(arguments)
+    RunDir.open(arguments.run_dir, experiments=("inr_image",), hint=_SOURCE_RUN)
     evaluation, _ = prepare(config, RunDir(Path(arguments.run_dir) / "hardware" / "plan-only", config))
     print(json.dumps(evaluation.plan(), indent=1))
     return 0
@@ -95,8 +100,8 @@ def _plan(arguments: argparse.Namespace) -> int:
 def _submit(arguments: argparse.Namespace) -> int:
     from qml_imaging.pipelines.inr.runtime import run
 
-    RunDir.open(arguments.run_dir, experiments=("inr_image",), hint=_SOURCE_RUN)
     config = _evaluation_config(arguments)
+    RunDir.open(arguments.run_dir, experiments=("inr_image",), hint=_SOURCE_RUN)
     folder = Path(arguments.run_dir) / "hardware" / Path(arguments.backend).stem
     if (folder / "config.yaml").is_file():
         raise FileExistsError(f"{folder} already holds this evaluation; continue it with "
@@ -150,9 +155,12 @@ def _advance(evaluate, folder: Path) -> int:
 def _noise_bank(arguments: argparse.Namespace) -> int:
     from qml_imaging.quantum.noise import NoiseBank, noise_statistics
 
+    check_count("--size", arguments.size, 100, MAX_NOISE_NORMALS, "normals: the statistics need 100; a bank "
+                "is held in memory")
+    check_count("--qubits", arguments.qubits, 1, max(MAX_SIMULATED_QUBITS, *SIMULATOR_MAX_QUBITS.values(), 1000),
+                "qubits measured per shot")
     spec = backend_spec(arguments.backend)
-    if arguments.size < 100:
-        raise ValueError(f"--size must be at least 100 normals (the statistics need them), got {arguments.size}")
+    check_bytes(f"a bank of {arguments.size:,} normals", 3 * 4 * arguments.size, "ask for a smaller --size")
     bank = NoiseBank.generate(arguments.size, spec, n_qubits=arguments.qubits, debias=not arguments.no_debias,
                               seed=arguments.seed)
     bank.save(arguments.out)

@@ -24,6 +24,9 @@ import math
 import re
 from pathlib import Path
 
+from qml_imaging.limits import (MAX_RENDER_POINTS, MAX_SAMPLE_IMAGES, MAX_WAV_RATE, OptionError, check_count, check_number,
+                                integer)
+
 
 def add_model_commands(commands) -> None:
     """Register ``render``, ``sample`` and ``export`` on the main parser's ``commands``."""
@@ -41,10 +44,10 @@ def add_model_commands(commands) -> None:
     sample.add_argument("run_dir", help="a finished diffusion_fewshot or qiren_generation run folder")
     sample.add_argument("--fit", default=None, help="DATASET/kK/VARIANT/seedS or EMBEDDING/seedS (default: the "
                                                     "first model)")
-    sample.add_argument("--n", type=int, default=64, help="images to draw")
-    sample.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the run's sampling.ddim_steps)")
+    sample.add_argument("--n", type=integer, default=64, help=f"images to draw (at most {MAX_SAMPLE_IMAGES:,})")
+    sample.add_argument("--steps", type=integer, default=None, help="DDIM steps (default: the run's sampling.ddim_steps)")
     sample.add_argument("--eta", type=float, default=None, help="DDIM eta (default: the run's sampling.eta)")
-    sample.add_argument("--seed", type=int, default=0, help="seed of the start noise or latents")
+    sample.add_argument("--seed", type=integer, default=0, help="seed of the start noise or latents")
     sample.add_argument("--backend", default=None, help="backend spec for the quantum bottleneck (default: as trained)")
     sample.add_argument("--out", required=True, help="folder for samples.npy, samples.png and sample_info.json")
     sample.set_defaults(handler=_sample)
@@ -65,11 +68,17 @@ def _export(arguments: argparse.Namespace) -> int:
 
 
 def parse_size(text: str) -> int | tuple[int, int]:
-    """``"256"`` -> 256, ``"256x128"`` -> (256, 128); ValueError otherwise."""
+    """``"256"`` -> 256, ``"256x128"`` -> (256, 128); ValueError otherwise, also beyond
+    :data:`~qml_imaging.limits.MAX_RENDER_POINTS` points."""
     found = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*", str(text))
     if not found or int(found.group(1)) < 1 or (found.group(2) is not None and int(found.group(2)) < 1):
-        raise ValueError(f"--size must be a positive integer or HxW (e.g. 256 or 256x128), got {text!r}")
-    return int(found.group(1)) if found.group(2) is None else (int(found.group(1)), int(found.group(2)))
+        raise OptionError(f"--size must be a positive integer or HxW (e.g. 256 or 256x128), got {text!r}")
+    sides = [int(side) for side in found.groups() if side is not None]
+    points = sides[0] ** 2 if len(sides) == 1 else sides[0] * sides[1]
+    if points > MAX_RENDER_POINTS and not (len(sides) == 1 and sides[0] <= MAX_RENDER_POINTS):
+        raise OptionError(f"--size {text.strip()} asks for {points:,} grid points; at most {MAX_RENDER_POINTS:,} "
+                         "(a 4096x4096 image) are rendered at once")
+    return sides[0] if len(sides) == 1 else (sides[0], sides[1])
 
 
 def to_uint8(values):
@@ -80,14 +89,14 @@ def to_uint8(values):
 
 
 def _render(arguments: argparse.Namespace) -> int:
+    from qml_imaging.runs import make_folder
     from qml_imaging.training.artifacts import load_model
 
     size = parse_size(arguments.size)
-    if arguments.rate is not None and not (math.isfinite(arguments.rate) and arguments.rate >= 1):
-        raise ValueError(f"--rate must be a sample rate of at least 1 Hz, got {arguments.rate}")
+    if arguments.rate is not None:
+        check_number("--rate", arguments.rate, 1, MAX_WAV_RATE, "a WAV sample rate in Hz")
     trained = load_model(arguments.run_dir, arguments.fit, backend=arguments.backend)
-    out = Path(arguments.out) if arguments.out else trained.run_dir / "renders"
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(Path(arguments.out) if arguments.out else trained.run_dir / "renders")
     values, stem = trained.render(size), trained.fit.replace("/", "_")
     if values.ndim == 3:  # an image (H, W, C)
         written = _write_image(values, out, f"{stem}_{values.shape[0]}x{values.shape[1]}")
@@ -103,26 +112,19 @@ def _render(arguments: argparse.Namespace) -> int:
 
 def _write_image(grid, out: Path, stem: str) -> list[str]:
     """A rendered image ``(H, W, C)`` in [-1, 1] as ``stem.npy`` (float32) and ``stem.png`` (8-bit)."""
-    import numpy as np
-    from PIL import Image
-
-    np.save(out / f"{stem}.npy", grid)
-    pixels = to_uint8(grid)
-    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(out / f"{stem}.png")
+    save_npy(out / f"{stem}.npy", grid)
+    save_png(out / f"{stem}.png", to_uint8(grid))
     return [f"{stem}.npy", f"{stem}.png"]
 
 
 def _write_signal(samples, out: Path, stem: str, trained, rate: float | None) -> list[str]:
     """A rendered signal ``(n,)`` as ``stem.npy`` and ``stem.wav`` (float); the rate is ``rate``, else the fitted
     signal's rate scaled to the new sample count, else 8000 Hz."""
-    import numpy as np
-    import soundfile
-
-    np.save(out / f"{stem}.npy", samples)
+    save_npy(out / f"{stem}.npy", samples)
     fitted_rate = trained.preprocessing.get("sample_rate")
     if rate is None:
         rate = fitted_rate * (len(samples) - 1) / (len(trained.inputs) - 1) if fitted_rate else 8000.0
-    soundfile.write(str(out / f"{stem}.wav"), samples, int(round(rate)), subtype="FLOAT")
+    _save_wav(out / f"{stem}.wav", samples, int(round(rate)))
     return [f"{stem}.npy", f"{stem}.wav"]
 
 
@@ -133,17 +135,16 @@ def _write_json(path: Path, info: dict) -> None:
 
 
 def _sample(arguments: argparse.Namespace) -> int:
-    import numpy as np
-
+    from qml_imaging.runs import make_folder
     from qml_imaging.training.artifacts import load_model
 
-    if arguments.n < 1:
-        raise ValueError(f"--n must be at least 1, got {arguments.n}")
+    check_count("--n", arguments.n, 1, MAX_SAMPLE_IMAGES, "draw more by running again with another --seed")
+    if arguments.eta is not None:
+        check_number("--eta", arguments.eta, 0.0, 1.0, "0 is deterministic DDIM, 1 is DDPM-like")
     trained = load_model(arguments.run_dir, arguments.fit, backend=arguments.backend)
     images = trained.sample(arguments.n, steps=arguments.steps, eta=arguments.eta, seed=arguments.seed)
-    out = Path(arguments.out)
-    out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "samples.npy", images)
+    out = make_folder(arguments.out)
+    save_npy(out / "samples.npy", images)
     _save_grid(images, out / "samples.png")
     info = {"run_dir": str(trained.run_dir), "fit": trained.fit, "n": arguments.n, "seed": arguments.seed,
             **trained.sample_settings(arguments.steps, arguments.eta), "backend": arguments.backend or "as trained",
@@ -158,7 +159,6 @@ def _sample(arguments: argparse.Namespace) -> int:
 def _save_grid(images, path: Path) -> None:
     """``(n, C, S, S)`` in [-1, 1] -> one 8-bit PNG, images in rows of ceil(sqrt(n)) with 1-pixel gaps."""
     import numpy as np
-    from PIL import Image
 
     n, channels, side, _ = images.shape
     columns = math.ceil(math.sqrt(n))
@@ -168,4 +168,35 @@ def _save_grid(images, path: Path) -> None:
         row, column = divmod(index, columns)
         top, left = 1 + row * (side + 1), 1 + column * (side + 1)
         canvas[top:top + side, left:left + side] = image.transpose(1, 2, 0)
-    Image.fromarray(canvas[..., 0] if channels == 1 else canvas).save(path)
+    save_png(path, canvas)
+
+
+def save_npy(path: Path, array) -> None:
+    """``np.save`` to a temporary file renamed to ``path`` (:func:`~qml_imaging.runs.atomic_replace`): a full disk
+    or a crash leaves the old file or none, never a truncated one."""
+    import numpy as np
+
+    from qml_imaging.runs import atomic_replace
+
+    with atomic_replace(path) as temporary, open(temporary, "wb") as handle:
+        np.save(handle, array)
+
+
+def save_png(path: Path, pixels) -> None:
+    """``(H, W, C)`` uint8 ``pixels`` (C = 1, 3 or 4) as a PNG, written atomically like :func:`save_npy`."""
+    from PIL import Image
+
+    from qml_imaging.runs import atomic_replace
+
+    with atomic_replace(path) as temporary:
+        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(temporary, format="PNG")
+
+
+def _save_wav(path: Path, samples, rate: int) -> None:
+    """Float WAV at ``rate`` Hz, written atomically like :func:`save_npy`."""
+    import soundfile
+
+    from qml_imaging.runs import atomic_replace
+
+    with atomic_replace(path) as temporary:
+        soundfile.write(str(temporary), samples, rate, subtype="FLOAT", format="WAV")

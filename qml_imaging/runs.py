@@ -191,6 +191,9 @@ def atomic_replace(path: str | Path) -> Iterator[Path]:
             with open(temporary, "rb") as written:
                 os.fsync(written.fileno())
         os.replace(temporary, path)
+    except OSError as error:  # a full disk, a file size limit: say which file, and that it is as it was
+        error.add_note(f"writing {path} failed (is the disk full?); it was left as it was")
+        raise
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)

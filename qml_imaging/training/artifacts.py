@@ -37,7 +37,7 @@ from qml_imaging.config import ExperimentConfig
 from qml_imaging.quantum.layer import QuantumLayer
 from qml_imaging.registry import PIPELINES, resolve
 from qml_imaging.runs import RunDir, RunFolderError, write_text_atomic
-from qml_imaging.training.checkpoints import load_checkpoint
+from qml_imaging.training.checkpoints import CheckpointError, load_checkpoint
 from qml_imaging.training.weights_files import read_weights
 
 EXPORT_FILE = "export.json"
@@ -181,11 +181,36 @@ def final_weights(run: RunDir, fit: str, checkpoint: str, epochs: int) -> tuple[
     if state["epoch"] < epochs:
         raise ValueError(f"fit {fit!r} of {run.path} has not finished (epoch {state['epoch']} of {epochs}); "
                          f"finish it with `qml-imaging run --resume {run.path}`")
-    metrics = dict(state.get("metrics") or {})
-    ema = state.get("ema")
-    if ema is not None:
-        return {k.removeprefix("module."): v for k, v in ema.items() if k.startswith("module.")}, True, metrics
-    return state["model"], False, metrics
+    ema, metrics = state.get("ema"), state.get("metrics")
+    weights = {k.removeprefix("module."): v for k, v in ema.items() if k.startswith("module.")} \
+        if isinstance(ema, dict) else state["model"]
+    if not isinstance(weights, dict):
+        raise foreign_checkpoint(run, fit, f"a {type(weights).__name__} where a mapping of tensors belongs")
+    return weights, isinstance(ema, dict), dict(metrics) if isinstance(metrics, dict) else {}
+
+
+def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], run: RunDir, fit: str) -> None:
+    """``model.load_state_dict(weights)`` after checking that the names and shapes match, so that the
+    weights of another network (a checkpoint copied from another run) are one clear
+    :class:`~qml_imaging.training.checkpoints.CheckpointError`, not torch's multi-line message."""
+    expected = model.state_dict()
+    missing = [name for name in expected if name not in weights]
+    unexpected = [name for name in weights if name not in expected]
+    reshaped = [name for name in expected
+                if name in weights and getattr(weights[name], "shape", None) != expected[name].shape]
+    if missing or unexpected or reshaped:
+        details = [f"{label} {names[:3]}{' ...' if len(names) > 3 else ''}" for label, names in
+                   (("missing", missing), ("unexpected", unexpected), ("of another shape", reshaped)) if names]
+        raise foreign_checkpoint(run, fit, "; ".join(details))
+    model.load_state_dict(weights)
+
+
+def foreign_checkpoint(run: RunDir, fit: str, details: str) -> CheckpointError:
+    """The error for a checkpoint of fit ``fit`` that holds weights of a network this run does not build."""
+    return CheckpointError(f"the checkpoint of fit {fit!r} in {run.path} holds the weights of another network "
+                           f"({details}), not the {run.config.experiment} model this run's config.yaml builds; "
+                           f"it was copied from another run: put the fit's own checkpoints back or train it again "
+                           f"(delete {run.checkpoint_dir(fit)} and `qml-imaging run --resume {run.path}`)")
 
 
 def choose_fit(run: RunDir, fit: str | None, fits: list[str]) -> str:

@@ -15,7 +15,7 @@ from qml_imaging.models.diffusion_unet import DiffusionUNet
 from qml_imaging.pipelines.diffusion.model_task import sample_images, tailored_pilot_epochs
 from qml_imaging.pipelines.diffusion.pipeline import planned_models
 from qml_imaging.runs import RunDir
-from qml_imaging.training.artifacts import TrainedModel, choose_fit, final_weights, model_arguments
+from qml_imaging.training.artifacts import TrainedModel, choose_fit, final_weights, load_weights, model_arguments
 
 
 class DiffusionModel(TrainedModel):
@@ -46,7 +46,7 @@ def load_denoiser(run: RunDir, fit: str | None) -> DiffusionModel:
     tailored = schedule == "tailored"
     weights, ema, metrics = final_weights(run, fit, f"{fit}/main" if tailored else fit,
                                           config.train.epochs - (tailored_pilot_epochs(config) if tailored else 0))
-    model.load_state_dict(weights)
+    load_weights(model, weights, run, fit)
     preprocessing = {"dataset": config.datasets[task.dataset].model_dump(mode="json"), "channels": shape["channels"],
                      "image_side": shape["side"], "value_range": [-1.0, 1.0],
                      "schedule": schedule if schedule != "tailored" else f"tailored ({config.tailored.base} base)",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from qml_imaging.models.g2_cnn import G2CNN
 from qml_imaging.runs import RunDir
-from qml_imaging.training.artifacts import TrainedModel, choose_fit, final_weights, model_arguments
+from qml_imaging.training.artifacts import TrainedModel, choose_fit, final_weights, load_weights, model_arguments
 
 
 def load_regression_cnn(run: RunDir, fit: str | None) -> TrainedModel:
@@ -25,5 +25,5 @@ def load_measured_cnn(run: RunDir, fit: str | None) -> TrainedModel:
 def _load_cnn(run: RunDir, fit: str, data: str) -> TrainedModel:
     model = G2CNN.from_spec(run.config.cnn, model_arguments(run, fit)["bins"])
     weights, ema, metrics = final_weights(run, fit, fit, run.config.train.epochs)
-    model.load_state_dict(weights)
+    load_weights(model, weights, run, fit)
     return TrainedModel(model.eval(), run.config, fit, run.path, ema, {"input": data}, metrics)

@@ -11,7 +11,7 @@ import numpy as np
 
 from qml_imaging.pipelines.generation.pipeline import build_pair, generate
 from qml_imaging.runs import RunDir
-from qml_imaging.training.artifacts import TrainedModel, choose_fit, final_weights, model_arguments
+from qml_imaging.training.artifacts import TrainedModel, choose_fit, final_weights, load_weights, model_arguments
 
 
 class GeneratorModel(TrainedModel):
@@ -34,7 +34,7 @@ def load_generator(run: RunDir, fit: str | None) -> GeneratorModel:
     shape = model_arguments(run, fit)
     pair = build_pair(config, fit.split("/")[0], shape["width"], shape["channels"], shape["side"])
     weights, ema, metrics = final_weights(run, fit, fit, config.train.epochs)
-    pair.load_state_dict(weights)
+    load_weights(pair, weights, run, fit)
     preprocessing = {"data": config.data.model_dump(mode="json"), "channels": shape["channels"],
                      "image_side": shape["side"], "value_range": [-1.0, 1.0], "latent_dim": config.generator.latent_dim}
     return GeneratorModel(pair.generator.eval(), config, fit, run.path, ema, preprocessing, metrics, extras=shape)

@@ -16,15 +16,14 @@ import torch
 
 from qml_imaging.data.catalog import SKIMAGE_IMAGES, image_key
 from qml_imaging.data.datasets import coordinate_grid
+from qml_imaging.limits import MAX_RENDER_POINTS  # the most coordinates one render evaluates (4096 x 4096)
 from qml_imaging.models.specs import InrModelSpec
 from qml_imaging.pipelines.inr.fitting import build_model, model_executors, predict, recalibrate_batch_norm
 from qml_imaging.pipelines.inr.image import load_target, pixel_values
 from qml_imaging.pipelines.inr.signal import load_signal
 from qml_imaging.runs import RunDir
-from qml_imaging.training.artifacts import TrainedModel, final_weights, model_arguments, recorded_data
+from qml_imaging.training.artifacts import TrainedModel, final_weights, load_weights, model_arguments, recorded_data
 
-MAX_RENDER_POINTS = 4096 * 4096
-"""The most coordinates :meth:`InrImageModel.render` or :meth:`InrSignalModel.render` evaluates in one call."""
 
 
 class InrImageModel(TrainedModel):
@@ -102,7 +101,7 @@ def _fitted(run: RunDir, fit: str, spec: InrModelSpec, coordinates: torch.Tensor
     BatchNorm statistics recomputed on ``coordinates``."""
     model = build_model(spec, executors=model_executors({fit: spec}), **model_arguments(run, fit))
     weights, ema, metrics = final_weights(run, fit, fit, run.config.train.epochs)
-    model.load_state_dict(weights)
+    load_weights(model, weights, run, fit)
     recalibrate_batch_norm(model, coordinates)
     return {"model": model.eval(), "ema": ema, "metrics": metrics}
 

@@ -178,11 +178,36 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *
     path = shipped_experiment(Path(path))
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist; `qml-imaging list` shows the shipped experiments")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    raw = read_yaml_file(path)
     return config_from_dict(raw, overrides, source=str(path), check_files=check_files)
+
+
+def read_yaml_file(path: Path, source: str | None = None) -> Any:
+    """The YAML document in ``path``; a file that is not UTF-8 text or not valid YAML is one
+    :class:`ConfigError` line naming ``source`` (default: the path), where it is wrong, and the fix."""
+    source = source or str(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        byte = error.object[error.start:error.start + 1]
+        raise ConfigError(f"{source}: not a text file (byte {error.start} is not UTF-8: {byte!r}); "
+                          "a config is a YAML text file: check that the right file was given") from None
+    return parse_yaml(text, source)
+
+
+def parse_yaml(text: str, source: str,
+               fix: str = "fix the file there (an unclosed bracket or quote, or a tab used for indenting, is usual)") -> Any:
+    """``yaml.safe_load(text)``, with a syntax error as one :class:`ConfigError` line naming ``source``,
+    the line and column, the problem (PyYAML's message spans several lines) and ``fix``."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        context = getattr(error, "context", None)
+        problem = getattr(error, "problem", None) or " ".join(str(error).split())
+        raise ConfigError(f"{source}: not valid YAML{where}: {f'{context}, ' if context else ''}{problem}; {fix}"
+                          ) from None
 
 
 def shipped_experiment(path: Path) -> Path:
@@ -240,10 +265,8 @@ def apply_override(raw: dict, override: str, schema: type[BaseModel] | _Entries 
         node[part] = child = dict(child)
         node = child
         schema = _child_schema(schema, part)
-    try:
-        node[parts[-1]] = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"override {override!r}: value is not valid YAML: {error}") from error
+    node[parts[-1]] = parse_yaml(text, f"override {override!r}: the value",
+                                 "close the bracket, or quote the value in the shell: key='[1, 2]'")
 
 
 def _known_schema(raw: dict, overrides: list[str] | tuple[str, ...]) -> type[BaseModel] | None:

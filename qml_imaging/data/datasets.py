@@ -15,6 +15,8 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +49,7 @@ def load_mnist(*, train: bool, data_dir: str | Path | None = None, download: boo
     ``train=False`` is the 10,000-image test set (in the offline bundle);
     ``train=True`` the 60,000-image training set (download only).
     """
-    from torchvision.datasets.mnist import MNIST, read_image_file, read_label_file
+    from torchvision.datasets.mnist import MNIST
 
     root = data_root(data_dir)
     split = "train" if train else "test"
@@ -61,7 +63,35 @@ def load_mnist(*, train: bool, data_dir: str | Path | None = None, download: boo
     elif raw is None:
         raise DatasetUnavailable(_mnist_missing_message(root, split, "download=False"))
     image_file, label_file = MNIST_FILES[train]
-    return read_image_file(str(raw / image_file)), read_label_file(str(raw / label_file))
+    images, labels = read_idx(raw / image_file, 3), read_idx(raw / label_file, 1).long()
+    if len(images) != len(labels):
+        raise ValueError(f"{raw}: {image_file} holds {len(images)} images but {label_file} {len(labels)} labels; "
+                         "the two files come from different downloads: delete both and download again")
+    return images, labels
+
+
+def read_idx(path: Path, dims: int) -> torch.Tensor:
+    """An unsigned-byte IDX file (MNIST's format, LeCun et al.) of ``dims`` dimensions as a uint8 tensor.
+
+    The header (magic ``0x0000 08 dims``, then ``dims`` big-endian sizes) is checked against the file's
+    length before the data is read, so a truncated download or a file still gzip-compressed is one
+    ValueError naming the file and the fix, not torchvision's "shape is invalid".
+    """
+    data = path.read_bytes()
+    fix = f"delete {path} and download it again (or put the original .gz under DATA_DIR/mnist/)"
+    if data[:2] == b"\x1f\x8b":
+        raise ValueError(f"{path}: still gzip-compressed (it starts with the gzip signature); unpack it "
+                         f"(`gunzip -c {path.name} > ...`) or put it, named *.gz, under DATA_DIR/mnist/")
+    header = 4 + 4 * dims
+    if len(data) < header or data[:3] != b"\x00\x00\x08" or data[3] != dims:
+        raise ValueError(f"{path}: not an MNIST IDX file of {dims} dimension(s) (it starts with {data[:4].hex()}, "
+                         f"not 000008{dims:02x}); {fix}")
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
+    expected = header + int(np.prod(shape, dtype=np.float64))
+    if len(data) != expected:
+        raise ValueError(f"{path}: {'truncated' if len(data) < expected else 'longer than its header says'}: "
+                         f"{len(data):,} bytes where its header ({' x '.join(map(str, shape))}) needs {expected:,}; {fix}")
+    return torch.from_numpy(np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy())
 
 
 def _mnist_raw_folder(root: Path, train: bool) -> Path | None:
@@ -78,8 +108,13 @@ def _mnist_raw_folder(root: Path, train: bool) -> Path | None:
     for name in names:
         if not (raw / name).is_file():
             temporary = raw / f".{name}.tmp"
-            with gzip.open(bundle / f"{name}.gz", "rb") as source, open(temporary, "wb") as target:
-                shutil.copyfileobj(source, target)
+            try:
+                with gzip.open(bundle / f"{name}.gz", "rb") as source, open(temporary, "wb") as target:
+                    shutil.copyfileobj(source, target)
+            except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+                temporary.unlink(missing_ok=True)
+                raise ValueError(f"{bundle / f'{name}.gz'}: not a whole gzip file ({error}); "
+                                 "copy it again from the data bundle or download MNIST again") from None
             os.replace(temporary, raw / name)
     return raw
 
@@ -134,7 +169,12 @@ def load_medmnist(
     elif found is None:
         raise DatasetUnavailable(_medmnist_missing_message(flag, root, filename, "download=False"))
     else:
-        dataset = dataset_class(split=split, root=str(found), download=False, size=size)
+        try:
+            dataset = dataset_class(split=split, root=str(found), download=False, size=size)
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
+            raise ValueError(f"{found / filename}: a damaged MedMNIST archive ({type(error).__name__}: "
+                             f"{_first_line(error).partition(': ')[2] or error}); delete it and download it again "
+                             f"(or copy it again from the data bundle)") from None
     labels = dataset.labels.astype(np.int64)
     if labels.ndim == 2 and labels.shape[1] > 1 and "multi-label" in medmnist.INFO[flag]["task"]:
         return dataset.imgs, labels

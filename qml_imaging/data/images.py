@@ -1,8 +1,10 @@
 """Image files and folders of image files, and the one preprocessing every pipeline applies to them.
 
-Readers: ``tifffile`` for ``.tif`` / ``.tiff`` (8-, 16-, 32-bit integer and float microscopy TIFFs),
-``imageio`` (Pillow underneath) for PNG, JPEG and BMP. An image is read as float32 ``(C, H, W)``
-with ``C`` = 1 (grey) or 3 (RGB; an alpha channel is dropped).
+Readers (:mod:`qml_imaging.data.image_decoding`): ``tifffile`` for ``.tif`` / ``.tiff`` (8-, 16-, 32-bit
+integer and float microscopy TIFFs), Pillow for PNG, JPEG and BMP, each read by the colour model, layout
+and orientation the file declares (CMYK converted to RGB, alpha dropped, planar RGB TIFFs, EXIF
+orientation applied; the steps are recorded as ``colour`` in the info). An image is read as float32
+``(C, H, W)`` with ``C`` = 1 (grey) or 3 (RGB).
 
 Intensity (:data:`INTENSITY_RULES`), applied per image before anything else:
 
@@ -32,13 +34,15 @@ from torchvision.transforms.v2 import functional as TF
 
 from qml_imaging.data.catalog import (CHANNEL_MODES, FITS, IMAGE_SUFFIXES, INTENSITY_RULES, SKIMAGE_IMAGES,
                                       crop_too_small)
+from qml_imaging.data.image_decoding import decode_image
 
 
 def read_image(path: str | Path, intensity: str = "auto") -> tuple[torch.Tensor, dict]:
     """The image file ``path`` as float32 ``(C, H, W)`` in [0, 1] (``C`` 1 or 3) and what was done to it.
 
-    The returned dict holds ``source`` (the path), ``dtype`` and ``shape`` of the stored array and
-    ``intensity`` (the rule applied, in words). Raises FileNotFoundError (missing file) and
+    The returned dict holds ``source`` (the path), ``dtype`` and ``shape`` of the decoded array,
+    ``colour`` (conversions by the file's declared colour model and orientation, in words, when any)
+    and ``intensity`` (the rule applied, in words). Raises FileNotFoundError (missing file) and
     ValueError (unreadable file, unknown suffix, stacks of more than one image, unknown rule).
     """
     path = Path(path)
@@ -48,8 +52,10 @@ def read_image(path: str | Path, intensity: str = "auto") -> tuple[torch.Tensor,
         raise FileNotFoundError(f"image file {str(path)!r} does not exist")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise ValueError(f"{path}: unknown image type {path.suffix!r}; expected one of {list(IMAGE_SUFFIXES)}")
-    array = _read_array(path)
+    array, steps = _read_array(path)
     info = {"source": str(path), "dtype": str(array.dtype), "shape": list(array.shape)}
+    if steps:
+        info["colour"] = "; ".join(steps)
     array = _one_plane(path, array)
     values = array.astype(np.float64)
     if not np.isfinite(values).all():
@@ -67,20 +73,16 @@ def read_image(path: str | Path, intensity: str = "auto") -> tuple[torch.Tensor,
     return image.contiguous(), info
 
 
-def _read_array(path: Path) -> np.ndarray:
-    """The stored pixels of ``path`` (tifffile for TIFF, imageio's Pillow plugin otherwise)."""
+def _read_array(path: Path) -> tuple[np.ndarray, list[str]]:
+    """The pixels of ``path`` by what the file declares and the steps taken (:func:`decode_image`); a file the
+    readers cannot decode is one ValueError naming it and the fix."""
     try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            array = tifffile.imread(path)
-        else:
-            import imageio.v3 as iio
-
-            array = iio.imread(path, plugin="pillow")
-    except Exception as error:  # the readers raise many types (OSError, ValueError, TiffFileError, ...)
-        raise ValueError(f"{path}: not a readable image file ({type(error).__name__}: {error})") from None
-    return np.asarray(array)
+        return decode_image(path)
+    except ValueError as error:
+        raise ValueError(str(error) if str(path) in str(error) else f"{path}: {error}") from None
+    except Exception as error:  # the readers raise many types (OSError, TiffFileError, ...)
+        raise ValueError(f"{path}: not a readable image file ({type(error).__name__}: {error}); "
+                         "check that it is complete (re-copy or re-export it)") from None
 
 
 def _one_plane(path: Path, array: np.ndarray) -> np.ndarray:
@@ -159,7 +161,8 @@ def load_image(source: str | Path, size: int | str, *, fit: str = "resize_crop",
                                                                    f"bilinear), centre crop {size}x{size}",
                                                      "crop": f"centre crop {size}x{size}",
                                                      "stretch": f"resized to {size}x{size}"}[fit]
-    info["preprocessing"] = (f"{info['intensity']}; {channels} ({out.shape[0]} channel(s)); {sizing}; "
+    colour = f"{info['colour']}; " if "colour" in info else ""
+    info["preprocessing"] = (f"{colour}{info['intensity']}; {channels} ({out.shape[0]} channel(s)); {sizing}; "
                              f"[0, 1] -> [{low:g}, {high:g}]")
     info["channels"] = out.shape[0]
     return out, info

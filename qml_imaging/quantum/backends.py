@@ -37,10 +37,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import AfterValidator, Field, model_validator
 
-from qml_imaging.config import ConfigError, Section, validate
+from qml_imaging.config import ConfigError, Section, parse_yaml, read_yaml_file, validate
 from qml_imaging.quantum.ibm import FAKE_PREFIX, IBM_DEVICE_PREFIX, fake_device_names
 from qml_imaging.resources import BACKEND_SPECS, shipped_file, shipped_names
 
@@ -171,10 +170,10 @@ def backend_spec(spec: str | Path | dict | BackendSpec) -> BackendSpec:
         return validate(BackendSpec, spec, "backend spec")
     path = Path(spec)
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        return validate(BackendSpec, _read_yaml(path.read_text(), str(path)), str(path))
+        return validate(BackendSpec, read_yaml_file(path), str(path))
     shipped = shipped_file(BACKEND_SPECS, str(spec))
     if shipped is not None:
-        return validate(BackendSpec, _read_yaml(shipped.read_text(), f"hardware_configs/{spec}.yaml"),
+        return validate(BackendSpec, parse_yaml(shipped.read_text(), f"hardware_configs/{spec}.yaml"),
                         f"hardware_configs/{spec}.yaml")
     name = str(spec)
     if name in BACKEND_KINDS or name in pennylane_devices():
@@ -186,13 +185,6 @@ def backend_spec(spec: str | Path | dict | BackendSpec) -> BackendSpec:
         f"{pennylane_devices()}, a shipped backend spec {shipped_names(BACKEND_SPECS)}, an IBM device name "
         "(ibm_...), a fake device name (Fake...), or a path to a YAML file"
     )
-
-
-def _read_yaml(text: str, source: str):
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{source}: not valid YAML: {error}") from None
 
 
 def ibm_backend_spec(spec: str | Path | BackendSpec) -> BackendSpec:

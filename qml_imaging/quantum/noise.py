@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qml_imaging.data.arrays import read_npz
 from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS, BackendSpec
 from qml_imaging.quantum.circuits import noise_circuit
 from qml_imaging.quantum.executors import Executor
@@ -136,9 +137,21 @@ class NoiseBank:
 
     @classmethod
     def load(cls, path: str | Path) -> NoiseBank:
-        """Read a bank written by :meth:`save` (``samples`` and its ``provenance``)."""
-        with np.load(path) as stored:
-            return cls(torch.from_numpy(stored["samples"]), json.loads(str(stored["provenance"])))
+        """Read a bank written by :meth:`save` (``samples`` and its ``provenance``); a damaged file is one
+        ValueError naming it and the fix."""
+        stored = read_npz(path, ("samples", "provenance"), what="a noise bank",
+                          fix="make it again with `qml-imaging hardware noise-bank`")
+        try:
+            provenance = json.loads(str(stored["provenance"]))
+        except ValueError:
+            raise ValueError(f"{path} (a noise bank) is damaged: its provenance is not JSON; make it again with "
+                             "`qml-imaging hardware noise-bank`") from None
+        samples = stored["samples"]
+        if samples.ndim != 1 or samples.dtype.kind != "f" or not np.isfinite(samples).all():
+            raise ValueError(f"{path} (a noise bank) is damaged: its samples are {samples.dtype} {samples.shape} "
+                             "where finite float normals (n,) belong; make it again with "
+                             "`qml-imaging hardware noise-bank`")
+        return cls(torch.from_numpy(samples), provenance)
 
 
 def _normals(count: int, executor: Executor, n_qubits: int, debias: bool, seed: int | None) -> tuple[torch.Tensor, int, int]:

@@ -126,7 +126,8 @@ def test_load_model_errors_name_the_fit_and_the_fix(image_run, tmp_path, capsys)
     assert "--size must be a positive integer or HxW" in capsys.readouterr().err
     for rate in ("0", "-5", "nan"):
         assert main(["render", str(image_run), "--size", "8", "--rate", rate]) == 2
-        assert f"--rate must be a sample rate of at least 1 Hz, got {float(rate)}" in capsys.readouterr().err
+        assert (f"--rate must be a finite number of at least 1 and at most 2,147,483,647 (a WAV sample rate in Hz), "
+                f"got {float(rate)}") in capsys.readouterr().err
     assert main(["render", str(image_run), "--size", "100000"]) == 2
     assert "render size 100000x100000 is 10,000,000,000 points; at most 16,777,216" in capsys.readouterr().err
 

@@ -307,10 +307,10 @@ def read_scan(folder: str | Path, **options) -> tuple[HbtHistograms, tuple[int, 
     files = scan_files(folder)
     height = max(r for r, _ in files) + 1
     width = max(c for _, c in files) + 1
-    missing = [(r, c) for r in range(height) for c in range(width) if (r, c) not in files]
-    if missing:
-        raise ValueError(f"{folder}: {len(missing)} of {height * width} pixels have no file (first: "
-                         f"pixel_{missing[0][0]}_{missing[0][1]}); a scan needs every pixel")
+    if len(files) != height * width:  # counted, not listed: pixel_99999_99999 alone would list 1e10 pixels
+        first = next((r, c) for r in range(height) for c in range(width) if (r, c) not in files)
+        raise ValueError(f"{folder}: {height * width - len(files):,} of {height * width:,} pixels have no file (first: "
+                         f"pixel_{first[0]}_{first[1]}); a scan needs every pixel")
     parts = [read_histograms(files[(r, c)], **options) for r in range(height) for c in range(width)]
     axis = parts[0].axis
     for part in parts:

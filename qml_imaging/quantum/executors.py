@@ -18,7 +18,7 @@ import torch
 
 from qml_imaging.quantum.backends import BackendSpec, ZeroNoiseExtrapolation
 from qml_imaging.quantum.circuits import CircuitTemplate
-from qml_imaging.quantum.fast import DEFAULT_OPTIONS, FastOptions, basis_probabilities, expectation_values
+from qml_imaging.quantum.fast import DEFAULT_OPTIONS, FastOptions, basis_probabilities, caches, expectation_values
 
 
 class Executor:
@@ -74,6 +74,7 @@ class FastExecutor(Executor):
     def __init__(self, spec: BackendSpec, max_qubits: int, options: FastOptions = DEFAULT_OPTIONS):
         super().__init__(spec, max_qubits)
         self.options = options
+        caches.hold(self)  # the simulator's caches are released when the last fast executor is collected
 
     def _run(self, template, inputs, weights):
         return expectation_values(template.function, inputs, weights, template.n_qubits, self.options)

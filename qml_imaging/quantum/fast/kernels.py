@@ -4,12 +4,16 @@ on their axes, Kronecker groups of one-qubit gates, index gathers, phases, proba
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
 
+from qml_imaging.quantum.fast.caches import tensor_cache
 
-@lru_cache(maxsize=64)
+CACHE_BYTES = 64 * 2**20
+"""Bytes each index-table cache keeps (:mod:`.caches`: least recently used dropped first)."""
+
+
+@tensor_cache(CACHE_BYTES)
 def basis_bits(n_qubits: int, device: str) -> torch.Tensor:
     """``(2**n, n)`` table of computational-basis bits, wire 0 the most significant."""
     states = torch.arange(2**n_qubits, device=device)
@@ -17,7 +21,7 @@ def basis_bits(n_qubits: int, device: str) -> torch.Tensor:
     return (states.unsqueeze(1) >> shifts) & 1
 
 
-@lru_cache(maxsize=512)
+@tensor_cache(CACHE_BYTES)
 def local_index(wires: tuple[int, ...], n_qubits: int, device: str) -> torch.Tensor:
     """For every basis state, the index of its bits on ``wires`` (first wire most significant)."""
     bits = basis_bits(n_qubits, device)[:, list(wires)]
@@ -25,7 +29,7 @@ def local_index(wires: tuple[int, ...], n_qubits: int, device: str) -> torch.Ten
     return (bits * weights).sum(dim=1)
 
 
-@lru_cache(maxsize=256)
+@tensor_cache(CACHE_BYTES)
 def bit_selector(wires: tuple[int, ...], n_qubits: int, dtype: torch.dtype, device: str) -> torch.Tensor:
     """``(2k, 2**n)`` 0/1 matrix: row ``2i + b`` selects the basis states whose bit on ``wires[i]`` is ``b``."""
     bits = basis_bits(n_qubits, device)[:, list(wires)]  # (2**n, k)

@@ -9,6 +9,7 @@ from functools import cached_property
 
 import torch
 
+from qml_imaging.quantum.fast import caches
 from qml_imaging.quantum.fast.gates import Gate, build_gates
 from qml_imaging.quantum.fast.options import FALLBACKS, Fallback
 from qml_imaging.quantum.fast.program import Context, Program, compile_program
@@ -56,6 +57,7 @@ class CircuitPlan:
 
 
 _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+caches.on_release(_PLANS.clear)  # plans go with the last executor too (caches.hold)
 
 
 def plan_for(function, inputs: torch.Tensor, weights: torch.Tensor, n_qubits: int, dtype: torch.dtype) -> CircuitPlan:

@@ -195,8 +195,10 @@ def read_yaml_file(path: Path, source: str | None = None) -> Any:
     return parse_yaml(text, source)
 
 
-def parse_yaml(text: str, source: str,
-               fix: str = "fix the file there (an unclosed bracket or quote, or a tab used for indenting, is usual)") -> Any:
+_YAML_FIX = "fix the file there (an unclosed bracket or quote, or a tab used for indenting, is usual)"
+
+
+def parse_yaml(text: str, source: str, fix: str = _YAML_FIX) -> Any:
     """``yaml.safe_load(text)``, with a syntax error as one :class:`ConfigError` line naming ``source``,
     the line and column, the problem (PyYAML's message spans several lines) and ``fix``."""
     try:

@@ -54,7 +54,7 @@ def integer(text: str) -> int:
 
 
 def check_count(option: str, value: int, low: int, high: int, why: str = "") -> int:
-    """``value`` when ``low <= value <= high``; else :class:`OptionError` naming ``option``, the value and the limits."""
+    """``value`` when ``low <= value <= high``; else :class:`OptionError` naming ``option``, value and limits."""
     if not low <= value <= high:
         raise OptionError(f"{option} must be an integer from {low:,} to {high:,}{f' ({why})' if why else ''}, "
                          f"got {value:,}")
@@ -62,11 +62,11 @@ def check_count(option: str, value: int, low: int, high: int, why: str = "") -> 
 
 
 def check_number(option: str, value: float, low: float, high: float = math.inf, why: str = "") -> float:
-    """``value`` when finite and ``low <= value <= high``; else :class:`OptionError` naming ``option`` and the limits."""
+    """``value`` when finite and ``low <= value <= high``; else :class:`OptionError` naming ``option`` and limits."""
     if not (math.isfinite(value) and low <= value <= high):
         upper = f" and at most {_number(high)}" if math.isfinite(high) else ""
-        raise OptionError(f"{option} must be a finite number of at least {_number(low)}{upper}{f' ({why})' if why else ''}, "
-                         f"got {value!r}")
+        reason = f" ({why})" if why else ""
+        raise OptionError(f"{option} must be a finite number of at least {_number(low)}{upper}{reason}, got {value!r}")
     return value
 
 
@@ -133,7 +133,8 @@ def _cgroup_left() -> int | None:
             folder = Path("/sys/fs/cgroup/memory") / group.lstrip("/")
             if not folder.is_dir():
                 folder = Path("/sys/fs/cgroup/memory")
-            limit, usage = _read_number(folder / "memory.limit_in_bytes"), _read_number(folder / "memory.usage_in_bytes")
+            limit = _read_number(folder / "memory.limit_in_bytes")
+            usage = _read_number(folder / "memory.usage_in_bytes")
         else:
             continue
         if limit is not None and limit < 2**60:  # v1 writes a huge number for "no limit"

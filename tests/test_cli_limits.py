@@ -63,7 +63,8 @@ def test_each_size_is_refused_in_one_line_naming_option_and_limit_before_any_wor
 
     monkeypatch.setattr(artifacts, "load_model", no_work)
     monkeypatch.setattr(noise.NoiseBank, "generate", no_work)
-    names = {"RUN": str(tmp_path), "OUT": str(tmp_path), "OUT/b.npz": str(tmp_path / "b.npz"), "CSV": str(histogram_csv)}
+    names = {"RUN": str(tmp_path), "OUT": str(tmp_path), "OUT/b.npz": str(tmp_path / "b.npz"),
+             "CSV": str(histogram_csv)}
     assert main([names.get(item, item) for item in arguments]) == 2
     assert expected in one_line(capsys)
     assert not (tmp_path / "b.npz").exists()
@@ -129,7 +130,8 @@ def test_render_on_a_full_disk_leaves_no_partial_file(tmp_path):
     done = subprocess.run([sys.executable, "-c", script, "render", str(tmp_path / "run"), "--size", "256",
                            "--out", str(out)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 2, done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and "failed (is the disk full?); it was left as it was" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "failed (is the disk full?); it was left as it was" in done.stderr
     assert list(out.iterdir()) == []
     assert main(["render", str(tmp_path / "run"), "--size", "256", "--out", str(out)]) == 0
     assert sorted(path.suffix for path in out.iterdir()) == [".json", ".npy", ".png"]

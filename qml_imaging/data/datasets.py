@@ -90,7 +90,8 @@ def read_idx(path: Path, dims: int) -> torch.Tensor:
     expected = header + int(np.prod(shape, dtype=np.float64))
     if len(data) != expected:
         raise ValueError(f"{path}: {'truncated' if len(data) < expected else 'longer than its header says'}: "
-                         f"{len(data):,} bytes where its header ({' x '.join(map(str, shape))}) needs {expected:,}; {fix}")
+                         f"{len(data):,} bytes where its header ({' x '.join(map(str, shape))}) needs {expected:,}; "
+                         f"{fix}")
     return torch.from_numpy(np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy())
 
 

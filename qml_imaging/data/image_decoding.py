@@ -124,7 +124,8 @@ def _tiff_colour(path: Path, array: np.ndarray, page, photometric: str) -> tuple
 
 
 def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
-    """The TIFF/EXIF orientation ``orientation`` (2-8) applied to an ``(H, W, ...)`` array, as Pillow's exif_transpose."""
+    """The TIFF/EXIF orientation ``orientation`` (2-8) applied to an ``(H, W, ...)`` array, as Pillow's
+    ``ImageOps.exif_transpose`` applies it to an image."""
     moves = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
              5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
              8: lambda a: np.rot90(a, 1)}

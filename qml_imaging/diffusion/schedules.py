@@ -47,14 +47,20 @@ class NoiseSchedule:
 
 
 def linear_schedule(steps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> NoiseSchedule:
-    """Linear betas from ``beta_start`` to ``beta_end`` (scaled by 1000 / ``steps``, capped at 0.999), Ho et al. 2020."""
+    """Ho et al. (2020): ``steps`` betas linear from ``beta_start`` to ``beta_end`` (float64), the same as diffusers'
+    ``beta_schedule="linear"`` at 1000 steps. Deliberate difference: for other step counts both ends are scaled by
+    ``1000 / steps`` (end capped at 0.999), as improved-diffusion's ``get_named_beta_schedule`` does, so that a short
+    schedule reaches the same noise level; diffusers keeps the ends as given."""
     scale = 1000.0 / steps
     return NoiseSchedule("linear", torch.linspace(scale * beta_start, min(scale * beta_end, 0.999), steps,
                                                   dtype=torch.float64))
 
 
 def cosine_schedule(steps: int, offset: float = 0.008) -> NoiseSchedule:
-    """Cosine schedule of Nichol & Dhariwal 2021: ``alpha_bar(t) = cos^2((t/T + s)/(1 + s) pi/2)``, betas clipped to [1e-8, 0.999]."""
+    """Nichol & Dhariwal (2021), eq. 17: ``beta_t = 1 - abar(t + 1) / abar(t)`` with
+    ``abar(t) = cos^2((t / T + s) / (1 + s) pi / 2)``, ``s = offset``, clipped to at most 0.999, as diffusers'
+    ``betas_for_alpha_bar(alpha_transform_type="cosine")``; also clipped to at least 1e-8 (the first beta is
+    otherwise ~4e-5 and only round-off can make one zero, which :class:`NoiseSchedule` refuses)."""
     grid = torch.arange(steps + 1, dtype=torch.float64) / steps
     f = torch.cos((grid + offset) / (1 + offset) * math.pi / 2) ** 2
     alpha_bar = f / f[0]

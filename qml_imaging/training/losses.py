@@ -20,8 +20,11 @@ SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Mean SSIM (Gaussian window 11, sigma 1.5; Wang et al., IEEE TIP 13, 600 (2004)) of ``(B, C, H, W)`` images.
 
-    Differentiable 0-d tensor (torchmetrics' ``structural_similarity_index_measure``). ``ValueError``
-    for mismatched shapes or images smaller than the :data:`SSIM_WINDOW` pixel window.
+    Differentiable 0-d tensor (torchmetrics' ``structural_similarity_index_measure``). It equals scikit-image's
+    ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)`` to within 1e-3: the
+    two libraries filter the 5-pixel border differently (torchmetrics pads by reflection, scikit-image filters in
+    ``reflect`` mode and averages without the border). ``ValueError`` for mismatched shapes or images smaller
+    than the :data:`SSIM_WINDOW` pixel window.
     """
     _check_images(prediction, target)
     height, width = prediction.shape[-2:]

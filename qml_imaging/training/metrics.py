@@ -15,7 +15,8 @@ def mse(prediction: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def psnr(prediction: torch.Tensor, target: torch.Tensor, data_range: float) -> float:
-    """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)``."""
+    """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)`` (torchmetrics' ``peak_signal_noise_ratio``;
+    equal to scikit-image's ``peak_signal_noise_ratio`` to 1e-6 relative: torchmetrics works partly in float32)."""
     _check_same_shape(prediction, target)
     return peak_signal_noise_ratio(prediction, target, data_range=data_range).item()
 

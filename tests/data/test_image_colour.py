@@ -40,7 +40,8 @@ def test_grey_with_alpha_and_palette_pngs_are_read_as_grey_and_rgb(tmp_path):
     Image.fromarray(orange(8, 8)).convert("P").save(tmp_path / "palette.png")
     image, info = read_image(tmp_path / "palette.png")
     assert image.shape == (3, 8, 8) and "P converted to RGB" in info["colour"]
-    assert np.allclose(image[:, 0, 0].numpy() * 255, np.asarray(Image.open(tmp_path / "palette.png").convert("RGB"))[0, 0])
+    reference = np.asarray(Image.open(tmp_path / "palette.png").convert("RGB"))[0, 0]
+    assert np.allclose(image[:, 0, 0].numpy() * 255, reference)
 
 
 def test_a_planar_rgb_tiff_is_one_rgb_image(tmp_path):

@@ -211,8 +211,8 @@ def test_noise_bank_command_stores_a_bank_and_prints_its_statistics(tmp_path, ca
     assert len(NoiseBank.load(out)) == 4000
     assert main(["hardware", "noise-bank", "--backend", "nonsense", "--size", "4000", "--out", str(out)]) == 2
     assert "unknown backend 'nonsense'" in capsys.readouterr().err
-    assert main(["hardware", "noise-bank", "--backend", "fast", "--size", "10", "--out", str(out)]) == 1
-    assert "--size must be at least 100 normals" in capsys.readouterr().err
+    assert main(["hardware", "noise-bank", "--backend", "fast", "--size", "10", "--out", str(out)]) == 2
+    assert "--size must be an integer from 100 to 268,435,456" in capsys.readouterr().err
 
 
 # --- one error boundary, one process per run folder, nothing executed from a run folder ----------------

@@ -154,7 +154,7 @@ def test_a_scan_with_dark_pixels_gives_finite_maps_and_the_g2_cli_writes_them(tm
     assert "--zero must be 'fit' or a finite number of ns, got 'soon'" in capsys.readouterr().err
     bad_options = {("--zero", "1000"): "zero_delay_ns 1000 ns is outside the delay axis (-248.837 .. 248.837 ns)",
                    ("--delay-unit", "ps"): "the file states delays in ns, but delay_unit ps was given",
-                   ("--axis", "0,500"): "--axis must be BINS,SPAN_NS[,FIRST_NS] with BINS an integer >= 3",
+                   ("--axis", "0,500"): "--axis BINS must be an integer from 3 to 262,144",
                    ("--rho", "0"): "--rho is the signal share S / (S + B), in (0, 1]; got 0.0",
                    ("--axis", "215,500"): "a delay axis (--axis) is for bare NPY counts and PTU time tags",
                    ("--channels", "1,2"): "channels and convention (--channels, --convention) choose how PTU"}

@@ -1,14 +1,11 @@
 # %% [markdown]
 # # The fast simulator with a circuit of your own
 #
-# A circuit template is a PennyLane quantum function of `(inputs, weights)`. `QuantumLayer` turns it
-# into a differentiable `torch.nn.Module` and runs it on a backend; `fast` (the default) executes the
-# circuit's PennyLane tape as a batched torch statevector. Here we write our own circuit, check the
-# fast backend against PennyLane's `default.qubit`, and train the layer for a few steps.
-#
-# PennyLane device: the `qml_imaging.fast` device (a PennyLane device name) is being added in a
-# separate change; until it lands this tutorial uses the fast simulator through `QuantumLayer`, and
-# PennyLane's own `default.qubit` as the reference.
+# The fast simulator runs a circuit's PennyLane tape as a batched torch statevector. It is reached two
+# ways: from PennyLane, as the device `qml_imaging.fast` (registered as a PennyLane plugin when the
+# toolkit is installed), and from `QuantumLayer`, which turns a circuit template (a PennyLane quantum
+# function of `(inputs, weights)`) into a differentiable `torch.nn.Module`. Here we write our own
+# circuit, run it both ways, check both against PennyLane's `default.qubit`, and train the layer.
 
 # %%
 # %matplotlib inline
@@ -53,6 +50,17 @@ weights = layer.weights.detach().double()
 expected = torch.stack([torch.stack(reference(x, weights)) for x in inputs])
 print("largest difference:", float((fast.detach() - expected).abs().max()))
 assert torch.allclose(fast, expected, atol=1e-6)
+
+# %% [markdown]
+# From PennyLane: the same circuit as a QNode on the `qml_imaging.fast` device, with gradients
+# through torch as on any PennyLane device:
+
+# %%
+fast_device = qml.device("qml_imaging.fast", wires=N_QUBITS)
+on_fast_device = qml.QNode(my_circuit, fast_device, interface="torch")
+from_device = torch.stack([torch.stack(on_fast_device(x, weights)) for x in inputs])
+print("largest difference to default.qubit:", float((from_device - expected).abs().max()))
+assert torch.allclose(from_device, expected, atol=1e-6)
 
 # %% [markdown]
 # The layer is an `nn.Module`: gradients flow through the simulator (backprop), so it trains like

@@ -157,3 +157,14 @@ def test_the_windows_lock_takes_one_byte_past_the_pid_and_names_the_holder(tmp_p
     held["by_other"] = True
     with pytest.raises(RunInUseError, match=rf"in use by another process \(pid {os.getpid()}\)"):
         run.lock()
+
+
+def test_a_linked_live_log_is_not_followed(tmp_path, outside):
+    from qml_imaging.training.live_logs import CsvSink
+
+    run = RunDir.create(load_config(EXPERIMENTS / "inr_smoke.yaml"), tmp_path / "run")
+    (run.path / "csv").mkdir()
+    (run.path / "csv" / "fit.csv").symlink_to(outside / "notes.txt")
+    with pytest.raises(RunFolderError, match="fit.csv is a symbolic link"):
+        CsvSink(run.path / "csv" / "fit.csv").write({"fit": "fit", "epoch": 1, "train_loss": 0.5})
+    assert (outside / "notes.txt").read_text() == PRECIOUS

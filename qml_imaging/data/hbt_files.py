@@ -60,6 +60,7 @@ from qml_imaging.data.photon_hdf5 import HDF5_MAGIC, open_photon_hdf5, read_phot
 from qml_imaging.data.picoquant import PHU_MAGIC, PTU_MAGIC, open_ptu, read_phu, read_ptu
 from qml_imaging.data.tag_streams import TagSource
 from qml_imaging.physics.delay_axis import DelayAxis
+from qml_imaging.runs import save_arrays_atomic
 
 TEXT_ENDINGS = (".csv", ".txt", ".dat")
 
@@ -248,8 +249,7 @@ def write_npz(path: str | Path, histograms: HbtHistograms) -> Path:
             arrays[key] = getattr(histograms, key)
     if histograms.zero_delay_ns is not None:
         arrays["zero_delay_ns"] = np.float64(histograms.zero_delay_ns)
-    with path.open("wb") as handle:
-        np.savez(handle, **arrays)
+    save_arrays_atomic(path, **arrays)
     return path
 
 

@@ -20,11 +20,12 @@ builds them for one fit, in the folder of that fit's ``metrics.jsonl``:
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
 from qml_imaging.config import LiveLogSettings
-from qml_imaging.runs import write_text_atomic
+from qml_imaging.runs import make_folder, open_inside_run, write_text_atomic
 from qml_imaging.training.callbacks import Callback, RecordSink, scalars
 
 CSV_HEADER = ("fit", "epoch", "name", "value")
@@ -41,7 +42,7 @@ class TensorBoardSink(RecordSink):
         """Open the writer, purging the events of earlier sessions past ``start_epoch``."""
         from torch.utils.tensorboard import SummaryWriter
 
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_folder(self.folder)  # no link out of the run folder on the way (runs.check_inside_run)
         self.writer = SummaryWriter(log_dir=str(self.folder), purge_step=start_epoch + 1)
 
     def write(self, record: dict[str, Any]) -> None:
@@ -72,7 +73,8 @@ class CsvSink(RecordSink):
 
     def write(self, record: dict[str, Any]) -> None:
         """Append the record's rows."""
-        with open(self.path, "a", newline="") as handle:
+        handle = open_inside_run(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        with os.fdopen(handle, "a", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             for name, value in scalars(record).items():
                 writer.writerow([record["fit"], record["epoch"], name, repr(value)])

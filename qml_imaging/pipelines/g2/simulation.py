@@ -10,6 +10,7 @@ import torch
 from qml_imaging.physics.g2_fit import DARK_THRESHOLD
 from qml_imaging.physics.hbt import DelayAxis, EmitterParameters, simulate_histograms, uncorrelated_baseline
 from qml_imaging.pipelines.g2.config import HistogramSimulation, Range, SeriesSimulation
+from qml_imaging.runs import make_folder
 
 DARK_RATE = Range(low=1e3, high=1e4)
 
@@ -82,8 +83,7 @@ def write_emitter_series(simulation: SeriesSimulation, folder, seed: int) -> lis
     from qml_imaging.data.hbt_files import HbtHistograms, write_npz
     from qml_imaging.physics.hbt import three_level_g2
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(folder)
     generator = torch.Generator().manual_seed(seed)
     n = simulation.emitters
 

@@ -179,9 +179,10 @@ def _runner(backend: str, template, device):
         return _pyqtorch_runner(kind, template.n_qubits, template.weight_shape, device)
     if backend == "torchquantum":
         return _torchquantum_runner(kind, template.n_qubits, template.weight_shape, device)
+    from qml_imaging.quantum.backends import backend_spec
     from qml_imaging.quantum.factory import make_executor
 
-    executor = make_executor(backend)
+    executor = make_executor(backend_spec(backend))
 
     def run(angles, weights):
         return executor.expvals(template, angles, weights).to(angles.dtype)

@@ -88,6 +88,13 @@ def to_uint8(values):
     return np.round((np.clip(values, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
 
 
+def _backend_spec(name: str | None):
+    """``--backend`` resolved into a validated backend spec (None: the one the model was fitted with)."""
+    from qml_imaging.quantum.backends import backend_spec
+
+    return backend_spec(name) if name is not None else None
+
+
 def _render(arguments: argparse.Namespace) -> int:
     from qml_imaging.runs import make_folder
     from qml_imaging.training.artifacts import load_model
@@ -95,7 +102,7 @@ def _render(arguments: argparse.Namespace) -> int:
     size = parse_size(arguments.size)
     if arguments.rate is not None:
         check_number("--rate", arguments.rate, 1, MAX_WAV_RATE, "a WAV sample rate in Hz")
-    trained = load_model(arguments.run_dir, arguments.fit, backend=arguments.backend)
+    trained = load_model(arguments.run_dir, arguments.fit, executor=_backend_spec(arguments.backend))
     out = make_folder(Path(arguments.out) if arguments.out else trained.run_dir / "renders")
     values, stem = trained.render(size), trained.fit.replace("/", "_")
     if values.ndim == 3:  # an image (H, W, C)
@@ -141,7 +148,7 @@ def _sample(arguments: argparse.Namespace) -> int:
     check_count("--n", arguments.n, 1, MAX_SAMPLE_IMAGES, "draw more by running again with another --seed")
     if arguments.eta is not None:
         check_number("--eta", arguments.eta, 0.0, 1.0, "0 is deterministic DDIM, 1 is DDPM-like")
-    trained = load_model(arguments.run_dir, arguments.fit, backend=arguments.backend)
+    trained = load_model(arguments.run_dir, arguments.fit, executor=_backend_spec(arguments.backend))
     images = trained.sample(arguments.n, steps=arguments.steps, eta=arguments.eta, seed=arguments.seed)
     out = make_folder(arguments.out)
     save_npy(out / "samples.npy", images)

@@ -115,3 +115,23 @@ def test_the_checks_see_an_upward_import_and_a_pipeline_under_the_loading_floor(
              "qml_imaging.pipelines.inr.loading": set()}
     assert reachable(graph, LOADING_FLOOR) == {"qml_imaging.runs", "qml_imaging.pipelines.inr.loading"}
     assert layer_of("qml_imaging.pipelines.inr.loading") > layer_of("qml_imaging.runs")
+
+
+def _environment_writes(tree: ast.AST) -> list[int]:
+    """Lines that assign ``os.environ[...]`` or call ``putenv`` / ``environ.setdefault`` / ``environ.update``."""
+    lines = []
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(t, ast.Subscript) and ast.unparse(t.value).endswith("environ") for t in targets):
+            lines.append(node.lineno)
+        if isinstance(node, ast.Call) and ast.unparse(node.func).endswith(
+                ("putenv", "environ.setdefault", "environ.update")):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_command_line_sets_environment_variables():
+    writers = {str(path.relative_to(PACKAGE)): lines for path in PACKAGE.rglob("*.py")
+               if (lines := _environment_writes(ast.parse(path.read_text())))}
+    assert {path for path in writers if not path.startswith("cli")} == set(), writers
+    assert _environment_writes(ast.parse("import os\nos.environ['X'] = '1'\nos.environ.setdefault('Y', '2')")) == [2, 3]

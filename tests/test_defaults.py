@@ -61,7 +61,7 @@ def test_the_coincidence_efficiency_is_declared_once():
 
 @pytest.mark.parametrize("cls, names", [
     (inr.QIREN, {"n_qubits": "n_qubits", "hybrid_layers": "hidden_layers", "reuploads": "reuploads",
-                 "sublayers": "sublayers", "backend": "backend"}),
+                 "sublayers": "sublayers"}),
     (inr.FourierFeatureMLP, {"n_frequencies": "n_frequencies", "sigma": "sigma", "batch_norm": "batch_norm"}),
     (inr.Siren, {"omega_0": "omega_0"}),
     (inr.CoordinateMLP, {"batch_norm": "batch_norm"}),
@@ -69,6 +69,14 @@ def test_the_coincidence_efficiency_is_declared_once():
 def test_each_inr_constructor_takes_its_defaults_from_the_model_schema(cls, names):
     spec, defaults = InrModelSpec(kind="qiren"), keyword_defaults(cls.__init__)
     assert {argument: defaults[argument] for argument in names} == {a: getattr(spec, s) for a, s in names.items()}
+
+
+def test_qiren_runs_on_the_schema_default_backend_when_given_no_executor():
+    from qml_imaging.quantum.backends import backend_spec
+
+    assert keyword_defaults(inr.QIREN.__init__)["executor"] is None  # None: the fast backend
+    assert backend_spec(InrModelSpec(kind="qiren").backend) == backend_spec("fast")
+    assert all(layer.executor.spec == backend_spec("fast") for layer in inr.QIREN(n_qubits=2).quantum_layers())
 
 
 def test_qubit_limits_of_the_configs_are_the_simulators():

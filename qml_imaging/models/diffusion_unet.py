@@ -27,6 +27,7 @@ from torch import nn
 
 from qml_imaging.models.specs import BOTTLENECKS, DiffusionUNetSpec
 from qml_imaging.quantum.circuits import bottleneck_ansatz
+from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.layer import QuantumLayer
 
@@ -73,10 +74,11 @@ class _PooledModulation(nn.Module):
 
 
 class QuantumBottleneck(_PooledModulation):
-    """The quantum bottleneck block (see the module docstring); ``backend`` as for :class:`QuantumLayer`."""
+    """The quantum bottleneck block (see the module docstring); ``executor`` as for :class:`QuantumLayer`."""
 
-    def __init__(self, channels: int, n_qubits: int = 8, layers: int = 3, backend="fast"):
-        layer = QuantumLayer(bottleneck_ansatz(n_qubits, layers=layers), backend)
+    def __init__(self, channels: int, n_qubits: int = 8, layers: int = 3,
+                 executor: Executor | BackendSpec | None = None):
+        layer = QuantumLayer(bottleneck_ansatz(n_qubits, layers=layers), executor)
         super().__init__(channels, n_qubits, layer, layer.n_outputs)
 
 
@@ -103,13 +105,14 @@ class ClassicalBottleneck(_PooledModulation):
         return cls(channels, width)
 
 
-def make_bottleneck(kind: str, channels: int, n_qubits: int = 8, layers: int = 3, backend="fast") -> nn.Module:
+def make_bottleneck(kind: str, channels: int, n_qubits: int = 8, layers: int = 3,
+                    executor: Executor | BackendSpec | None = None) -> nn.Module:
     """The bottleneck block ``kind`` (``none``, ``quantum``, ``classical``) for ``channels`` features."""
     if kind == "none":
         return nn.Identity()
     if kind not in BOTTLENECKS:
         raise ValueError(f"unknown bottleneck {kind!r}; expected one of {list(BOTTLENECKS)}")
-    quantum = QuantumBottleneck(channels, n_qubits, layers, backend)
+    quantum = QuantumBottleneck(channels, n_qubits, layers, executor)
     if kind == "quantum":
         return quantum
     return ClassicalBottleneck.matching(channels, sum(p.numel() for p in quantum.parameters()))
@@ -127,14 +130,15 @@ class DiffusionUNet(nn.Module):
 
     @classmethod
     def from_spec(cls, spec: DiffusionUNetSpec, in_channels: int, bottleneck: str = "none",
-                  backend: Executor | str = "fast", side: int | None = None) -> DiffusionUNet:
+                  executor: Executor | BackendSpec | None = None, side: int | None = None) -> DiffusionUNet:
         """The U-Net of ``spec`` for ``in_channels`` images with the given bottleneck (``none``, ``quantum``, ``classical``)."""
-        return cls(in_channels, tuple(spec.channels), bottleneck, spec.n_qubits, spec.quantum_layers, backend,
+        return cls(in_channels, tuple(spec.channels), bottleneck, spec.n_qubits, spec.quantum_layers, executor,
                    spec.dropout, side=side)
 
     def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = tuple(_DEFAULT.channels),
                  bottleneck: str = "none", n_qubits: int = _DEFAULT.n_qubits, quantum_layers: int = _DEFAULT.quantum_layers,
-                 backend: Executor | str = "fast", dropout: float = _DEFAULT.dropout, *, side: int | None = None):
+                 executor: Executor | BackendSpec | None = None, dropout: float = _DEFAULT.dropout, *,
+                 side: int | None = None):
         super().__init__()
         channels = tuple(channels)
         if len(channels) < 2:
@@ -157,7 +161,7 @@ class DiffusionUNet(nn.Module):
                 self.pools.append(nn.Conv2d(previous, previous, 3, stride=2, padding=1))
             self.encoders.append(ResBlock(previous, width, time_dim, dropout))
             previous = width
-        self.bottleneck = make_bottleneck(bottleneck, last, n_qubits, quantum_layers, backend)
+        self.bottleneck = make_bottleneck(bottleneck, last, n_qubits, quantum_layers, executor)
         self.middle = ResBlock(last, last, time_dim, dropout)
         self.ups = nn.ModuleList()
         self.decoders = nn.ModuleList()

@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from qml_imaging.models.specs import InrModelSpec
+from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.circuits import qiren_block
 from qml_imaging.quantum.executors import Executor
-from qml_imaging.quantum.factory import make_executor
+from qml_imaging.quantum.factory import as_executor
 from qml_imaging.quantum.layer import QuantumLayer
 
 
@@ -169,15 +170,16 @@ class QIREN(nn.Module):
     angles ``reuploads`` times between trainable StronglyEntanglingLayers blocks of ``sublayers``
     sub-layers with CZ rings and returns <Z_j>. The authors' defaults (3 hybrid layers, 8 qubits,
     L = 2, K = 2) give 657 trainable parameters for 2-D coordinates and 649 for 1-D.
-    ``backend``: the :class:`~qml_imaging.quantum.executors.Executor` every quantum layer runs on,
-    or a backend spec resolved once into one executor (:func:`qml_imaging.quantum.factory.make_executor`).
+    ``executor``: the :class:`~qml_imaging.quantum.executors.Executor` every quantum layer runs on,
+    or a validated :class:`~qml_imaging.quantum.backends.BackendSpec` made into one executor here
+    (None: the ``fast`` backend).
     """
 
     def __init__(self, in_features: int = 2, out_features: int = 1, *, n_qubits: int = _DEFAULT.n_qubits,
                  hybrid_layers: int = _DEFAULT.hidden_layers, reuploads: int = _DEFAULT.reuploads,
-                 sublayers: int = _DEFAULT.sublayers, backend: Executor | str = _DEFAULT.backend):
+                 sublayers: int = _DEFAULT.sublayers, executor: Executor | BackendSpec | None = None):
         super().__init__()
-        executor = backend if isinstance(backend, Executor) else make_executor(backend)
+        executor = as_executor(executor)
         template = qiren_block(n_qubits, reuploads=reuploads, sublayers=sublayers)
         layers: list[nn.Module] = []
         features = in_features

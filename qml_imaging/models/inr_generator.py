@@ -34,8 +34,9 @@ from qml_imaging.data.datasets import coordinate_grid
 from qml_imaging.models.inr import FourierFeatures, SineLayer, width_for_budget
 from qml_imaging.models.specs import EMBEDDINGS, InrGeneratorSpec
 from qml_imaging.quantum.circuits import qiren_generator_block
+from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.executors import Executor
-from qml_imaging.quantum.factory import make_executor
+from qml_imaging.quantum.factory import as_executor
 from qml_imaging.quantum.layer import QuantumLayer
 
 SLOPE = 0.2
@@ -48,13 +49,13 @@ class QirenEmbedding(nn.Module):
     training and evaluation alike: the embedding always sees a whole grid, so these are that grid's
     statistics), then circuit ``k`` takes columns ``k * n_qubits .. (k + 1) * n_qubits - 1`` as its RZ
     angles; its feature is <Z_0>. Every circuit is the same template with its own weights, run by
-    ``backend`` (an executor shared by all circuits, or a spec resolved once).
+    ``executor`` (shared by all circuits; a validated backend spec is made into one executor here, None: ``fast``).
     """
 
     def __init__(self, circuits: int, *, n_qubits: int = 2, reuploads: int = 2, layers: int = 2,
-                 backend: Executor | str = "fast", in_features: int = 2):
+                 executor: Executor | BackendSpec | None = None, in_features: int = 2):
         super().__init__()
-        executor = backend if isinstance(backend, Executor) else make_executor(backend)
+        executor = as_executor(executor)
         template = qiren_generator_block(n_qubits, reuploads=reuploads, layers=layers)
         self.n_qubits = n_qubits
         self.projection = nn.Linear(in_features, circuits * n_qubits)
@@ -80,14 +81,14 @@ class ActivatedLinear(nn.Module):
         return self.activation(self.linear(coordinates))
 
 
-def make_embedding(kind: str, spec: InrGeneratorSpec, backend: Executor | str = "fast") -> nn.Module:
+def make_embedding(kind: str, spec: InrGeneratorSpec, executor: Executor | BackendSpec | None = None) -> nn.Module:
     """The coordinate embedding ``kind`` (one of ``EMBEDDINGS``): ``(P, 2) -> (P, spec.features)``.
 
     Raises ValueError for an unknown kind or an odd ``features`` with ``rff`` (sine and cosine pairs).
     """
     if kind == "qiren":
         return QirenEmbedding(spec.features, n_qubits=spec.n_qubits, reuploads=spec.reuploads,
-                              layers=spec.ansatz_layers, backend=backend)
+                              layers=spec.ansatz_layers, executor=executor)
     if kind == "rff":
         if spec.features % 2:
             raise ValueError(f"rff features come in sine/cosine pairs: features must be even, got {spec.features}")
@@ -157,16 +158,16 @@ class MappingNetwork(nn.Module):
 class InrGenerator(nn.Module):
     """``z (B, latent_dim)`` -> images ``(B, channels, side, side)``; see the module docstring.
 
-    ``width`` is the synthesis width (choose it with :func:`matched_width`); ``backend`` runs the
-    ``qiren`` embedding's circuits (ignored by the classical embeddings).
+    ``width`` is the synthesis width (choose it with :func:`matched_width`); ``executor`` (an executor or a
+    validated backend spec; None: ``fast``) runs the ``qiren`` embedding's circuits (ignored by the classical embeddings).
     """
 
     def __init__(self, spec: InrGeneratorSpec, embedding: str, width: int, *, channels: int = 1, side: int = 28,
-                 backend: Executor | str = "fast"):
+                 executor: Executor | BackendSpec | None = None):
         super().__init__()
         self.spec, self.channels, self.side = spec, channels, side
         self.mapping = MappingNetwork(spec.latent_dim, spec.style_dim, spec.mapping_layers)
-        self.embedding = make_embedding(embedding, spec, backend)
+        self.embedding = make_embedding(embedding, spec, executor)
         sizes = [spec.features] + [width] * spec.hidden_layers
         self.layers = nn.ModuleList(ModulatedLinear(a, b, spec.style_dim) for a, b in pairwise(sizes))
         self.output = ModulatedLinear(width, channels, spec.style_dim, demodulate=False)
@@ -216,15 +217,16 @@ class Discriminator(nn.Module):
 
 
 def matched_width(spec: InrGeneratorSpec, embedding: str, *, channels: int = 1, side: int = 28,
-                  backend: Executor | str = "fast") -> int:
-    """The synthesis width whose ``embedding`` generator is closest to ``spec.parameter_budget``.
+                  executor: Executor | BackendSpec | None = None) -> int:
+    """The synthesis width whose ``embedding`` generator is closest to ``spec.parameter_budget``
+    (``executor`` as for :class:`InrGenerator`, made once for every width tried).
 
     Raises ValueError naming the embedding when no width comes within ``spec.tolerance``.
     """
-    executor = backend if isinstance(backend, Executor) or embedding != "qiren" else make_executor(backend)
+    executor = as_executor(executor) if embedding == "qiren" else None
     try:
         return width_for_budget(lambda width: InrGenerator(spec, embedding, width, channels=channels, side=side,
-                                                           backend=executor),
+                                                           executor=executor),
                                 spec.parameter_budget, tolerance=spec.tolerance)
     except ValueError as error:
         raise ValueError(f"generator with the {embedding!r} embedding: {error}") from error

@@ -1,11 +1,12 @@
 """The one place that turns a backend spec into an executor; it knows every executor kind and sits
 above all of them (no executor module imports it), as PennyLane's device constructor sits above its devices.
+
+Names (``"fast"``, ``"aer_shots"``, a YAML path, an installed PennyLane device) are resolved into a
+validated :class:`~qml_imaging.quantum.backends.BackendSpec` once, at the edge (config validation,
+the CLI), with :func:`~qml_imaging.quantum.backends.backend_spec`; below it only specs and executors travel.
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import pennylane as qml
 
@@ -18,27 +19,29 @@ from qml_imaging.quantum.backends import (
     backend_spec,
 )
 from qml_imaging.quantum.executors import Executor, FastExecutor, QNodeExecutor
+from qml_imaging.quantum.fast import DEFAULT_OPTIONS, FastOptions
 from qml_imaging.quantum.ibm import fake_device
 from qml_imaging.quantum.runtime import RuntimeExecutor, job_service
 
 
-def make_executor(spec: str | Path | dict | BackendSpec = "fast") -> Executor:
-    """The executor of a backend spec (any form :func:`~qml_imaging.quantum.backends.backend_spec` resolves).
+def make_executor(spec: BackendSpec, options: FastOptions = DEFAULT_OPTIONS) -> Executor:
+    """The executor of a validated backend spec (``options``: how the ``fast`` kind executes).
 
-    Raises :class:`~qml_imaging.config.ConfigError` for an unknown spec or ``device_kwargs`` the
-    device refuses, ValueError for a spec the device cannot run (a noisy Aer spec without shots),
-    PermissionError / RuntimeError when an IBM device cannot be reached.
+    Raises TypeError for anything but a :class:`BackendSpec` (resolve a name with
+    :func:`~qml_imaging.quantum.backends.backend_spec` first), :class:`~qml_imaging.config.ConfigError`
+    for ``device_kwargs`` the device refuses, ValueError for a spec the device cannot run (a noisy Aer
+    spec without shots), PermissionError / RuntimeError when an IBM device cannot be reached.
     """
-    spec = backend_spec(spec)
+    if not isinstance(spec, BackendSpec):
+        raise TypeError(f"make_executor takes a BackendSpec, got {type(spec).__name__} {spec!r}; resolve a backend "
+                        "spec name or YAML path with qml_imaging.quantum.backends.backend_spec first")
     kind = spec.backend
     if kind == "fast":
-        return FastExecutor(spec, SIMULATOR_MAX_QUBITS["fast"])
+        return FastExecutor(spec, SIMULATOR_MAX_QUBITS["fast"], options)
     if kind == "default.qubit":
         diff = "backprop" if spec.shots is None else "parameter-shift"
         return QNodeExecutor(spec, SIMULATOR_MAX_QUBITS[kind], _device_maker(spec), diff)
     if kind == "lightning.qubit":
-        if spec.threads is not None:
-            os.environ["OMP_NUM_THREADS"] = str(spec.threads)
         return QNodeExecutor(spec, SIMULATOR_MAX_QUBITS[kind], _device_maker(spec), "adjoint")
     if kind == "qiskit.aer":
         return _aer_executor(spec)
@@ -47,16 +50,29 @@ def make_executor(spec: str | Path | dict | BackendSpec = "fast") -> Executor:
     return QNodeExecutor(spec, PENNYLANE_DEVICE_MAX_QUBITS, _device_maker(spec), "best")
 
 
+def as_executor(executor: Executor | BackendSpec | None) -> Executor:
+    """``executor`` itself, or the executor of a backend spec (None: the shipped ``fast`` spec);
+    raises TypeError as :func:`make_executor` for anything else (a name is resolved at the edge)."""
+    if isinstance(executor, Executor):
+        return executor
+    return make_executor(backend_spec("fast") if executor is None else executor)
+
+
 def _device_maker(spec: BackendSpec):
     """``make_device(n_qubits, seed)`` for a PennyLane device with the spec's ``device_kwargs``; one
-    device is built here so that kwargs the device refuses fail now, as a ConfigError naming them."""
+    device is built here so that kwargs the device refuses fail now, as a ConfigError naming them.
+    A lightning.qubit spec's ``threads`` is set on the OpenMP runtime Lightning ships (its own libgomp)
+    once a device has loaded it, so Lightning does not fight torch's threads; no environment variable is set."""
     def make_device(n_qubits: int, seed: int | None):
         seeded = {"seed": seed} if seed is not None else {}
         if spec.backend == OWN_DEVICE:  # the class itself: installed metadata may predate its entry point
             from qml_imaging.quantum.device import FastDevice
 
             return FastDevice(wires=n_qubits, **seeded, **spec.device_kwargs)
-        return qml.device(spec.backend, wires=n_qubits, **seeded, **spec.device_kwargs)
+        device = qml.device(spec.backend, wires=n_qubits, **seeded, **spec.device_kwargs)
+        if spec.backend == "lightning.qubit" and spec.threads is not None:
+            limit_openmp_threads("pennylane_lightning", spec.threads)
+        return device
 
     try:
         make_device(1, spec.seed)
@@ -64,6 +80,18 @@ def _device_maker(spec: BackendSpec):
         raise ConfigError(f"backend {spec.backend!r} refuses device_kwargs {spec.device_kwargs}: "
                           f"{type(error).__name__}: {error}") from None
     return make_device
+
+
+def limit_openmp_threads(package: str, threads: int) -> int:
+    """Set to ``threads`` the OpenMP thread count (for this thread's parallel regions) of every loaded
+    OpenMP runtime whose file lies in ``package``'s folders (threadpoolctl); returns how many it set."""
+    from threadpoolctl import ThreadpoolController
+
+    runtimes = [runtime for runtime in ThreadpoolController().select(user_api="openmp").lib_controllers
+                if f"/{package}" in runtime.filepath]
+    for runtime in runtimes:
+        runtime.set_num_threads(threads)
+    return len(runtimes)
 
 
 def _aer_executor(spec: BackendSpec) -> QNodeExecutor:

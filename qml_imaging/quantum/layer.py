@@ -1,10 +1,9 @@
-"""``QuantumLayer``: a circuit template with trainable weights, run by a backend, as an ``nn.Module``."""
+"""``QuantumLayer``: a circuit template with trainable weights, run by an executor, as an ``nn.Module``."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -12,7 +11,7 @@ from torch import nn
 from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.circuits import CircuitTemplate
 from qml_imaging.quantum.executors import Executor
-from qml_imaging.quantum.factory import make_executor
+from qml_imaging.quantum.factory import as_executor
 from qml_imaging.quantum.user_circuits import template_from_circuit
 
 
@@ -30,14 +29,16 @@ class QuantumLayer(nn.Module):
     Inputs are multiplied by ``template.input_scale`` (the angle per unit feature) before the
     circuit. Leading dimensions beyond one batch dimension are flattened and restored. The weights are a
     torch Parameter of ``template.weight_shape``, initialised ``U(-init_scale, init_scale)``
-    (``pi`` for rotation angles) from the global torch generator. ``backend`` is an executor (build
-    one per backend with :func:`qml_imaging.quantum.factory.make_executor` and share it between
-    layers), or a backend spec, resolved here into an executor of this layer's own.
-    Raises ValueError for a QNode or function without ``weight_shapes``.
+    (``pi`` for rotation angles) from the global torch generator. ``executor`` runs the circuit: an
+    :class:`~qml_imaging.quantum.executors.Executor` (build one per backend spec with
+    :func:`qml_imaging.quantum.factory.make_executor` and share it between layers), or a validated
+    :class:`~qml_imaging.quantum.backends.BackendSpec` from which this layer builds its own (None:
+    the ``fast`` backend). Raises TypeError for anything else (resolve names with ``backend_spec``),
+    ValueError for a QNode or function without ``weight_shapes`` and when the template needs more
+    qubits than the executor has.
     """
 
-    def __init__(self, template: CircuitTemplate | Callable,
-                 backend: Executor | str | Path | dict | BackendSpec = "fast",
+    def __init__(self, template: CircuitTemplate | Callable, executor: Executor | BackendSpec | None = None,
                  weight_shapes: Mapping[str, int | tuple[int, ...]] | None = None, **circuit_options):
         super().__init__()
         if not isinstance(template, CircuitTemplate):
@@ -48,13 +49,14 @@ class QuantumLayer(nn.Module):
         self.weight_shapes = {key: (size,) if isinstance(size, int) else tuple(size)
                               for key, size in (weight_shapes or {}).items()}
         self.template = template
-        self.use_backend(backend)
+        self.use_executor(executor)
         initial = (2 * torch.rand(template.weight_shape) - 1) * template.init_scale
         self.weights = nn.Parameter(initial)
 
-    def use_backend(self, backend: Executor | str | Path | dict | BackendSpec) -> None:
-        """Run the circuit on ``backend`` from now on (weights unchanged), e.g. to re-evaluate on a noisy device."""
-        executor = backend if isinstance(backend, Executor) else make_executor(backend)
+    def use_executor(self, executor: Executor | BackendSpec | None) -> None:
+        """Run the circuit on ``executor`` (an executor or a backend spec, as in the constructor) from now
+        on, weights unchanged, e.g. to re-evaluate on a noisy device."""
+        executor = as_executor(executor)
         executor.check_fits(self.template)
         self.executor = executor
 

@@ -34,7 +34,7 @@ from qml_imaging.data.arrays import read_npz
 from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS, BackendSpec
 from qml_imaging.quantum.circuits import noise_circuit
 from qml_imaging.quantum.executors import Executor
-from qml_imaging.quantum.factory import make_executor
+from qml_imaging.quantum.factory import as_executor
 from qml_imaging.runs import save_arrays_atomic
 
 BITS_PER_UNIFORM = 32
@@ -98,14 +98,14 @@ class NoiseBank:
         return len(self.samples)
 
     @classmethod
-    def generate(cls, size: int, backend: Executor | str | dict | BackendSpec = "fast", *, n_qubits: int = 16,
+    def generate(cls, size: int, executor: Executor | BackendSpec | None = None, *, n_qubits: int = 16,
                  debias: bool = True, seed: int | None = None) -> NoiseBank:
-        """``size`` normals measured on ``backend`` (an executor or a backend spec; see the module
-        docstring), made in chunks of :attr:`CHUNK` normals so memory stays bounded (chunk ``i`` is
-        seeded with ``seed + i``)."""
+        """``size`` normals measured on ``executor`` (an executor or a validated backend spec; None: the
+        ``fast`` backend; see the module docstring), made in chunks of :attr:`CHUNK` normals so memory
+        stays bounded (chunk ``i`` is seeded with ``seed + i``)."""
         if size < 1:
             raise ValueError(f"a noise bank needs at least 1 sample, got size {size}")
-        executor = backend if isinstance(backend, Executor) else make_executor(backend)
+        executor = as_executor(executor)
         chunks, shots, kept = [], 0, 0
         for index, start in enumerate(range(0, size, cls.CHUNK)):
             count = min(cls.CHUNK, size - start)

@@ -34,6 +34,8 @@ import torch
 from torch import nn
 
 from qml_imaging.config import ExperimentConfig
+from qml_imaging.quantum.backends import BackendSpec
+from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.layer import QuantumLayer
 from qml_imaging.registry import PIPELINES, resolve
 from qml_imaging.runs import RunDir, RunFolderError, write_text_atomic
@@ -74,13 +76,14 @@ class TrainedModel:
         """The model's quantum layers, in module order."""
         return [module for module in self.model.modules() if isinstance(module, QuantumLayer)]
 
-    def use_backend(self, backend) -> None:
-        """Run every quantum layer on ``backend`` (a backend spec name, YAML path or executor); weights unchanged."""
-        from qml_imaging.quantum.factory import make_executor
+    def use_executor(self, executor: Executor | BackendSpec) -> None:
+        """Run every quantum layer on ``executor`` (an executor, or a validated backend spec made into
+        one executor shared by all layers); weights unchanged."""
+        from qml_imaging.quantum.factory import as_executor
 
-        executor = backend if not isinstance(backend, (str, Path, dict)) else make_executor(backend)
+        shared = as_executor(executor)
         for layer in self.quantum_layers():
-            layer.use_backend(executor)
+            layer.use_executor(shared)
 
     def render(self, size: int | tuple[int, int]) -> np.ndarray:
         """A fitted INR evaluated on another grid (see the INR pipelines' loaders); ValueError for other runs."""
@@ -103,9 +106,11 @@ def loadable_kinds() -> list[str]:
     return [name for name, entry in PIPELINES.items() if entry.load is not None]
 
 
-def load_model(run_dir: str | Path, fit: str | None = None, *, backend=None) -> TrainedModel:
+def load_model(run_dir: str | Path, fit: str | None = None, *,
+               executor: Executor | BackendSpec | None = None) -> TrainedModel:
     """The trained model of ``fit`` in ``run_dir`` (see the module docstring; ``fit=None`` takes the run's first);
-    ``backend`` switches its quantum layers to another backend spec (a name such as ``aer_shots``, or a YAML path)."""
+    ``executor`` (an executor or a validated backend spec) switches its quantum layers from the backend they
+    were fitted with."""
     run = RunDir.open(run_dir, check_files=False)
     fit = exported_fit(run.path, fit)
     kind = run.config.experiment
@@ -115,8 +120,8 @@ def load_model(run_dir: str | Path, fit: str | None = None, *, backend=None) -> 
                              "runs")
     trained = resolve(entry.load)(run, fit)
     trained.model.eval()
-    if backend is not None:
-        trained.use_backend(backend)
+    if executor is not None:
+        trained.use_executor(executor)
     return trained
 
 

@@ -84,7 +84,7 @@ def test_samplers_reproduce_gaussian_data_with_the_exact_denoiser():
 def test_objective_is_zero_for_the_exact_denoiser_of_point_mass_data_and_can_use_a_noise_bank():
     schedule = cosine_schedule(50)
     oracle = GaussianDenoiser(schedule, mu=-0.5, s=0.0)
-    bank = NoiseBank.generate(4 * 64, "fast", seed=2)
+    bank = NoiseBank.generate(4 * 64, seed=2)
     objective = EpsilonObjective(schedule, noise=bank_noise(bank))
     loss = objective(oracle, (torch.full((4, 1, 8, 8), -0.5),))
     assert loss.item() < 1e-10 and bank.position == 4 * 64

@@ -5,14 +5,15 @@ from qml_imaging.config import load_config
 from qml_imaging.models.inr import parameter_count
 from qml_imaging.models.inr_generator import Discriminator, InrGenerator, QirenEmbedding, make_embedding, matched_width
 from qml_imaging.models.specs import EMBEDDINGS, InrGeneratorSpec
+from qml_imaging.quantum.backends import backend_spec
 from qml_imaging.quantum.factory import make_executor
 from tests.conftest import EXPERIMENTS
 
 
 def test_qiren_embedding_on_the_fast_backend_equals_default_qubit():
     torch.manual_seed(0)
-    fast = QirenEmbedding(6, backend="fast").double()
-    reference = QirenEmbedding(6, backend="default.qubit").double()
+    fast = QirenEmbedding(6).double()
+    reference = QirenEmbedding(6, executor=backend_spec("default.qubit")).double()
     reference.load_state_dict(fast.state_dict())
     coordinates = torch.rand(40, 2, dtype=torch.float64) * 2 - 1
     expected = reference(coordinates)
@@ -27,12 +28,12 @@ def test_qiren_embedding_on_the_fast_backend_equals_default_qubit():
                           ("qiren_generation_gpu", 3, 32)])
 def test_every_embedding_has_the_same_generator_parameter_count_within_5_percent(config_name, channels, side):
     spec = load_config(EXPERIMENTS / f"{config_name}.yaml").generator
-    executor = make_executor("fast")
+    executor = make_executor(backend_spec("fast"))
     counts = {}
     for embedding in EMBEDDINGS:
-        width = matched_width(spec, embedding, channels=channels, side=side, backend=executor)
+        width = matched_width(spec, embedding, channels=channels, side=side, executor=executor)
         counts[embedding] = parameter_count(InrGenerator(spec, embedding, width, channels=channels, side=side,
-                                                         backend=executor))
+                                                         executor=executor))
     assert all(abs(c - spec.parameter_budget) <= 0.05 * spec.parameter_budget for c in counts.values()), counts
     assert max(counts.values()) <= 1.05 * min(counts.values()), counts
 

@@ -155,7 +155,7 @@ def test_verdict_needs_a_significant_paired_difference():
 
 def test_a_noise_bank_too_small_for_the_quantum_noise_models_is_a_clear_error(tmp_path, shared_data, monkeypatch):
     monkeypatch.setenv("QML_IMAGING_DATA", str(shared_data))
-    NoiseBank.generate(500, "fast", seed=0).save(tmp_path / "small.npz")
+    NoiseBank.generate(500, seed=0).save(tmp_path / "small.npz")
     config = config_from_dict({**SMOKE, "variants": {"quantum": {"bottleneck": "quantum", "noise": "quantum_sampler"}},
                                "noise": {"bank": str(tmp_path / "small.npz")}})
     needed = 2 * noise_needed(config, 1, "quantum_sampler")

@@ -12,6 +12,7 @@ from qml_imaging import load_model
 from qml_imaging.cli import main
 from qml_imaging.config import ConfigError, config_from_dict
 from qml_imaging.pipelines.diffusion.data import class_labels
+from qml_imaging.quantum.backends import backend_spec
 from qml_imaging.quantum.layer import QuantumLayer
 
 CONFIG = {
@@ -77,7 +78,7 @@ def test_sample_on_fast_and_aer_shots_agree_within_shot_noise_on_the_same_bottle
     assert len(seen) == 3 and all(len(inputs) == 6 for inputs, _ in seen), "one batched circuit call per DDIM step"
     inputs = torch.cat([i for i, _ in seen])
     exact = torch.cat([o for _, o in seen]).double()
-    layer.use_backend("aer_shots")
+    layer.use_executor(backend_spec("aer_shots"))
     with torch.no_grad():
         sampled = layer(inputs).double()
     standard_error = ((1 - exact**2).clamp_min(1e-12) / 4096).sqrt()

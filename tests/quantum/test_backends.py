@@ -1,15 +1,16 @@
 """The same templates on every backend: exact backends agree to 1e-5, sampled ones within their shot noise."""
 
+import os
 
 import pytest
 import torch
 
 from qml_imaging.config import ConfigError
 from qml_imaging.quantum.backends import backend_spec
-from qml_imaging.quantum.factory import make_executor
-from qml_imaging.resources import BACKEND_SPECS, shipped_file, shipped_names
 from qml_imaging.quantum.circuits import bottleneck_ansatz, qiren_block
+from qml_imaging.quantum.factory import make_executor
 from qml_imaging.quantum.layer import QuantumLayer
+from qml_imaging.resources import BACKEND_SPECS, shipped_file, shipped_names
 from tests.quantum.conftest import random_batch, reference_expvals
 
 EXACT_BACKENDS = ["fast", "default_qubit", "lightning", pytest.param("aer_statevector", marks=pytest.mark.qiskit)]
@@ -18,7 +19,7 @@ EXACT_BACKENDS = ["fast", "default_qubit", "lightning", pytest.param("aer_statev
 @pytest.mark.parametrize("backend", EXACT_BACKENDS)
 def test_exact_backends_agree_on_every_template(template, backend):
     inputs, weights = random_batch(template, 4, dtype=torch.float32)
-    result = make_executor(backend).expvals(template, inputs, weights)
+    result = make_executor(backend_spec(backend)).expvals(template, inputs, weights)
     reference = reference_expvals(template, inputs.double(), weights.double())
     assert result.shape == (4, template.n_outputs)
     assert torch.allclose(result.double(), reference, atol=1e-5)
@@ -30,7 +31,7 @@ def test_lightning_adjoint_gradients_match_fast():
     grads = []
     for name in ("fast", "lightning"):
         w = weights.clone().requires_grad_()
-        make_executor(name).expvals(template, inputs, w).sum().backward()
+        make_executor(backend_spec(name)).expvals(template, inputs, w).sum().backward()
         grads.append(w.grad)
     assert torch.allclose(grads[0], grads[1], atol=1e-5)
 
@@ -52,7 +53,7 @@ def test_noisy_fake_backend_differs_from_exact_within_tolerance():
     """FakeManilaV2 noise (gate, readout, T1/T2) biases <Z> towards 0; the bias stays below 0.35 here."""
     template = bottleneck_ansatz(3, layers=1, entangler="chain")
     inputs, weights = random_batch(template, 4, seed=2)
-    noisy = make_executor("aer_noisy_manila").expvals(template, inputs, weights).double()
+    noisy = make_executor(backend_spec("aer_noisy_manila")).expvals(template, inputs, weights).double()
     exact = reference_expvals(template, inputs, weights)
     config = backend_spec("aer_noisy_manila")
     shot_error = 5 * torch.sqrt((1 - exact**2).clamp_min(1e-12) / config.shots)
@@ -74,7 +75,7 @@ def test_ibm_without_credentials_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
     monkeypatch.setenv("QISKIT_IBM_CONFIG", str(tmp_path / "absent.json"))
     with pytest.raises(PermissionError, match="no IBM Quantum credentials.*QISKIT_IBM_TOKEN.*FakeManilaV2"):
-        make_executor({"backend": "ibm", "device_name": "ibm_brisbane"})
+        make_executor(backend_spec({"backend": "ibm", "device_name": "ibm_brisbane"}))
 
 
 def test_unknown_backend_names_and_keys_are_clear_errors():
@@ -111,7 +112,7 @@ def test_a_config_cannot_hold_a_token_and_the_error_does_not_echo_it():
 @pytest.mark.qiskit
 def test_more_qubits_than_the_device_is_refused():
     with pytest.raises(ValueError, match="needs 8 qubits but backend 'qiskit.aer' \\(FakeManilaV2\\) has 5"):
-        QuantumLayer(qiren_block(8), "aer_noisy_manila")
+        QuantumLayer(qiren_block(8), backend_spec("aer_noisy_manila"))
 
 
 @pytest.mark.qiskit
@@ -121,8 +122,9 @@ def test_zero_noise_extrapolation_brings_noisy_aer_closer_to_exact():
     exact = reference_expvals(template, inputs, weights)
     noisy = {"backend": "qiskit.aer", "noise_from": "FakeManilaV2", "shots": 20000, "seed": 1,
              "method": "density_matrix", "optimization_level": 0}
-    unmitigated = make_executor(noisy).expvals(template, inputs, weights).double()
-    mitigated = make_executor({**noisy, "zne": {"scale_factors": [1, 3, 5]}}).expvals(template, inputs, weights).double()
+    unmitigated = make_executor(backend_spec(noisy)).expvals(template, inputs, weights).double()
+    mitigated = make_executor(backend_spec({**noisy, "zne": {"scale_factors": [1, 3, 5]}}))
+    mitigated = mitigated.expvals(template, inputs, weights).double()
     unmitigated_error = (unmitigated - exact).abs().mean().item()
     mitigated_error = (mitigated - exact).abs().mean().item()
     assert unmitigated_error > 0.03, "the noise model should visibly bias this circuit"
@@ -155,3 +157,53 @@ def test_repeated_zne_scale_factors_are_refused():
 def test_bare_ibm_and_fake_device_names_resolve_to_ibm_specs():
     assert backend_spec("ibm_brisbane").device_name == "ibm_brisbane"
     assert backend_spec("FakeManilaV2").backend == "ibm"
+
+
+@pytest.mark.parametrize("name", ["fast", "aer_shots"])
+def test_executors_and_layers_take_specs_not_names(name):
+    with pytest.raises(TypeError, match="make_executor takes a BackendSpec, got str .*backend_spec first"):
+        make_executor(name)
+    with pytest.raises(TypeError, match="make_executor takes a BackendSpec, got str"):
+        QuantumLayer(qiren_block(2, 1, 1), name)
+
+
+def test_lightning_threads_limit_its_own_openmp_runtime_without_environment_variables(monkeypatch):
+    from threadpoolctl import ThreadpoolController
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    spec = backend_spec("lightning")
+    assert spec.threads == 1
+    template = qiren_block(2, 1, 1)
+    inputs, weights = random_batch(template, 2)
+    result = make_executor(spec).expvals(template, inputs, weights)
+    assert torch.allclose(result, reference_expvals(template, inputs, weights), atol=1e-10)
+    runtimes = [runtime for runtime in ThreadpoolController().select(user_api="openmp").lib_controllers
+                if "/pennylane_lightning" in runtime.filepath]
+    assert runtimes and all(runtime.num_threads == 1 for runtime in runtimes)
+    assert "OMP_NUM_THREADS" not in os.environ
+
+
+def test_grid_tasks_get_the_resolved_backend_spec(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from qml_imaging.config import load_config
+    from qml_imaging.pipelines.inr import image
+    from qml_imaging.quantum.backends import BackendSpec
+
+    resolved = []
+    monkeypatch.setattr("qml_imaging.pipelines.inr.fitting.backend_spec",
+                        lambda name: resolved.append(name) or backend_spec(name))
+    captured = []
+
+    def stop(tasks, *args, **kwargs):
+        captured.extend(tasks)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(image, "run_grid", stop)
+    config = load_config("qiren_camera", ["images=[camera]", "seeds=1"])
+    with pytest.raises(KeyboardInterrupt):
+        image.run(config, SimpleNamespace(path=tmp_path))
+    qiren = [task for task in captured if "/qiren/" in task.name]
+    assert qiren and resolved == sorted({spec.backend for spec in config.models.values() if spec.kind == "qiren"})
+    for task in qiren:
+        assert all(isinstance(spec, BackendSpec) for spec in task.function.keywords["backend_specs"].values())

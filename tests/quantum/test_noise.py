@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy.stats import norm
 
+from qml_imaging.quantum.backends import backend_spec
 from qml_imaging.quantum.factory import make_executor
 from qml_imaging.quantum.noise import (
     NoiseBank,
@@ -42,14 +43,14 @@ def test_von_neumann_keeps_one_bit_per_unequal_pair_of_each_wire():
 
 
 def test_fast_source_noise_bank_passes_the_statistical_tests():
-    bank = NoiseBank.generate(20000, "fast", seed=3)
+    bank = NoiseBank.generate(20000, seed=3)
     assert_standard_normal(bank.samples)
     assert bank.provenance["backend"]["backend"] == "fast" and bank.provenance["debias"]
 
 
 @pytest.mark.qiskit
 def test_aer_noise_bank_passes_the_statistical_tests():
-    bank = NoiseBank.generate(5000, "aer_shots", n_qubits=12, seed=4)
+    bank = NoiseBank.generate(5000, backend_spec("aer_shots"), n_qubits=12, seed=4)
     assert_standard_normal(bank.samples)
     assert bank.provenance["backend"]["backend"] == "qiskit.aer"
 
@@ -57,7 +58,7 @@ def test_aer_noise_bank_passes_the_statistical_tests():
 @pytest.mark.qiskit
 @pytest.mark.parametrize("backend", ["fast", "default.qubit", "aer_shots", "FakeManilaV2"])
 def test_every_executor_measures_fair_seeded_bits_of_the_noise_circuit(backend):
-    executor = make_executor(backend)
+    executor = make_executor(backend_spec(backend))
     bits = measured_bits(executor, 3, 4000, seed=11)
     assert bits.shape == (4000, 3) and bits.dtype == np.uint8 and set(np.unique(bits)) <= {0, 1}
     tolerance = 0.06 if backend == "FakeManilaV2" else 5 * 0.5 / math.sqrt(4000)
@@ -68,14 +69,14 @@ def test_every_executor_measures_fair_seeded_bits_of_the_noise_circuit(backend):
 
 @pytest.mark.qiskit
 def test_debiasing_removes_a_fake_devices_readout_bias():
-    bits = measured_bits(make_executor("FakeManilaV2"), 5, 20000, seed=5)
+    bits = measured_bits(make_executor(backend_spec("FakeManilaV2")), 5, 20000, seed=5)
     assert abs(bits.mean() - 0.5) > 4 * 0.5 / math.sqrt(bits.size), "the device's readout errors should bias the bits"
     fair = von_neumann(bits)
     assert abs(fair.mean() - 0.5) < 4 * 0.5 / math.sqrt(fair.size)
 
 
 def test_bank_hands_out_samples_in_order_saves_and_refuses_to_reuse(tmp_path):
-    bank = NoiseBank.generate(100, "fast", seed=1)
+    bank = NoiseBank.generate(100, seed=1)
     first = bank.draw(2, 10)
     assert first.shape == (2, 10) and first.dtype == torch.float32
     torch.testing.assert_close(first.reshape(-1), bank.samples[:20].float())
@@ -93,10 +94,10 @@ def test_bank_hands_out_samples_in_order_saves_and_refuses_to_reuse(tmp_path):
 
 def test_bank_generated_in_chunks_is_seeded_per_chunk(monkeypatch):
     monkeypatch.setattr(NoiseBank, "CHUNK", 1000)
-    bank = NoiseBank.generate(2500, "fast", seed=7)
+    bank = NoiseBank.generate(2500, seed=7)
     assert len(bank) == 2500 and bank.provenance["chunk"] == 1000
     assert not torch.equal(bank.samples[:1000], bank.samples[1000:2000])
-    torch.testing.assert_close(NoiseBank.generate(2500, "fast", seed=7).samples, bank.samples)
+    torch.testing.assert_close(NoiseBank.generate(2500, seed=7).samples, bank.samples)
     assert_standard_normal(bank.samples)
     with pytest.raises(ValueError, match="n_qubits must be in 1..20"):
-        measured_bits(make_executor("fast"), 30, 10)
+        measured_bits(make_executor(backend_spec("fast")), 30, 10)

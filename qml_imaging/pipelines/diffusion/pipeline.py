@@ -53,6 +53,7 @@ from qml_imaging.pipelines.diffusion.model_task import (
     run_task,
 )
 from qml_imaging.pipelines.diffusion.table import mean_std, summarise, write_table
+from qml_imaging.quantum.backends import backend_spec
 from qml_imaging.quantum.noise import NoiseBank, noise_statistics
 from qml_imaging.runs import RunDir, atomic_replace
 from qml_imaging.training.checkpoints import load_state_file
@@ -157,7 +158,8 @@ def prepare_noise_bank(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: l
     elif config.noise.bank is not None:
         bank = NoiseBank.load(config.noise.bank)
     else:
-        bank = NoiseBank.generate(needed, config.noise.backend, n_qubits=config.noise.n_qubits, seed=config.seed)
+        bank = NoiseBank.generate(needed, backend_spec(config.noise.backend), n_qubits=config.noise.n_qubits,
+                                  seed=config.seed)
     if len(bank) < needed:
         raise ValueError(f"the noise bank {config.noise.bank or path} holds {len(bank)} normals; the {len(quantum)} "
                          f"quantum-noise models need {needed}: make one with `qml-imaging hardware noise-bank "

@@ -46,6 +46,9 @@ from qml_imaging.models.inr import parameter_count
 from qml_imaging.models.inr_generator import Discriminator, InrGenerator, matched_width
 from qml_imaging.pipelines.generation.config import QirenGenerationConfig
 from qml_imaging.pipelines.generation.data import GenerationImages, load_images
+from qml_imaging.quantum import backends
+from qml_imaging.quantum.backends import BackendSpec
+from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.factory import make_executor
 from qml_imaging.reporting.figures import image_grid, save_figure
 from qml_imaging.reporting.stats import mean_std
@@ -71,12 +74,14 @@ def run(config: QirenGenerationConfig, run_dir: RunDir) -> dict:
     ``samples.png`` and the report. A model that still fails after ``grid.max_retries`` stops the run naming it
     (the table needs every model; finished ones are kept for ``--resume``)."""
     images = load_images(config.data, config.split, labels=config.evaluation.features == "lenet")
+    spec = backends.backend_spec(config.backend)  # resolved once; the tasks get the spec
     widths = {embedding: matched_width(config.generator, embedding, channels=images.channels, side=images.side,
-                                       backend=config.backend) for embedding in config.embeddings}
+                                       executor=spec) for embedding in config.embeddings}
     scorer = make_scorer(config, run_dir, images)  # the feature network is trained here, before any task reads it
     quiet = config if config.grid.executor == "local" else config.model_copy(
         update={"train": config.train.model_copy(update={"progress": False})})
-    tasks = [Task(f"{embedding}/seed{seed}", train_model, (quiet, str(run_dir.path), embedding, seed, widths[embedding]))
+    tasks = [Task(f"{embedding}/seed{seed}", train_model,
+                  (quiet, str(run_dir.path), embedding, seed, widths[embedding], spec))
              for embedding in config.embeddings for seed in config.seeds]
     outcome = run_grid(tasks, config.grid, run_dir.path, label="generators", progress=config.train.progress)
     outcome.raise_failures()
@@ -95,10 +100,12 @@ def model_folder(run_path: Path, embedding: str, seed: int) -> Path:
 
 
 def build_pair(config: QirenGenerationConfig, embedding: str, width: int, channels: int, side: int,
-               backend=None) -> GanPair:
-    """The generator (``embedding``, synthesis ``width``) and discriminator of one model, freshly initialised."""
-    generator = InrGenerator(config.generator, embedding, width, channels=channels, side=side,
-                             backend=backend if backend is not None else config.backend)
+               executor: Executor | BackendSpec | None = None) -> GanPair:
+    """The generator (``embedding``, synthesis ``width``) and discriminator of one model, freshly initialised;
+    ``executor`` runs a ``qiren`` embedding's circuits (None: the executor of ``config.backend``'s spec)."""
+    if executor is None and embedding == "qiren":
+        executor = backends.backend_spec(config.backend)
+    generator = InrGenerator(config.generator, embedding, width, channels=channels, side=side, executor=executor)
     return GanPair(generator, Discriminator(channels, side, config.generator.discriminator_channels))
 
 
@@ -109,23 +116,25 @@ def players(config: QirenGenerationConfig) -> dict[str, dict]:
             for name in PLAYERS}
 
 
-def train_model(config: QirenGenerationConfig, run_path: str, embedding: str, seed: int, width: int) -> dict:
+def train_model(config: QirenGenerationConfig, run_path: str, embedding: str, seed: int, width: int,
+                backend_spec: BackendSpec) -> dict:
     """One grid task: train (resuming from its checkpoints), sample and score the ``embedding`` generator of
-    ``seed``, in this process or a Ray worker (the data split and the stored feature network are read here)."""
+    ``seed``, in this process or a Ray worker (the data split and the stored feature network are read here);
+    a ``qiren`` embedding runs its circuits on an executor of its own for the driver's resolved ``backend_spec``."""
     run_dir = RunDir(Path(run_path), config)
     images = load_images(config.data, config.split, labels=config.evaluation.features == "lenet")
-    return run_model(config, run_dir, images, make_scorer(config, run_dir, images), embedding, seed, width)
+    return run_model(config, run_dir, images, make_scorer(config, run_dir, images), embedding, seed, width, backend_spec)
 
 
 def run_model(config: QirenGenerationConfig, run_dir: RunDir, images: GenerationImages, scorer, embedding: str,
-              seed: int, width: int) -> dict:
+              seed: int, width: int, backend_spec: BackendSpec) -> dict:
     """Train (resuming), sample and score one generator; returns its result (also written to ``result.json``)."""
     folder = model_folder(run_dir.path, embedding, seed)
     result_file = folder / "result.json"
     make_folder(folder)
     seed_everything(seed)
-    backend = make_executor(config.backend) if embedding == "qiren" else None
-    pair = build_pair(config, embedding, width, images.channels, images.side, backend)
+    executor = make_executor(backend_spec) if embedding == "qiren" else None
+    pair = build_pair(config, embedding, width, images.channels, images.side, executor)
     name = f"{embedding}/seed{seed}"
     save_model_arguments(run_dir.checkpoint_dir(name), {"width": width, "channels": images.channels,
                                                         "side": images.side})

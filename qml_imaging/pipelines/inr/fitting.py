@@ -14,6 +14,7 @@ from torch.utils.data import TensorDataset
 from qml_imaging.config import TrainSettings
 from qml_imaging.models.inr import QIREN, CoordinateMLP, FourierFeatureMLP, Siren, parameter_count, width_for_budget
 from qml_imaging.models.specs import InrModelSpec
+from qml_imaging.quantum.backends import BackendSpec, backend_spec
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.factory import make_executor
 from qml_imaging.grid import task_folder
@@ -26,11 +27,21 @@ VALUE_RANGE = (-1.0, 1.0)
 """Targets (pixels, audio samples) are scaled to this range; PSNR uses its width as data range."""
 
 
-def model_executors(models: dict[str, InrModelSpec]) -> dict[str, Executor]:
-    """One executor per backend spec named by the QIREN models of a comparison, built once and shared by
-    every fit: ``{spec.backend: executor}``."""
+def model_backend_specs(models: dict[str, InrModelSpec]) -> dict[str, BackendSpec]:
+    """The backend spec named by the QIREN models of a comparison, each resolved once (the driver's
+    specs travel to the grid tasks): ``{spec.backend: BackendSpec}``."""
     names = {spec.backend for spec in models.values() if spec.kind == "qiren"}
-    return {name: make_executor(name) for name in sorted(names)}
+    return {name: backend_spec(name) for name in sorted(names)}
+
+
+def executors_for(backend_specs: dict[str, BackendSpec]) -> dict[str, Executor]:
+    """One executor per backend spec, shared by every model built with them: ``{name: executor}``."""
+    return {name: make_executor(spec) for name, spec in backend_specs.items()}
+
+
+def model_executors(models: dict[str, InrModelSpec]) -> dict[str, Executor]:
+    """One executor per backend spec named by ``models``: :func:`executors_for` of :func:`model_backend_specs`."""
+    return executors_for(model_backend_specs(models))
 
 
 def build_model(spec: InrModelSpec, width: int, executors: dict[str, Executor], in_features: int = 2,
@@ -39,7 +50,7 @@ def build_model(spec: InrModelSpec, width: int, executors: dict[str, Executor], 
     its circuits on ``executors[spec.backend]`` (see :func:`model_executors`)."""
     if spec.kind == "qiren":
         return QIREN(in_features, out_features, n_qubits=spec.n_qubits, hybrid_layers=spec.hidden_layers,
-                     reuploads=spec.reuploads, sublayers=spec.sublayers, backend=executors[spec.backend])
+                     reuploads=spec.reuploads, sublayers=spec.sublayers, executor=executors[spec.backend])
     if spec.kind == "siren":
         return Siren(in_features, width, spec.hidden_layers, out_features, omega_0=spec.omega_0)
     if spec.kind == "rff":
@@ -91,20 +102,21 @@ def evaluate_fit(model: nn.Module, *, coordinates: torch.Tensor, values: torch.T
 
 
 def fit_model(spec: InrModelSpec, width: int, train: TrainSettings, coordinates: torch.Tensor, values: torch.Tensor,
-              *, run_path: str | Path, fit_name: str, seed: int, predict_on: dict[str, torch.Tensor]) -> dict:
+              *, backend_specs: dict[str, BackendSpec], run_path: str | Path, fit_name: str, seed: int,
+              predict_on: dict[str, torch.Tensor]) -> dict:
     """One grid task: fit a fresh model of ``spec`` to ``values`` ``(N, C)`` (C outputs, e.g. colours) at
     ``coordinates`` ``(N, d)`` with MSE; return its result as tensors and plain data.
 
     Runs through the one training loop with the model's own lr, checkpoints under
     ``checkpoints/<fit_name>/`` of the run folder ``run_path`` (with ``model.json``: ``width``, ``in_features``,
     ``out_features``, for :mod:`qml_imaging.pipelines.inr.loading`) and its metrics in the task's folder
-    (:func:`qml_imaging.grid.task_folder`). A QIREN gets its own executor (a sampling backend's random
-    state is the fit's alone, whichever process runs it).
+    (:func:`qml_imaging.grid.task_folder`). A QIREN gets its own executor of the driver's resolved
+    ``backend_specs`` (a sampling backend's random state is the fit's alone, whichever process runs it).
     The result holds ``seconds``, ``final_loss``, ``metrics`` (MSE and PSNR on the training grid),
     ``parameters`` and ``predictions``: the fitted model's outputs ``(M, C)`` on each grid of ``predict_on``.
     """
     seed_everything(seed)
-    executors = model_executors({fit_name: spec})
+    executors = executors_for(backend_specs)
     shape = {"width": width, "in_features": coordinates.shape[1], "out_features": values.shape[1]}
     model = build_model(spec, executors=executors, **shape)
     save_model_arguments(checkpoint_folder(run_path, fit_name), shape)

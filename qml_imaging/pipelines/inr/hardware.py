@@ -17,8 +17,9 @@ import time
 import torch
 
 from qml_imaging.models.inr import QIREN
-from qml_imaging.pipelines.inr.fitting import predict
 from qml_imaging.pipelines.inr.config import InrHardwareConfig
+from qml_imaging.pipelines.inr.fitting import predict
+from qml_imaging.quantum.backends import backend_spec
 from qml_imaging.quantum.factory import make_executor
 from qml_imaging.runs import RunDir
 from qml_imaging.training.artifacts import load_model
@@ -57,9 +58,9 @@ def run(config: InrHardwareConfig, run_dir: RunDir) -> dict:
     summary = {"n_coordinates": len(coordinates), "mse_vs_exact": {}, "mse_vs_image": {"fast": mse(exact, values)},
                "seconds": {}}
     for backend in config.backends:
-        executor = make_executor(backend)
+        executor = make_executor(backend_spec(backend))
         for layer in model.quantum_layers():
-            layer.use_backend(executor)
+            layer.use_executor(executor)
         started = time.perf_counter()
         prediction = predict(model, coordinates)
         summary["seconds"][backend] = time.perf_counter() - started

@@ -28,8 +28,14 @@ from qml_imaging.data.catalog import image_key
 from qml_imaging.data.datasets import coordinate_grid
 from qml_imaging.data.images import load_image
 from qml_imaging.grid import Task, run_grid
-from qml_imaging.pipelines.inr.fitting import VALUE_RANGE, fit_model, matched_width, model_executors
 from qml_imaging.pipelines.inr.config import InrImageConfig
+from qml_imaging.pipelines.inr.fitting import (
+    VALUE_RANGE,
+    executors_for,
+    fit_model,
+    matched_width,
+    model_backend_specs,
+)
 from qml_imaging.reporting import figures
 from qml_imaging.reporting.stats import mean_std
 from qml_imaging.runs import RunDir, write_text_atomic
@@ -81,7 +87,8 @@ def run(config: InrImageConfig, run_dir: RunDir) -> dict:
 
 def _plan(config: InrImageConfig, run_path: str) -> _Plan:
     """One task per image x model x seed, each model at the width that meets the budget for the image's channels."""
-    plan, executors = _Plan(), model_executors(config.models)
+    plan, backend_specs = _Plan(), model_backend_specs(config.models)  # resolved once; the tasks get the specs
+    executors = executors_for(backend_specs)
     for entry in config.images:
         image_name = image_key(entry)
         target, plan.images[image_name] = load_target(config, entry)
@@ -103,8 +110,8 @@ def _plan(config: InrImageConfig, run_path: str) -> _Plan:
                 if fine is not None:
                     predict_on["fine"] = coordinate_grid(config.superres_size, config.superres_size)
                 plan.tasks.append(Task(fit_name, partial(fit_model, spec, widths[model_name], config.train, coordinates,
-                                                         values, run_path=run_path, fit_name=fit_name, seed=seed,
-                                                         predict_on=predict_on)))
+                                                         values, backend_specs=backend_specs, run_path=run_path,
+                                                         fit_name=fit_name, seed=seed, predict_on=predict_on)))
                 plan.keys.append((image_name, model_name, seed, widths[model_name], fine))
     return plan
 

@@ -23,8 +23,13 @@ import torch
 
 from qml_imaging.data.signals import default_signal, load_signal_file
 from qml_imaging.grid import Task, run_grid
-from qml_imaging.pipelines.inr.fitting import fit_model, matched_width, model_executors
 from qml_imaging.pipelines.inr.config import InrSignalConfig
+from qml_imaging.pipelines.inr.fitting import (
+    executors_for,
+    fit_model,
+    matched_width,
+    model_backend_specs,
+)
 from qml_imaging.reporting import figures
 from qml_imaging.reporting.stats import mean_std
 from qml_imaging.runs import RunDir
@@ -47,7 +52,8 @@ def run(config: InrSignalConfig, run_dir: RunDir) -> dict:
     signal, preprocessing = load_signal(config)
     times = torch.linspace(-1.0, 1.0, len(signal)).unsqueeze(1)
     values = torch.as_tensor(signal, dtype=torch.float32).unsqueeze(1)
-    executors = model_executors(config.models)
+    backend_specs = model_backend_specs(config.models)
+    executors = executors_for(backend_specs)
     widths = {name: matched_width(spec, config.parameter_budget, executors, in_features=1)
               for name, spec in config.models.items()}
     tasks, keys = [], []
@@ -55,7 +61,8 @@ def run(config: InrSignalConfig, run_dir: RunDir) -> dict:
         for seed in range(config.seeds):
             fit_name = f"{model_name}/seed{seed}"
             tasks.append(Task(fit_name, partial(fit_model, spec, widths[model_name], config.train, times, values,
-                                                run_path=str(run_dir.path), fit_name=fit_name, seed=seed,
+                                                backend_specs=backend_specs, run_path=str(run_dir.path),
+                                                fit_name=fit_name, seed=seed,
                                                 predict_on={"train": times})))
             keys.append((model_name, seed))
     outcome = run_grid(tasks, config.grid, run_dir.path, label="fits", progress=config.train.progress)

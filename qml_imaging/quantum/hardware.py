@@ -95,7 +95,7 @@ class HardwareEvaluation:
         self.spec = spec
         self.folder = Path(folder)
         self.jobs = jobs if jobs is not None else job_service(spec, spool_dir=self.folder / "local_jobs")
-        self.store = JobStore(self.folder, backend=spec.device_name)
+        self.store = JobStore(self.folder, spec.device_name)
         self.layers = [m for m in model.modules() if isinstance(m, QuantumLayer)]
         if not self.layers:
             raise ValueError(f"{type(model).__name__} has no QuantumLayer to evaluate on hardware")

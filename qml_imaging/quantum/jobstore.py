@@ -41,12 +41,13 @@ EVALUATION_FILES = ("results", "inputs", "circuits", "local_jobs")
 
 
 class JobStore:
-    """``folder/jobs.json`` with the inputs and results of every layer under ``folder``."""
+    """``folder/jobs.json`` with the inputs and results of every layer under ``folder``, run on the IBM
+    (or fake) device ``device_name`` (recorded under the key ``backend``)."""
 
-    def __init__(self, folder: str | Path, backend: str):
+    def __init__(self, folder: str | Path, device_name: str):
         self.folder = Path(folder)
         self.path = self.folder / "jobs.json"
-        self.requested_backend = backend
+        self.device_name = device_name
         self.reload()
 
     def reload(self) -> None:
@@ -56,12 +57,11 @@ class JobStore:
         no ``jobs.json`` is refused: the store was lost, and starting over would submit (and pay for)
         every layer again and overwrite the results. A damaged ``jobs.json`` is refused the same way.
         """
-        backend = self.requested_backend
         if self.path.is_file():
             self.data = self._read()
-            if self.data["backend"] != backend:
-                raise ValueError(f"{self.path} records jobs on {self.data['backend']!r}, not {backend!r}; "
-                                 "evaluate on another backend in another folder")
+            if self.data["backend"] != self.device_name:
+                raise ValueError(f"{self.path} records jobs on {self.data['backend']!r}, not {self.device_name!r}; "
+                                 "evaluate on another device in another folder")
             self.data.setdefault("evaluation_id", uuid.uuid4().hex)  # stores written before job tags
             return
         present = [f"{name}/ ({sum(1 for p in (self.folder / name).rglob('*') if p.is_file())} files)"
@@ -73,7 +73,7 @@ class JobStore:
                 "job store the submitted jobs and results cannot be matched, and starting over would submit every "
                 f"layer again: restore jobs.json from a backup, or move {self.folder} away and run "
                 "`qml-imaging hardware submit` again for a new evaluation")
-        self.data = {"backend": backend, "evaluation_id": uuid.uuid4().hex, "layers": {}}
+        self.data = {"backend": self.device_name, "evaluation_id": uuid.uuid4().hex, "layers": {}}
 
     def _read(self) -> dict:
         try:
@@ -102,10 +102,6 @@ class JobStore:
     def evaluation_id(self) -> str:
         """A random id of this evaluation, part of every job tag."""
         return self.data["evaluation_id"]
-
-    @property
-    def backend(self) -> str:
-        return self.data["backend"]
 
     def layer(self, index: int) -> dict:
         """The record of layer ``index`` (a fresh pending one if never submitted)."""

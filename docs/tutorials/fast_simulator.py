@@ -35,7 +35,7 @@ def my_circuit(inputs, weights):
 
 
 template = CircuitTemplate("mine", N_QUBITS, (2, N_QUBITS), my_circuit)
-layer = QuantumLayer(template, "fast")
+layer = QuantumLayer(template)  # the fast backend; or QuantumLayer(template, backend_spec("aer_shots")), ...
 inputs = torch.rand(5, N_QUBITS, dtype=torch.float64) * math.pi
 fast = layer(inputs)
 print(fast.detach())

@@ -49,6 +49,7 @@ class Call:
 
     @property
     def device(self) -> torch.device:
+        """The device of the inputs, where this call runs."""
         return self.inputs.device
 
     def matrix(self, index: int) -> torch.Tensor:

@@ -17,9 +17,18 @@ from qml_imaging.models.diffusion_unet import DiffusionUNet
 from qml_imaging.models.specs import BOTTLENECKS, EMBEDDINGS, InrModelSpec
 from qml_imaging.physics import hbt, microscopy, mle
 from qml_imaging.physics.settings import DEFAULT_EFFICIENCY, MleSettings, ScanSettings
-from qml_imaging.pipelines.diffusion.config import (BaseSchedule, DiffusionSettings, NoiseSettings, TailoredSettings,
-                                                    Variant)
-from qml_imaging.pipelines.g2.config import HistogramSimulation, SeriesSimulation, SrmScanConfig
+from qml_imaging.pipelines.diffusion.config import (
+    BaseSchedule,
+    DiffusionSettings,
+    NoiseSettings,
+    TailoredSettings,
+    Variant,
+)
+from qml_imaging.pipelines.g2.config import (
+    HistogramSimulation,
+    SeriesSimulation,
+    SrmScanConfig,
+)
 from qml_imaging.pipelines.generation.config import QirenGenerationConfig
 from qml_imaging.pipelines.inr.config import InrImageConfig
 from qml_imaging.pipelines.qcrb.config import MleSpec

@@ -4,7 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from qml_imaging.quantum.circuits import bottleneck_ansatz, qiren_block, qiren_redundant_weights
+from qml_imaging.quantum.circuits import (
+    bottleneck_ansatz,
+    qiren_block,
+    qiren_redundant_weights,
+)
 from qml_imaging.quantum.layer import QuantumLayer
 
 

@@ -36,7 +36,7 @@ class FastOptions:
 
     ``strategy``: see :class:`Strategy`. ``group_size``: wires per Kronecker group of a one-qubit
     layer, 1..``MAX_GROUP_SIZE``; None lets the cost model choose per batch and device. Raises
-    ValueError for a group size outside that range or a strategy that is not a :class:`Strategy`.
+    ValueError for a group size outside that range, TypeError for a strategy that is not a :class:`Strategy`.
     """
 
     strategy: Strategy = Strategy.COST_MODEL
@@ -44,7 +44,7 @@ class FastOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.strategy, Strategy):
-            raise ValueError(f"strategy must be one of {[s.value for s in Strategy]} (a fast.Strategy), "
+            raise TypeError(f"strategy must be one of {[s.value for s in Strategy]} (a fast.Strategy), "
                              f"got {self.strategy!r}")
         size = self.group_size
         if size is not None and (isinstance(size, bool) or not isinstance(size, int)

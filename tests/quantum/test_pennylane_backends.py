@@ -26,10 +26,11 @@ def test_installed_devices_are_listed_and_named_devices_agree_with_fast():
     assert {"default.qubit", "default.mixed", "lightning.qubit", "qml_imaging.fast"} <= set(pennylane_devices())
     template = qiren_block(3, reuploads=1, sublayers=1)
     inputs, weights = random_batch(template, 3)
-    expected = make_executor("fast").expvals(template, inputs, weights)
+    expected = make_executor(backend_spec("fast")).expvals(template, inputs, weights)
     lightning = {"backend": "lightning.qubit", "device_kwargs": {"batch_obs": True}}
     for name in ("default.mixed", "qml_imaging.fast", lightning):
-        assert torch.allclose(make_executor(name).expvals(template, inputs, weights), expected, atol=1e-10), name
+        outputs = make_executor(backend_spec(name)).expvals(template, inputs, weights)
+        assert torch.allclose(outputs, expected, atol=1e-10), name
 
 
 def test_a_config_naming_lightning_with_kwargs_runs(tmp_path):
@@ -51,6 +52,6 @@ def test_a_misspelt_device_fails_validate_in_one_line(tmp_path, capsys, text):
 
 def test_kwargs_a_device_refuses_are_named():
     with pytest.raises(ConfigError, match=r"refuses device_kwargs \{'colour': 'red'\}"):
-        make_executor({"backend": "default.qubit", "device_kwargs": {"colour": "red"}})
+        make_executor(backend_spec({"backend": "default.qubit", "device_kwargs": {"colour": "red"}}))
     with pytest.raises(ConfigError, match="device_kwargs apply to PennyLane devices"):
         backend_spec({"backend": "fast", "device_kwargs": {"seed": 1}})

@@ -9,6 +9,7 @@ from qiskit.circuit import Parameter, ParameterVector
 from qiskit.circuit.library import efficient_su2, real_amplitudes, zz_feature_map
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
+from qml_imaging.quantum.backends import backend_spec
 from qml_imaging.quantum.layer import QuantumLayer
 from qml_imaging.quantum.qiskit_templates import qiskit_template
 
@@ -51,7 +52,7 @@ def _statevector_expvals(circuit, inputs, weights, x, w):
 def test_matches_qiskit_statevector(case, input_gradients, backend):
     circuit, inputs, weights = CASES[case]()
     template = qiskit_template(circuit, inputs, weights)
-    layer = QuantumLayer(template, backend).double()
+    layer = QuantumLayer(template, backend_spec(backend)).double()
     generator = torch.Generator().manual_seed(3)
     x = torch.rand(5, 3, generator=generator, dtype=torch.float64).requires_grad_(input_gradients)
     outputs = layer(x)
@@ -65,7 +66,7 @@ def test_matches_qiskit_statevector(case, input_gradients, backend):
 def test_input_gradients_match_finite_differences():
     circuit, inputs, weights = _feature_map_and_ansatz(2)
     template = qiskit_template(circuit, inputs, weights)
-    layer = QuantumLayer(template, "fast").double()
+    layer = QuantumLayer(template).double()
     x = torch.tensor([[0.3, -0.7]], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda v: layer(v), (x,), atol=1e-7)
 

@@ -4,6 +4,7 @@ import pennylane as qml
 import pytest
 import torch
 
+from qml_imaging.quantum.backends import backend_spec
 from qml_imaging.quantum.layer import QuantumLayer
 
 WEIGHT_SHAPES = {"layers": (2, 4, 3), "phases": 4}
@@ -26,7 +27,7 @@ def _qnode(device_name="default.qubit"):
 def test_a_qnode_with_several_weights_and_mixed_outputs_matches_the_qnode(backend):
     """TorchLayer itself cannot stack outputs of different shapes; the QNode's own results are the reference."""
     torch.manual_seed(0)
-    layer = QuantumLayer(_qnode(), backend, weight_shapes=WEIGHT_SHAPES).double()
+    layer = QuantumLayer(_qnode(), backend_spec(backend), weight_shapes=WEIGHT_SHAPES).double()
     named = {name: layer.named_weight(name).detach().clone().requires_grad_() for name in WEIGHT_SHAPES}
     x = torch.rand(5, 4, dtype=torch.float64)
     ours = layer(x)
@@ -50,7 +51,7 @@ def test_same_outputs_as_torchlayer_where_torchlayer_runs():
         return [qml.expval(qml.Z(j)) for j in range(3)]
 
     shapes = {"weights": (2, 3), "bias": (1,)}
-    layer = QuantumLayer(circuit, "fast", weight_shapes=shapes)
+    layer = QuantumLayer(circuit, weight_shapes=shapes)
     reference = qml.qnn.TorchLayer(circuit, shapes)
     with torch.no_grad():
         for name in shapes:
@@ -68,7 +69,7 @@ def test_probabilities_of_a_quantum_function_with_fewer_inputs_than_qubits():
         qml.CRY(weights[1], wires=[1, 2])
         return qml.probs(wires=[0, 1])
 
-    layer = QuantumLayer(circuit, "fast", weight_shapes={"weights": 2}, n_qubits=3, n_inputs=2)
+    layer = QuantumLayer(circuit, weight_shapes={"weights": 2}, n_qubits=3, n_inputs=2)
     outputs = layer(torch.rand(5, 2))
     assert outputs.shape == (5, 4) and torch.allclose(outputs.sum(dim=-1), torch.ones(5))
     with pytest.raises(ValueError, match=r"expects inputs of shape \(B, 2\)"):

@@ -34,7 +34,7 @@ from qml_imaging.quantum.circuits import qiren_block
 from qml_imaging.quantum.fast import caches, plan
 from qml_imaging.quantum.layer import QuantumLayer
 
-layer = QuantumLayer(qiren_block(14, reuploads=1, sublayers=1), "fast")
+layer = QuantumLayer(qiren_block(14, reuploads=1, sublayers=1))
 layer(torch.rand(4, 14)).sum().backward()
 held = caches.cached_bytes(), len(plan._PLANS)
 del layer

@@ -37,6 +37,8 @@ from qml_imaging.cli_hardware import add_hardware_commands
 from qml_imaging.cli_models import add_model_commands
 from qml_imaging.config import ConfigError, dump_config, load_config
 from qml_imaging.data.catalog import DATA_ENV
+from qml_imaging.environment import toolkit_version
+from qml_imaging.extras import MissingExtraError
 from qml_imaging.limits import OptionError
 from qml_imaging.registry import PIPELINES, resolve
 from qml_imaging.resources import EXPERIMENTS, shipped_folder
@@ -72,8 +74,9 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 
 
 # Exceptions a user's input or environment causes (bad values, files, devices); anything else is a bug.
-_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, RuntimeError, OSError, EOFError, ArithmeticError, MemoryError,
-                                                  wave.Error, struct.error, RunFolderError)
+_USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, RuntimeError, OSError, EOFError, ArithmeticError, MemoryError, wave.Error, struct.error, RunFolderError,
+    MissingExtraError)
 
 
 def _error_line(error: Exception, command: str) -> tuple[str, int]:
@@ -102,6 +105,7 @@ class _OneLineParser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="qml-imaging", description=__doc__.split("\n\n")[0])
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
+    parser.add_argument("--version", action="version", version=f"qml-imaging {toolkit_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run an experiment config, or resume a run folder")

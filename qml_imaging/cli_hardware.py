@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from qml_imaging.config import ExperimentConfig
+from qml_imaging.extras import QISKIT_MODULES, check
 from qml_imaging.limits import MAX_NOISE_NORMALS, check_bytes, check_count, integer
 from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS, SIMULATOR_MAX_QUBITS, backend_spec
 from qml_imaging.runs import RunDir
@@ -79,6 +80,7 @@ def _evaluation_config(arguments: argparse.Namespace) -> ExperimentConfig:
 
 
 def _backends(arguments: argparse.Namespace) -> int:
+    check("`qml-imaging hardware backends`", *QISKIT_MODULES)
     from qml_imaging.quantum.hardware import list_backends
 
     for row in list_backends():

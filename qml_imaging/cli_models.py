@@ -24,6 +24,7 @@ import math
 import re
 from pathlib import Path
 
+from qml_imaging.extras import require
 from qml_imaging.limits import (MAX_RENDER_POINTS, MAX_SAMPLE_IMAGES, MAX_WAV_RATE, OptionError, check_count, check_number,
                                 integer)
 
@@ -201,7 +202,7 @@ def save_png(path: Path, pixels) -> None:
 
 def _save_wav(path: Path, samples, rate: int) -> None:
     """Float WAV at ``rate`` Hz, written atomically like :func:`save_npy`."""
-    import soundfile
+    soundfile = require("soundfile", "writing a rendered signal as WAV")
 
     from qml_imaging.runs import atomic_replace
 

@@ -12,13 +12,14 @@ This module imports no torch: validating a config takes well under a second.
 from __future__ import annotations
 
 import difflib
-import importlib.util
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from qml_imaging.extras import EXTRA_OF_MODULE, install_hint, missing
 from qml_imaging.registry import PIPELINES, resolve
 from qml_imaging.resources import EXPERIMENTS, shipped_file
 
@@ -62,7 +63,7 @@ class Section(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
-        if _holds_bool(value) and not _admits_bool(cls.model_fields[info.field_name].annotation):
+        if _holds_bool(value) and not _admits_bool(cls.model_fields[str(info.field_name)].annotation):
             raise ValueError(f"expected a number, not the boolean {value!r}")
         return value
 
@@ -82,9 +83,9 @@ class LiveLogSettings(Section):
     @field_validator("tensorboard", "mlflow")
     @classmethod
     def _package_installed(cls, wanted: bool, info: ValidationInfo) -> bool:
-        package, command = {"tensorboard": ("tensorboard", "pip install 'qml-imaging[logging]'"),
-                            "mlflow": ("mlflow", "pip install mlflow")}[info.field_name]
-        if wanted and files_checked(info) and importlib.util.find_spec(package) is None:
+        package = str(info.field_name)
+        command = install_hint(package) if package in EXTRA_OF_MODULE else f"pip install {package}"
+        if wanted and files_checked(info) and missing(package):
             raise ValueError(f"{info.field_name}: true needs the {package} package, which is not installed: {command}")
         return wanted
 
@@ -117,7 +118,7 @@ class GridSettings(Section):
     :mod:`qml_imaging.grid`. ``tasks_at_once`` and ``num_gpus`` apply to ``executor: ray`` only."""
 
     executor: Literal["local", "ray"] = Field(
-        "local", description="local: in this process, one task at a time; ray: Ray tasks (pip install -e '.[ray]')")
+        "local", description="local: in this process, one task at a time; ray: Ray tasks (pip install 'qml-imaging[ray]')")
     tasks_at_once: int | None = Field(
         None, ge=1, description="ray: tasks running at once; null = this machine's cores // num_cpus "
                                 "(embedded) or as many as the cluster fits (--ray-address)")
@@ -126,6 +127,14 @@ class GridSettings(Section):
                                 "Same num_cpus, same metrics: the thread count changes float rounding")
     num_gpus: float = Field(0.0, ge=0, description="ray: GPUs per task (fractions share one GPU)")
     max_retries: int = Field(1, ge=0, description="runs of a failed task after its first; then it is reported failed")
+
+    @field_validator("executor")
+    @classmethod
+    def _ray_installed(cls, executor: str, info: ValidationInfo) -> str:
+        if executor == "ray" and files_checked(info) and missing("ray"):
+            raise ValueError(f"executor 'ray' needs Ray, which is not installed: {install_hint('ray')} "
+                             "(or use grid.executor=local)")
+        return executor
 
 
 RETIRED_KEYS = {
@@ -315,7 +324,7 @@ def dump_config(config: ExperimentConfig) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
-def _describe(schema: type[BaseModel], error: dict) -> str:
+def _describe(schema: type[BaseModel], error: Mapping[str, Any]) -> str:
     location = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
         if error["loc"][-1] in RETIRED_KEYS:

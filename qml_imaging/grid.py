@@ -43,11 +43,11 @@ import torch
 from tqdm.auto import tqdm
 
 from qml_imaging.config import GridSettings
+from qml_imaging.extras import MissingExtraError, require
 from qml_imaging.runs import MetricsLog, RunFolderError, atomic_replace, make_folder, register_run_folder
 from qml_imaging.training.checkpoints import load_state_file
 from qml_imaging.training.distributed import current_process_group
 
-RAY_INSTALL = 'pip install -e ".[ray]"'
 TASKS_FOLDER = "tasks"
 
 
@@ -109,7 +109,7 @@ def run_grid(tasks: Sequence[Task], grid: GridSettings, run_path: str | Path | N
     executor = _RayExecutor(grid) if grid.executor == "ray" and pending else _LocalExecutor(grid.num_cpus)
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc=label, disable=not progress)
     failures: dict[str, str] = {}
-    attempts = collections.Counter()
+    attempts: collections.Counter[int] = collections.Counter()
     queue = collections.deque(pending)
     try:
         while queue or executor.running:
@@ -275,8 +275,6 @@ def check_ray_address(address: str, timeout: float = 5.0) -> None:
 def import_ray():
     """The ``ray`` module, or :class:`ExecutorUnavailable` naming the install command."""
     try:
-        import ray
-    except ImportError:
-        raise ExecutorUnavailable(f"grid.executor is 'ray' but Ray is not installed; install it with `{RAY_INSTALL}` "
-                                  "(or use grid.executor=local)") from None
-    return ray
+        return require("ray", "grid.executor 'ray'")
+    except MissingExtraError as error:
+        raise ExecutorUnavailable(f"{error} (or use grid.executor=local)") from None

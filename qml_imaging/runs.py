@@ -26,7 +26,6 @@ import datetime as _dt
 import errno
 import json
 import os
-import platform
 import shutil
 import stat
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from qml_imaging.config import ExperimentConfig, dump_config, load_config
+from qml_imaging.environment import environment
 
 LOCK_NAME = "run.lock"
 _held_locks: dict[str, int] = {}  # run folder (real path) -> descriptor of its locked run.lock, in this process
@@ -446,19 +446,6 @@ def holding_lock(path: str | Path) -> Iterator[None]:
     finally:
         if not already_held:
             folder.unlock()
-
-
-def environment() -> dict[str, str]:
-    """Versions and hardware a result was produced with."""
-    import torch
-
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
-        "cpu_threads": str(torch.get_num_threads()),
-    }
 
 
 def _json_default(value: Any) -> Any:

@@ -12,7 +12,7 @@ import qml_imaging
 PACKAGE = Path(qml_imaging.__file__).parent
 
 LAYERS = [
-    {"resources", "registry", "limits"},
+    {"resources", "registry", "limits", "extras", "environment"},
     {"config"},
     {"runs", "data", "physics", "reporting", "quantum"},
     {"training", "models", "grid"},

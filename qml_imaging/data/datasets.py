@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from qml_imaging.data.catalog import DATA_ENV, SKIMAGE_IMAGES
+from qml_imaging.extras import require
 
 MNIST_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -138,8 +139,7 @@ def _mnist_missing_message(root: Path, split: str, reason: object) -> str:
 
 def medmnist_2d_flags() -> list[str]:
     """Names of the MedMNIST 2D data sets (``pneumoniamnist``, ``pathmnist``, ...)."""
-    from medmnist import INFO
-
+    INFO = require("medmnist", "the MedMNIST data sets").INFO
     return sorted(flag for flag in INFO if not flag.endswith("3d"))
 
 
@@ -149,8 +149,7 @@ def load_medmnist(
     """A MedMNIST 2D split as uint8 images ``(N, size, size)`` (grey) or ``(N, size, size, 3)`` and int64 labels:
     ``(N,)`` classes, or ``(N, L)`` 0/1 rows for the multi-label sets (ChestMNIST: 14 findings).
     ``size``: 28, 64, 128 or 224 (MedMNIST+ files ``<flag>_<size>.npz``)."""
-    import medmnist
-
+    medmnist = require("medmnist", "the MedMNIST data sets")
     flags = medmnist_2d_flags()
     if flag not in flags:
         raise ValueError(f"unknown MedMNIST 2D data set {flag!r}; expected one of {flags}")

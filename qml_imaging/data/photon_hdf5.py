@@ -24,19 +24,15 @@ from qml_imaging.data.correlator import CONVENTIONS
 from qml_imaging.data.histograms import HbtHistograms
 from qml_imaging.data.tag_streams import CHUNK_RECORDS, TagSource, correlate_source
 from qml_imaging.data.tttr_records import PHOTON, Events
+from qml_imaging.extras import require
 from qml_imaging.physics.delay_axis import DelayAxis
 
-INSTALL = 'pip install "qml-imaging[lab]"'
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _PHOTONS = "photon_data"
 
 
 def _h5py():
-    try:
-        import h5py
-    except ImportError:
-        raise ImportError(f"reading Photon-HDF5 files needs h5py: {INSTALL}") from None
-    return h5py
+    return require("h5py", "reading Photon-HDF5 files")
 
 
 def open_photon_hdf5(path: str | Path) -> TagSource:

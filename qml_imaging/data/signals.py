@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qml_imaging.extras import require
+
 SILENCE_THRESHOLD = 1e-3
 """``offset: auto`` skips samples whose magnitude is at most this fraction of the file's peak."""
 
@@ -59,14 +61,14 @@ def read_signal_file(path: str | Path, channel: int | None = None) -> tuple[np.n
 def _read_samples(path: Path) -> tuple[np.ndarray, float | None]:
     """The numbers in ``path`` as float64 (``(n,)`` or ``(n, channels)``) and the sample rate (None for CSV/NPY)."""
     suffix, rate = path.suffix.lower(), None
+    if suffix not in (".npy", ".csv", ".txt"):
+        soundfile = require("soundfile", f"reading audio file {path.name}")
     try:
         if suffix == ".npy":
             data = np.load(path, allow_pickle=False)
         elif suffix in (".csv", ".txt"):
             data = np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=1)
         else:
-            import soundfile
-
             data, rate = soundfile.read(str(path), dtype="float64", always_2d=False)
     except Exception as error:  # soundfile raises LibsndfileError/RuntimeError, numpy ValueError/OSError
         kind = "a PCM WAV file" if suffix == ".wav" else "a signal file"

@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from qml_imaging.config import ConfigError, Section, parse_yaml, read_yaml_file, validate
+from qml_imaging.extras import QISKIT_MODULES, install_hint, missing
 from qml_imaging.quantum.ibm import FAKE_PREFIX, IBM_DEVICE_PREFIX, fake_device_names
 from qml_imaging.resources import BACKEND_SPECS, shipped_file, shipped_names
 
@@ -127,6 +128,9 @@ class BackendSpec(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> BackendSpec:
+        if self.backend in ("qiskit.aer", "ibm") and missing(*QISKIT_MODULES):
+            raise ValueError(f"backend {self.backend!r} needs Qiskit ({', '.join(missing(*QISKIT_MODULES))} "
+                             f"not installed): {install_hint('qiskit')}")
         if self.backend == "ibm" and not self.device_name:
             raise ValueError("backend 'ibm' needs device_name (an IBM backend such as ibm_brisbane, or FakeManilaV2)")
         if self.noise_from and self.backend != "qiskit.aer":

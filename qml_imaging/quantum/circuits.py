@@ -79,7 +79,7 @@ def qiren_block(n_qubits: int, reuploads: int = 2, sublayers: int = 2) -> Circui
 def qiren_redundant_weights(weight_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     """Indices of the QIREN weights whose gradient is zero for every input (see :func:`qiren_block`)."""
     blocks, sublayers, n_qubits, _ = weight_shape
-    first = [(0, 0, wire, 0) for wire in range(n_qubits)]
+    first: list[tuple[int, ...]] = [(0, 0, wire, 0) for wire in range(n_qubits)]
     last = [(blocks - 1, sublayers - 1, wire, 2) for wire in range(n_qubits)]
     return first + last
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pennylane as qml
 
 from qml_imaging.config import ConfigError
+from qml_imaging.extras import QISKIT_MODULES, check, require
 from qml_imaging.quantum.backends import (
     OWN_DEVICE,
     PENNYLANE_DEVICE_MAX_QUBITS,
@@ -97,11 +98,11 @@ def limit_openmp_threads(package: str, threads: int) -> int:
 def _aer_executor(spec: BackendSpec) -> QNodeExecutor:
     if spec.noise_from and spec.shots is None:
         raise ValueError("a noisy Aer backend needs shots (noise is sampled); set shots in its YAML")
+    check("backend 'qiskit.aer'", *QISKIT_MODULES)
     options = {"method": spec.method, "optimization_level": spec.optimization_level, **spec.device_kwargs}
     max_qubits = SIMULATOR_MAX_QUBITS["qiskit.aer"]
     if spec.noise_from:
-        from qiskit_aer.noise import NoiseModel
-
+        NoiseModel = require("qiskit_aer.noise", "a noisy Aer backend").NoiseModel
         device = fake_device(spec.noise_from)
         options["noise_model"] = NoiseModel.from_backend(device)
         max_qubits = device.num_qubits

@@ -11,6 +11,8 @@ import functools
 import os
 from pathlib import Path
 
+from qml_imaging.extras import require
+
 FAKE_PREFIX = "Fake"
 IBM_DEVICE_PREFIX = "ibm_"
 CHANNELS = ("ibm_quantum_platform", "ibm_cloud")
@@ -27,8 +29,7 @@ def fake_device(name: str):
 
     Raises ValueError naming the known fake devices when ``name`` is not one of them.
     """
-    from qiskit_ibm_runtime import fake_provider
-
+    fake_provider = require("qiskit_ibm_runtime.fake_provider", f"fake device {name!r}")
     device_class = getattr(fake_provider, name, None)
     if device_class is None or not is_fake_device(name):
         raise ValueError(f"unknown fake device {name!r}; expected one of {list(fake_device_names())}")
@@ -38,8 +39,8 @@ def fake_device(name: str):
 @functools.cache
 def fake_device_names() -> tuple[str, ...]:
     """Names of the fake devices of ``qiskit_ibm_runtime.fake_provider`` (V2 interface)."""
-    from qiskit_ibm_runtime import fake_provider
-    from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
+    fake_provider = require("qiskit_ibm_runtime.fake_provider", "the fake IBM devices")
+    FakeBackendV2 = fake_provider.fake_backend.FakeBackendV2
 
     return tuple(sorted(name for name, value in vars(fake_provider).items()
                   if isinstance(value, type) and issubclass(value, FakeBackendV2) and value is not FakeBackendV2))
@@ -74,7 +75,7 @@ def runtime_service():
             "or save an account once with QiskitRuntimeService.save_account(...); "
             "to test locally use a fake device such as device_name: FakeManilaV2"
         )
-    from qiskit_ibm_runtime import QiskitRuntimeService
+    QiskitRuntimeService = require("qiskit_ibm_runtime", "IBM Quantum").QiskitRuntimeService
 
     options = {}
     if os.environ.get("QISKIT_IBM_TOKEN"):
@@ -100,6 +101,7 @@ def ibm_device(service, name: str):
     try:
         return service.backend(name)
     except Exception as error:
+        known: list[str] | str
         try:
             known = sorted(device.name for device in service.backends())
         except Exception:

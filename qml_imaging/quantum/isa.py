@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qml_imaging.extras import require
 from qml_imaging.quantum.circuits import CircuitTemplate
 from qml_imaging.runs import atomic_replace
 
@@ -61,8 +62,7 @@ class IsaCircuit:
     @classmethod
     def from_transpiled(cls, template_name: str, n_inputs: int, circuit) -> IsaCircuit:
         """Wrap a transpiled circuit; the <Z_j> observables follow its layout."""
-        from qiskit.quantum_info import SparsePauliOp
-
+        SparsePauliOp = require("qiskit.quantum_info", "an ISA circuit").SparsePauliOp
         observables = [SparsePauliOp.from_sparse_list([("Z", [wire], 1.0)], num_qubits=n_inputs)
                        .apply_layout(circuit.layout)
                        for wire in range(n_inputs)]
@@ -70,16 +70,14 @@ class IsaCircuit:
 
     def save(self, path: str | Path) -> None:
         """Write the circuit (with its layout) as QPY, atomically."""
-        from qiskit import qpy
-
+        qpy = require("qiskit.qpy", "saving an ISA circuit")
         with atomic_replace(path) as temporary, open(temporary, "wb") as handle:
             qpy.dump(self.circuit, handle)
 
     @classmethod
     def load(cls, path: str | Path, template_name: str, n_inputs: int) -> IsaCircuit:
         """The circuit :meth:`save` wrote."""
-        from qiskit import qpy
-
+        qpy = require("qiskit.qpy", "loading an ISA circuit")
         with open(path, "rb") as handle:
             return cls.from_transpiled(template_name, n_inputs, qpy.load(handle)[0])
 
@@ -94,8 +92,8 @@ class IsaCircuit:
 def template_circuit(template: CircuitTemplate, weights) -> object:
     """``template`` with numeric ``weights`` as a Qiskit circuit whose inputs are parameters ``x``."""
     import pennylane as qml
-    from qiskit import QuantumCircuit
-    from qiskit.circuit import ParameterVector
+    qiskit_circuit = require("qiskit.circuit", "a Qiskit circuit of a template")
+    QuantumCircuit, ParameterVector = qiskit_circuit.QuantumCircuit, qiskit_circuit.ParameterVector
 
     symbols = ParameterVector("x", template.n_qubits)
     inputs = np.empty(template.n_qubits, dtype=object)
@@ -117,8 +115,7 @@ def transpile_template(template: CircuitTemplate, weights, backend, optimization
     ``seed`` seeds the stochastic layout and routing passes; even so, equally good layouts can
     differ between calls, so a circuit that was submitted is kept (:meth:`IsaCircuit.save`), not rebuilt.
     """
-    from qiskit.transpiler import generate_preset_pass_manager
-
+    generate_preset_pass_manager = require("qiskit.transpiler", "transpiling").generate_preset_pass_manager
     if template.n_qubits > backend.num_qubits:
         raise ValueError(f"template {template.name!r} needs {template.n_qubits} qubits but backend "
                          f"{backend.name!r} has {backend.num_qubits}")

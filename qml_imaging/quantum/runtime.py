@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qml_imaging.extras import require
 from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.ibm import fake_device, ibm_device, is_fake_device, runtime_service
@@ -91,9 +92,7 @@ class LocalJobService:
     def submit(self, pubs: list, tag: str | None = None) -> str:
         """Run ``pubs`` as one job; with ``tag`` the job id is filed under the tag (``local_jobs/tags/``)
         as soon as the job exists, before it runs, the way IBM records a job's tags when it accepts it."""
-        from qiskit_ibm_runtime import EstimatorV2
-
-        estimator = EstimatorV2(mode=self.device)
+        estimator = require("qiskit_ibm_runtime", "IBM Runtime jobs").EstimatorV2(mode=self.device)
         configure_estimator(estimator, self.spec, local=True, tag=tag)
         job = estimator.run(pubs)
         job_id = job.job_id()
@@ -186,9 +185,7 @@ class IbmJobService:
 
     def submit(self, pubs: list, tag: str | None = None) -> str:
         """Submit ``pubs`` as one Estimator job, tagged ``tag`` (a Runtime job tag) when given."""
-        from qiskit_ibm_runtime import EstimatorV2
-
-        estimator = EstimatorV2(mode=self._execution_mode())
+        estimator = require("qiskit_ibm_runtime", "IBM Runtime jobs").EstimatorV2(mode=self._execution_mode())
         configure_estimator(estimator, self.spec, local=False, tag=tag)
         return estimator.run(pubs).job_id()
 
@@ -221,9 +218,8 @@ class IbmJobService:
         if self.spec.runtime.mode == "job":
             return self.device
         if self._mode is None:
-            from qiskit_ibm_runtime import Batch, Session
-
-            self._mode = (Batch if self.spec.runtime.mode == "batch" else Session)(backend=self.device)
+            runtime = require("qiskit_ibm_runtime", "IBM Runtime jobs")
+            self._mode = (runtime.Batch if self.spec.runtime.mode == "batch" else runtime.Session)(backend=self.device)
         return self._mode
 
 
@@ -278,8 +274,8 @@ class RuntimeExecutor(Executor):
         return torch.as_tensor(values, dtype=inputs.dtype)
 
     def _sample(self, template, weights, shots, seed):
-        from qiskit.transpiler import generate_preset_pass_manager
-        from qiskit_ibm_runtime import SamplerV2
+        generate_preset_pass_manager = require("qiskit.transpiler", "transpiling").generate_preset_pass_manager
+        SamplerV2 = require("qiskit_ibm_runtime", "IBM Runtime jobs").SamplerV2
 
         circuit = template_circuit(template, weights.detach().cpu().double().numpy())
         circuit.measure_all()

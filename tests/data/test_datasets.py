@@ -11,6 +11,9 @@ from qml_imaging.data.datasets import (
     medmnist_2d_flags,
 )
 from qml_imaging.data.fewshot import few_shot_indices
+from qml_imaging.extras import missing
+
+needs_medmnist = pytest.mark.skipif(bool(missing("medmnist")), reason="the [medmnist] extra")
 
 
 def test_mnist_test_set_loads_from_the_offline_bundle(shared_data):
@@ -39,12 +42,14 @@ def test_missing_mnist_says_how_to_get_it(tmp_path):
     assert "MNIST train set not found" in message and "--data-dir" in message and "QML_IMAGING_DATA" in message
 
 
+@needs_medmnist
 def test_pneumoniamnist_loads_from_the_offline_bundle(shared_data):
     images, labels = load_medmnist("pneumoniamnist", split="test", data_dir=shared_data, download=False)
     assert images.shape == (624, 28, 28) and images.dtype == np.uint8
     assert set(np.unique(labels)) == {0, 1}
 
 
+@needs_medmnist
 def test_medmnist_errors(tmp_path):
     assert "pathmnist" in medmnist_2d_flags() and "organmnist3d" not in medmnist_2d_flags()
     with pytest.raises(ValueError, match="unknown MedMNIST 2D data set 'pnuemoniamnist'"):
@@ -55,6 +60,7 @@ def test_medmnist_errors(tmp_path):
         load_medmnist("pathmnist", split="test", data_dir=tmp_path, download=False)
 
 
+@needs_medmnist
 def test_data_dir_comes_from_the_environment(shared_data, monkeypatch):
     monkeypatch.setenv("QML_IMAGING_DATA", str(shared_data))
     images, _ = load_medmnist("pneumoniamnist", split="val", download=False)

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import soundfile
 import tifffile
 import torch
 from PIL import Image
@@ -31,6 +30,7 @@ def write_cello_like_wav(path, rate=44100, silent=14400, total=30000):
     t = np.arange(total) / rate
     samples = (0.4 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 660 * t)).astype(np.float32)
     samples[:silent] = 0.0
+    soundfile = pytest.importorskip("soundfile", reason="audio files need the [audio] extra")
     soundfile.write(path, samples, rate, subtype="FLOAT")
     return samples
 
@@ -109,6 +109,7 @@ def test_the_qiren_cello_preprocessing_is_one_config_line(tmp_path):
 
 
 def test_flac_csv_npy_and_a_chosen_channel(tmp_path):
+    soundfile = pytest.importorskip("soundfile", reason="audio files need the [audio] extra")
     values = np.sin(np.linspace(0, 30, 3000))
     soundfile.write(tmp_path / "tone.flac", np.stack([values, -values], 1), 8000)
     np.savetxt(tmp_path / "tone.csv", values, delimiter=",")

@@ -4,6 +4,7 @@ import torch
 from scipy.io import wavfile
 
 from qml_imaging.data.signals import default_signal, load_signal_file
+from qml_imaging.extras import missing
 from qml_imaging.training.metrics import band_mse
 
 
@@ -28,6 +29,7 @@ def test_band_mse_splits_the_error_by_frequency_and_sums_to_the_total():
         band_mse(slow, target, 1.5)
 
 
+@pytest.mark.skipif(bool(missing("soundfile")), reason="audio files need the [audio] extra")
 def test_wav_files_mono_stereo_and_8_bit(tmp_path):
     samples = (np.sin(np.linspace(0, 20, 2000)) * 20000).astype(np.int16)
     wavfile.write(tmp_path / "mono.wav", 8000, samples)
@@ -39,6 +41,7 @@ def test_wav_files_mono_stereo_and_8_bit(tmp_path):
     assert np.allclose(load_signal_file(tmp_path / "byte.wav", 1000, offset=100)[0], mono, atol=0.05)
 
 
+@pytest.mark.skipif(bool(missing("soundfile")), reason="audio files need the [audio] extra")
 def test_wav_errors_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_signal_file(tmp_path / "absent.wav")[0]

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import soundfile
 import torch
 import yaml
 
@@ -68,6 +67,7 @@ def test_render_writes_4x_grids_and_the_training_grid_equals_the_models_evaluati
 
 
 def test_a_signal_fit_renders_at_another_sample_count_as_wav(tmp_path, capsys):
+    soundfile = pytest.importorskip("soundfile", reason="audio files need the [audio] extra")
     write_cello_like_wav(tmp_path / "cello.wav")
     config = {"experiment": "inr_signal", "name": "cello", "reference_model": "tanh", "parameter_budget": 100,
               "signal": {"path": str(tmp_path / "cello.wav"), "offset": 20000, "stride": 5, "n_samples": 200},

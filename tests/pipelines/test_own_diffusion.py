@@ -60,6 +60,7 @@ def test_sample_refuses_step_counts_outside_the_schedule(folder_run, tmp_path, c
         assert f"--steps must be in 1..50 (the run's diffusion.timesteps), got {steps}" in capsys.readouterr().err
 
 
+@pytest.mark.qiskit
 def test_sample_on_fast_and_aer_shots_agree_within_shot_noise_on_the_same_bottleneck_inputs(folder_run, tmp_path):
     for backend in ("fast",):  # the README test samples with --backend aer_shots through the same command
         out = tmp_path / backend

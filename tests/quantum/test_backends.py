@@ -71,6 +71,7 @@ def test_ibm_path_runs_locally_on_a_fake_backend():
     assert torch.allclose(result, reference_expvals(template, inputs, weights), atol=0.35)
 
 
+@pytest.mark.qiskit
 def test_ibm_without_credentials_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
     monkeypatch.setenv("QISKIT_IBM_CONFIG", str(tmp_path / "absent.json"))
@@ -78,6 +79,7 @@ def test_ibm_without_credentials_is_a_clear_error(monkeypatch, tmp_path):
         make_executor(backend_spec({"backend": "ibm", "device_name": "ibm_brisbane"}))
 
 
+@pytest.mark.qiskit
 def test_unknown_backend_names_and_keys_are_clear_errors():
     with pytest.raises(ConfigError, match="unknown backend 'aer_noisy_manilla'.*aer_noisy_manila"):
         backend_spec("aer_noisy_manilla")
@@ -93,6 +95,7 @@ def test_unknown_backend_names_and_keys_are_clear_errors():
         backend_spec({"backend": "qiskit.aer", "noise_from": "FakeNowhereV2", "shots": 10})
 
 
+@pytest.mark.qiskit
 def test_every_shipped_hardware_config_validates():
     names = shipped_names(BACKEND_SPECS)
     assert set(names) >= {"fast", "default_qubit", "lightning", "aer_statevector", "aer_shots",
@@ -131,6 +134,7 @@ def test_zero_noise_extrapolation_brings_noisy_aer_closer_to_exact():
     assert mitigated_error < 0.7 * unmitigated_error
 
 
+@pytest.mark.qiskit
 def test_zero_noise_extrapolation_settings_are_checked():
     noisy = {"backend": "qiskit.aer", "noise_from": "FakeManilaV2", "shots": 100}
     with pytest.raises(ConfigError, match="zne needs optimization_level 0, got 1.*cancel the folded gate pairs"):
@@ -148,12 +152,14 @@ def test_a_backend_yaml_with_a_syntax_error_names_the_file(tmp_path):
         backend_spec(str(path))
 
 
+@pytest.mark.qiskit
 def test_repeated_zne_scale_factors_are_refused():
     spec = {"backend": "qiskit.aer", "shots": 100, "optimization_level": 0, "noise_from": "FakeManilaV2"}
     with pytest.raises(ConfigError, match=r"scale_factors must be distinct .* got \[1, 1\]"):
         backend_spec({**spec, "zne": {"scale_factors": [1, 1]}})
 
 
+@pytest.mark.qiskit
 def test_bare_ibm_and_fake_device_names_resolve_to_ibm_specs():
     assert backend_spec("ibm_brisbane").device_name == "ibm_brisbane"
     assert backend_spec("FakeManilaV2").backend == "ibm"

@@ -9,11 +9,10 @@ import types
 
 import pytest
 import torch.nn.functional as F
-from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
-from tensorboard.util import tensor_util
 
 from qml_imaging.cli import main
 from qml_imaging.config import ConfigError, LiveLogSettings, validate
+from qml_imaging.extras import missing
 from qml_imaging.runs import MetricsLog
 from qml_imaging.training import Trainer, supervised
 from qml_imaging.training.callbacks import Callback
@@ -30,9 +29,14 @@ def jsonl_values(path, fit):
             values.update({(k, record["epoch"]): v for k, v in record.items() if k not in ("fit", "epoch")})
     return values
 
+needs_tensorboard = pytest.mark.skipif(bool(missing("tensorboard")), reason="TensorBoard is the [logging] extra")
+
 
 def tensorboard_values(folder):
     """{(tag, step): value} read back with the reader the TensorBoard server uses (float64 tensor scalars)."""
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
     events = EventAccumulator(str(folder), size_guidance={"tensors": 0})
     events.Reload()
     pairs = [((tag, event.step), float(tensor_util.make_ndarray(event.tensor_proto)))
@@ -53,6 +57,7 @@ def csv_values(path):
     return unique([((row["name"], int(row["epoch"])), float(row["value"])) for row in rows])
 
 
+@needs_tensorboard
 def test_a_smoke_run_tensorboard_event_file_holds_the_values_of_metrics_jsonl(tmp_path):
     out = tmp_path / "run"
     assert main(["run", str(EXPERIMENTS / "g2_smoke.yaml"), "--out", str(out),
@@ -64,6 +69,7 @@ def test_a_smoke_run_tensorboard_event_file_holds_the_values_of_metrics_jsonl(tm
     assert csv_values(out / "csv" / "cnn.csv") == expected
 
 
+@needs_tensorboard
 def test_a_resumed_fit_drops_the_mirrored_epochs_past_its_checkpoint(tmp_path):
     logging = LiveLogSettings(tensorboard=True, csv=True)
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from qml_imaging.config import ConfigError, config_from_dict, load_config
+from qml_imaging.extras import missing
 from qml_imaging.pipelines.diffusion.config import DatasetSpec, Split
 from qml_imaging.pipelines.diffusion.data import load_split
 from qml_imaging.pipelines.diffusion.model_task import (
@@ -34,6 +35,7 @@ SMOKE = {
 }
 
 
+@pytest.mark.skipif(bool(missing("medmnist")), reason="the [medmnist] extra")
 def test_shipped_config_plans_the_table_and_its_ablations(shared_data, monkeypatch):
     monkeypatch.setenv("QML_IMAGING_DATA", str(shared_data))
     config = load_config(EXPERIMENTS / "diffusion_fewshot.yaml")

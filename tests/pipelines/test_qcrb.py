@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from qml_imaging.config import ConfigError, config_from_dict, load_config
+from qml_imaging.extras import missing
 from qml_imaging.models.specs import UNetSpec
 from qml_imaging.pipelines.qcrb.config import DenoiserLoss
 from qml_imaging.pipelines.qcrb.denoising import DenoiserObjective, network_inputs
@@ -71,6 +72,7 @@ def test_natural_smoke_run_on_offline_data(tmp_path, shared_data, monkeypatch):
     assert 0.0 <= summary["pixels_below_sql"]["skimage/unet"]["100"] <= 1.0
 
 
+@pytest.mark.skipif(bool(missing("medmnist")), reason="the [medmnist] extra")
 def test_the_shipped_natural_config_fits_the_offline_data(shared_data, monkeypatch):
     monkeypatch.setenv("QML_IMAGING_DATA", str(shared_data))
     config = load_config(EXPERIMENTS / "qcrb_natural.yaml")
@@ -82,6 +84,7 @@ def test_the_shipped_natural_config_fits_the_offline_data(shared_data, monkeypat
         assert sampler(3, torch.Generator().manual_seed(0)).sum(dim=(1, 2)) == pytest.approx(torch.ones(3))
 
 
+@pytest.mark.skipif(bool(missing("medmnist")), reason="the [medmnist] extra")
 def test_too_few_dataset_images_is_a_clear_error(shared_data, monkeypatch):
     monkeypatch.setenv("QML_IMAGING_DATA", str(shared_data))
     config = load_config(EXPERIMENTS / "qcrb_natural.yaml", ["datasets.pneumoniamnist.train_images=4000"])

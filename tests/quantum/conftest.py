@@ -37,4 +37,4 @@ def template(request):
 
 # The Qiskit backends are the [qiskit] extra: without it, test modules that import Qiskit at collection
 # are left out (their tests carry the `qiskit` marker; a core-only install runs -m "not qiskit").
-collect_ignore = ["test_runtime.py"] if missing(*QISKIT_MODULES) else []
+collect_ignore = ["test_runtime.py", "test_qiskit_templates.py"] if missing(*QISKIT_MODULES) else []

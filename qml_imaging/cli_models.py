@@ -202,9 +202,8 @@ def save_png(path: Path, pixels) -> None:
 
 def _save_wav(path: Path, samples, rate: int) -> None:
     """Float WAV at ``rate`` Hz, written atomically like :func:`save_npy`."""
-    soundfile = require("soundfile", "writing a rendered signal as WAV")
-
     from qml_imaging.runs import atomic_replace
 
+    soundfile = require("soundfile", "writing a rendered signal as WAV")
     with atomic_replace(path) as temporary:
         soundfile.write(str(temporary), samples, rate, subtype="FLOAT", format="WAV")

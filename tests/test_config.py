@@ -215,6 +215,7 @@ def _leaves(mapping, prefix=""):
             yield f"{prefix}{key}", value
 
 
+@pytest.mark.qiskit  # qiren_hardware.yaml names Aer backends
 def test_overriding_one_key_of_a_defaulted_section_keeps_the_others():
     """r41: `simulation.seconds.low=2` on a YAML that leaves `simulation.seconds` at its default kept only `low`."""
     import yaml

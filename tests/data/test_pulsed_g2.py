@@ -76,5 +76,5 @@ def test_a_window_wider_than_the_period_and_missing_periods_are_refused(tmp_path
 def test_photon_hdf5_without_h5py_is_one_line_naming_the_extra(tmp_path, monkeypatch):
     (tmp_path / "x.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     monkeypatch.setitem(__import__("sys").modules, "h5py", None)
-    with pytest.raises(ImportError, match=r'reading Photon-HDF5 files needs h5py: pip install "qml-imaging\[lab\]"'):
+    with pytest.raises(ImportError, match=r'Photon-HDF5 files needs h5py, which is not installed: pip install "qml-imaging\[lab\]"'):
         read_histograms(tmp_path / "x.h5")

@@ -96,8 +96,7 @@ def open_ptu(path: str | Path) -> TagSource:
     milliseconds = number(path, tags, "MeasDesc_AcquisitionTime", 0.0)
     seconds = milliseconds * 1e-3 if milliseconds > 0 else None
     return TagSource(str(path), record_type.name, record_type.t3, tick, period, seconds,
-                     partial(_chunks, path, offset, records, record_type),
-                     has_sync_events=not record_type.t3 and record_type.family == "hydraharp")
+                     partial(_chunks, path, offset, records, record_type))
 
 
 def _chunks(path: Path, offset: int, records: int, record_type, size: int) -> Iterator[Events]:

@@ -45,7 +45,6 @@ class TagSource:
     period_s: float | None
     seconds: float | None
     chunks: Callable[[int], Iterator[Events]]
-    has_sync_events: bool = False
 
 
 def parse_channels(channels: tuple) -> tuple[int, int]:

@@ -135,9 +135,6 @@ def score(estimate: torch.Tensor, truth: torch.Tensor, floor: float) -> dict:
 
 def run(config: G2MeasuredConfig, run_dir: RunDir) -> dict:
     """Read (or simulate) per-emitter series, label emitters by L-M, train and score the CNN against L-M on by-emitter and by-histogram splits; return the summary."""
-    from qml_imaging.models.g2_cnn import G2CNN
-    from qml_imaging.pipelines.g2.regression import g2_loss
-
     folder = Path(config.folder) if config.folder else run_dir.path / "series"
     if config.folder is None and not any(folder.glob("emitter_*.npz")):
         write_emitter_series(config.simulate, folder, config.seed)
@@ -146,56 +143,71 @@ def run(config: G2MeasuredConfig, run_dir: RunDir) -> dict:
     if config.loss == "mape" and (labels <= config.mape_floor).any():
         raise ValueError(f"{int((labels <= config.mape_floor).sum())} emitters have labels at or below mape_floor "
                          f"{config.mape_floor}; the MAPE loss divides by them: use loss=floored_mape or loss=mae")
-    truth = [None if s.g2_true is None else float(s.g2_true[0]) for s in series]
-    axis = series[0].axis
     seed_everything(config.seed)
     summary: dict = {"scores": {}, "scores_vs_truth": {}, "emitters": {}, "shared_short_histograms": {},
                      "labels": labels.tolist(), "zero_delay_ns": zeros}
     for split in config.protocol.splits:
-        generator = np.random.default_rng([config.seed, config.protocol.splits.index(split)])
-        sums = split_sums(series, split, config.protocol, generator)
-        train_counts, _, _, train_owner, _ = sums["train"]
-        lit = train_counts.sum(1) >= DARK_THRESHOLD
-        inputs = torch.from_numpy(train_counts[lit]).float()
-        targets = labels[torch.from_numpy(train_owner[lit])].float()
-        test_counts, test_singles, test_seconds, test_owner, _ = sums["test"]
-        keep = test_counts.sum(1) >= DARK_THRESHOLD
-        test_counts, test_singles, test_seconds, test_owner = (x[keep] for x in (test_counts, test_singles, test_seconds,
-                                                                                 test_owner))
-        test_labels = labels[torch.from_numpy(test_owner)]
-
-        def evaluate(model: torch.nn.Module, counts=test_counts, wanted=test_labels) -> dict[str, float]:
-            estimate = model(torch.from_numpy(counts).float()).double()
-            return {"mae": absolute_errors(estimate, wanted)["mae"]}
-
-        save_model_arguments(run_dir.checkpoint_dir(f"cnn_{split}"), {"bins": axis.bins})
-        trainer = Trainer(G2CNN.from_spec(config.cnn, axis.bins), config.train,
-                          objective=supervised(g2_loss(config.loss, config.mape_floor)), evaluate=evaluate,
-                          checkpoint_dir=run_dir.checkpoint_dir(f"cnn_{split}"), metrics=run_dir.metrics,
-                          seed=config.seed, fit_name=f"cnn_{split}")
-        trainer.fit(TensorDataset(inputs, targets))
-        model = trainer.eval_model.cpu()
-        cnn = model.predict(torch.from_numpy(test_counts)).double()
-        zero = zeros
-        data = HbtHistograms(test_counts, axis, test_singles if series[0].has_singles else None,
-                             test_seconds if series[0].has_singles else None)
-        known, _ = baselines_of(data, "auto", zero)
-        lm = fit_g2_grid(config.grid, torch.from_numpy(test_counts), axis, baseline=known, zero_delay_ns=zero).g2_zero
-        summary["scores"][split] = {"cnn": score(cnn, test_labels, config.mape_floor),
-                                    "lm": score(lm, test_labels, config.mape_floor)}
-        if all(t is not None for t in truth):
-            true = torch.tensor(truth, dtype=torch.float64)[torch.from_numpy(test_owner)]
-            summary["scores_vs_truth"][split] = {"cnn": score(cnn, true, config.mape_floor),
-                                                 "lm": score(lm, true, config.mape_floor)}
-        summary["emitters"][split] = {"train": len(sums["train_emitters"]), "test": len(sums["test_emitters"]),
-                                      "overlap": len(set(sums["train_emitters"]) & set(sums["test_emitters"]))}
-        summary["shared_short_histograms"][split] = shared_short_histograms(sums["train"][4], sums["test"][4])
-        points = figures.scatter({"CNN": (test_labels.tolist(), cnn.tolist()), "L-M": (test_labels.tolist(), lm.tolist())},
-                                 xlabel="label (L-M of the emitter's sum)", ylabel="estimated g2(0)")
-        figures.save_figure(points, run_dir.figure_path(f"predictions_{split}"))
+        _score_split(config, run_dir, series, labels, zeros, split, summary)
     _table(run_dir, summary)
-    run_dir.write_report(summary, {"bins": axis.bins, "folder": str(folder), "emitters": len(series)})
+    run_dir.write_report(summary, {"bins": series[0].axis.bins, "folder": str(folder), "emitters": len(series)})
     return summary
+
+
+def _score_split(config: G2MeasuredConfig, run_dir: RunDir, series: list[HbtHistograms], labels: torch.Tensor,
+                 zeros: float, split: str, summary: dict) -> None:
+    """Train the CNN of ``split`` on its training sums and score it beside L-M on its test sums (sums with fewer
+    than ``DARK_THRESHOLD`` coincidences left out); writes the split's entries of ``summary`` and its figure."""
+    generator = np.random.default_rng([config.seed, config.protocol.splits.index(split)])
+    sums = split_sums(series, split, config.protocol, generator)
+    train_counts, _, _, train_owner, _ = sums["train"]
+    lit = train_counts.sum(1) >= DARK_THRESHOLD
+    test_counts, test_singles, test_seconds, test_owner, _ = sums["test"]
+    keep = test_counts.sum(1) >= DARK_THRESHOLD
+    test_counts, test_singles, test_seconds, test_owner = (x[keep] for x in (test_counts, test_singles, test_seconds,
+                                                                             test_owner))
+    test_labels = labels[torch.from_numpy(test_owner)]
+    model = _train_cnn(config, run_dir, split, series[0].axis.bins, torch.from_numpy(train_counts[lit]).float(),
+                       labels[torch.from_numpy(train_owner[lit])].float(), test_counts, test_labels)
+    cnn = model.predict(torch.from_numpy(test_counts)).double()
+    has_singles = series[0].has_singles
+    data = HbtHistograms(test_counts, series[0].axis, test_singles if has_singles else None,
+                         test_seconds if has_singles else None)
+    known, _ = baselines_of(data, "auto", zeros)
+    lm = fit_g2_grid(config.grid, torch.from_numpy(test_counts), series[0].axis, baseline=known,
+                     zero_delay_ns=zeros).g2_zero
+    summary["scores"][split] = {"cnn": score(cnn, test_labels, config.mape_floor),
+                                "lm": score(lm, test_labels, config.mape_floor)}
+    truth = [None if s.g2_true is None else float(s.g2_true[0]) for s in series]
+    if all(t is not None for t in truth):
+        true = torch.tensor(truth, dtype=torch.float64)[torch.from_numpy(test_owner)]
+        summary["scores_vs_truth"][split] = {"cnn": score(cnn, true, config.mape_floor),
+                                             "lm": score(lm, true, config.mape_floor)}
+    summary["emitters"][split] = {"train": len(sums["train_emitters"]), "test": len(sums["test_emitters"]),
+                                  "overlap": len(set(sums["train_emitters"]) & set(sums["test_emitters"]))}
+    summary["shared_short_histograms"][split] = shared_short_histograms(sums["train"][4], sums["test"][4])
+    points = figures.scatter({"CNN": (test_labels.tolist(), cnn.tolist()), "L-M": (test_labels.tolist(), lm.tolist())},
+                             xlabel="label (L-M of the emitter's sum)", ylabel="estimated g2(0)")
+    figures.save_figure(points, run_dir.figure_path(f"predictions_{split}"))
+
+
+def _train_cnn(config: G2MeasuredConfig, run_dir: RunDir, split: str, bins: int, inputs: torch.Tensor,
+               targets: torch.Tensor, test_counts: np.ndarray, test_labels: torch.Tensor) -> torch.nn.Module:
+    """The CNN of ``split`` trained (resuming from its checkpoints) on ``inputs`` ``(N, bins)`` and ``targets``
+    ``(N,)``, evaluated by its MAE on the test sums; returned on the CPU in eval weights (EMA where used)."""
+    from qml_imaging.models.g2_cnn import G2CNN
+    from qml_imaging.pipelines.g2.regression import g2_loss
+
+    def evaluate(model: torch.nn.Module) -> dict[str, float]:
+        estimate = model(torch.from_numpy(test_counts).float()).double()
+        return {"mae": absolute_errors(estimate, test_labels)["mae"]}
+
+    save_model_arguments(run_dir.checkpoint_dir(f"cnn_{split}"), {"bins": bins})
+    trainer = Trainer(G2CNN.from_spec(config.cnn, bins), config.train,
+                      objective=supervised(g2_loss(config.loss, config.mape_floor)), evaluate=evaluate,
+                      checkpoint_dir=run_dir.checkpoint_dir(f"cnn_{split}"), metrics=run_dir.metrics,
+                      seed=config.seed, fit_name=f"cnn_{split}")
+    trainer.fit(TensorDataset(inputs, targets))
+    return trainer.eval_model.cpu()
 
 
 def _table(run_dir: RunDir, summary: dict) -> None:

@@ -31,6 +31,11 @@ import csv
 import io
 import math
 from pathlib import Path
+from typing import get_args
+
+from qml_imaging.config import GridSettings
+from qml_imaging.data.catalog import CONVENTIONS, DELAY_UNITS
+from qml_imaging.physics.settings import BASELINES, PULSED_METHODS
 
 from qml_imaging.limits import MAX_HISTOGRAM_BINS, OptionError, check_count, check_number, integer
 
@@ -42,15 +47,15 @@ def add_g2_commands(commands) -> None:
     fit = actions.add_parser("fit", help="L-M (and CNN) g2(0) +- sigma of every histogram in the files")
     fit.add_argument("files", nargs="+", help="CSV/TXT, NPY/NPZ, PHU histograms; PTU T2/T3 or Photon-HDF5 time tags")
     fit.add_argument("--zero", default="fit", help="zero delay: 'fit' (default) or its position in ns on the axis")
-    fit.add_argument("--baseline", default="auto", choices=("auto", "singles", "tails", "fit"),
+    fit.add_argument("--baseline", default="auto", choices=BASELINES,
                      help="uncorrelated level: singles (N1 N2 w / T), tails, fit; auto = singles when present")
     fit.add_argument("--rho", type=float, default=None, help="signal share S / (S + B) for background correction")
-    fit.add_argument("--delay-unit", default=None, choices=("ps", "ns", "us", "s"), help="for files that do not state it")
+    fit.add_argument("--delay-unit", default=None, choices=DELAY_UNITS, help="for files that do not state it")
     fit.add_argument("--axis", default=None, help="BINS,SPAN_NS[,FIRST_NS]: delay axis of PTU correlations and bare NPY")
     fit.add_argument("--channels", default=None,
                      help="time tags: the two channels A,B (delays t_B - t_A; default 0,1): input numbers, or 'sync' "
                           "for the SYNC input, which is never a photon unless named")
-    fit.add_argument("--convention", default=None, choices=("all-pairs", "start-stop"),
+    fit.add_argument("--convention", default=None, choices=CONVENTIONS,
                      help="PTU correlation (default all-pairs)")
     fit.add_argument("--jitter", default="0", help="timing jitter (Gaussian sigma of the delay, ns; default 0) or 'fit'")
     fit.add_argument("--cnn", default=None, help="a finished g2_regression or g2_measured run")
@@ -68,7 +73,7 @@ def add_g2_commands(commands) -> None:
     scan.add_argument("--channels", default=None, help="marker file: the two detector inputs A,B (default 0,1)")
     scan.add_argument("--cnn", default=None, help="a finished g2_regression or g2_measured run")
     scan.add_argument("--background-rate", type=float, default=None, help="counts/s per channel off the emitters")
-    scan.add_argument("--executor", default="local", choices=("local", "ray"),
+    scan.add_argument("--executor", default="local", choices=get_args(GridSettings.model_fields["executor"].annotation),
                       help="L-M fits here, or in chunks on Ray (pip install -e '.[ray]'; $RAY_ADDRESS joins a cluster)")
     scan.add_argument("--tasks-at-once", type=integer, default=None, help="Ray: chunks of pixels (default: the cores)")
     scan.add_argument("--out", default=None, help="output folder (default DIR/g2_maps)")
@@ -81,7 +86,7 @@ def _add_pulsed_options(fit: argparse.ArgumentParser) -> None:
     fit.add_argument("--period", type=float, default=None, help="pulsed: laser period in ns (default: the file's header)")
     fit.add_argument("--window", type=float, default=None, help="pulsed: integration window in ns (default: the period)")
     fit.add_argument("--side-peaks", type=integer, default=4, help="pulsed: side peaks on each side (default 4)")
-    fit.add_argument("--areas", default="auto", choices=("auto", "windows", "fit"),
+    fit.add_argument("--areas", default="auto", choices=PULSED_METHODS,
                      help="pulsed: peak areas from windows, from a fit of the pulsed model, or auto (fit when peaks overlap)")
     fit.add_argument("--gate", default=None, help="T3 time tags: LOW,HIGH micro-time gate in ns")
 

@@ -104,3 +104,24 @@ def test_option_lists_are_the_literals_the_configs_check():
     assert set(SCHEDULES) == set(get_args(BaseSchedule)) == set(literal_options(TailoredSettings, "base"))
     assert literal_options(DiffusionSettings, "schedule") == (*get_args(BaseSchedule), "tailored")
     assert literal_options(Variant, "schedule") == (*get_args(BaseSchedule), "tailored")
+
+
+def test_the_g2_command_offers_the_options_the_library_checks():
+    import argparse
+
+    from qml_imaging.cli_g2 import add_g2_commands
+    from qml_imaging.config import GridSettings
+    from qml_imaging.data.catalog import CONVENTIONS, DELAY_UNITS
+    from qml_imaging.data.histograms import UNITS_NS
+    from qml_imaging.physics.settings import BASELINES, PULSED_METHODS
+
+    parser = argparse.ArgumentParser()
+    add_g2_commands(parser.add_subparsers())
+    g2 = parser._subparsers._group_actions[0].choices["g2"]
+    commands = g2._subparsers._group_actions[0].choices
+    choices = {action.dest: tuple(action.choices) for command in commands.values() for action in command._actions
+               if action.choices is not None and action.dest != "help"}
+    assert choices["baseline"] == BASELINES and choices["convention"] == CONVENTIONS
+    assert choices["areas"] == PULSED_METHODS and set(DELAY_UNITS) <= set(UNITS_NS)
+    assert choices["delay_unit"] == DELAY_UNITS
+    assert choices["executor"] == get_args(GridSettings.model_fields["executor"].annotation) == ("local", "ray")

@@ -11,6 +11,12 @@ FITS: tuple[str, ...] = get_args(Fit)
 ChannelMode = Literal["grey", "rgb", "auto"]
 """Which colour channels are kept (auto: RGB when any image has colour)."""
 CHANNEL_MODES: tuple[str, ...] = get_args(ChannelMode)
+Convention = Literal["all-pairs", "start-stop"]
+"""How time tags are correlated (:mod:`qml_imaging.data.correlator`): every stop in the window of a start, or the
+first stop after it."""
+CONVENTIONS: tuple[str, ...] = get_args(Convention)
+DELAY_UNITS = ("ps", "ns", "us", "s")
+"""Delay units a user may name (``qml-imaging g2 fit --delay-unit``); files may also write ``µs``."""
 
 SKIMAGE_IMAGES = ("astronaut", "camera", "coffee", "cat", "coins", "moon", "horse", "text", "grass", "brick")
 

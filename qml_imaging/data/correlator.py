@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qml_imaging.data.catalog import CONVENTIONS
 from qml_imaging.physics.delay_axis import DelayAxis
 
-CONVENTIONS = ("all-pairs", "start-stop")
 """How start and stop tags are paired (see :func:`correlate`)."""
 
 

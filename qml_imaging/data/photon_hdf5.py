@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qml_imaging.data.correlator import CONVENTIONS
+from qml_imaging.data.catalog import CONVENTIONS
 from qml_imaging.data.histograms import HbtHistograms
 from qml_imaging.data.tag_streams import CHUNK_RECORDS, TagSource, correlate_source
 from qml_imaging.data.tttr_records import PHOTON, Events

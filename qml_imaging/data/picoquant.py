@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qml_imaging.data.correlator import CONVENTIONS
+from qml_imaging.data.catalog import CONVENTIONS
 from qml_imaging.data.histograms import HbtHistograms
 from qml_imaging.data.pq_header import FIX, number, read_header
 from qml_imaging.data.tag_streams import CHUNK_RECORDS, TagSource, correlate_source

@@ -32,10 +32,10 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from qml_imaging.physics.delay_axis import DelayAxis
+from qml_imaging.physics.settings import PULSED_METHODS
 
 OVERLAP_LIMIT = 1e-3
 """Share of a peak beyond half a period above which the areas come from the model fit."""
-METHODS = ("auto", "windows", "fit")
 
 
 @dataclass(frozen=True)
@@ -188,8 +188,8 @@ def pulsed_g2(counts: np.ndarray, axis: DelayAxis, period_ns: float, *, window_n
     pair density ``N1 N2 / T`` per ns, which ties the fit's areas (:func:`fit_pulsed_model`). ``ValueError`` for a window wider
     than the period, side peaks beyond the axis, no side counts, or an unknown method.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in PULSED_METHODS:
+        raise ValueError(f"method must be one of {PULSED_METHODS}, got {method!r}")
     window_ns = period_ns if window_ns is None else window_ns
     windows = windows_g2(counts, axis, period_ns, window_ns, side_peaks, zero_ns)
     if method == "windows":

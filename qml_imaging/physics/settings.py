@@ -8,7 +8,7 @@ simulations from :data:`DEFAULT_EFFICIENCY`. ``tests/physics/test_settings.py`` 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -21,6 +21,16 @@ at 1e5 counts/s fills a 1 s histogram as the paper's do."""
 Efficiency = Annotated[float, Field(DEFAULT_EFFICIENCY, gt=0, le=1, description="coincidence efficiency (see "
                                                                                 "physics.hbt)")]
 """A config key holding a coincidence efficiency in (0, 1]."""
+
+Baseline = Literal["auto", "singles", "tails", "fit"]
+"""The uncorrelated level of a g2 fit (:func:`qml_imaging.pipelines.g2.lab.baselines_of`): from the singles
+counts, from the tails, fitted, or ``auto`` (singles when the file has them, else tails)."""
+BASELINES: tuple[str, ...] = get_args(Baseline)
+
+PulsedMethod = Literal["auto", "windows", "fit"]
+"""How a pulsed g2's peak areas are taken (:func:`qml_imaging.physics.pulsed_g2.pulsed_g2`): summed in windows,
+from a model fit, or ``auto`` (windows unless the peaks overlap)."""
+PULSED_METHODS: tuple[str, ...] = get_args(PulsedMethod)
 
 
 class ScanSettings(Section):

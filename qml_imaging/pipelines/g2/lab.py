@@ -34,10 +34,10 @@ from qml_imaging.data.hbt_files import HbtHistograms
 from qml_imaging.physics.g2_fit import DARK_THRESHOLD, DelayOffsetWarning, fit_g2
 from qml_imaging.physics.hbt import baseline_from_singles, baseline_from_tails, correct_background, signal_share
 from qml_imaging.physics.microscopy import g2_image
+from qml_imaging.physics.settings import BASELINES
 from qml_imaging.pipelines.g2.lab_checks import baseline_problems, check_whole_counts
 from qml_imaging.pipelines.g2.lm import fit_g2_grid
 
-BASELINES = ("auto", "singles", "tails", "fit")
 DARK_UNCERTAINTY = 1.0
 """Uncertainty written into maps for dark pixels (g2 = 1 by convention; no information)."""
 

@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from quantum_layer import CASES
+from quantum_layer import CASES  # noqa: E402 (found through the sys.path entry above)
 
 MEASURE = ("import json, sys; sys.path[:0] = [{checkout!r}, {bench!r}]; import qml_imaging, quantum_layer; "
            "assert qml_imaging.__file__.startswith({checkout!r}), qml_imaging.__file__; "

@@ -116,7 +116,6 @@ def _z_table(n_qubits, dtype, device):
 
 
 def _torchquantum_runner(kind: str, n_qubits: int, weight_shape, device):
-    import torch
     import torchquantum as tq
     import torchquantum.functional as tqf
 
@@ -127,7 +126,7 @@ def _torchquantum_runner(kind: str, n_qubits: int, weight_shape, device):
         if kind == "qiren":
             blocks, sublayers = weight_shape[0], weight_shape[1]
             for block in range(blocks):
-                for sub, r in enumerate(_ring_ranges(n_qubits, sublayers)):
+                for r in _ring_ranges(n_qubits, sublayers):
                     for wire in range(n_qubits):
                         for gate, k in ((tqf.rz, 0), (tqf.ry, 1), (tqf.rz, 2)):
                             gate(qdev, wires=wire, params=flat[index + k].reshape(1, 1))

@@ -1,4 +1,5 @@
-"""The package's import graph: no cycles, and no module imports one from a higher layer.
+"""The package's shape: its import graph (no cycles, no import from a higher layer, the model-loading floor above
+no pipeline), function and module budgets, and no dead code.
 
 Every import of a ``qml_imaging`` module counts, at module level or inside a function, so an import
 moved into a function to dodge a cycle is still seen.
@@ -135,3 +136,77 @@ def test_only_the_command_line_sets_environment_variables():
                if (lines := _environment_writes(ast.parse(path.read_text())))}
     assert {path for path in writers if not path.startswith("cli")} == set(), writers
     assert _environment_writes(ast.parse("import os\nos.environ['X'] = '1'\nos.environ.setdefault('Y', '2')")) == [2, 3]
+
+
+MAX_FUNCTION_LINES = 50
+"""The longest a function (or method) of the package may be, from its ``def`` to its last line, docstring included."""
+MAX_MODULE_LINES = 500
+"""The longest a module of the package may be."""
+
+
+def function_lengths(path: Path) -> list[tuple[str, int]]:
+    """``(qualified name, lines)`` of every function and method in ``path``."""
+    found = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                if not isinstance(child, ast.ClassDef):
+                    found.append((name, child.end_lineno - child.lineno + 1))
+                visit(child, f"{name}.")
+            else:
+                visit(child, prefix)
+
+    visit(ast.parse(path.read_text()), "")
+    return found
+
+
+def test_no_function_is_longer_than_the_budget():
+    long = [f"{path.relative_to(PACKAGE.parent)}:{name} ({lines} lines)" for path in sorted(PACKAGE.rglob("*.py"))
+            for name, lines in function_lengths(path) if lines > MAX_FUNCTION_LINES]
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines (split them): " + "; ".join(long)
+
+
+def test_no_module_is_longer_than_the_budget():
+    large = [f"{path.relative_to(PACKAGE.parent)} ({lines} lines)" for path in sorted(PACKAGE.rglob("*.py"))
+             if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES]
+    assert not large, f"modules over {MAX_MODULE_LINES} lines (split them by job): " + "; ".join(large)
+
+
+def test_the_length_checks_measure_what_they_say(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(60))
+    (tmp_path / "m.py").write_text(f"class A:\n    def long(self):\n{body.replace('    ', '        ')}\n\n"
+                                   f"def short():\n    return 1\n")
+    assert function_lengths(tmp_path / "m.py") == [("A.long", 61), ("short", 2)]
+
+
+FRAMEWORK_NAMES = [
+    "forward", "extra_repr",  # torch.nn.Module hooks
+    "__getattr__", "__dir__",  # the package's lazy attributes
+    "model_config",  # pydantic
+    "showwarning", "category", "lineno",  # the warnings hook the CLI installs (its signature is warnings')
+    "num_features",  # read by torchmetrics' FID/KID
+    "default_shots", "job_tags", "seed_simulator",  # Qiskit Runtime options set on the primitives
+    "supports_derivatives", "setup_execution_config", "preprocess_transforms",  # PennyLane's Device API
+    "cached_bytes",  # read by tests/quantum/test_fast_caches.py in a subprocess's code string
+]
+"""Names used by libraries, not by our code, that a dead-code finder cannot see being used."""
+
+
+def test_no_dead_code():
+    """Nothing in the package is unused by the package, its tests and benchmarks (vulture, 60 % confidence and up);
+    the loaders and runs the registry names as strings count as used."""
+    from vulture import Vulture
+
+    from qml_imaging.registry import PIPELINES
+
+    named = {reference.rpartition(":")[2] for entry in PIPELINES.values()
+             for reference in (entry.config, entry.run, entry.load) if reference}
+    finder = Vulture(ignore_names=FRAMEWORK_NAMES + sorted(named),
+                     ignore_decorators=["@model_validator", "@field_validator", "@pytest.fixture"])
+    root = PACKAGE.parent
+    finder.scavenge([str(PACKAGE), str(root / "tests"), str(root / "benchmarks")])
+    dead = [f"{Path(item.filename).relative_to(root)}:{item.first_lineno} {item.message}"
+            for item in finder.get_unused_code(min_confidence=60) if Path(item.filename).is_relative_to(PACKAGE)]
+    assert not dead, "unused code (remove it, or name its library user in FRAMEWORK_NAMES): " + "; ".join(dead)

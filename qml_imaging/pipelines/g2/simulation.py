@@ -76,7 +76,6 @@ def write_emitter_series(simulation: SeriesSimulation, folder, seed: int) -> lis
     ``efficiency R^2 w T`` (:func:`~qml_imaging.physics.hbt.uncorrelated_baseline`) on average; the
     true g2(0) is stored as ``g2_true`` for reports only. Returns the written paths.
     """
-    from pathlib import Path
 
     import numpy as np
 

@@ -85,11 +85,6 @@ class FallbackCounts:
         with self._lock:
             return dict(self._counts)
 
-    def reset(self) -> None:
-        """Set every count back to zero."""
-        with self._lock:
-            self._counts.clear()
-
 
 FALLBACKS = FallbackCounts()
 """Every fallback the fast simulator took in this process, by kind."""

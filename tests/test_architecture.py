@@ -8,6 +8,8 @@ moved into a function to dodge a cycle is still seen.
 import ast
 from pathlib import Path
 
+import pytest
+
 import qml_imaging
 
 PACKAGE = Path(qml_imaging.__file__).parent
@@ -197,7 +199,7 @@ FRAMEWORK_NAMES = [
 def test_no_dead_code():
     """Nothing in the package is unused by the package, its tests and benchmarks (vulture, 60 % confidence and up);
     the loaders and runs the registry names as strings count as used."""
-    from vulture import Vulture
+    Vulture = pytest.importorskip("vulture", reason="the dead-code finder comes with the [test] extra").Vulture
 
     from qml_imaging.registry import PIPELINES
 

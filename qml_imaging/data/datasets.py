@@ -24,6 +24,7 @@ import torch
 
 from qml_imaging.data.catalog import DATA_ENV, SKIMAGE_IMAGES
 from qml_imaging.extras import require
+from qml_imaging.runs import atomic_replace
 
 MNIST_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -109,15 +110,13 @@ def _mnist_raw_folder(root: Path, train: bool) -> Path | None:
     raw.mkdir(parents=True, exist_ok=True)
     for name in names:
         if not (raw / name).is_file():
-            temporary = raw / f".{name}.tmp"
             try:
-                with gzip.open(bundle / f"{name}.gz", "rb") as source, open(temporary, "wb") as target:
+                with atomic_replace(raw / name) as temporary, gzip.open(bundle / f"{name}.gz", "rb") as source, \
+                        open(temporary, "wb") as target:
                     shutil.copyfileobj(source, target)
             except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-                temporary.unlink(missing_ok=True)
                 raise ValueError(f"{bundle / f'{name}.gz'}: not a whole gzip file ({error}); "
                                  "copy it again from the data bundle or download MNIST again") from None
-            os.replace(temporary, raw / name)
     return raw
 
 

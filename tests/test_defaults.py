@@ -14,7 +14,7 @@ from qml_imaging.data.catalog import CHANNEL_MODES, FITS, INTENSITY_RULES
 from qml_imaging.diffusion.schedules import SCHEDULES
 from qml_imaging.models import inr
 from qml_imaging.models.diffusion_unet import DiffusionUNet
-from qml_imaging.models.specs import BOTTLENECKS, EMBEDDINGS, InrModelSpec
+from qml_imaging.models.specs import BOTTLENECKS, EMBEDDINGS, InrModelSpec, QirenEntangler
 from qml_imaging.physics import hbt, microscopy, mle
 from qml_imaging.physics.settings import DEFAULT_EFFICIENCY, MleSettings, ScanSettings
 from qml_imaging.pipelines.diffusion.config import (
@@ -70,7 +70,7 @@ def test_the_coincidence_efficiency_is_declared_once():
 
 @pytest.mark.parametrize("cls, names", [
     (inr.QIREN, {"n_qubits": "n_qubits", "hybrid_layers": "hidden_layers", "reuploads": "reuploads",
-                 "sublayers": "sublayers"}),
+                 "sublayers": "sublayers", "entangler": "entangler"}),
     (inr.FourierFeatureMLP, {"n_frequencies": "n_frequencies", "sigma": "sigma", "batch_norm": "batch_norm"}),
     (inr.Siren, {"omega_0": "omega_0"}),
     (inr.CoordinateMLP, {"batch_norm": "batch_norm"}),
@@ -99,6 +99,7 @@ def test_option_lists_are_the_literals_the_configs_check():
     assert literal_options(InrImageConfig, "channels") == CHANNEL_MODES
     assert literal_options(InrImageConfig, "intensity") == INTENSITY_RULES
     assert literal_options(Variant, "bottleneck") == BOTTLENECKS
+    assert tuple(inr.QIREN_BLOCKS) == get_args(QirenEntangler) == literal_options(InrModelSpec, "entangler")
     assert keyword_defaults(DiffusionUNet.__init__)["bottleneck"] in BOTTLENECKS
     assert get_args(QirenGenerationConfig.model_fields["embeddings"].annotation)[0].__args__ == EMBEDDINGS
     assert set(SCHEDULES) == set(get_args(BaseSchedule)) == set(literal_options(TailoredSettings, "base"))

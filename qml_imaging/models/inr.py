@@ -17,7 +17,7 @@ from torch import nn
 
 from qml_imaging.models.specs import InrModelSpec
 from qml_imaging.quantum.backends import BackendSpec
-from qml_imaging.quantum.circuits import qiren_block
+from qml_imaging.quantum.circuits import qiren_block, qiren_chain_block
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.factory import as_executor
 from qml_imaging.quantum.layer import QuantumLayer
@@ -160,6 +160,10 @@ def width_for_budget(build: Callable[[int], nn.Module], budget: int, *, toleranc
     return best
 
 
+QIREN_BLOCKS = {"ring": qiren_block, "chain": qiren_chain_block}
+"""QIREN's circuit per entangler (the options of :data:`~qml_imaging.models.specs.QirenEntangler`)."""
+
+
 class QIREN(nn.Module):
     """Quantum implicit neural representation.
 
@@ -170,6 +174,8 @@ class QIREN(nn.Module):
     angles ``reuploads`` times between trainable StronglyEntanglingLayers blocks of ``sublayers``
     sub-layers with CZ rings and returns <Z_j>. The authors' defaults (3 hybrid layers, 8 qubits,
     L = 2, K = 2) give 657 trainable parameters for 2-D coordinates and 649 for 1-D.
+    ``entangler="chain"`` swaps each CZ ring for a CZ chain (:func:`~qml_imaging.quantum.circuits.qiren_chain_block`,
+    same parameter count): on a device its wires sit on the best chain of qubits, so no SWAP is routed.
     ``executor``: the :class:`~qml_imaging.quantum.executors.Executor` every quantum layer runs on,
     or a validated :class:`~qml_imaging.quantum.backends.BackendSpec` made into one executor here
     (None: the ``fast`` backend).
@@ -177,10 +183,13 @@ class QIREN(nn.Module):
 
     def __init__(self, in_features: int = 2, out_features: int = 1, *, n_qubits: int = _DEFAULT.n_qubits,
                  hybrid_layers: int = _DEFAULT.hidden_layers, reuploads: int = _DEFAULT.reuploads,
-                 sublayers: int = _DEFAULT.sublayers, executor: Executor | BackendSpec | None = None):
+                 sublayers: int = _DEFAULT.sublayers, entangler: str = _DEFAULT.entangler,
+                 executor: Executor | BackendSpec | None = None):
         super().__init__()
         executor = as_executor(executor)
-        template = qiren_block(n_qubits, reuploads=reuploads, sublayers=sublayers)
+        if entangler not in QIREN_BLOCKS:
+            raise ValueError(f"entangler must be one of {list(QIREN_BLOCKS)}, got {entangler!r}")
+        template = QIREN_BLOCKS[entangler](n_qubits, reuploads=reuploads, sublayers=sublayers)
         layers: list[nn.Module] = []
         features = in_features
         for _ in range(hybrid_layers):

@@ -92,6 +92,10 @@ class InrGeneratorSpec(Section):
                                                                         "convolution (doubled twice)")
 
 
+QirenEntangler = Literal["ring", "chain"]
+"""QIREN's entangling pattern: the authors' CZ rings, or a CZ chain that maps onto a device's qubit path."""
+
+
 class InrModelSpec(Section):
     """One INR of an ``inr_image`` / ``inr_signal`` comparison (:mod:`qml_imaging.models.inr`); its hidden width is
     chosen to meet the shared parameter budget. The models' constructors take their defaults from it."""
@@ -106,5 +110,8 @@ class InrModelSpec(Section):
     n_qubits: int = Field(8, ge=1, le=MAX_SIMULATED_QUBITS, description="qubits = hidden width (qiren; not budget-matched)")
     reuploads: int = Field(2, ge=1, le=10, description="data re-uploads L per quantum layer (qiren)")
     sublayers: int = Field(2, ge=1, le=10, description="StronglyEntanglingLayers sub-layers K per block (qiren)")
+    entangler: QirenEntangler = Field("ring", description="qiren: CZ rings of range 1..K (the authors') "
+                                                "or a CZ chain j - j+1, placed on a device's best qubit path "
+                                                "so its ISA circuit needs no SWAP (hardware-native)")
     backend: BackendName = Field("fast", description="backend spec that runs the circuits (qiren): a kind, a "
                                                      "hardware_configs name or a YAML path")

@@ -125,6 +125,9 @@ class BackendSpec(Section):
     threads: int | None = Field(None, ge=1, description="OpenMP threads for lightning.qubit (see its YAML)")
     runtime: RuntimeOptions = Field(default_factory=RuntimeOptions, description="ibm only: how jobs are submitted")
     zne: ZeroNoiseExtrapolation | None = Field(None, description="qiskit.aer only: zero-noise extrapolation")
+    readout_mitigation: bool = Field(False, description="ibm only: correct each <Z_j> for the device's reported "
+                                     "readout errors (per-qubit assignment matrices); for local testing mode, "
+                                     "where runtime.resilience_level (TREX) has no effect")
 
     @model_validator(mode="after")
     def _consistent(self) -> BackendSpec:
@@ -146,7 +149,18 @@ class BackendSpec(Section):
             raise ValueError("runtime options apply to backend 'ibm' only")
         if self.zne is not None:
             self._check_zne()
+        self._check_readout_mitigation()
         return self
+
+    def _check_readout_mitigation(self) -> None:
+        if not self.readout_mitigation:
+            return
+        if self.backend != "ibm":
+            raise ValueError("readout_mitigation applies to backend 'ibm' only")
+        if not self.device_name.startswith(FAKE_PREFIX) and self.runtime.resilience_level >= 1:
+            raise ValueError(f"readout_mitigation with runtime.resilience_level {self.runtime.resilience_level} "
+                             f"on {self.device_name} would correct readout twice (IBM applies TREX at level 1 and "
+                             "above): set runtime.resilience_level: 0 or readout_mitigation: false")
 
     def _check_zne(self) -> None:
         if self.backend != "qiskit.aer":

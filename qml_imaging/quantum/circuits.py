@@ -38,6 +38,9 @@ class CircuitTemplate:
     """Input features per sample (None: one per qubit)."""
     output_count: int | None = None
     """Real outputs per sample (None: one per qubit, the <Z_j> readout of the templates here)."""
+    chain_uses: int = 0
+    """Nonzero: every two-qubit gate couples neighbouring wires ``j, j + 1``, each pair this many times, so the
+    transpiler places the wires on a device's best chain of qubits (:mod:`qml_imaging.quantum.device_chain`)."""
 
     @property
     def n_inputs(self) -> int:
@@ -74,6 +77,41 @@ def qiren_block(n_qubits: int, reuploads: int = 2, sublayers: int = 2) -> Circui
         return [qml.expval(qml.PauliZ(j)) for j in wires]
 
     return CircuitTemplate("qiren", n_qubits, (reuploads + 1, sublayers, n_qubits, 3), circuit)
+
+
+def qiren_chain_block(n_qubits: int, reuploads: int = 2, sublayers: int = 2) -> CircuitTemplate:
+    """QIREN's circuit (:func:`qiren_block`) with its entanglers on a chain: hardware-native on a device's path.
+
+    Same weights ``(reuploads + 1, sublayers, n_qubits, 3)`` and the same Rot gates; each sub-layer's CZ
+    ring of range 1, 2, ... is replaced by CZ on the ``n_qubits - 1`` chain pairs ``(j, j + 1)``, applied
+    as a brickwork (even pairs, then odd pairs: CZ gates commute, so this is the same unitary as the
+    chain in order, at two gate layers of depth). Transpiled for a device with its wires on the
+    device's best chain of physical qubits (``chain_uses``), its ISA circuit needs no SWAP and has
+    ``n_qubits - 1`` two-qubit gates per sub-layer. The redundant weights of :func:`qiren_redundant_weights`
+    are redundant here too (diagonal CZ gates around the same RZ angles).
+    """
+    _check_sizes(n_qubits=n_qubits, reuploads=reuploads, sublayers=sublayers)
+    wires = list(range(n_qubits))
+    pairs = [(j, j + 1) for j in range(0, n_qubits - 1, 2)] + [(j, j + 1) for j in range(1, n_qubits - 1, 2)]
+
+    def block(block_weights):
+        for sublayer in range(sublayers):
+            for j in wires:
+                qml.Rot(block_weights[sublayer, j, 0], block_weights[sublayer, j, 1], block_weights[sublayer, j, 2],
+                        wires=j)
+            for a, b in pairs:
+                qml.CZ(wires=[a, b])
+
+    def circuit(inputs, weights):
+        for index in range(reuploads):
+            block(weights[index])
+            for j in wires:
+                qml.RZ(inputs[..., j], wires=j)
+        block(weights[reuploads])
+        return [qml.expval(qml.PauliZ(j)) for j in wires]
+
+    return CircuitTemplate("qiren_chain", n_qubits, (reuploads + 1, sublayers, n_qubits, 3), circuit,
+                           chain_uses=(reuploads + 1) * sublayers)
 
 
 def qiren_redundant_weights(weight_shape: tuple[int, ...]) -> list[tuple[int, ...]]:

@@ -35,6 +35,7 @@ from qml_imaging.quantum.ibm import fake_device, fake_device_names, ibm_credenti
 from qml_imaging.quantum.isa import IsaCircuit
 from qml_imaging.quantum.jobstore import DONE, FAILED, JobStore
 from qml_imaging.quantum.layer import QuantumLayer
+from qml_imaging.quantum.readout import mitigate_z, reported_errors
 from qml_imaging.quantum.runtime import (
     FINISHED_OK,
     WAITING,
@@ -59,15 +60,18 @@ class PendingLayer(Exception):
 
 
 class StoredResultExecutor(Executor):
-    """Answers quantum layer ``index`` from the job store, or raises :class:`PendingLayer`."""
+    """Answers quantum layer ``index`` from the job store (through ``results``, default the stored values), or
+    raises :class:`PendingLayer`."""
 
-    def __init__(self, spec: BackendSpec, max_qubits: int, store: JobStore, index: int):
+    def __init__(self, spec: BackendSpec, max_qubits: int, store: JobStore, index: int,
+                 results: Callable[[int], np.ndarray | None] | None = None):
         super().__init__(spec, max_qubits)
         self.store = store
         self.index = index
+        self.results = results if results is not None else store.result
 
     def _run(self, template, inputs, weights):
-        values = self.store.result(self.index)
+        values = self.results(self.index)
         if values is None:
             raise PendingLayer(self.index, inputs.detach())
         submitted = self.store.inputs(self.index)
@@ -118,6 +122,18 @@ class HardwareEvaluation:
                                                  self.jobs.device)
         return self._isa[index]
 
+    def layer_result(self, index: int) -> np.ndarray | None:
+        """Layer ``index``'s <Z> values ``(B, n_outputs)`` as stored, corrected for the reported readout errors of
+        their physical qubits when the spec asks for ``readout_mitigation``; None before its result is in."""
+        values = self.store.result(index)
+        if values is None or not self.spec.readout_mitigation:
+            return values
+        return mitigate_z(values, self.readout_errors(index))
+
+    def readout_errors(self, index: int) -> np.ndarray:
+        """``(n, 2)`` ``[p10, p01]`` the device reports for the qubits that read layer ``index``'s wires."""
+        return reported_errors(self.jobs.device.target, self.isa_circuit(index).physical_qubits)
+
     def _circuit_file(self, index: int) -> Path:
         return self.folder / "circuits" / f"layer{index}.qpy"
 
@@ -131,6 +147,7 @@ class HardwareEvaluation:
                            "parameter_sets": batch, "observables": layer.n_outputs, **isa.metrics()})
         return {"backend": self.spec.device_name, "backend_qubits": self.jobs.device.num_qubits,
                 "local_testing_mode": self.jobs.local, "shots": hardware_shots(self.spec),
+                "readout_mitigation": self.spec.readout_mitigation,
                 "circuits": len(self.layers), "parameter_sets": batch * len(self.layers),
                 "jobs": len(self.layers), "circuit_executions_unbatched": batch * len(self.layers),
                 "layers": layers}
@@ -154,7 +171,8 @@ class HardwareEvaluation:
     def _advance(self, wait: bool) -> torch.Tensor | None:
         executors = [layer.executor for layer in self.layers]
         for index, layer in enumerate(self.layers):
-            layer.executor = StoredResultExecutor(self.spec, self.jobs.device.num_qubits, self.store, index)
+            layer.executor = StoredResultExecutor(self.spec, self.jobs.device.num_qubits, self.store, index,
+                                                  self.layer_result)
         self.model.eval()
         try:
             while True:
@@ -202,13 +220,14 @@ class HardwareEvaluation:
     def layer_agreement(self) -> list[dict]:
         """Per finished layer: its hardware ``<Z>`` against an exact evaluation of the same submitted inputs.
 
+        The hardware values are readout-corrected when the spec asks for it (:meth:`layer_result`).
         ``correlation`` (Pearson, all outputs), ``damping`` (least-squares slope of hardware on exact:
         1 = no loss of contrast, depolarising noise pulls it towards 0) and ``rmse``. This separates
         a layer's own error from the error it inherits from the layers before it.
         """
         rows = []
         for index, layer in enumerate(self.layers):
-            measured = self.store.result(index)
+            measured = self.layer_result(index)
             if measured is None:
                 continue
             inputs = torch.as_tensor(self.store.inputs(index))

@@ -20,6 +20,7 @@ import numpy as np
 
 from qml_imaging.extras import require
 from qml_imaging.quantum.circuits import CircuitTemplate
+from qml_imaging.quantum.device_chain import best_chain
 from qml_imaging.runs import atomic_replace
 
 TWO_QUBIT_GATES = ("ecr", "cz", "cx", "rzz", "swap")
@@ -112,6 +113,8 @@ def transpile_template(template: CircuitTemplate, weights, backend, optimization
                        seed: int = 0) -> IsaCircuit:
     """Transpile ``template`` (weights fixed) to ``backend``'s ISA with the preset pass manager.
 
+    A chain template (``template.chain_uses``) starts from the layout that puts wire ``j`` on qubit ``j`` of
+    the backend's best chain (:func:`~qml_imaging.quantum.device_chain.best_chain`), so routing adds no SWAP.
     ``seed`` seeds the stochastic layout and routing passes; even so, equally good layouts can
     differ between calls, so a circuit that was submitted is kept (:meth:`IsaCircuit.save`), not rebuilt.
     """
@@ -120,8 +123,11 @@ def transpile_template(template: CircuitTemplate, weights, backend, optimization
         raise ValueError(f"template {template.name!r} needs {template.n_qubits} qubits but backend "
                          f"{backend.name!r} has {backend.num_qubits}")
     circuit = template_circuit(template, weights)
+    layout = None
+    if template.chain_uses:
+        layout = list(best_chain(backend.target, template.n_qubits, uses=template.chain_uses).qubits)
     manager = generate_preset_pass_manager(backend=backend, optimization_level=optimization_level,
-                                           seed_transpiler=seed)
+                                           seed_transpiler=seed, initial_layout=layout)
     return IsaCircuit.from_transpiled(template.name, template.n_qubits, manager.run(circuit))
 
 

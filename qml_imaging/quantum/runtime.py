@@ -33,6 +33,7 @@ from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.ibm import fake_device, ibm_device, is_fake_device, runtime_service
 from qml_imaging.quantum.isa import IsaCircuit, template_circuit, transpile_template
+from qml_imaging.quantum.readout import mitigate_z, reported_errors
 from qml_imaging.runs import save_arrays_atomic, write_text_atomic
 
 FINISHED_OK, FINISHED_BADLY, WAITING = "DONE", "ERROR", "PENDING"
@@ -244,7 +245,9 @@ def wait_for(jobs, job_id: str, poll_seconds: float) -> JobState:
 class RuntimeExecutor(Executor):
     """The ``ibm`` executor: a whole batch of inputs is one EstimatorV2 PUB (one job), run synchronously.
 
-    Evaluation only: the outputs carry no gradient. Transpiled circuits are cached per weights.
+    Evaluation only: the outputs carry no gradient. Transpiled circuits are cached per weights. With the
+    spec's ``readout_mitigation`` each <Z_j> is corrected for its physical qubit's reported readout errors
+    (:mod:`qml_imaging.quantum.readout`).
     """
 
     def __init__(self, spec: BackendSpec, jobs: LocalJobService | IbmJobService):
@@ -271,6 +274,8 @@ class RuntimeExecutor(Executor):
         if state.status != FINISHED_OK:
             raise RuntimeError(f"IBM Runtime job {job_id} on {self.spec.device_name} failed: {state.detail}")
         values, _ = self.jobs.result(job_id)[0]
+        if self.spec.readout_mitigation:
+            values = mitigate_z(values, reported_errors(self.jobs.device.target, isa.physical_qubits))
         return torch.as_tensor(values, dtype=inputs.dtype)
 
     def _sample(self, template, weights, shots, seed):

@@ -50,7 +50,8 @@ def build_model(spec: InrModelSpec, width: int, executors: dict[str, Executor], 
     its circuits on ``executors[spec.backend]`` (see :func:`model_executors`)."""
     if spec.kind == "qiren":
         return QIREN(in_features, out_features, n_qubits=spec.n_qubits, hybrid_layers=spec.hidden_layers,
-                     reuploads=spec.reuploads, sublayers=spec.sublayers, executor=executors[spec.backend])
+                     reuploads=spec.reuploads, sublayers=spec.sublayers, entangler=spec.entangler,
+                     executor=executors[spec.backend])
     if spec.kind == "siren":
         return Siren(in_features, width, spec.hidden_layers, out_features, omega_0=spec.omega_0)
     if spec.kind == "rff":

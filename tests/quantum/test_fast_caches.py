@@ -46,3 +46,19 @@ print(*held, caches.cached_bytes(), len(plan._PLANS))
     held_bytes, held_plans, after_bytes, after_plans = (int(value) for value in done.stdout.split())
     assert held_bytes > 0 and held_plans > 0
     assert after_bytes == 0 and after_plans == 0
+
+
+def test_building_a_plan_draws_nothing_from_the_global_generators():
+    """Plans are built lazily, on a circuit's first call in a process: a resumed run builds them after its
+    checkpoint's RNG state is restored, so drawing from torch's generator there would change its numbers."""
+    from qml_imaging.quantum.circuits import bottleneck_ansatz, qiren_block
+    from qml_imaging.quantum.fast import caches
+    from qml_imaging.quantum.layer import QuantumLayer
+
+    layers = [QuantumLayer(qiren_block(3, reuploads=1, sublayers=2)), QuantumLayer(bottleneck_ansatz(4, 2))]
+    inputs = [torch.linspace(0, 1, 6).reshape(2, 3), torch.linspace(0, 1, 8).reshape(2, 4)]
+    caches.release()
+    state = torch.get_rng_state()
+    for layer, x in zip(layers, inputs, strict=True):
+        layer(x).sum().backward()
+    assert torch.equal(torch.get_rng_state(), state)

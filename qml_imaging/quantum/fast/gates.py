@@ -26,6 +26,10 @@ from qml_imaging.quantum.fast.recording import (
 )
 
 MATRIX_ERRORS = (TypeError, ValueError, RuntimeError, MatrixUndefinedError)
+# Gate kinds are judged at parameters drawn from a generator of their own: building a plan (lazily, on a
+# circuit's first call in a process) must not draw from torch's global generator, or a resumed run, whose
+# new process builds its plans after the checkpoint's RNG state is restored, would draw differently.
+_KIND_SEED = 20_240_917
 """What PennyLane raises when a gate type's ``compute_matrix`` cannot take a batch of tensor parameters."""
 
 
@@ -188,7 +192,8 @@ def _group_kind(group: GateGroup, first: qml.operation.Operator) -> GateKind:
     n_wires = len(first.wires)
     sample = None
     if all(torch.as_tensor(v).ndim <= (1 if group.batched else 0) for v in first.data):
-        generic = [torch.rand(3, dtype=torch.float64) * 6.0 + 0.1 for _ in first.data]
+        probe = torch.Generator().manual_seed(_KIND_SEED)
+        generic = [torch.rand(3, dtype=torch.float64, generator=probe) * 6.0 + 0.1 for _ in first.data]
         try:
             sample = torch.as_tensor(group.gate_type.compute_matrix(*generic, **group.hyperparameters))
         except MATRIX_ERRORS:

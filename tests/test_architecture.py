@@ -15,7 +15,7 @@ import qml_imaging
 PACKAGE = Path(qml_imaging.__file__).parent
 
 LAYERS = [
-    {"resources", "registry", "limits", "extras", "environment"},
+    {"resources", "registry", "limits", "extras", "environment", "random_sources"},
     {"config"},
     {"runs", "data", "physics", "reporting", "quantum"},
     {"training", "models", "grid"},

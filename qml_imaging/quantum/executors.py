@@ -17,6 +17,7 @@ import pennylane as qml
 import torch
 
 from qml_imaging.quantum.backends import BackendSpec, ZeroNoiseExtrapolation
+from qml_imaging.random_sources import generator_state, set_generator_state
 from qml_imaging.quantum.circuits import CircuitTemplate
 from qml_imaging.quantum.fast import DEFAULT_OPTIONS, FastOptions, basis_probabilities, caches, expectation_values
 
@@ -56,6 +57,16 @@ class Executor:
             raise ValueError(f"shots must be >= 1, got {shots}")
         return self._sample(template, weights, shots, seed)
 
+    def random_state(self) -> object:
+        """State of the generators this executor draws from as it runs, as tensors and plain data; None when
+        it keeps none (exact simulation; :meth:`sample_bits` is seeded per call). An executor that samples
+        from a generator of its own overrides this and :meth:`set_random_state`, and training checkpoints
+        then hold its state (:mod:`qml_imaging.random_sources`; layers forward to their executor)."""
+        return None
+
+    def set_random_state(self, state: object) -> None:
+        """Inverse of :meth:`random_state` (nothing to restore here)."""
+
     def describe(self) -> str:
         """A short name of the backend for reports and ``repr``."""
         return repr(self.name)
@@ -94,13 +105,36 @@ def basis_bits(outcomes: np.ndarray, n_qubits: int) -> np.ndarray:
 
 
 class QNodeExecutor(Executor):
-    """Runs the template as a PennyLane QNode on a device; one QNode per template is cached."""
+    """Runs the template as a PennyLane QNode on a device; one QNode per template is cached.
+
+    A device that samples shots from a NumPy generator of its own (``default.qubit``, ``qml_imaging.fast``
+    with shots) advances it on every call; :meth:`random_state` holds those generators' states, one per
+    device in the order the templates were first run, so a resumed fit samples what an uninterrupted one would.
+    """
 
     def __init__(self, spec: BackendSpec, max_qubits: int, make_device, diff_method: str):
         super().__init__(spec, max_qubits)
         self._make_device = make_device
         self._diff_method = diff_method
         self._qnodes: dict[int, object] = {}
+        self._devices: list = []
+        self._restored: list = []  # states for devices not made yet (a resumed fit restores before its first call)
+
+    def random_state(self) -> list | None:
+        """States of the devices' shot generators (None for a device without one); None without such devices."""
+        states = [generator_state(device._rng) if isinstance(getattr(device, "_rng", None), np.random.Generator)
+                  else None for device in self._devices]
+        return states if any(state is not None for state in states) else None
+
+    def set_random_state(self, state: list | None) -> None:
+        """Inverse of :meth:`random_state`; a device made later takes its state when it is made."""
+        self._restored = list(state or [])
+        for index in range(len(self._devices)):
+            self._restore_device(index)
+
+    def _restore_device(self, index: int) -> None:
+        if index < len(self._restored) and self._restored[index] is not None:
+            set_generator_state(self._devices[index]._rng, self._restored[index])
 
     def describe(self) -> str:
         """The backend's name, with the fake device its noise comes from."""
@@ -111,6 +145,8 @@ class QNodeExecutor(Executor):
         key = id(template.function)
         if key not in self._qnodes:
             device = self._make_device(template.n_qubits, self.spec.seed)
+            self._devices.append(device)
+            self._restore_device(len(self._devices) - 1)
             qnode = qml.QNode(template.function, device, interface="torch", diff_method=self._diff_method)
             shots = self.spec.shots
             qnode = qml.set_shots(qnode, shots=shots) if shots is not None else qnode

@@ -111,6 +111,15 @@ class QuantumLayer(nn.Module):
         if not torch.isfinite(inputs).all():
             raise ValueError(f"{name} got non-finite inputs (NaN or inf)")
 
+    def random_state(self) -> object:
+        """The executor's random state (None for one without a generator of its own): layers are random
+        sources (:mod:`qml_imaging.random_sources`), so training checkpoints hold their backend's generators."""
+        return self.executor.random_state()
+
+    def set_random_state(self, state: object) -> None:
+        """Inverse of :meth:`random_state`."""
+        self.executor.set_random_state(state)
+
     def extra_repr(self) -> str:
         """Template, qubit count and backend, shown in the module's ``repr``."""
         return f"template={self.template.name}, qubits={self.n_qubits}, backend={self.executor.describe()}"

@@ -20,8 +20,11 @@ batch. Checkpoints then hold ``optimizer`` and ``scheduler`` as ``{name: state}`
 under ``torchrun`` are refused (DistributedDataParallel wraps one module and one backward per step).
 
 Checkpoints are taken at epoch boundaries and hold model, optimizer, scheduler, EMA, gradient
-scaler and every RNG state, so a run killed at any moment and resumed from its last checkpoint
-ends with the same numbers as an uninterrupted one (on CPU; CUDA kernels may differ in the last bits).
+scaler, every global RNG state and the state of every *random source* (a generator an object keeps for
+itself: a sub-module's, such as a sampled backend's behind a quantum layer, the objective's, or one
+handed over as ``random_sources={name: object}``; see :mod:`qml_imaging.random_sources`), so a run
+killed at any moment and resumed from its last checkpoint ends with the same numbers as an
+uninterrupted one (on CPU; CUDA kernels may differ in the last bits; ``tests/test_exact_resume.py``).
 Checkpoints are loaded with ``weights_only=True`` (see :mod:`qml_imaging.training.checkpoints`), and a
 damaged ``last.pt`` falls back to ``previous.pt``. When a fit starts (afresh or resumed), its records
 in ``metrics.jsonl`` past the epoch it starts from are dropped, so every epoch is logged exactly once
@@ -54,6 +57,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
 from qml_imaging.config import TrainSettings
+from qml_imaging.random_sources import capture_sources, find_random_sources, restore_sources
 from qml_imaging.runs import MetricsLog
 from qml_imaging.training import distributed
 from qml_imaging.training.callbacks import Callback
@@ -106,6 +110,7 @@ class Trainer:
         fit_name: str = "fit",
         players: dict[str, dict[str, Any]] | None = None,
         callbacks: Sequence[Callback] = (),
+        random_sources: dict[str, Any] | None = None,
     ):
         self.settings = settings
         self.objective = objective
@@ -135,6 +140,7 @@ class Trainer:
         )
         self.autocast_dtype = _autocast_dtype(self.device, settings.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
+        self.random_sources = find_random_sources(self.module, objective, random_sources)
         sinks = live_sinks(settings.logging, metrics.path.parent, fit_name) if metrics is not None else []
         self.callbacks: list[Callback] = [*sinks, *callbacks]
 
@@ -293,6 +299,7 @@ class Trainer:
         if self.checkpoint_dir is None:
             return
         rng_states = distributed.gather_objects(capture_rng_state())
+        source_states = distributed.gather_objects(capture_sources(self.random_sources))
         if self.group.is_main:
             save_checkpoint(
                 self.checkpoint_dir,
@@ -307,6 +314,7 @@ class Trainer:
                     "ema": self.ema.state_dict() if self.ema is not None else None,
                     "scaler": self.scaler.state_dict(),
                     "rng": rng_states,
+                    "random_sources": source_states,
                     "settings": self.settings.model_dump(),
                 },
             )
@@ -335,6 +343,7 @@ class Trainer:
         rng_states = state["rng"]
         if len(rng_states) == self.group.world_size:
             restore_rng_state(rng_states[self.group.rank])
+            restore_sources(self.random_sources, state.get("random_sources", [{}] * len(rng_states))[self.group.rank])
         return state["epoch"], state["seconds"], state["train_loss"], state["metrics"]
 
 

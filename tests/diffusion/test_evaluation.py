@@ -7,6 +7,7 @@ from qml_imaging.config import TrainSettings
 from qml_imaging.data.datasets import load_mnist
 from qml_imaging.diffusion.evaluation import (
     FeatureExtractor,
+    LeNetClassifier,
     accuracy,
     fid_kid,
     train_classifier,
@@ -28,3 +29,15 @@ def test_feature_classifier_learns_digits_and_fid_kid_separate_real_from_corrupt
     assert different["kid"] > 5 * abs(same["kid"]) and different["kid"] > 3 * different["kid_std"]
     with pytest.raises(ValueError, match="generated images must be finite"):
         fid_kid(real, torch.full_like(real, float("nan")), extractor)
+
+
+def test_kid_depends_on_the_images_alone_not_on_the_global_generator():
+    """A resumed run scores models and references after other work than an uninterrupted one did."""
+    torch.manual_seed(0)
+    extractor = FeatureExtractor(LeNetClassifier(1, 10))
+    real, generated = torch.rand(30, 1, 28, 28) * 2 - 1, torch.rand(30, 1, 28, 28) * 2 - 1
+    first = fid_kid(real, generated, extractor, kid_subset_size=10, kid_subsets=4)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    assert fid_kid(real, generated, extractor, kid_subset_size=10, kid_subsets=4) == first
+    assert torch.equal(torch.get_rng_state(), state), "the global generator is left as it was"

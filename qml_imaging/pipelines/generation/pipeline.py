@@ -34,6 +34,7 @@ import torch
 from scipy import stats
 
 from qml_imaging.diffusion.evaluation import (
+    KID_SEED,
     FeatureExtractor,
     LeNetClassifier,
     accuracy,
@@ -66,7 +67,6 @@ PAPER_PARAMETERS = {"qiren": 1.13e6, "rff": 1.14e6, "siren": 1.16e6, "tanh": 1.1
 COMPARED = ("rff", "siren")
 SIGNIFICANCE = 0.05
 SAMPLING_SEED = 6_000_011
-KID_SEED = 7_000_003
 
 
 def run(config: QirenGenerationConfig, run_dir: RunDir) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from qml_imaging.registry import PIPELINES
 from tests.conftest import EXPERIMENTS
 from tests.pipelines.test_own_diffusion import write_png_folder
 from tests.resume_harness import reported_numbers, run_interrupted, run_to_end, write_config
@@ -87,6 +88,11 @@ CASES = {
         "fit": "camera/qiren/seed0"},
 }
 NEEDS_DATA = {"qiren_generation"}
+ELSEWHERE = {"inr_runtime": "tests/test_cli.py and tests/quantum/test_runtime.py kill it between submit and record"}
+
+
+def test_every_pipeline_of_the_registry_is_stopped_and_resumed():
+    assert set(CASES) - {"diffusion_quantum"} | set(ELSEWHERE) == set(PIPELINES)
 
 
 # The suite runs the case that once failed (a quantum bottleneck, with quantum noise); every case together costs

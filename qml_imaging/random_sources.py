@@ -87,7 +87,7 @@ def set_generator_state(generator: torch.Generator | np.random.Generator, state:
     kind = "numpy" if isinstance(generator, np.random.Generator) else "torch"
     if kind not in state:
         raise ValueError(f"a {kind} generator cannot take the state of a {next(iter(state), 'unknown')} generator")
-    if kind == "numpy":
+    if isinstance(generator, np.random.Generator):
         generator.bit_generator.state = state["numpy"]
     else:
         generator.set_state(state["torch"].cpu())

@@ -126,9 +126,9 @@ class QNodeExecutor(Executor):
                   else None for device in self._devices]
         return states if any(state is not None for state in states) else None
 
-    def set_random_state(self, state: list | None) -> None:
+    def set_random_state(self, state: object) -> None:
         """Inverse of :meth:`random_state`; a device made later takes its state when it is made."""
-        self._restored = list(state or [])
+        self._restored = list(state) if isinstance(state, list) else []
         for index in range(len(self._devices)):
             self._restore_device(index)
 

@@ -71,8 +71,8 @@ def run_class(spec: tuple, histograms: int, seed: int) -> dict:
     truth = {"A": level, "a1": a1, "t1": t1, "a2": a2, "t2": t2, "tau0": 0.0, "jitter": jitter}
     fitted = [n for n in ("A",) if mode == "fit"] + ["a1", "t1"] + (["a2", "t2"] if a2 else []) + ["tau0"] + \
         (["jitter"] if jitter else [])
-    kept = fit.measured.numpy()
-    g2, sigma = fit.g2_zero.numpy()[kept], fit.uncertainty.numpy()[kept]
+    kept = fit.measured
+    g2, sigma = fit.g2_zero[kept], fit.uncertainty[kept]
     true = 1 - a1 + a2
     reasons = sorted({": ".join(s.split(": ")[:2])[:70] for s in fit.status if s})
     return {"name": name, "baseline": mode, "bins": axis.bins, "true": true, "kept": int(kept.sum()),
@@ -81,7 +81,7 @@ def run_class(spec: tuple, histograms: int, seed: int) -> dict:
             "sigma": float(np.median(sigma)) if kept.any() else math.nan,
             "within": float(np.mean(np.abs(g2 - true) < 2 * sigma)) if kept.any() else math.nan,
             "refused": 1 - float(kept.mean()), "reasons": reasons, "crb": cramer_rao(axis, level, truth, fitted),
-            "deviance": float(np.median(fit.reduced_deviance.numpy()[kept])) if kept.any() else math.nan,
+            "deviance": float(np.median(fit.reduced_deviance[kept])) if kept.any() else math.nan,
             "seconds": seconds}
 
 

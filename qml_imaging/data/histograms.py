@@ -3,21 +3,18 @@
 ``counts`` ``(B, K)`` float64 coincidences on one :class:`~qml_imaging.physics.hbt.DelayAxis` (bin
 centres in ns, any width and span), and, when the file holds them, the singles counts of the two
 channels ``(B, 2)`` and the acquisition times ``(B,)`` in s, from which the uncorrelated level per bin
-is ``N1 N2 w / T`` (:meth:`HbtHistograms.baseline`, which imports torch when called; reading files does
-not). The readers: :mod:`qml_imaging.data.hbt_files`.
+is ``N1 N2 w / T`` (:meth:`HbtHistograms.baseline`). NumPy only: reading and fitting files imports no
+torch. The readers: :mod:`qml_imaging.data.hbt_files`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from qml_imaging.physics.coincidences import baseline_from_singles
 from qml_imaging.physics.delay_axis import DelayAxis
-
-if TYPE_CHECKING:
-    import torch
 
 UNITS_NS = {"ps": 1e-3, "ns": 1.0, "us": 1e3, "µs": 1e3, "s": 1e9}
 """Nanoseconds per delay unit a file may state."""
@@ -71,12 +68,11 @@ class HbtHistograms:
     def has_singles(self) -> bool:
         return self.singles is not None and self.seconds is not None
 
-    def baseline(self) -> torch.Tensor | None:
-        """``(B,)`` float64 uncorrelated coincidences per bin ``N1 N2 w / T``, or ``None`` without singles and time."""
+    def baseline(self) -> np.ndarray | None:
+        """``(B,)`` float64 uncorrelated coincidences per bin ``N1 N2 w / T``
+        (:func:`~qml_imaging.physics.coincidences.baseline_from_singles`), or ``None`` without singles and time."""
         if not self.has_singles:
             return None
-        from qml_imaging.physics.hbt import baseline_from_singles
-
         return baseline_from_singles(self.singles[:, 0], self.singles[:, 1], self.axis.width_ns, self.seconds)
 
     def rates(self) -> np.ndarray | None:

@@ -11,63 +11,21 @@ Conversions are explicit and documented, never silent:
   when one is given; Python numbers, lists and NumPy float arrays become float64 tensors. Integer
   tensors are refused (``TypeError``) unless ``integer_ok`` (counts), in which case they are
   converted to float64. Bool and complex values are always refused.
-* :func:`count` accepts Python and NumPy integers (not bool, not 2.5) and returns an ``int``.
-* :func:`real_number` accepts Python / NumPy real numbers and 0-d real tensors (not bool) and
-  returns a ``float``.
+* :func:`count` accepts Python and NumPy integers and 0-d integer tensors (not bool, not 2.5) and
+  returns an ``int``; :func:`real_number` accepts Python / NumPy real numbers and 0-d real tensors
+  (not bool) and returns a ``float``. Both live in :mod:`qml_imaging.physics.array_checks`, the
+  torch-free twin of this module (NumPy checks for the lab-file path), and are re-exported here.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-
-def _describe(value: object) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
-    if isinstance(value, np.ndarray):
-        return f"a NumPy {value.dtype} array of shape {value.shape}"
-    return f"{value!r} ({type(value).__name__})"
-
-
-def count(name: str, value: object, minimum: int = 1) -> int:
-    """``value`` as an ``int`` after checking it is an integer (not a bool) ``>= minimum``.
-
-    Raises ``TypeError`` for bools, floats (even 3.0) and non-numbers, ``ValueError`` below ``minimum``.
-    """
-    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.dtype.is_floating_point \
-            and value.dtype != torch.bool and not value.dtype.is_complex:
-        value = int(value)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer count, got {_describe(value)}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
-
-
-def real_number(name: str, value: object, *, positive: bool = False, nonnegative: bool = False,
-                finite: bool = True) -> float:
-    """``value`` as a ``float`` after checking it is a real number (not a bool), finite and of the asked sign."""
-    if isinstance(value, torch.Tensor):
-        if value.ndim != 0:
-            raise ValueError(f"{name} must be a single number, got {_describe(value)}")
-        if value.dtype == torch.bool or value.dtype.is_complex:
-            raise TypeError(f"{name} must be a real number, got {_describe(value)}")
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
-    number = float(value)
-    if finite and not math.isfinite(number):
-        raise ValueError(f"{name} must be finite (no NaN or inf), got {number}")
-    if positive and not number > 0:
-        raise ValueError(f"{name} must be > 0, got {number:g}")
-    if nonnegative and not number >= 0:
-        raise ValueError(f"{name} must be >= 0, got {number:g}")
-    return number
+from qml_imaging.physics.array_checks import count, real_number  # noqa: F401  (torch-free home, used by importers)
+from qml_imaging.physics.array_checks import describe as _describe
 
 
 def real_tensor(name: str, value: object, *, ndim: int | Sequence[int] | None = None, min_ndim: int = 0,

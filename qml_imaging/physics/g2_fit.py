@@ -33,6 +33,11 @@ end of the window fits the data); and a poor fit (reduced deviance above :data:`
 of freedom above :data:`POOR_FIT_Z` of its standard deviation ``sqrt(2 dof)``).
 Pixels are independent fits: the g2 pipelines split them into chunks, one grid task each
 (:mod:`qml_imaging.pipelines.g2.lm`); :meth:`G2Fit.concat` joins the chunks.
+
+NumPy and SciPy only (no torch import: ``g2 fit`` of a lab file loads no torch). Histograms and baselines
+may be NumPy arrays or torch tensors (the training pipelines pass tensors): both are read as float64
+(:mod:`qml_imaging.physics.array_checks`), and :class:`G2Fit` holds NumPy arrays, which a torch caller turns
+into tensors with ``torch.from_numpy`` (float64 and bool, no copy).
 """
 
 from __future__ import annotations
@@ -40,13 +45,17 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from qml_imaging.physics import g2_search as search
-from qml_imaging.physics.checks import count, real_number, real_tensor
-from qml_imaging.physics.hbt import DelayAxis, check_histograms
+from qml_imaging.physics.array_checks import count, real_array, real_number
+from qml_imaging.physics.coincidences import check_counts
+from qml_imaging.physics.delay_axis import DelayAxis
+
+if TYPE_CHECKING:
+    import torch
 
 DARK_THRESHOLD = 4
 BASELINE_TAIL_TOLERANCE = 0.01
@@ -69,38 +78,38 @@ class DelayOffsetWarning(UserWarning):
 
 @dataclass(frozen=True)
 class G2Fit:
-    """Per-histogram results, each ``(B,)`` float64 unless stated: the emitter's ``g2_zero`` and its 1-sigma
+    """Per-histogram results as NumPy arrays, each ``(B,)`` float64 unless stated: the emitter's ``g2_zero`` and its 1-sigma
     ``uncertainty`` (``inf`` for dark pixels), ``converged`` (bool), the zero delay ``tau0`` (ns) and its
     uncertainty, the baseline ``A`` (counts per bin) and its uncertainty, ``parameters`` ``(B, 5)`` and
     ``parameter_uncertainty`` ``(B, 5)`` (columns :data:`PARAMETERS`), the measured curve's value at the zero
     delay ``g2_measured_zero`` and its uncertainty, ``reduced_deviance``, ``bunching`` (bool: the bunching
     term was kept), and ``status`` (a tuple of ``B`` strings: ``""`` for a measurement, else why not)."""
 
-    g2_zero: torch.Tensor
-    uncertainty: torch.Tensor
-    converged: torch.Tensor
-    zero_delay_ns: torch.Tensor
-    zero_delay_uncertainty: torch.Tensor
-    baseline: torch.Tensor
-    baseline_uncertainty: torch.Tensor
-    parameters: torch.Tensor
-    parameter_uncertainty: torch.Tensor
-    g2_measured_zero: torch.Tensor
-    g2_measured_uncertainty: torch.Tensor
-    reduced_deviance: torch.Tensor
-    bunching: torch.Tensor
+    g2_zero: np.ndarray
+    uncertainty: np.ndarray
+    converged: np.ndarray
+    zero_delay_ns: np.ndarray
+    zero_delay_uncertainty: np.ndarray
+    baseline: np.ndarray
+    baseline_uncertainty: np.ndarray
+    parameters: np.ndarray
+    parameter_uncertainty: np.ndarray
+    g2_measured_zero: np.ndarray
+    g2_measured_uncertainty: np.ndarray
+    reduced_deviance: np.ndarray
+    bunching: np.ndarray
     status: tuple[str, ...]
 
     @property
-    def measured(self) -> torch.Tensor:
+    def measured(self) -> np.ndarray:
         """``(B,)`` bool: which histograms gave a measurement (empty status)."""
-        return torch.tensor([not s for s in self.status], dtype=torch.bool)
+        return np.array([not s for s in self.status], dtype=bool)
 
     @classmethod
     def concat(cls, parts: list[G2Fit]) -> G2Fit:
         """The fits of consecutive chunks of histograms joined in order."""
         return cls(*(sum((p.status for p in parts), ()) if f.name == "status"
-                     else torch.cat([getattr(p, f.name) for p in parts]) for f in fields(cls)))
+                     else np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
 
     def row(self, i: int) -> dict[str, object]:
         """Histogram ``i`` as a flat dict (the columns of ``g2 fit``'s CSV); a refused fit's g2(0) is left empty."""
@@ -118,13 +127,14 @@ class G2Fit:
         return values
 
 
-def fit_g2(histograms: torch.Tensor, axis: DelayAxis = DelayAxis(), *, baseline: torch.Tensor | None = None,
+def fit_g2(histograms: np.ndarray | torch.Tensor, axis: DelayAxis = DelayAxis(), *,
+           baseline: np.ndarray | torch.Tensor | None = None,
            zero_delay_ns: float | str = "fit", jitter_ns: float | str = 0.0, sampling: str = "bin",
            dark_threshold: int = DARK_THRESHOLD) -> G2Fit:
     """Fit every histogram ``(B, bins)`` on ``axis``; ``baseline`` ``(B,)``: known uncorrelated counts per bin (else fitted).
 
-    ``histograms`` are checked by :func:`~qml_imaging.physics.hbt.check_histograms` (integer counts
-    converted to float64) and must stay below :data:`MAX_COUNT` per bin; the axis needs more bins than
+    ``histograms`` (a NumPy array or a torch tensor) are checked by
+    :func:`~qml_imaging.physics.coincidences.check_counts` (integer and float32 counts converted to float64) and must stay below :data:`MAX_COUNT` per bin; the axis needs more bins than
     fitted coordinates (4 to 8). ``baseline``: one finite value >= 0 per histogram (integers converted
     to float64); 0 marks a pixel without light, whose histogram must be empty. ``zero_delay_ns``:
     ``"fit"`` or the zero delay in ns (between the first and the last bin centre). ``jitter_ns``: the
@@ -147,11 +157,11 @@ def fit_g2(histograms: torch.Tensor, axis: DelayAxis = DelayAxis(), *, baseline:
     if axis.bins <= needed:
         raise ValueError(f"axis has {axis.bins} bins; the fit needs more than {needed} (one per fitted coordinate)")
     dark_threshold = count("dark_threshold", dark_threshold, minimum=0)
-    counts = check_histograms(histograms, axis.bins).numpy()
+    counts = check_counts(histograms, axis.bins)
     if counts.max() > MAX_COUNT:
         raise ValueError(f"histograms hold {counts.max():.3g} counts in a bin; coincidence counts above {MAX_COUNT:.0e} "
                          f"per bin are not plausible: check which column holds the counts")
-    tau = axis.centres().numpy()
+    tau = axis.centres_ns()
     if not math.isnan(zero) and not tau.min() <= zero <= tau.max():
         raise ValueError(f"zero_delay_ns {zero:g} ns is outside the delay axis ({tau.min():g} .. {tau.max():g} ns)")
     known = _known_baselines(baseline, counts, dark_threshold)
@@ -172,14 +182,14 @@ def _choice(name: str, value: float | str) -> float:
     return real_number(name, value)
 
 
-def _known_baselines(baseline: torch.Tensor | None, counts: np.ndarray, dark_threshold: int) -> np.ndarray:
+def _known_baselines(baseline: np.ndarray | torch.Tensor | None, counts: np.ndarray, dark_threshold: int) -> np.ndarray:
     if baseline is None:
         return np.full(len(counts), np.nan)
-    tensor = real_tensor("baseline", baseline, integer_ok=True, dtype=torch.float64, ndim=(0, 1), allow_empty=True,
-                         expected=f"({len(counts)},): one value per histogram")
-    known = tensor.reshape(-1).numpy()
+    given = real_array("baseline", baseline, integer_ok=True, ndim=(0, 1), allow_empty=True,
+                       expected=f"({len(counts)},): one value per histogram")
+    known = given.reshape(-1)
     if known.shape != (len(counts),):
-        raise ValueError(f"baseline must hold one value per histogram ({len(counts)}), got shape {tuple(tensor.shape)}")
+        raise ValueError(f"baseline must hold one value per histogram ({len(counts)}), got shape {given.shape}")
     if np.any(known < 0):
         raise ValueError(f"baseline must be >= 0 (uncorrelated coincidences per bin), smallest is {known.min():g}")
     lit = (known == 0) & (counts.sum(1) >= dark_threshold)
@@ -322,19 +332,19 @@ def _poor_fit(row: dict, dof: int) -> str:
 
 
 def _assemble(rows: list[dict]) -> G2Fit:
-    def column(key: str, dtype=torch.float64) -> torch.Tensor:
-        return torch.tensor([row[key] for row in rows], dtype=dtype)
+    def column(key: str, dtype: type = np.float64) -> np.ndarray:
+        return np.array([row[key] for row in rows], dtype=dtype)
 
-    return G2Fit(column("g2"), column("sigma"), column("converged", torch.bool), column("tau0"), column("tau0_sigma"),
+    return G2Fit(column("g2"), column("sigma"), column("converged", bool), column("tau0"), column("tau0_sigma"),
                  column("A"), column("A_sigma"), column("parameters"), column("parameter_sigma"), column("measured"),
-                 column("measured_sigma"), column("reduced_deviance"), column("bunching", torch.bool),
+                 column("measured_sigma"), column("reduced_deviance"), column("bunching", bool),
                  tuple(row["status"] for row in rows))
 
 
 def _warn_offsets(fit: G2Fit, axis: DelayAxis) -> None:
     """One :class:`DelayOffsetWarning` naming the histograms whose fitted dip is off the axis zero."""
-    tau0, sigma = fit.zero_delay_ns.numpy(), fit.zero_delay_uncertainty.numpy()
-    off = np.isfinite(sigma) & (np.abs(tau0) > 3 * sigma) & (np.abs(tau0) > axis.width_ns / 2) & fit.measured.numpy()
+    tau0, sigma = fit.zero_delay_ns, fit.zero_delay_uncertainty
+    off = np.isfinite(sigma) & (np.abs(tau0) > 3 * sigma) & (np.abs(tau0) > axis.width_ns / 2) & fit.measured
     if not off.any():
         return
     first = int(np.flatnonzero(off)[0])

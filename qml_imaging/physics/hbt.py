@@ -12,7 +12,9 @@ Normalisation (the uncorrelated level per bin, "baseline"): from singles counts,
 streams), else from the histogram's tails (:func:`baseline_from_tails`, with its Poisson
 uncertainty; biased high when bunching reaches the tails). Background: with ``rho = S / (S + B)``,
 ``g2_true(0) = 1 - (1 - g2_measured(0)) / rho^2`` (:func:`correct_background`; Brouri et al.,
-Opt. Lett. 25, 1294 (2000), Eq. 1 inverted).
+Opt. Lett. 25, 1294 (2000), Eq. 1 inverted). These count-arithmetic functions (and
+:func:`check_histograms`) are the torch faces of :mod:`qml_imaging.physics.coincidences`, which computes
+them in NumPy for the lab-file path (``g2 fit`` imports no torch); they return float64 tensors.
 
 Three-level emitter model (Eq. 3 of the paper), ``tau`` in ns:
 
@@ -42,8 +44,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
+from qml_imaging.physics import coincidences
 from qml_imaging.physics.checks import count, real_number, real_tensor
 from qml_imaging.physics.delay_axis import DEFAULT_BINS, DEFAULT_SPAN_NS, DelayAxis  # noqa: F401  (torch-free home)
 from qml_imaging.physics.settings import DEFAULT_EFFICIENCY
@@ -210,134 +214,40 @@ def sum_one_second_histograms(one_second: torch.Tensor, seconds: int, generator:
     return one_second[picks].sum(0)
 
 
-def check_histograms(histograms: torch.Tensor, bins: int = DEFAULT_BINS) -> torch.Tensor:
-    """``histograms`` as float64 ``(B, bins)`` after checking kind, length, emptiness, finiteness and sign.
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array))
 
-    A ``(bins,)`` histogram is taken as a batch of one; integer counts are converted to float64
-    (documented), bool / complex raise ``TypeError``; ``ValueError`` for a wrong number of bins, an
-    empty batch, NaN / inf or negative counts.
-    """
-    bins = count("bins", bins)
-    histograms = real_tensor("histograms", histograms, ndim=(1, 2), integer_ok=True, finite=False, allow_empty=True,
-                             expected=f"(B, {bins})")
-    if histograms.ndim == 1:
-        histograms = histograms.unsqueeze(0)
-    if histograms.shape[1] != bins:
-        raise ValueError(f"expected HBT histograms of shape (B, {bins}) ({bins} delay bins), got {tuple(histograms.shape)}")
-    if len(histograms) == 0:
-        raise ValueError(f"histograms is an empty batch (shape {tuple(histograms.shape)}); expected at least one histogram")
-    if not torch.isfinite(histograms).all():
-        raise ValueError("HBT histograms contain NaN or infinite values")
-    if (histograms < 0).any():
-        raise ValueError(f"HBT histograms hold counts and must be >= 0; smallest entry {histograms.min().item():g}")
-    return histograms.to(torch.float64)
+
+def check_histograms(histograms: torch.Tensor, bins: int = DEFAULT_BINS) -> torch.Tensor:
+    """:func:`~qml_imaging.physics.coincidences.check_counts` as a float64 tensor ``(B, bins)``."""
+    return _tensor(coincidences.check_counts(histograms, bins))
 
 
 def baseline_from_singles(singles_1, singles_2, width_ns: float, seconds) -> torch.Tensor:
-    """Uncorrelated coincidences per bin ``N1 N2 w / T`` (float64, shape of the broadcast inputs).
-
-    ``singles_1``, ``singles_2``: photons counted on each channel during the acquisition (counts,
-    >= 0); ``width_ns``: bin width in ns; ``seconds``: acquisition time ``T`` in s (> 0). Two
-    independent Poisson streams of rates ``N1 / T`` and ``N2 / T`` give ``R1 R2 w T`` pairs per bin of
-    width ``w`` in an all-pairs correlation (the standard HBT normalisation, e.g. Fox, *Quantum
-    Optics*, 2006, Ch. 6; start-stop histograms approach it while ``R2 * span << 1``). A pixel with a
-    zero singles count gets 0 (no light: a dark pixel). ``TypeError`` / ``ValueError`` naming the
-    argument for wrong kinds, NaN / inf, negative counts or non-positive times.
-    """
-    n1 = real_tensor("singles_1", singles_1, dtype=torch.float64, integer_ok=True, nonnegative=True)
-    n2 = real_tensor("singles_2", singles_2, dtype=torch.float64, integer_ok=True, nonnegative=True)
-    width = real_number("width_ns", width_ns, positive=True)
-    seconds = real_tensor("seconds", seconds, dtype=torch.float64, integer_ok=True, positive=True)
-    return n1 * n2 * (width * 1e-9) / seconds
+    """:func:`~qml_imaging.physics.coincidences.baseline_from_singles` (``N1 N2 w / T``) as a float64 tensor."""
+    return _tensor(coincidences.baseline_from_singles(singles_1, singles_2, width_ns, seconds))
 
 
 def baseline_from_tails(histograms: torch.Tensor, axis: DelayAxis, *, zero_delay_ns: float = 0.0,
                         beyond_ns: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The uncorrelated level per bin estimated from the histogram's tails, with its 1-sigma uncertainty.
-
-    ``histograms`` ``(B, bins)`` or ``(bins,)`` counts (checked by :func:`check_histograms`); the
-    tails are the bins farther than ``beyond_ns`` from ``zero_delay_ns`` (default: 60 % of the larger
-    distance from the zero delay to an end of the axis). Returns ``(level, sigma)``, each ``(B,)``
-    float64: the mean count of the tail bins and its Poisson standard error ``sqrt(mean / n_tail)``
-    (``sqrt(1 / n_tail)`` for empty tails, so the uncertainty of a dark pixel is never 0). The
-    estimate assumes the tails are flat: bunching (``a2 exp(-|tau| / t2)``) still present there
-    biases it high by ``a2 exp(-beyond / t2)`` relative (:func:`tail_excess` tests for it); give the
-    singles counts when ``t2`` is long. ``ValueError`` when fewer than 3 bins lie beyond ``beyond_ns``.
-    """
-    counts, distance, tail = _tails(histograms, axis, zero_delay_ns, beyond_ns)
-    level = counts[:, tail].mean(1)
-    sigma = (level.clamp_min(1.0) / int(tail.sum())).sqrt()
-    return level, sigma
+    """:func:`~qml_imaging.physics.coincidences.baseline_from_tails` (level and sigma, ``(B,)`` each) as float64 tensors."""
+    level, sigma = coincidences.baseline_from_tails(histograms, axis, zero_delay_ns=zero_delay_ns, beyond_ns=beyond_ns)
+    return _tensor(level), _tensor(sigma)
 
 
 def tail_excess(histograms: torch.Tensor, axis: DelayAxis, *, zero_delay_ns: float = 0.0,
                 beyond_ns: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Whether the tails of :func:`baseline_from_tails` are flat: ``(excess, z)``, each ``(B,)`` float64.
-
-    The tail bins are split at their median distance from the zero delay; ``excess = inner / outer - 1``
-    is how much higher the half nearer the dip lies, and ``z`` its significance in Poisson standard
-    errors, ``(inner - outer) / sqrt(inner / n_inner + outer / n_outer)`` (means per bin, each at
-    least 1 count). Flat tails give ``excess`` about 0 and ``|z|`` about 1 or less; bunching that has
-    not decayed in the tails makes both positive, and the tails level is then biased high.
-    """
-    counts, distance, tail = _tails(histograms, axis, zero_delay_ns, beyond_ns)
-    split = distance[tail].median()
-    inner, outer = tail & (distance <= split), tail & (distance > split)
-    if not outer.any():  # every tail bin at one distance: nothing to compare
-        zeros = counts.new_zeros(len(counts))
-        return zeros, zeros
-    inner_level, outer_level = counts[:, inner].mean(1), counts[:, outer].mean(1)
-    spread = (inner_level.clamp_min(1.0) / int(inner.sum()) + outer_level.clamp_min(1.0) / int(outer.sum())).sqrt()
-    return inner_level / outer_level.clamp_min(1e-12) - 1.0, (inner_level - outer_level) / spread
+    """:func:`~qml_imaging.physics.coincidences.tail_excess` (excess and z, ``(B,)`` each) as float64 tensors."""
+    excess, z = coincidences.tail_excess(histograms, axis, zero_delay_ns=zero_delay_ns, beyond_ns=beyond_ns)
+    return _tensor(excess), _tensor(z)
 
 
-def _tails(histograms, axis: DelayAxis, zero_delay_ns, beyond_ns):
-    """``(counts (B, bins), |tau - zero| (bins,), tail mask (bins,))``, checked."""
-    if not isinstance(axis, DelayAxis):
-        raise TypeError(f"axis must be a DelayAxis, got {type(axis).__name__}")
-    counts = check_histograms(histograms, axis.bins)
-    zero = real_number("zero_delay_ns", zero_delay_ns)
-    distance = (axis.centres() - zero).abs()
-    if beyond_ns is None:
-        beyond_ns = 0.6 * float(distance.max())
-    beyond = real_number("beyond_ns", beyond_ns)
-    tail = distance > beyond
-    if int(tail.sum()) < 3:
-        raise ValueError(f"only {int(tail.sum())} bins lie farther than {beyond:g} ns from the zero delay {zero:g} ns; "
-                         f"the tail estimate needs at least 3 (lower beyond_ns or record a wider delay window)")
-    return counts, distance, tail
-
-
-def correct_background(g2_measured, rho, uncertainty=None):
-    """``g2_true(0) = 1 - (1 - g2_measured(0)) / rho^2`` and its uncertainty scaled by ``1 / rho^2``.
-
-    Uncorrelated background with signal share ``rho = S / (S + B)`` dilutes antibunching as
-    ``g2_measured(0) = 1 - rho^2 (1 - g2_true(0))`` (Brouri et al., Opt. Lett. 25, 1294 (2000));
-    this inverts it. ``g2_measured`` (any shape), ``rho`` (broadcastable, in (0, 1]) and the
-    optional ``uncertainty`` (>= 0, inf allowed: dark pixels) are real; float64 results, returned as
-    ``(g2_true, uncertainty_true)`` (the second ``None`` when no uncertainty is given). Dark pixels
-    (g2 = 1) stay at 1. ``ValueError`` for rho outside (0, 1] or NaN.
-    """
-    g2 = real_tensor("g2_measured", g2_measured, dtype=torch.float64, integer_ok=True, allow_empty=True)
-    rho = real_tensor("rho", rho, dtype=torch.float64, integer_ok=True, allow_empty=True)
-    if ((rho <= 0) | (rho > 1)).any():
-        raise ValueError(f"rho = S / (S + B) must be in (0, 1]; got values from {float(rho.min()):g} to {float(rho.max()):g}")
-    corrected = 1.0 - (1.0 - g2) / rho**2
-    if uncertainty is None:
-        return corrected, None
-    sigma = real_tensor("uncertainty", uncertainty, dtype=torch.float64, finite=False, allow_empty=True)
-    if torch.isnan(sigma).any() or (sigma < 0).any():
-        raise ValueError("uncertainty must be >= 0 (inf for dark pixels), without NaN")
-    return corrected, sigma / rho**2
+def correct_background(g2_measured, rho, uncertainty=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`~qml_imaging.physics.coincidences.correct_background` (``1 - (1 - g2) / rho^2``) as float64 tensors."""
+    corrected, sigma = coincidences.correct_background(g2_measured, rho, uncertainty)
+    return _tensor(corrected), None if sigma is None else _tensor(sigma)
 
 
 def signal_share(total_rate, background_rate) -> torch.Tensor:
-    """``rho = S / (S + B) = (R - B) / R`` (float64) from a pixel's singles rate ``R`` and the background rate ``B``
-    (counts/s, measured off the emitters). Pixels with ``R <= B`` (background only or dark) get ``rho = 1``,
-    which leaves their g2 uncorrected rather than dividing by 0; ``ValueError`` for negative or non-finite rates."""
-    total = real_tensor("total_rate", total_rate, dtype=torch.float64, integer_ok=True,
-                        nonnegative=True, allow_empty=True)
-    background = real_tensor("background_rate", background_rate, dtype=torch.float64,
-                             integer_ok=True, nonnegative=True, allow_empty=True)
-    above = total > background
-    return torch.where(above, (total - background) / torch.where(above, total, 1.0), torch.ones_like(total))
+    """:func:`~qml_imaging.physics.coincidences.signal_share` (``rho = (R - B) / R``) as a float64 tensor."""
+    return _tensor(coincidences.signal_share(total_rate, background_rate))

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from qml_imaging.physics import coincidences
 from qml_imaging.physics.checks import count, real_number, real_tensor
 from qml_imaging.physics.hbt import EmitterParameters, mixture_share_factor
 from qml_imaging.physics.settings import ScanSettings
@@ -110,18 +111,9 @@ def check_emitters(emitters: torch.Tensor) -> torch.Tensor:
 
 
 def g2_image(counts: torch.Tensor, g2_zero: torch.Tensor) -> torch.Tensor:
-    """``G2 = <N>^2 (1 - g2(0))`` per pixel (float64); ``counts`` and ``g2_zero`` of the same shape.
-
-    ``counts``: non-negative counts (integers converted to float64); ``g2_zero``: a floating tensor
-    (converted to float64); both finite and non-empty.
-    """
-    counts = real_tensor("counts", counts, dtype=torch.float64, integer_ok=True, nonnegative=True, allow_empty=True)
-    g2_zero = real_tensor("g2_zero", g2_zero, dtype=torch.float64, allow_empty=True)
-    if counts.shape != g2_zero.shape:
-        raise ValueError(f"counts {tuple(counts.shape)} and g2_zero {tuple(g2_zero.shape)} must have the same shape")
-    if counts.numel() == 0:
-        raise ValueError("counts and g2_zero are empty; expected at least one pixel")
-    return counts ** 2 * (1.0 - g2_zero)
+    """``G2 = <N>^2 (1 - g2(0))`` per pixel as a float64 tensor: :func:`qml_imaging.physics.coincidences.g2_image`
+    (its checks: same shapes, counts >= 0 with integers converted, finite, non-empty)."""
+    return torch.from_numpy(np.ascontiguousarray(coincidences.g2_image(counts, g2_zero)))
 
 
 @dataclass(frozen=True)

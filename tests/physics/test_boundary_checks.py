@@ -124,6 +124,8 @@ def _results_equal(a, b) -> bool:
         return all(_results_equal(x, y) for x, y in zip(vars(a).values(), vars(b).values(), strict=True))
     if isinstance(a, torch.Tensor):
         return a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, np.ndarray):  # the g2 fit's results
+        return a.dtype == b.dtype and np.array_equal(a, b)
     return a == b
 
 

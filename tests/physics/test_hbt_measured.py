@@ -3,6 +3,7 @@ fitted-baseline refusal, and a perfect single-photon emitter (g2(0) = 0)."""
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -125,11 +126,11 @@ def test_fitted_baseline_is_refused_when_bunching_outlasts_the_window_or_right_w
         assert all("--baseline singles" in s or "singles counts" in s for s in refused)
         assert len(refused) >= (3 if scale == 10 else 0)
         kept = fit.measured
-        assert ((fit.g2_zero[kept] - 0.15).abs() < 2 * fit.uncertainty[kept]).all()
+        assert (np.abs(fit.g2_zero[kept] - 0.15) < 2 * fit.uncertainty[kept]).all()
     wide = DelayAxis(bins=1075, span_ns=5000.0)
     histograms, _ = shifted(0.0, seconds=600.0 * 300 / 140, axis=wide, n=4, seed=6)
     fit = fit_g2(histograms, wide, zero_delay_ns=0.0, sampling="centre")
-    assert (fit.g2_zero - 0.15).abs().max() < 3 * fit.uncertainty.max() and fit.baseline_uncertainty.min() > 0
+    assert np.abs(fit.g2_zero - 0.15).max() < 3 * fit.uncertainty.max() and fit.baseline_uncertainty.min() > 0
     assert fit.measured.all()
 
 
@@ -140,9 +141,9 @@ def test_a_perfect_single_photon_emitter_and_dark_pixels_stay_finite():
                                 flat.rate)
     histograms = torch.poisson(expected_histogram(perfect, 600.0), generator=torch.Generator().manual_seed(7))
     fit = fit_g2(histograms, baseline=expected_histogram(flat, 600.0)[:, 0], zero_delay_ns=0.0, sampling="centre")
-    assert torch.isfinite(fit.g2_zero).all() and fit.g2_zero[1].item() == 1.0
+    assert np.isfinite(fit.g2_zero).all() and fit.g2_zero[1].item() == 1.0
     assert abs(fit.g2_zero[0].item()) < 3 * fit.uncertainty[0].item() < 0.1
-    assert not torch.isnan(torch.stack([fit.zero_delay_ns, fit.baseline, fit.uncertainty])).any()
+    assert not np.isnan(np.stack([fit.zero_delay_ns, fit.baseline, fit.uncertainty])).any()
 
 
 def test_a_perfect_emitter_without_bunching_has_a_finite_uncertainty_with_the_zero_delay_fitted():
@@ -155,5 +156,5 @@ def test_a_perfect_emitter_without_bunching_has_a_finite_uncertainty_with_the_ze
         warnings.simplefilter("ignore", DelayOffsetWarning)
         fit = fit_g2(histograms, baseline=torch.full((12,), 190.0, dtype=torch.float64), sampling="centre")
     # the centre bin's mean is 0 (a boundary of the Poisson mean): its information is capped (INFORMATION_FLOOR)
-    assert torch.all(fit.uncertainty > 0.005) and 0.02 < fit.uncertainty.median() < 0.05, fit.uncertainty
-    assert torch.all(fit.g2_zero.abs() < 3 * fit.uncertainty)
+    assert np.all(fit.uncertainty > 0.005) and 0.02 < np.median(fit.uncertainty) < 0.05, fit.uncertainty
+    assert np.all(np.abs(fit.g2_zero) < 3 * fit.uncertainty)

@@ -1,10 +1,11 @@
 """Laboratory photon-correlation files: per-histogram g2(0) fits and scans to g2(0) maps.
 
 The library behind ``qml-imaging g2 fit`` / ``g2 scan`` and the ``g2_measured`` pipeline. It imports no
-training code (no ``Trainer``, no networks, no torchmetrics): a fit of one file loads the readers
+training code (no ``Trainer``, no networks, no torchmetrics) and no torch: a fit of one file loads the readers
 (:mod:`qml_imaging.data.hbt_files`), the L-M fit (:mod:`qml_imaging.physics.g2_fit`, through the
-pixel-chunk grid of :mod:`qml_imaging.pipelines.g2.lm`) and nothing else; a CNN is loaded only when
-one is asked for (:func:`load_cnn`).
+pixel-chunk grid of :mod:`qml_imaging.pipelines.g2.lm`) and the count arithmetic of
+:mod:`qml_imaging.physics.coincidences`, all NumPy/SciPy; torch and a CNN are loaded only when one is asked
+for (:func:`load_cnn`, ``--cnn``).
 
 **Fits** (:func:`fit_histograms`): the Poisson maximum-likelihood fit of :mod:`qml_imaging.physics.g2_fit`
 with the zero delay fitted (or given), the timing jitter given or fitted, the baseline from the singles
@@ -27,13 +28,17 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import torch
 
 from qml_imaging.config import GridSettings
 from qml_imaging.data.hbt_files import HbtHistograms
+from qml_imaging.physics.coincidences import (
+    baseline_from_singles,
+    baseline_from_tails,
+    correct_background,
+    g2_image,
+    signal_share,
+)
 from qml_imaging.physics.g2_fit import DARK_THRESHOLD, DelayOffsetWarning, fit_g2
-from qml_imaging.physics.hbt import baseline_from_singles, baseline_from_tails, correct_background, signal_share
-from qml_imaging.physics.microscopy import g2_image
 from qml_imaging.physics.settings import BASELINES
 from qml_imaging.pipelines.g2.lab_checks import baseline_problems, check_whole_counts
 from qml_imaging.pipelines.g2.lm import fit_g2_grid
@@ -55,8 +60,8 @@ def load_cnn(run: str):
     return load_model(run).model
 
 
-def baselines_of(data: HbtHistograms, mode: str = "auto", zero_delay_ns: float = 0.0) -> tuple[torch.Tensor | None, str]:
-    """``(baseline (B,) or None, the mode used)``: singles (``N1 N2 w / T``), tails, or ``None`` (fitted).
+def baselines_of(data: HbtHistograms, mode: str = "auto", zero_delay_ns: float = 0.0) -> tuple[np.ndarray | None, str]:
+    """``(baseline (B,) float64 or None, the mode used)``: singles (``N1 N2 w / T``), tails, or ``None`` (fitted).
     Whether that baseline can be trusted is :func:`~qml_imaging.pipelines.g2.lab_checks.baseline_problems`' question."""
     if mode not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES}, got {mode!r}")
@@ -67,7 +72,7 @@ def baselines_of(data: HbtHistograms, mode: str = "auto", zero_delay_ns: float =
             raise ValueError(f"{data.source}: no singles counts and acquisition time in the file; use baseline tails or fit")
         return data.baseline(), mode
     if mode == "tails":
-        return baseline_from_tails(torch.from_numpy(data.counts), data.axis, zero_delay_ns=zero_delay_ns)[0], mode
+        return baseline_from_tails(data.counts, data.axis, zero_delay_ns=zero_delay_ns)[0], mode
     return None, mode
 
 
@@ -87,24 +92,19 @@ def fit_histograms(data: HbtHistograms, *, zero_delay: float | str = "fit", base
         zero = data.zero_delay_ns
     known, mode = baselines_of(data, baseline, 0.0 if zero == "fit" else zero)
     problems = baseline_problems(data, known, mode, 0.0 if zero == "fit" else zero)
-    counts = torch.from_numpy(data.counts)
-    fit = fit_g2_grid(grid, counts, data.axis, baseline=known, zero_delay_ns=zero, jitter_ns=jitter)
-    cnn = None
-    if model is not None:
-        if model.bins != data.axis.bins:
-            raise ValueError(f"the CNN reads {model.bins}-bin histograms; {data.source} has {data.axis.bins} bins")
-        cnn = model.predict(counts).double()
+    fit = fit_g2_grid(grid, data.counts, data.axis, baseline=known, zero_delay_ns=zero, jitter_ns=jitter)
+    cnn = None if model is None else _cnn_estimates(model, data)
     rows = []
     for i in range(len(data)):
         row = fit.row(i)
         if problems[i]:
             row.update(g2="", sigma="", g2_measured="", g2_measured_sigma="", status=problems[i])
         elif rho is not None and not row["status"]:
-            corrected, sigma = correct_background(torch.tensor([row["g2"], row["g2_measured"]]), rho,
-                                                  torch.tensor([row["sigma"], row["g2_measured_sigma"]]))
+            corrected, sigma = correct_background(np.array([row["g2"], row["g2_measured"]]), rho,
+                                                  np.array([row["sigma"], row["g2_measured_sigma"]]))
             row.update(g2=float(corrected[0]), sigma=float(sigma[0]), g2_measured=float(corrected[1]),
                        g2_measured_sigma=float(sigma[1]))
-        rows.append({"source": data.source, "row": i, **row, "events": float(counts[i].sum()), "baseline_mode": mode,
+        rows.append({"source": data.source, "row": i, **row, "events": float(data.counts[i].sum()), "baseline_mode": mode,
                      **({"g2_cnn": float(cnn[i])} if cnn is not None else {})})
     return rows
 
@@ -115,48 +115,56 @@ def scan_maps(data: HbtHistograms, shape: tuple[int, int], *, model=None, backgr
     coincidences without singles), ``G2_lm`` / ``G2_cnn`` (``N^2 (1 - g2)``), ``dark`` (bool), and ``zero_delay_ns``
     (a 0-d array). All finite; dark pixels at g2 = 1. ``background_rate`` (counts/s per channel) corrects every
     lit pixel with ``rho = (R - B) / R``."""
-    counts = torch.from_numpy(data.counts)
+    counts = data.counts
     events = counts.sum(1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DelayOffsetWarning)
-        total = counts.sum(0, keepdim=True)
-        if data.zero_delay_ns is not None:
-            zero = data.zero_delay_ns
-        elif total.sum() >= DARK_THRESHOLD:
-            zero = float(fit_g2(total, data.axis, baseline=None if not data.has_singles else _summed_baseline(data),
-                                zero_delay_ns="fit").zero_delay_ns[0])
-        else:
-            zero = 0.0
+    zero = _scan_zero_delay(data)
     known, _ = baselines_of(data, "auto", zero)
     dark = events < DARK_THRESHOLD
     if known is not None:
         dark |= known <= 0
-        known = torch.where(dark, torch.zeros_like(known), known)
-    fit = fit_g2_grid(grid, torch.where(dark[:, None], torch.zeros_like(counts), counts), data.axis, baseline=known,
-                      zero_delay_ns=zero)
+        known = np.where(dark, 0.0, known)
+    fit = fit_g2_grid(grid, np.where(dark[:, None], 0.0, counts), data.axis, baseline=known, zero_delay_ns=zero)
     g2, sigma = fit.g2_zero, fit.uncertainty
     if background_rate is not None and data.has_singles:
-        g2, sigma = correct_background(g2, signal_share(torch.from_numpy(data.rates()), background_rate), sigma)
-    photons = torch.from_numpy(data.singles.sum(1)) if data.has_singles else events
+        g2, sigma = correct_background(g2, signal_share(data.rates(), background_rate), sigma)
+    photons = data.singles.sum(1) if data.has_singles else events
     estimates = {"lm": g2}
     if model is not None:
-        if model.bins != data.axis.bins:
-            raise ValueError(f"the CNN reads {model.bins}-bin histograms; the scan has {data.axis.bins} bins")
-        estimates["cnn"] = model.predict(counts).double()
+        estimates["cnn"] = _cnn_estimates(model, data)
     maps: dict[str, np.ndarray] = {}
     for name, estimate in estimates.items():
-        estimate = torch.where(dark | ~torch.isfinite(estimate), torch.ones_like(estimate), estimate)
-        maps[f"g2_{name}"] = estimate.reshape(shape).numpy()
-        maps[f"G2_{name}"] = g2_image(photons, estimate).reshape(shape).numpy()
-    maps["sigma_lm"] = torch.where(dark | ~torch.isfinite(sigma), torch.full_like(sigma, DARK_UNCERTAINTY),
-                                   sigma).reshape(shape).numpy()
-    maps["counts"] = photons.reshape(shape).numpy()
-    maps["dark"] = dark.reshape(shape).numpy()
+        estimate = np.where(dark | ~np.isfinite(estimate), 1.0, estimate)
+        maps[f"g2_{name}"] = estimate.reshape(shape)
+        maps[f"G2_{name}"] = g2_image(photons, estimate).reshape(shape)
+    maps["sigma_lm"] = np.where(dark | ~np.isfinite(sigma), DARK_UNCERTAINTY, sigma).reshape(shape)
+    maps["counts"] = photons.reshape(shape)
+    maps["dark"] = dark.reshape(shape)
     maps["zero_delay_ns"] = np.array(zero)
     return maps
 
 
-def _summed_baseline(data: HbtHistograms) -> torch.Tensor:
+def _scan_zero_delay(data: HbtHistograms) -> float:
+    """The set-up's zero delay: the file's, else fitted once on the sum of every pixel (0 for a dark scan)."""
+    if data.zero_delay_ns is not None:
+        return data.zero_delay_ns
+    total = data.counts.sum(0, keepdims=True)
+    if total.sum() < DARK_THRESHOLD:
+        return 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DelayOffsetWarning)
+        return float(fit_g2(total, data.axis, baseline=None if not data.has_singles else _summed_baseline(data),
+                            zero_delay_ns="fit").zero_delay_ns[0])
+
+
+def _cnn_estimates(model, data: HbtHistograms) -> np.ndarray:
+    """``(B,)`` float64 g2(0) of the CNN (a :class:`~qml_imaging.models.g2_cnn.G2CNN`: torch, imported only here)."""
+    import torch
+
+    if model.bins != data.axis.bins:
+        raise ValueError(f"the CNN reads {model.bins}-bin histograms; {data.source or 'the scan'} has {data.axis.bins} bins")
+    return model.predict(torch.from_numpy(data.counts)).double().numpy()
+
+
+def _summed_baseline(data: HbtHistograms) -> np.ndarray:
     return baseline_from_singles(data.singles[:, 0].sum(), data.singles[:, 1].sum(), data.axis.width_ns,
                                  data.seconds.sum()).reshape(1)
-

@@ -10,7 +10,7 @@
   width that does not belong to the histogram (a cut file, a rate tag read at the wrong moment) is
   refused for that histogram.
 - **A tails baseline needs flat tails**: when the half of the tails nearer the dip lies significantly
-  higher than the far half (:func:`~qml_imaging.physics.hbt.tail_excess`: ``z > TAIL_SLOPE_Z`` and an excess
+  higher than the far half (:func:`~qml_imaging.physics.coincidences.tail_excess`: ``z > TAIL_SLOPE_Z`` and an excess
   above ``TAIL_SLOPE_TOLERANCE``), bunching still lifts the tails, the tails level overstates the baseline,
   and g2(0) comes out low (the normalised curve is scaled down by that overstatement: measured with the
   three-level fit, ``benchmarks/g2_fit_classes.py``); that histogram is refused. Bunching much slower
@@ -21,10 +21,9 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from qml_imaging.data.histograms import HbtHistograms
-from qml_imaging.physics.hbt import baseline_from_tails, tail_excess
+from qml_imaging.physics.coincidences import baseline_from_tails, tail_excess
 
 SINGLES_TAILS_FACTOR = 5.0
 SINGLES_TAILS_Z = 5.0
@@ -44,10 +43,11 @@ def check_whole_counts(data: HbtHistograms) -> None:
                          f"Poisson counts: export the raw coincidence counts")
 
 
-def baseline_problems(data: HbtHistograms, known: torch.Tensor | None, mode: str, zero_delay_ns: float) -> list[str]:
-    """One status per histogram: ``""``, or why its baseline cannot be trusted (see the module docstring)."""
-    counts = torch.from_numpy(data.counts)
-    if known is None or len(data.axis.centres()) < 10:
+def baseline_problems(data: HbtHistograms, known: np.ndarray | None, mode: str, zero_delay_ns: float) -> list[str]:
+    """One status per histogram: ``""``, or why its baseline cannot be trusted (see the module docstring);
+    ``known`` ``(B,)``: the baseline per bin in use (``None``: fitted)."""
+    counts = data.counts
+    if known is None or data.axis.bins < 10:
         return [""] * len(data)
     tails, sigma = baseline_from_tails(counts, data.axis, zero_delay_ns=zero_delay_ns)
     if mode == "singles":

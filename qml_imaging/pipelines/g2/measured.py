@@ -76,11 +76,11 @@ def emitter_labels(series: list[HbtHistograms], grid: GridSettings = GridSetting
         zero = series[0].zero_delay_ns
         if zero is None:
             known, _ = baselines_of(everything, "auto")
-            zero = float(fit_g2(torch.from_numpy(everything.counts), everything.axis, baseline=known,
+            zero = float(fit_g2(everything.counts, everything.axis, baseline=known,
                                 zero_delay_ns="fit").zero_delay_ns[0])
     known, _ = baselines_of(summed, "auto", zero)
-    fit = fit_g2_grid(grid, torch.from_numpy(summed.counts), summed.axis, baseline=known, zero_delay_ns=zero)
-    return fit.g2_zero, zero
+    fit = fit_g2_grid(grid, summed.counts, summed.axis, baseline=known, zero_delay_ns=zero)
+    return torch.from_numpy(fit.g2_zero), zero
 
 
 def draw_sums(series: list[HbtHistograms], emitters: list[int], count: int, max_sum: int, generator: np.random.Generator
@@ -173,8 +173,8 @@ def _score_split(config: G2MeasuredConfig, run_dir: RunDir, series: list[HbtHist
     data = HbtHistograms(test_counts, series[0].axis, test_singles if has_singles else None,
                          test_seconds if has_singles else None)
     known, _ = baselines_of(data, "auto", zeros)
-    lm = fit_g2_grid(config.grid, torch.from_numpy(test_counts), series[0].axis, baseline=known,
-                     zero_delay_ns=zeros).g2_zero
+    lm = torch.from_numpy(fit_g2_grid(config.grid, test_counts, series[0].axis, baseline=known,
+                                      zero_delay_ns=zeros).g2_zero)
     summary["scores"][split] = {"cnn": score(cnn, test_labels, config.mape_floor),
                                 "lm": score(lm, test_labels, config.mape_floor)}
     truth = [None if s.g2_true is None else float(s.g2_true[0]) for s in series]

@@ -109,7 +109,8 @@ def score_estimators(config: G2RegressionConfig, model: G2CNN, held_out: dict) -
     middle = (config.simulation.g2_zero.low + config.simulation.g2_zero.high) / 2
     for seconds, (histograms, labels, baselines, pixels) in held_out.items():
         estimates = {"cnn": model.predict(histograms).double(),
-                     "lm": fit_g2_grid(config.grid, histograms, baseline=baselines, zero_delay_ns=0.0, sampling="centre").g2_zero}
+                     "lm": torch.from_numpy(fit_g2_grid(config.grid, histograms, baseline=baselines, zero_delay_ns=0.0,
+                                                        sampling="centre").g2_zero)}
         predictions[seconds] = estimates
         for name, estimate in estimates.items():
             finite = torch.isfinite(estimate)
@@ -133,7 +134,8 @@ def lm_speedup_curve(config: G2RegressionConfig) -> tuple[dict[int, float], floa
         histograms, labels, baselines, _ = held_out_set(config.simulation, config.evaluation.lm_histograms, seconds,
                                                     config.seed + 2 * TEST_SEED_OFFSET + seconds)
         started = time.perf_counter()
-        estimate = fit_g2_grid(config.grid, histograms, baseline=baselines, zero_delay_ns=0.0, sampling="centre").g2_zero
+        estimate = torch.from_numpy(fit_g2_grid(config.grid, histograms, baseline=baselines, zero_delay_ns=0.0,
+                                                sampling="centre").g2_zero)
         per_pixel.append((time.perf_counter() - started) / len(histograms))
         finite = torch.isfinite(estimate)
         curve[seconds] = mape_percent(estimate[finite], labels[finite], floor=MAPE_FLOOR)

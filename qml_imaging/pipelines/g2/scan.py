@@ -63,7 +63,8 @@ def scan_scene(config: SrmScanConfig, scan: ConfocalScan, emitters: torch.Tensor
     events = histograms.sum(1)
     dark = events < DARK_THRESHOLD
     started = time.perf_counter()
-    lm = fit_g2_grid(config.grid, histograms, baseline=baselines, zero_delay_ns=0.0, sampling="centre").g2_zero
+    lm = torch.from_numpy(fit_g2_grid(config.grid, histograms, baseline=baselines, zero_delay_ns=0.0,
+                                      sampling="centre").g2_zero)
     lm_seconds = (time.perf_counter() - started) / len(histograms)
     estimates = {"g2_true": pixels.g2_zero, "g2_lm": lm, "g2_cnn": model.predict(histograms).double()}
     shape = (scan.pixels, scan.pixels)

@@ -20,6 +20,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from qml_imaging.extras import EXTRA_OF_MODULE, install_hint, missing
+from qml_imaging.precedence import ineffective_override
 from qml_imaging.registry import PIPELINES, resolve
 from qml_imaging.resources import EXPERIMENTS, shipped_file
 
@@ -96,7 +97,7 @@ class TrainSettings(Section):
     epochs: int = Field(100, ge=1, description="passes over the training data")
     batch_size: int | None = Field(None, ge=1, description="samples per step; null = whole data set in one step")
     optimizer: Literal["adam", "adamw", "adamax"] = "adam"
-    lr: float = Field(1e-3, gt=0, description="learning rate")
+    lr: float = Field(1e-3, gt=0, description="learning rate; a model's own lr (models.NAME.lr, gan.*_lr) wins over it")
     weight_decay: float = Field(0.0, ge=0)
     lr_schedule: Literal["constant", "cosine", "step", "exponential"] = "constant"
     warmup_epochs: int = Field(0, ge=0, description="linear warm-up before the schedule starts")
@@ -111,6 +112,13 @@ class TrainSettings(Section):
     progress: bool = Field(True, description="show a progress bar with the live loss")
     logging: LiveLogSettings = Field(default_factory=LiveLogSettings,
                                      description="live mirrors of metrics.jsonl: TensorBoard, CSV, MLflow")
+
+
+def follow_train_device(train: TrainSettings, classifier: TrainSettings) -> None:
+    """Let ``classifier`` (an evaluation network's own training settings) run on ``train.device`` unless its
+    ``device`` was set itself: one knob for the machine a run uses (:mod:`qml_imaging.precedence`)."""
+    if "device" not in classifier.model_fields_set:
+        classifier.device = train.device
 
 
 class GridSettings(Section):
@@ -232,7 +240,10 @@ def shipped_experiment(path: Path) -> Path:
 
 def config_from_dict(raw: Any, overrides: list[str] | tuple[str, ...] = (), source: str = "config", *,
                      check_files: bool = True) -> ExperimentConfig:
-    """Validate a config mapping after applying ``key=value`` overrides (``check_files``: see :func:`load_config`)."""
+    """Validate a config mapping after applying ``key=value`` overrides (``check_files``: see :func:`load_config`).
+
+    An override that a more specific key shadows everywhere (``train.lr=0.1`` while every model sets its own
+    ``lr``) is a :class:`ConfigError` naming the keys that win (:mod:`qml_imaging.precedence`)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(raw).__name__}")
     raw = dict(raw)
@@ -240,7 +251,11 @@ def config_from_dict(raw: Any, overrides: list[str] | tuple[str, ...] = (), sour
         apply_override(raw, override, _known_schema(raw, overrides))
     if "experiment" not in raw:
         raise ConfigError(f"{source}: missing key 'experiment' (the pipeline to run)")
-    return validate(pipeline_schema(raw["experiment"]), raw, source, context={"check_files": check_files})
+    config = validate(pipeline_schema(raw["experiment"]), raw, source, context={"check_files": check_files})
+    refusal = ineffective_override(config.experiment, config.model_dump(mode="json"), overrides)
+    if refusal is not None:
+        raise ConfigError(refusal)
+    return config
 
 
 def validate(schema: type[BaseModelT], raw: Any, source: str, context: dict | None = None) -> BaseModelT:
@@ -296,15 +311,17 @@ class _Entries(NamedTuple):
 
 
 def _default_section(schema: type[BaseModel] | _Entries | None, key: str) -> dict:
-    """The schema's default for section ``key`` as a mapping (an empty one when it has none)."""
+    """The schema's default for section ``key`` as a mapping (an empty one when it has none), holding only the
+    values the default sets itself, so that a key left out stays unset (``model_fields_set``) for the validators
+    that let it follow another (:func:`follow_train_device`)."""
     field = schema.model_fields.get(key) if isinstance(schema, type) else None
     if field is None or field.is_required():
         return {}
     default = field.get_default(call_default_factory=True)
     if isinstance(default, dict):
-        return {name: entry.model_dump(mode="json") if isinstance(entry, BaseModel) else entry
+        return {name: entry.model_dump(mode="json", exclude_unset=True) if isinstance(entry, BaseModel) else entry
                 for name, entry in default.items()}
-    return default.model_dump(mode="json") if isinstance(default, BaseModel) else {}
+    return default.model_dump(mode="json", exclude_unset=True) if isinstance(default, BaseModel) else {}
 
 
 def _child_schema(schema: type[BaseModel] | _Entries | None, key: str) -> type[BaseModel] | _Entries | None:

@@ -15,7 +15,7 @@ import qml_imaging
 PACKAGE = Path(qml_imaging.__file__).parent
 
 LAYERS = [
-    {"resources", "registry", "limits", "extras", "environment", "random_sources"},
+    {"resources", "registry", "limits", "extras", "environment", "random_sources", "precedence"},
     {"config"},
     {"runs", "data", "physics", "reporting", "quantum"},
     {"training", "models", "grid"},

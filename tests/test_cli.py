@@ -98,7 +98,7 @@ def test_list_shows_one_line_per_shipped_experiment():
 
 
 def test_validate_prints_the_resolved_config():
-    result = cli("validate", SMOKE, "train.lr=0.5")
+    result = cli("validate", SMOKE, "models.tanh.lr=0.5")
     assert result.returncode == 0, result.stderr
     assert "lr: 0.5" in result.stdout and "ema_decay: null" in result.stdout
 

@@ -6,10 +6,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from qml_imaging.config import GridExperiment, Section, TrainSettings, UserPath, check_folder_path
+from qml_imaging.config import GridExperiment, Section, TrainSettings, UserPath, check_folder_path, follow_train_device
 from qml_imaging.data.catalog import ChannelMode
 from qml_imaging.models.specs import Bottleneck, DiffusionUNetSpec
 from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS, BackendName
+from qml_imaging.precedence import own_or_shared
 
 
 BaseSchedule = Literal["linear", "cosine"]
@@ -157,7 +158,7 @@ class DiffusionFewShotConfig(GridExperiment):
         if too_large:
             raise ValueError(f"shots {too_large} must be in 1..split.fewshot_pool ({self.split.fewshot_pool})")
         for name, variant in self.variants.items():
-            if (variant.schedule or self.diffusion.schedule) == "tailored" and self.train.epochs < 2:
+            if own_or_shared(variant.schedule, self.diffusion.schedule) == "tailored" and self.train.epochs < 2:
                 raise ValueError(f"variants.{name} uses the tailored schedule, which needs train.epochs >= 2 "
                                  f"(a pilot epoch, then importance-sampled ones); got {self.train.epochs}")
             unknown = sorted(set(variant.datasets or []) - set(self.datasets))
@@ -166,4 +167,9 @@ class DiffusionFewShotConfig(GridExperiment):
             missing = sorted(set(variant.shots or []) - set(self.shots))
             if missing:
                 raise ValueError(f"variants.{name}.shots: {missing} are not in shots {self.shots}")
+        return self
+
+    @model_validator(mode="after")
+    def _classifier_follows_train_device(self) -> DiffusionFewShotConfig:
+        follow_train_device(self.train, self.evaluation.classifier)
         return self

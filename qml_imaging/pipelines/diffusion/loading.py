@@ -16,6 +16,7 @@ from qml_imaging.pipelines.diffusion.model_task import sample_images, tailored_p
 from qml_imaging.pipelines.diffusion.pipeline import planned_models
 from qml_imaging.runs import RunDir
 from qml_imaging.training.artifacts import TrainedModel, choose_fit, final_weights, load_weights, model_arguments
+from qml_imaging.precedence import own_or_shared
 
 
 class DiffusionModel(TrainedModel):
@@ -41,7 +42,7 @@ def load_denoiser(run: RunDir, fit: str | None) -> DiffusionModel:
     fit = choose_fit(run, fit, list(tasks))
     task, shape = tasks[fit], model_arguments(run, fit)
     variant = config.variants[task.variant]
-    schedule = variant.schedule or config.diffusion.schedule
+    schedule = own_or_shared(variant.schedule, config.diffusion.schedule)
     model = DiffusionUNet.from_spec(config.unet, shape["channels"], variant.bottleneck, side=shape["side"])
     tailored = schedule == "tailored"
     weights, ema, metrics = final_weights(run, fit, f"{fit}/main" if tailored else fit,

@@ -40,6 +40,7 @@ from qml_imaging.runs import MetricsLog, RunDir, checkpoint_folder, make_folder,
 from qml_imaging.training import Trainer, seed_everything
 from qml_imaging.training.artifacts import save_model_arguments
 from qml_imaging.training.checkpoints import load_state_file
+from qml_imaging.precedence import own_or_shared
 
 IMAGE_SIDE = 28
 PROFILE_SEED = 4_000_037
@@ -97,7 +98,7 @@ def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTa
     seed_everything(task.seed)
     model = DiffusionUNet.from_spec(config.unet, split.channels, variant.bottleneck, side=split.side)
     save_model_arguments(checkpoint_folder(run_path, task.name), {"channels": split.channels, "side": split.side})
-    schedule_name = variant.schedule or config.diffusion.schedule
+    schedule_name = own_or_shared(variant.schedule, config.diffusion.schedule)
     base = config.tailored.base if schedule_name == "tailored" else schedule_name
     schedule = make_schedule(base, config.diffusion.timesteps)
     batches = batch_source(config, images, bank if variant.noise == "quantum" else None, task.noise_offset)
@@ -213,7 +214,7 @@ def sample_images(trained, n: int, *, steps: int | None = None, eta: float | Non
     if eta is not None and not 0 <= eta <= 1:
         raise ValueError(f"eta must be in [0, 1], got {eta}")
     variant = config.variants[trained.extras["task"].variant]
-    schedule_name = variant.schedule or config.diffusion.schedule
+    schedule_name = own_or_shared(variant.schedule, config.diffusion.schedule)
     base = config.tailored.base if schedule_name == "tailored" else schedule_name
     schedule = make_schedule(base, config.diffusion.timesteps)
     noise = torch_noise(torch.Generator().manual_seed(seed))

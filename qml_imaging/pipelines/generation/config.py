@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from qml_imaging.config import GridExperiment, Section, TrainSettings
+from qml_imaging.config import GridExperiment, Section, TrainSettings, follow_train_device
 from qml_imaging.models.specs import EMBEDDINGS, Embedding, InrGeneratorSpec
 from qml_imaging.quantum.backends import BackendName
 
@@ -106,4 +106,9 @@ class QirenGenerationConfig(GridExperiment):
         if "rff" in self.embeddings and self.generator.features % 2:
             raise ValueError(f"rff features come in sine/cosine pairs: generator.features must be even, got "
                              f"{self.generator.features}")
+        return self
+
+    @model_validator(mode="after")
+    def _classifier_follows_train_device(self) -> QirenGenerationConfig:
+        follow_train_device(self.train, self.evaluation.classifier)
         return self

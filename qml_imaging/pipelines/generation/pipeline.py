@@ -59,6 +59,7 @@ from qml_imaging.training import Trainer, seed_everything
 from qml_imaging.training.artifacts import save_model_arguments
 from qml_imaging.training.checkpoints import load_state_file
 from qml_imaging.training.gan import PLAYERS, GanObjective, GanPair, gan_batches
+from qml_imaging.precedence import own_or_shared
 
 PAPER_FID = {"qiren": (11.53, 11.78), "rff": (15.01, 13.91), "siren": (22.31, 20.97), "tanh": (26.98, 25.17),
              "relu": (84.94, 110.81)}
@@ -112,7 +113,7 @@ def build_pair(config: QirenGenerationConfig, embedding: str, width: int, channe
 def players(config: QirenGenerationConfig) -> dict[str, dict]:
     """Optimizer options of the two players (Adam betas, learning rates)."""
     lrs = {"discriminator": config.gan.discriminator_lr, "generator": config.gan.generator_lr}
-    return {name: {"betas": (config.gan.beta1, config.gan.beta2), "lr": lrs[name] or config.train.lr}
+    return {name: {"betas": (config.gan.beta1, config.gan.beta2), "lr": own_or_shared(lrs[name], config.train.lr)}
             for name in PLAYERS}
 
 

@@ -22,6 +22,7 @@ from qml_imaging.runs import MetricsLog, checkpoint_folder
 from qml_imaging.training import Trainer, seed_everything, supervised
 from qml_imaging.training.artifacts import save_model_arguments
 from qml_imaging.training.metrics import mse, psnr
+from qml_imaging.precedence import own_or_shared
 
 VALUE_RANGE = (-1.0, 1.0)
 """Targets (pixels, audio samples) are scaled to this range; PSNR uses its width as data range."""
@@ -121,7 +122,7 @@ def fit_model(spec: InrModelSpec, width: int, train: TrainSettings, coordinates:
     shape = {"width": width, "in_features": coordinates.shape[1], "out_features": values.shape[1]}
     model = build_model(spec, executors=executors, **shape)
     save_model_arguments(checkpoint_folder(run_path, fit_name), shape)
-    settings = train.model_copy(update={"lr": spec.lr or train.lr})
+    settings = train.model_copy(update={"lr": own_or_shared(spec.lr, train.lr)})
     trainer = Trainer(
         model, settings,
         objective=supervised(F.mse_loss),

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, NamedTuple, TypeVar, get_args, get_o
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from qml_imaging.environment import Precision
 from qml_imaging.extras import EXTRA_OF_MODULE, install_hint, missing
 from qml_imaging.precedence import ineffective_override
 from qml_imaging.registry import PIPELINES, resolve
@@ -108,7 +109,11 @@ class TrainSettings(Section):
     eval_every: int = Field(50, ge=1, description="epochs between evaluations (the last epoch is always evaluated)")
     checkpoint_every: int = Field(10, ge=1, description="epochs between checkpoints (the last epoch always saves)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = Field(True, description="mixed precision; only takes effect on CUDA")
+    precision: Precision = Field(
+        "auto", description="autocast of the convolutional networks' training forward passes; auto: bf16 on CPUs "
+                            "with AMX/AVX512-BF16 and on CUDA (fp16 where a GPU lacks bf16), else fp32; fp16: CUDA only")
+    channels_last: bool | Literal["auto"] = Field(
+        "auto", description="NHWC weights while training; auto: for models with Conv2d layers")
     progress: bool = Field(True, description="show a progress bar with the live loss")
     logging: LiveLogSettings = Field(default_factory=LiveLogSettings,
                                      description="live mirrors of metrics.jsonl: TensorBoard, CSV, MLflow")
@@ -149,6 +154,7 @@ RETIRED_KEYS = {
     "workers": "tasks now run through the grid runner: use grid: {executor: ray, tasks_at_once: N} "
                "(README, 'Scale out')",
     "threads_per_worker": "use grid.num_cpus (cores, and torch threads, per Ray task)",
+    "amp": "mixed precision is set by train.precision: auto, fp32, bf16 or fp16 (amp: false is precision: fp32)",
 }
 """Keys earlier versions accepted -> what replaces them (named when a config still holds one)."""
 

@@ -12,6 +12,7 @@ import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any, Literal, get_args
 
 REPORTED_DISTRIBUTIONS = {
     "qml_imaging": "qml-imaging",
@@ -85,3 +86,67 @@ def environment() -> dict[str, str | None]:
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
         "cpu_threads": str(torch.get_num_threads()),
     }
+
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+"""Values of ``train.precision`` (see :mod:`qml_imaging.training.precision`)."""
+
+
+def cpu_bf16_support() -> dict[str, bool]:
+    """Whether this CPU has native bfloat16 matrix instructions: ``{"amx_bf16": .., "avx512_bf16": ..}``
+    (torch's CPU capability probes; both False where torch does not provide them)."""
+    import torch
+
+    probes = {"amx_bf16": "_is_amx_tile_supported", "avx512_bf16": "_is_avx512_bf16_supported"}
+    return {key: bool(getattr(torch.cpu, probe, lambda: False)()) for key, probe in probes.items()}
+
+
+def autocast_choice(precision: str, device_type: str) -> str | None:
+    """The torch dtype name (``"bfloat16"``, ``"float16"``) ``train.precision`` means on a ``cpu`` or ``cuda``
+    device, None for float32. ``auto``: bfloat16 on a CPU with :func:`cpu_bf16_support`, else float32; on
+    CUDA bfloat16, or float16 where the GPU lacks bfloat16. Raises ValueError for ``fp16`` on a CPU, ``bf16``
+    on a GPU without it, or a value not in :data:`PRECISIONS`."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"train.precision: expected one of {list(PRECISIONS)}, got {precision!r}")
+    if precision == "fp32":
+        return None
+    if device_type == "cuda":
+        bf16 = torch.cuda.is_bf16_supported()
+        if precision == "bf16" and not bf16:
+            raise ValueError("train.precision: bf16, but this GPU has no bfloat16; use auto, fp16 or fp32")
+        return {"auto": "bfloat16" if bf16 else "float16", "bf16": "bfloat16", "fp16": "float16"}[precision]
+    if precision == "fp16":
+        raise ValueError("train.precision: fp16 runs on CUDA only; on a CPU use auto, bf16 or fp32")
+    if precision == "auto" and not any(cpu_bf16_support().values()):
+        return None
+    return "bfloat16"
+
+
+def autocast_safe_models() -> list[str]:
+    """The names of the imported ``nn.Module`` classes that declare ``autocast_safe = True``."""
+    from torch import nn
+
+    found: set[str] = set()
+    pending = list(nn.Module.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__dict__.get("autocast_safe", False):
+            found.add(cls.__name__)
+    return sorted(found)
+
+
+def precision_report(precision: str, channels_last: bool | str, device: str) -> dict[str, Any]:
+    """``report.json``'s ``training_precision`` block for the ``train`` settings ``precision``,
+    ``channels_last`` and ``device`` (``auto``, ``cpu``, ``cuda``): what they resolve to on this machine."""
+    import torch
+
+    on = "cuda" if device != "cpu" and torch.cuda.is_available() else "cpu"
+    dtype = autocast_choice(precision, on)
+    return {"precision": precision, "device": on, "autocast": dtype or "none",
+            "autocast_modules": autocast_safe_models() if dtype is not None else [],
+            "channels_last": "models with Conv2d layers" if channels_last == "auto" else channels_last,
+            "compile": False, "cpu_bf16": cpu_bf16_support()}

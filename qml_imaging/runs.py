@@ -34,8 +34,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from qml_imaging.config import ExperimentConfig, dump_config, load_config
-from qml_imaging.environment import environment
+from qml_imaging.config import ExperimentConfig, TrainSettings, dump_config, load_config
+from qml_imaging.environment import environment, precision_report
 
 LOCK_NAME = "run.lock"
 _held_locks: dict[str, int] = {}  # run folder (real path) -> descriptor of its locked run.lock, in this process
@@ -417,11 +417,21 @@ class RunDir:
             "summary": summary,
             "details": details or {},
             "environment": environment(),
+            **_training_precision(self.config),
             "figures": sorted(p.name for p in self.path.glob("*.png")),
         }
         path = self.path / "report.json"
         write_text_atomic(path, json.dumps(report, indent=2, default=_json_default) + "\n")
         return path
+
+
+def _training_precision(config: ExperimentConfig) -> dict[str, Any]:
+    """``{"training_precision": ..}`` (:func:`qml_imaging.environment.precision_report`) for a config with a
+    ``train`` section, else nothing (and no torch import)."""
+    train = getattr(config, "train", None)
+    if not isinstance(train, TrainSettings):
+        return {}
+    return {"training_precision": precision_report(train.precision, train.channels_last, train.device)}
 
 
 def release_locks() -> None:

@@ -21,6 +21,7 @@ Bottleneck blocks act on the coarsest features ``(B, cL, s, s)`` and return the 
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -68,9 +69,12 @@ class _PooledModulation(nn.Module):
         self.expand = nn.Linear(inner_out, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = torch.tanh(self.project(x.mean(dim=(2, 3))))
-        modulation = self.expand(self.core(features))
-        return x * (1 + modulation[:, :, None, None])
+        """``x * (1 + m)`` for features ``x`` ``(B, c, H, W)``; the block runs in float32 even under autocast
+        (the quantum layer and its angles are kept out of reduced precision), the result has ``x``'s dtype."""
+        with torch.autocast(x.device.type, enabled=False):
+            features = torch.tanh(self.project(x.float().mean(dim=(2, 3))))
+            modulation = self.expand(self.core(features))
+        return x * (1 + modulation[:, :, None, None]).to(x.dtype)
 
 
 class QuantumBottleneck(_PooledModulation):
@@ -126,7 +130,10 @@ class DiffusionUNet(nn.Module):
     ``channels`` (its width there), each level after the first at half the side of the one before, so
     ``S`` (and any H, W) must be divisible by ``2 ** (levels - 1)``: 28 and 32 with 3 levels, 64 with 3 or 4.
     ``side`` (optional) is checked against that at construction. Default sizes:
-    :class:`~qml_imaging.models.specs.DiffusionUNetSpec`."""
+    :class:`~qml_imaging.models.specs.DiffusionUNetSpec`. ``autocast_safe``: its training forward pass may run
+    under bfloat16 autocast (:mod:`qml_imaging.training.precision`); the bottleneck block stays float32."""
+
+    autocast_safe: ClassVar[bool] = True
 
     @classmethod
     def from_spec(cls, spec: DiffusionUNetSpec, in_channels: int, bottleneck: str = "none",

@@ -24,6 +24,7 @@ Images are float ``(B, channels, side, side)``, nominally in [-1, 1] (no output 
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 from itertools import pairwise
 
 import torch
@@ -197,8 +198,11 @@ class Discriminator(nn.Module):
     """Convolutional discriminator: ``(B, C, side, side)`` -> logits ``(B,)``.
 
     conv3(c) -> [conv4 stride 2 (2c), conv4 stride 2 (4c)] with LeakyReLU(0.2), then Linear to one
-    logit; ``side`` must be divisible by 4.
+    logit; ``side`` must be divisible by 4. ``autocast_safe``: its training forward pass may run under
+    bfloat16 autocast (:mod:`qml_imaging.training.precision`).
     """
+
+    autocast_safe: ClassVar[bool] = True
 
     def __init__(self, channels: int = 1, side: int = 28, width: int = 16):
         super().__init__()

@@ -17,6 +17,8 @@ Input ``(B, in_channels, H, W)`` with ``H`` and ``W`` divisible by ``2**(depth-1
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -56,7 +58,10 @@ _DEFAULT = UNetSpec()
 
 class DenoisingUNet(nn.Module):
     """U-Net ``(B, in_channels, H, W) -> (B, out_channels, H, W)``; see the module docstring.
-    Defaults: :class:`~qml_imaging.models.specs.UNetSpec`."""
+    Defaults: :class:`~qml_imaging.models.specs.UNetSpec`. ``autocast_safe``: its training forward pass may
+    run under bfloat16 autocast (:mod:`qml_imaging.training.precision`)."""
+
+    autocast_safe: ClassVar[bool] = True
 
     @classmethod
     def from_spec(cls, spec: UNetSpec, in_channels: int, out_channels: int = 1) -> DenoisingUNet:

@@ -44,7 +44,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +62,7 @@ from qml_imaging.training import distributed
 from qml_imaging.training.callbacks import Callback
 from qml_imaging.training.checkpoints import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from qml_imaging.training.live_logs import live_sinks
+from qml_imaging.training.precision import StepPrecision, autocast_dtype, uses_channels_last
 
 Objective = Callable[..., torch.Tensor]
 Evaluator = Callable[[nn.Module], dict[str, float]]
@@ -138,7 +138,9 @@ class Trainer:
             if settings.ema_decay is not None
             else None
         )
-        self.autocast_dtype = _autocast_dtype(self.device, settings.amp)
+        self.autocast_dtype = autocast_dtype(settings.precision, self.device)
+        self.precision = StepPrecision(self.module, self.device, self.autocast_dtype,
+                                       uses_channels_last(settings.channels_last, self.module))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
         self.random_sources = find_random_sources(self.module, objective, random_sources)
         sinks = live_sinks(settings.logging, metrics.path.parent, fit_name) if metrics is not None else []
@@ -179,14 +181,19 @@ class Trainer:
             torch.manual_seed(self.seed + 7919 * self.group.rank)
         for callback in self._main_callbacks():
             callback.on_fit_start(self, start_epoch)
-        bar = tqdm(
-            total=self.settings.epochs,
-            initial=start_epoch,
-            desc=self.fit_name,
-            disable=not (self.settings.progress and self.group.is_main),
-            mininterval=0.5,
-            leave=False,
-        )
+        with self.precision.fit_layout():
+            last_loss, last_metrics, seconds = self._run_epochs(batches, start_epoch, seconds, last_loss, last_metrics)
+        result = FitResult(self.settings.epochs, last_loss, last_metrics, seconds, resumed_from)
+        for callback in self._main_callbacks():
+            callback.on_fit_end(self, result)
+        return result
+
+    def _run_epochs(self, batches: BatchSource, start_epoch: int, seconds: float, last_loss: float,
+                    last_metrics: dict[str, float]) -> tuple[float, dict[str, float], float]:
+        """Epochs ``start_epoch ..`` to the end: train, log, evaluate and checkpoint; the last loss and
+        metrics and the summed training seconds."""
+        bar = tqdm(total=self.settings.epochs, initial=start_epoch, desc=self.fit_name, mininterval=0.5,
+                   disable=not (self.settings.progress and self.group.is_main), leave=False)
         for epoch in range(start_epoch, self.settings.epochs):
             started = time.perf_counter()
             generator = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch, self.group.rank))
@@ -204,10 +211,7 @@ class Trainer:
                 self._save(done, seconds, last_loss, last_metrics)
             bar.update(1)
         bar.close()
-        result = FitResult(self.settings.epochs, last_loss, last_metrics, seconds, resumed_from)
-        for callback in self._main_callbacks():
-            callback.on_fit_end(self, result)
-        return result
+        return last_loss, last_metrics, seconds
 
     def _train_epoch(self, batches: Iterable[Any], epoch: int, bar: tqdm) -> tuple[float, dict[str, float]]:
         self.model.train()
@@ -223,12 +227,7 @@ class Trainer:
 
         for batch in batches:
             batch = _to_device(batch, self.device)
-            autocast = (
-                torch.autocast(self.device.type, dtype=self.autocast_dtype)
-                if self.autocast_dtype is not None
-                else nullcontext()
-            )
-            with autocast:
+            with self.precision.autocast():
                 try:
                     loss = self.objective(self.model, batch, step) if self.players else self.objective(self.model, batch)
                 except ValueError as error:
@@ -353,12 +352,6 @@ def _select_device(choice: str, group: distributed.ProcessGroup) -> torch.device
     if choice == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda", group.local_rank)
-
-
-def _autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
-    if not amp or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def _make_optimizer(module: nn.Module, settings: TrainSettings, options: dict[str, Any] | None = None

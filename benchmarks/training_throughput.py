@@ -11,10 +11,11 @@ Steps timed (forward + backward + optimizer, as the Trainer runs them):
 * ``gan_<embedding>``: one INR-GAN step (discriminator with R1, then generator) at the pipeline's default
   sizes, batch 32 of 28x28 images, for the ``rff`` and ``qiren`` embeddings.
 
-Each workload is built twice from one seed: ``fp32`` (train.precision fp32, channels_last false) and
-``default`` (the config defaults, ``auto``: on this machine see the printed choices). The two are timed
-interleaved in the same process (medians), so machine load hits both alike. FLOPs of one step are
-counted by ``torch.utils.flop_counter.FlopCounterMode`` (matmuls and convolutions) on the fp32 step.
+Each workload is built from one seed in five variants: ``fp32`` (train.precision fp32, channels_last
+false: eager float32), ``channels_last`` alone, ``bf16`` alone, both, and ``default`` (the config
+defaults, ``auto``; the printed choices). They are timed interleaved in the same process (medians), so
+machine load hits all alike; speed-ups are against ``fp32``. FLOPs of one step are counted by
+``torch.utils.flop_counter.FlopCounterMode`` (matmuls and convolutions) on the fp32 step.
 The peak is the median rate of a 2048x2048 float32 matmul on the same threads in the same run.
 
 ``--compile`` adds ``torch.compile`` of the QCRB U-Net step in a child process: compile seconds and the
@@ -34,7 +35,7 @@ from contextlib import ExitStack
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-from workloads import WORKLOADS, Workload, build
+from workloads import VARIANTS, WORKLOADS, Workload, build
 
 from qml_imaging.environment import cpu_bf16_support
 
@@ -75,18 +76,20 @@ def interleaved_medians(steps: dict[str, Step], repeats: int) -> dict[str, float
 
 
 def measure(workload: Workload, repeats: int, peak: float) -> dict[str, float | str]:
-    """One workload's fp32 and default step times, speed-up, GFLOP/s and fraction of ``peak``."""
+    """One workload's step time in every variant, the default's speed-up over fp32, GFLOP/s and fraction of ``peak``.
+
+    FLOPs are counted on the fp32 step; for the GAN without its R1 term (FlopCounterMode's module tracking
+    cannot follow ``autograd.grad``), so the GAN's GFLOP/s are lower bounds."""
     with ExitStack() as stack:
-        plain = build(workload, "fp32", stack)
-        fast = build(workload, "auto", stack)
-        flops = step_flops(plain.step)
-        medians = interleaved_medians({"fp32": plain.step, "default": fast.step}, repeats)
-    row: dict[str, float | str] = {"gflop_per_step": flops / 1e9, "default_choices": fast.choices}
+        built = {variant: build(workload, variant, stack) for variant in VARIANTS}
+        flops = step_flops(build(workload, "fp32", stack, r1_gamma=0.0).step)
+        medians = interleaved_medians({variant: item.step for variant, item in built.items()}, repeats)
+    row: dict[str, float | str] = {"gflop_per_step": flops / 1e9, "default_choices": built["default"].choices}
     for name, seconds in medians.items():
         row[f"{name}_ms"] = seconds * 1e3
         row[f"{name}_gflops"] = flops / seconds / 1e9
         row[f"{name}_of_peak"] = flops / seconds / 1e9 / peak
-    row["speedup"] = medians["fp32"] / medians["default"]
+        row[f"{name}_speedup"] = medians["fp32"] / seconds
     return row
 
 
@@ -112,13 +115,14 @@ def main() -> None:
     result: dict = {"threads": torch.get_num_threads(), "fp32_matmul_peak_gflops": peak,
                     "cpu_bf16": cpu_bf16_support(), "workloads": {}}
     print(f"threads {result['threads']}, fp32 matmul peak {peak:.0f} GFLOP/s, CPU bf16: {result['cpu_bf16']}")
-    print(f"  {'workload':<20}{'GFLOP':>7}{'fp32 ms':>9}{'default ms':>11}{'speed-up':>9}"
-          f"{'fp32 GF/s':>10}{'default GF/s':>13}{'of peak':>16}  default")
+    print(f"  {'workload':<20}{'GFLOP':>7}{'fp32 ms':>9}" + "".join(f"{v + ' x':>20}" for v in list(VARIANTS)[1:])
+          + f"{'fp32 GF/s':>10}{'default GF/s':>13}{'of peak':>16}  default")
     for name in arguments.only:
         row = measure(name, arguments.repeats, peak)
         result["workloads"][name] = row
-        print(f"  {name:<20}{row['gflop_per_step']:7.2f}{row['fp32_ms']:9.1f}{row['default_ms']:11.1f}"
-              f"{row['speedup']:8.2f}x{row['fp32_gflops']:10.0f}{row['default_gflops']:13.0f}"
+        print(f"  {name:<20}{row['gflop_per_step']:7.2f}{row['fp32_ms']:9.1f}"
+              + "".join(f"{row[v + '_speedup']:19.2f}x" for v in list(VARIANTS)[1:])
+              + f"{row['fp32_gflops']:10.1f}{row['default_gflops']:13.1f}"
               f"{row['fp32_of_peak']:8.0%} ->{row['default_of_peak']:5.0%}  {row['default_choices']}", flush=True)
     if arguments.compile:
         cost = compile_cost(arguments.repeats)

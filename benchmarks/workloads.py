@@ -37,13 +37,13 @@ class BuiltStep:
     choices: str
 
 
-def _settings(precision: str) -> TrainSettings:
-    fast = precision != "fp32"
-    return TrainSettings(device="cpu", progress=False, batch_size=BATCH, precision=precision,
-                         channels_last="auto" if fast else False)
+VARIANTS: dict[str, tuple[str, bool | str]] = {
+    "fp32": ("fp32", False), "channels_last": ("fp32", True), "bf16": ("bf16", False),
+    "bf16+channels_last": ("bf16", True), "default": ("auto", "auto")}
+"""Variant name -> (train.precision, train.channels_last)."""
 
 
-def _model_and_objective(workload: Workload) -> tuple[torch.nn.Module, Any, Any, dict | None]:
+def _model_and_objective(workload: Workload, r1_gamma: float = 1.0) -> tuple[torch.nn.Module, Any, Any, dict | None]:
     """A freshly seeded model, its objective, one batch and the players (None for one optimizer)."""
     torch.manual_seed(0)
     if workload == "qcrb_unet":
@@ -59,14 +59,17 @@ def _model_and_objective(workload: Workload) -> tuple[torch.nn.Module, Any, Any,
     generator = InrGenerator(spec, embedding, matched_width(spec, embedding), channels=1, side=28)
     pair = GanPair(generator, Discriminator(1, 28, spec.discriminator_channels))
     batch = {"real": torch.rand(BATCH, 1, 28, 28) * 2 - 1, "latents": torch.randn(2, BATCH, spec.latent_dim)}
-    return pair, GanObjective(r1_gamma=1.0), batch, {name: {"betas": (0.0, 0.99)} for name in PLAYERS}
+    return pair, GanObjective(r1_gamma), batch, {name: {"betas": (0.0, 0.99)} for name in PLAYERS}
 
 
-def build(workload: Workload, precision: str, stack: ExitStack) -> BuiltStep:
-    """The step of ``workload`` at ``precision`` (``fp32``: float32 eager, channels_last off; ``auto``: the
-    defaults); the model's layout is held for the life of ``stack``."""
-    model, objective, batch, players = _model_and_objective(workload)
-    trainer = Trainer(model, _settings(precision), objective=objective, players=players)
+def build(workload: Workload, variant: str, stack: ExitStack, r1_gamma: float = 1.0) -> BuiltStep:
+    """The step of ``workload`` in ``variant`` (a key of :data:`VARIANTS`; ``default``: the config defaults);
+    the model's layout is held for the life of ``stack``. ``r1_gamma``: the GAN's R1 weight."""
+    model, objective, batch, players = _model_and_objective(workload, r1_gamma)
+    precision, channels_last = VARIANTS[variant]
+    settings = TrainSettings(device="cpu", progress=False, batch_size=BATCH, precision=precision,
+                             channels_last=channels_last)
+    trainer = Trainer(model, settings, objective=objective, players=players)
     stack.enter_context(trainer.precision.fit_layout())
 
     def player_step(name: str, loss: torch.Tensor) -> None:

@@ -125,8 +125,9 @@ def autocast_choice(precision: str, device_type: str) -> str | None:
     return "bfloat16"
 
 
-def autocast_safe_models() -> list[str]:
-    """The names of the imported ``nn.Module`` classes that declare ``autocast_safe = True``."""
+def models_declaring(attribute: str) -> list[str]:
+    """The names of the imported ``nn.Module`` classes that set ``attribute`` (``autocast_safe``,
+    ``channels_last_pays``) to True."""
     from torch import nn
 
     found: set[str] = set()
@@ -134,7 +135,7 @@ def autocast_safe_models() -> list[str]:
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
-        if cls.__dict__.get("autocast_safe", False):
+        if cls.__dict__.get(attribute, False):
             found.add(cls.__name__)
     return sorted(found)
 
@@ -147,6 +148,6 @@ def precision_report(precision: str, channels_last: bool | str, device: str) -> 
     on = "cuda" if device != "cpu" and torch.cuda.is_available() else "cpu"
     dtype = autocast_choice(precision, on)
     return {"precision": precision, "device": on, "autocast": dtype or "none",
-            "autocast_modules": autocast_safe_models() if dtype is not None else [],
-            "channels_last": "models with Conv2d layers" if channels_last == "auto" else channels_last,
+            "autocast_modules": models_declaring("autocast_safe") if dtype is not None else [],
+            "channels_last": models_declaring("channels_last_pays") if channels_last == "auto" else channels_last,
             "compile": False, "cpu_bf16": cpu_bf16_support()}

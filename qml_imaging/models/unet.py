@@ -59,9 +59,11 @@ _DEFAULT = UNetSpec()
 class DenoisingUNet(nn.Module):
     """U-Net ``(B, in_channels, H, W) -> (B, out_channels, H, W)``; see the module docstring.
     Defaults: :class:`~qml_imaging.models.specs.UNetSpec`. ``autocast_safe``: its training forward pass may
-    run under bfloat16 autocast (:mod:`qml_imaging.training.precision`)."""
+    run under bfloat16 autocast; ``channels_last_pays``: it trains faster in channels_last
+    (:mod:`qml_imaging.training.precision`, ``benchmarks/training_throughput.py``)."""
 
     autocast_safe: ClassVar[bool] = True
+    channels_last_pays: ClassVar[bool] = True
 
     @classmethod
     def from_spec(cls, spec: UNetSpec, in_channels: int, out_channels: int = 1) -> DenoisingUNet:

@@ -11,9 +11,11 @@ bfloat16 instructions (AMX-BF16 tiles or AVX512-BF16, as torch reports them) and
 loss scaling where the GPU lacks bfloat16), else float32. Mixed precision itself: Micikevicius et al.
 2018, "Mixed Precision Training"; the mechanism is :class:`torch.autocast`.
 
-**channels_last** stores the 4-D weights of a model with ``Conv2d`` layers in NHWC order for the
-duration of a fit (oneDNN's convolutions then run in that layout); the model is given back in the
-default layout when the fit ends, so evaluation and saved weights are exactly as without it.
+**channels_last** stores the 4-D weights of a model in NHWC order for the duration of a fit (oneDNN's
+convolutions then run in that layout); the model is given back in the default layout when the fit
+ends, so evaluation and saved weights are exactly as without it. ``auto`` applies it to the models
+whose class sets ``channels_last_pays = True`` (the QCRB U-Net; the diffusion U-Net, whose GroupNorm
+layers are slower in NHWC, does not).
 
 ``torch.compile`` is not used: over a whole run on a CPU it costs more than it saves (see
 ``benchmarks/training_throughput.py --compile`` and ``docs/results.md``).
@@ -39,10 +41,11 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def uses_channels_last(setting: bool | str, module: nn.Module) -> bool:
-    """Whether ``train.channels_last`` (``"auto"``, True, False) puts ``module`` in channels_last:
-    ``auto`` does for a model with ``Conv2d`` layers. Raises ValueError for another value."""
+    """Whether ``train.channels_last`` (``"auto"``, True, False) puts ``module`` in channels_last: ``auto``
+    does when one of its sub-modules' classes sets ``channels_last_pays = True`` (measured to gain:
+    ``benchmarks/training_throughput.py``). Raises ValueError for another value."""
     if setting == "auto":
-        return any(isinstance(layer, nn.Conv2d) for layer in module.modules())
+        return any(getattr(type(layer), "channels_last_pays", False) for layer in module.modules())
     if not isinstance(setting, bool):
         raise ValueError(f"train.channels_last: expected auto, true or false, got {setting!r}")
     return setting

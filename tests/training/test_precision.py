@@ -40,8 +40,9 @@ def test_fp16_on_a_cpu_is_refused_when_the_trainer_is_built() -> None:
         Trainer(nn.Linear(2, 1), settings, objective=lambda model, batch: model(batch).sum())
 
 
-def test_channels_last_auto_means_models_with_2d_convolutions() -> None:
-    assert uses_channels_last("auto", DenoisingUNet(1, 1, depth=2, base_channels=4, max_channels=8))
+def test_channels_last_auto_means_the_models_measured_to_gain() -> None:
+    assert uses_channels_last("auto", nn.Sequential(DenoisingUNet(1, 1, depth=2, base_channels=4, max_channels=8)))
+    assert not uses_channels_last("auto", DiffusionUNet(1, (8, 16)))
     assert not uses_channels_last("auto", nn.Sequential(nn.Linear(2, 4), nn.Tanh()))
     assert uses_channels_last(True, nn.Linear(2, 1)) and not uses_channels_last(False, nn.Conv2d(1, 1, 3))
     with pytest.raises(ValueError, match="train.channels_last"):
@@ -105,6 +106,6 @@ def test_report_records_the_precision_choices(tmp_path) -> None:
     report = json.loads(run.write_report({}).read_text())
     block = report["training_precision"]
     assert block["precision"] == "auto" and block["device"] == "cpu" and block["compile"] is False
-    assert block["channels_last"] == "models with Conv2d layers"
+    assert "DenoisingUNet" in block["channels_last"]
     assert set(block["cpu_bf16"]) == {"amx_bf16", "avx512_bf16"}
     assert block["autocast"] == ("bfloat16" if any(block["cpu_bf16"].values()) else "none")

@@ -23,6 +23,9 @@ import sys
 from pathlib import Path
 
 MODELS = ("qiren", "qiren_chain")
+REP_DELAY_SECONDS = 250e-6
+"""Default repetition delay of IBM Eagle and Heron devices (``configuration().default_rep_delay`` of FakeBrisbane
+and FakeTorino)."""
 
 
 def cli(*arguments: str) -> None:
@@ -55,7 +58,41 @@ def evaluate(out: Path, source: Path, model: str, device: str, mitigation: bool,
             "exact_mse_vs_image": summary["exact_mse_vs_image"], "mse_vs_exact": summary["mse_vs_exact"],
             "mse_vs_image": summary["mse_vs_image"],
             "damping": [round(row["damping"], 3) for row in summary["layer_agreement"]],
-            "wall_seconds": summary["wall_seconds"]}
+            "wall_seconds": summary["wall_seconds"], "layers": summary["layers"], "circuit_seconds": circuit_seconds(folder, device)}
+
+
+def circuit_seconds(folder: Path, device: str) -> float:
+    """Longest estimated duration (s) of the submitted layer circuits on ``device``, one readout included
+    (``QuantumCircuit.estimate_duration`` with the device's gate durations)."""
+    from qml_imaging.quantum.ibm import fake_device
+    from qml_imaging.quantum.isa import IsaCircuit
+
+    target = fake_device(device).target
+    readout = max(properties.duration for properties in target["measure"].values())
+    durations = []
+    for path in sorted((folder / "circuits").glob("layer*.qpy")):
+        circuit = IsaCircuit.load(path, "layer", 0).circuit
+        bound = circuit.assign_parameters([0.0] * circuit.num_parameters)
+        durations.append(bound.estimate_duration(target, unit="s") + readout)
+    return max(durations)
+
+
+def qpu_seconds(row: dict, pixels: int, shots: int) -> float:
+    """Estimated QPU time (s) of one evaluation on the real device: its layers (one job each) x ``pixels``
+    parameter sets x ``shots`` shots x (circuit + readout + the default repetition delay)."""
+    return row["layers"] * pixels * shots * (row["circuit_seconds"] + REP_DELAY_SECONDS)
+
+
+def cost_table(rows: list[dict], pixels: int, image_pixels: int, shots: int) -> str:
+    """Jobs, shots and estimated QPU seconds per model and device (the rows without mitigation: it adds none)."""
+    lines = ["| model | device | jobs | circuit + readout (us) | shots | QPU s, "
+             f"{pixels} pixels | QPU s, all {image_pixels} pixels |", "|---" * 7 + "|"]
+    for row in rows:
+        if not row["readout_mitigation"]:
+            lines.append(f"| {row['model']} | {row['device']} | {row['layers']} | {row['circuit_seconds'] * 1e6:.1f} "
+                         f"| {row['layers'] * pixels * shots:,} | {qpu_seconds(row, pixels, shots):.0f} "
+                         f"| {qpu_seconds(row, image_pixels, shots):.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def table(rows: list[dict]) -> str:
@@ -91,8 +128,9 @@ def main() -> None:
                 rows.append(evaluate(out, source, model, device, mitigation, arguments))
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
     (out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
-    (out / "table.md").write_text(table(rows))
-    print(table(rows))
+    text = table(rows) + "\n" + cost_table(rows, arguments.pixels, arguments.size ** 2, arguments.shots)
+    (out / "table.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

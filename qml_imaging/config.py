@@ -128,16 +128,18 @@ def follow_train_device(train: TrainSettings, classifier: TrainSettings) -> None
 
 class GridSettings(Section):
     """How a pipeline's grid of independent tasks (fits, models, chunks of pixel fits) runs; see
-    :mod:`qml_imaging.grid`. ``tasks_at_once`` and ``num_gpus`` apply to ``executor: ray`` only."""
+    :mod:`qml_imaging.grid`. ``num_gpus`` applies to ``executor: ray`` only."""
 
     executor: Literal["local", "ray"] = Field(
-        "local", description="local: in this process, one task at a time; ray: Ray tasks (pip install 'qml-imaging[ray]')")
+        "local", description="local: on this machine (tasks that take 10 s or more run side by side in worker "
+                             "processes); ray: Ray tasks (pip install 'qml-imaging[ray]')")
     tasks_at_once: int | None = Field(
-        None, ge=1, description="ray: tasks running at once; null = this machine's cores // num_cpus "
-                                "(embedded) or as many as the cluster fits (--ray-address)")
+        None, ge=1, description="tasks running at once; null = this machine's cores // each task's threads "
+                                "(local, embedded Ray) or as many as the cluster fits (--ray-address)")
     num_cpus: int | None = Field(
-        None, ge=1, description="cores per task, also its torch threads; null = all cores (local), 1 (ray). "
-                                "Same num_cpus, same metrics: the thread count changes float rounding")
+        None, ge=1, description="torch threads (and Ray CPUs) of every task; null = chosen per task from the "
+                                "fit's size (1 for small fits), the same on every machine. The thread count "
+                                "changes float rounding: same num_cpus, same metrics")
     num_gpus: float = Field(0.0, ge=0, description="ray: GPUs per task (fractions share one GPU)")
     max_retries: int = Field(1, ge=0, description="runs of a failed task after its first; then it is reported failed")
 

@@ -5,9 +5,12 @@ as ``camera/qiren/seed0``), a picklable module-level function and its arguments 
 them). :func:`run_grid` runs the tasks not yet done as ``grid`` (:class:`~qml_imaging.config.GridSettings`)
 says and returns their results in task order with the failures:
 
-* ``executor: local`` runs them in this process, one at a time;
-* ``executor: ray`` submits them as Ray tasks with ``num_cpus`` / ``num_gpus`` each (torch gets
-  ``num_cpus`` threads), at most ``tasks_at_once`` in flight. Without an address Ray starts
+* ``executor: local`` runs them on this machine: in this process, one at a time, until one task has
+  taken :data:`POOL_AFTER_SECONDS` or more (long enough to pay for starting a Python process); the
+  tasks left then run side by side in worker processes (:mod:`qml_imaging.grid_workers`), as many at
+  once as ``tasks_at_once`` says (null: this machine's cores // the tasks' threads);
+* ``executor: ray`` submits them as Ray tasks with ``num_gpus`` each and their threads as ``num_cpus``,
+  at most ``tasks_at_once`` in flight. Without an address Ray starts
   embedded on this machine (``ray.init(address="local")``); ``qml-imaging run --ray-address ADDR``
   (or Ray's own ``RAY_ADDRESS``) joins an existing cluster instead. A Ray session this process
   already started is reused.
@@ -22,19 +25,29 @@ when it cannot. When a task ends the driver moves the records of its ``metrics.j
 run's ``metrics.jsonl`` (replacing earlier records of the same fits), so the run-level log is
 written by one process only.
 
-A task that raises (or whose Ray worker dies) runs again up to ``max_retries`` times; then it is
+**Threads.** Each task runs with a fixed number of torch threads: ``grid.num_cpus`` when it is set, else
+the task's own ``threads``, which its pipeline chooses from the size of the fit (:func:`threads_for_work`:
+one thread for a small fit, whose steps are too short for threads to pay). The count never depends on the
+machine or on ``OMP_NUM_THREADS``, because it changes float rounding (a reduction summed in another order)
+and a chaotic fit amplifies that into different metrics: the same config gives the same numbers on every
+machine with the same CPU kind, and each task's count is recorded in its result (``threads``).
+
+A task that raises (or whose worker dies) runs again up to ``max_retries`` times; then it is
 a failure, ``{name: "ErrorType: message"}``, and the other tasks go on. A run-folder error (a
-damaged or unsafe checkpoint, an unwritable folder) stops the grid at once. Results are identical to
-the local executor's for the same seeds on CPU: every task seeds itself, and nothing a task
-computes depends on which process runs it.
+damaged or unsafe checkpoint, an unwritable folder) stops the grid at once. Results are the same
+whichever executor, process or number of tasks at once runs them, for the same seeds on CPU: every task
+seeds itself and sets its threads, and nothing a task computes depends on which process runs it.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 import os
+import pickle
 import socket
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,11 +57,16 @@ from tqdm.auto import tqdm
 
 from qml_imaging.config import GridSettings
 from qml_imaging.extras import MissingExtraError, require
+from qml_imaging.grid_workers import WorkerPool, available_cores
 from qml_imaging.runs import MetricsLog, RunFolderError, atomic_replace, make_folder, register_run_folder
 from qml_imaging.training.checkpoints import load_state_file
 from qml_imaging.training.distributed import current_process_group
 
 TASKS_FOLDER = "tasks"
+POOL_AFTER_SECONDS = 10.0
+"""Local executor: the tasks left after one that took at least this long run in worker processes."""
+SMALL_FIT_MULTIPLY_ADDS = 1e8
+"""Multiply-adds per training step below which a fit runs on one thread (:func:`threads_for_work`)."""
 
 
 class GridStorageError(RunFolderError):
@@ -61,22 +79,44 @@ class ExecutorUnavailable(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """One independent unit of a grid: ``function(*args)`` (picklable, module-level) under a unique ``name``."""
+    """One independent unit of a grid: ``function(*args)`` (picklable, module-level) under a unique ``name``,
+    run with ``threads`` torch threads unless ``grid.num_cpus`` sets them for every task."""
 
     name: str
     function: Callable[..., Any]
     args: tuple = ()
+    threads: int = 1
+
+
+def threads_for_work(multiply_adds_per_step: float) -> int:
+    """Torch threads for a fit whose training step costs about ``multiply_adds_per_step`` (forward pass:
+    for a dense network, samples per step x parameters): 1 below :data:`SMALL_FIT_MULTIPLY_ADDS`, else 2.
+
+    A function of the fit alone, never of the machine, so a config gives the same numbers everywhere. Below
+    the threshold a step's operations are too short for a thread pool to pay: the README's main job (7e5
+    per step) runs faster on one thread per fit than on two (``benchmarks/main_job.py``). ``ValueError`` for a
+    negative or non-finite count.
+    """
+    if not math.isfinite(multiply_adds_per_step) or multiply_adds_per_step < 0:
+        raise ValueError(f"multiply_adds_per_step must be a finite number >= 0, got {multiply_adds_per_step!r}")
+    return 1 if multiply_adds_per_step < SMALL_FIT_MULTIPLY_ADDS else 2
+
+
+def task_threads(task: Task, grid: GridSettings) -> int:
+    """The torch threads ``task`` runs with: ``grid.num_cpus`` when set, else the task's own."""
+    return grid.num_cpus or task.threads
 
 
 @dataclasses.dataclass
 class GridOutcome:
     """``results[i]`` is task ``i``'s return value (``None`` when it failed); ``failures`` maps the
     names of failed tasks to ``"ErrorType: message"``; ``ran`` names the tasks run by this call
-    (not loaded as done)."""
+    (not loaded as done); ``threads[i]`` is the torch thread count task ``i`` runs with."""
 
     results: list[Any]
     failures: dict[str, str]
     ran: list[str]
+    threads: list[int] = dataclasses.field(default_factory=list)
 
     def raise_failures(self) -> None:
         """Raise ``RuntimeError`` naming every failed task and its error (for grids whose results are
@@ -106,7 +146,7 @@ def run_grid(tasks: Sequence[Task], grid: GridSettings, run_path: str | Path | N
     keeper = current_process_group().is_main  # under torchrun, rank 0 alone writes
     results: list[Any] = [_stored_result(path, task.name) if path is not None else None for task in tasks]
     pending = [index for index, result in enumerate(results) if result is None]
-    executor = _RayExecutor(grid) if grid.executor == "ray" and pending else _LocalExecutor(grid.num_cpus)
+    executor = _RayExecutor(grid) if grid.executor == "ray" and pending else _LocalExecutor(grid)
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc=label, disable=not progress)
     failures: dict[str, str] = {}
     attempts: collections.Counter[int] = collections.Counter()
@@ -115,7 +155,7 @@ def run_grid(tasks: Sequence[Task], grid: GridSettings, run_path: str | Path | N
         while queue or executor.running:
             while queue and executor.has_room():
                 index = queue.popleft()
-                executor.submit(index, tasks[index], path)
+                executor.submit(index, tasks[index], path, task_threads(tasks[index], grid))
             index, (kind, value) = executor.next_done()
             task = tasks[index]
             if kind == "fatal":
@@ -135,11 +175,13 @@ def run_grid(tasks: Sequence[Task], grid: GridSettings, run_path: str | Path | N
     finally:
         executor.cancel()
         bar.close()
-    return GridOutcome(results, {n: failures[n] for n in names if n in failures}, [names[i] for i in pending])
+    return GridOutcome(results, {n: failures[n] for n in names if n in failures}, [names[i] for i in pending],
+                       [task_threads(task, grid) for task in tasks])
 
 
-def run_task(task: Task, run_path: str | None, threads: int | None) -> tuple[str, Any]:
-    """Run ``task`` where it was sent (this process or a Ray worker): ``("ok", result)``, ``("error", text)``
+def run_task(task: Task, run_path: str | None, threads: int) -> tuple[str, Any]:
+    """Run ``task`` with ``threads`` torch threads where it was sent (this process, a worker process or a Ray
+    worker): ``("ok", result)``, ``("error", text)``
     for an exception it raised (retried, then reported), or ``("fatal", error)`` for a run folder this
     worker cannot write or holding a damaged or unsafe file (:class:`~qml_imaging.runs.RunFolderError`,
     which stops the grid: retrying cannot help)."""
@@ -148,7 +190,7 @@ def run_task(task: Task, run_path: str | None, threads: int | None) -> tuple[str
         if problem is not None:
             return "fatal", GridStorageError(problem)
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads or previous)
+    torch.set_num_threads(threads)
     try:
         return "ok", task.function(*task.args)
     except RunFolderError as error:
@@ -193,29 +235,54 @@ def _keep(run_path: Path, name: str, result: Any) -> None:
         torch.save(result, temporary)
 
 
+def _pickles(task: Task) -> bool:
+    """Whether ``task`` can travel to a worker process (a closure cannot: such a grid stays in this process)."""
+    try:
+        pickle.dumps(task)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
+
+
 def _describe(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 class _LocalExecutor:
-    """In this process, one task at a time, in order, with ``threads`` torch threads (``None``: as they are)."""
+    """On this machine: in this process one task at a time, then (after a task that took at least
+    :data:`POOL_AFTER_SECONDS`) in worker processes, ``grid.tasks_at_once`` at a time (null: cores // threads)."""
 
-    def __init__(self, threads: int | None) -> None:
-        self.threads = threads
+    def __init__(self, grid: GridSettings) -> None:
+        self.grid = grid
+        self.pool: WorkerPool | None = None
         self.running: collections.OrderedDict[int, tuple] = collections.OrderedDict()
 
     def has_room(self) -> bool:
-        return not self.running
+        return self.pool.has_room() if self.pool is not None else not self.running
 
-    def submit(self, index: int, task: Task, run_path: Path | None) -> None:
-        self.running[index] = (task, run_path)
+    def submit(self, index: int, task: Task, run_path: Path | None, threads: int) -> None:
+        path = str(run_path) if run_path is not None else None
+        self.running[index] = (task, path, threads)
+        if self.pool is not None:
+            self.pool.submit(index, task, path, threads)
 
     def next_done(self) -> tuple[int, tuple[str, Any]]:
-        index, (task, run_path) = self.running.popitem(last=False)
-        return index, run_task(task, str(run_path) if run_path is not None else None, self.threads)
+        if self.pool is not None:
+            index, outcome = self.pool.next_done()
+            del self.running[index]
+            return index, outcome
+        index, (task, path, threads) = self.running.popitem(last=False)
+        started = time.perf_counter()
+        outcome = run_task(task, path, threads)
+        size = self.grid.tasks_at_once or available_cores() // threads
+        if time.perf_counter() - started >= POOL_AFTER_SECONDS and size > 1 and _pickles(task):
+            self.pool = WorkerPool(size, run_task)
+        return index, outcome
 
     def cancel(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
         self.running.clear()
 
 
@@ -232,16 +299,16 @@ class _RayExecutor:
             else:
                 self.ray.init(address=address, log_to_driver=False, configure_logging=False)
         embedded = address is None
-        self.threads = grid.num_cpus or 1
-        self.limit = grid.tasks_at_once or (max(1, (os.cpu_count() or 1) // self.threads) if embedded else 10**9)
-        self.remote = self.ray.remote(num_cpus=self.threads, num_gpus=grid.num_gpus, max_retries=0)(run_task)
+        self.limit = grid.tasks_at_once or (max(1, available_cores() // (grid.num_cpus or 1)) if embedded else 10**9)
+        self.remote = self.ray.remote(num_gpus=grid.num_gpus, max_retries=0)(run_task)
         self.running: dict[Any, int] = {}
 
     def has_room(self) -> bool:
         return len(self.running) < self.limit
 
-    def submit(self, index: int, task: Task, run_path: Path | None) -> None:
-        self.running[self.remote.remote(task, str(run_path) if run_path is not None else None, self.threads)] = index
+    def submit(self, index: int, task: Task, run_path: Path | None, threads: int) -> None:
+        remote = self.remote.options(num_cpus=threads)
+        self.running[remote.remote(task, str(run_path) if run_path is not None else None, threads)] = index
 
     def next_done(self) -> tuple[int, tuple[str, Any]]:
         (ref,), _ = self.ray.wait(list(self.running), num_returns=1)

@@ -17,7 +17,7 @@ from qml_imaging.models.specs import InrModelSpec
 from qml_imaging.quantum.backends import BackendSpec, backend_spec
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.factory import make_executor
-from qml_imaging.grid import task_folder
+from qml_imaging.grid import task_folder, threads_for_work
 from qml_imaging.runs import MetricsLog, checkpoint_folder
 from qml_imaging.training import Trainer, seed_everything, supervised
 from qml_imaging.training.artifacts import save_model_arguments
@@ -74,6 +74,19 @@ def matched_width(spec: InrModelSpec, budget: int, executors: dict[str, Executor
         raise ValueError(f"QIREN with these settings has {count} parameters, not within 10 % of the budget {budget}; "
                          "set parameter_budget to its count or change n_qubits / hidden_layers / reuploads / sublayers")
     return spec.n_qubits
+
+
+def quantum_last(models: dict[str, InrModelSpec]) -> list[tuple[str, InrModelSpec]]:
+    """``models``' items with the QIREN models last, otherwise in order: the grid runs the short classical fits
+    first, so that the long quantum fits, which come after one has taken long, run side by side in worker
+    processes (:mod:`qml_imaging.grid`)."""
+    return sorted(models.items(), key=lambda item: item[1].kind == "qiren")
+
+
+def fit_threads(train: TrainSettings, samples: int, parameters: int) -> int:
+    """Torch threads of one fit of ``parameters`` parameters to ``samples`` samples (coordinates): chosen from
+    its multiply-adds per step, samples per step x parameters (:func:`qml_imaging.grid.threads_for_work`)."""
+    return threads_for_work(min(train.batch_size or samples, samples) * parameters)
 
 
 def recalibrate_batch_norm(model: nn.Module, coordinates: torch.Tensor) -> None:

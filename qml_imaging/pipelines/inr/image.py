@@ -33,8 +33,10 @@ from qml_imaging.pipelines.inr.fitting import (
     VALUE_RANGE,
     executors_for,
     fit_model,
+    fit_threads,
     matched_width,
     model_backend_specs,
+    quantum_last,
 )
 from qml_imaging.reporting import figures
 from qml_imaging.reporting.stats import mean_std
@@ -74,7 +76,7 @@ def run(config: InrImageConfig, run_dir: RunDir) -> dict:
     ones resume from their checkpoints); return the summary."""
     plan = _plan(config, str(run_dir.path))
     outcome = run_grid(plan.tasks, config.grid, run_dir.path, label="fits", progress=config.train.progress)
-    fits, reconstructions = _collect(plan, outcome.results)
+    fits, reconstructions = _collect(plan, outcome.results, outcome.threads)
     summary = _summarise(config, fits, plan.interpolation)
     summary["failed_tasks"] = outcome.failures
     if current_process_group().is_main:
@@ -103,7 +105,7 @@ def _plan(config: InrImageConfig, run_path: str) -> _Plan:
         if config.superres_size:
             fine, _ = load_target(config, entry, config.superres_size)
             plan.interpolation[image_name] = interpolation_mse(target, fine)
-        for model_name, spec in config.models.items():
+        for model_name, spec in quantum_last(config.models):
             for seed in range(config.seeds):
                 fit_name = f"{image_name}/{model_name}/seed{seed}"
                 predict_on = {"train": coordinates} if seed == 0 else {}
@@ -111,19 +113,21 @@ def _plan(config: InrImageConfig, run_path: str) -> _Plan:
                     predict_on["fine"] = coordinate_grid(config.superres_size, config.superres_size)
                 plan.tasks.append(Task(fit_name, partial(fit_model, spec, widths[model_name], config.train, coordinates,
                                                          values, backend_specs=backend_specs, run_path=run_path,
-                                                         fit_name=fit_name, seed=seed, predict_on=predict_on)))
+                                                         fit_name=fit_name, seed=seed, predict_on=predict_on),
+                                       threads=fit_threads(config.train, len(values), config.parameter_budget)))
                 plan.keys.append((image_name, model_name, seed, widths[model_name], fine))
     return plan
 
 
-def _collect(plan: _Plan, results: list) -> tuple[list[dict], dict[str, dict[str, torch.Tensor]]]:
-    """The finished fits' rows (failed ones left out) and seed 0's reconstructions ``(H, W, C)`` per image and model."""
+def _collect(plan: _Plan, results: list, threads: list[int]) -> tuple[list[dict], dict[str, dict[str, torch.Tensor]]]:
+    """The finished fits' rows (failed ones left out; each with the torch ``threads`` it ran with) and seed 0's
+    reconstructions ``(H, W, C)`` per image and model."""
     fits = []
     reconstructions: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
-    for (image_name, model_name, seed, width, fine), result in zip(plan.keys, results, strict=True):
+    for (image_name, model_name, seed, width, fine), result, count in zip(plan.keys, results, threads, strict=True):
         if result is None:
             continue
-        fit = {"image": image_name, "model": model_name, "seed": seed, "width": width,
+        fit = {"image": image_name, "model": model_name, "seed": seed, "width": width, "threads": count,
                "parameters": result["parameters"], "seconds": result["seconds"],
                "final_train_loss": result["final_loss"], **result["metrics"]}
         if fine is not None:

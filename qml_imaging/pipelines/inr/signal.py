@@ -27,8 +27,10 @@ from qml_imaging.pipelines.inr.config import InrSignalConfig
 from qml_imaging.pipelines.inr.fitting import (
     executors_for,
     fit_model,
+    fit_threads,
     matched_width,
     model_backend_specs,
+    quantum_last,
 )
 from qml_imaging.reporting import figures
 from qml_imaging.reporting.stats import mean_std
@@ -57,23 +59,24 @@ def run(config: InrSignalConfig, run_dir: RunDir) -> dict:
     widths = {name: matched_width(spec, config.parameter_budget, executors, in_features=1)
               for name, spec in config.models.items()}
     tasks, keys = [], []
-    for model_name, spec in config.models.items():
+    for model_name, spec in quantum_last(config.models):
         for seed in range(config.seeds):
             fit_name = f"{model_name}/seed{seed}"
             tasks.append(Task(fit_name, partial(fit_model, spec, widths[model_name], config.train, times, values,
                                                 backend_specs=backend_specs, run_path=str(run_dir.path),
                                                 fit_name=fit_name, seed=seed,
-                                                predict_on={"train": times})))
+                                                predict_on={"train": times}),
+                              threads=fit_threads(config.train, len(values), config.parameter_budget)))
             keys.append((model_name, seed))
     outcome = run_grid(tasks, config.grid, run_dir.path, label="fits", progress=config.train.progress)
     fits, reconstructions = [], {}
-    for (model_name, seed), result in zip(keys, outcome.results, strict=True):
+    for (model_name, seed), result, threads in zip(keys, outcome.results, outcome.threads, strict=True):
         if result is None:
             continue
         prediction = result["predictions"]["train"]
         low, high = band_mse(prediction, values, config.cutoff_fraction)
         fits.append({"model": model_name, "seed": seed, "width": widths[model_name],
-                     "parameters": result["parameters"], "seconds": result["seconds"],
+                     "parameters": result["parameters"], "seconds": result["seconds"], "threads": threads,
                      "mse_low_band": low, "mse_high_band": high, **result["metrics"]})
         if seed == 0:
             reconstructions[model_name] = prediction.squeeze(1).numpy()

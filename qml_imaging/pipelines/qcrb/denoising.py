@@ -24,7 +24,7 @@ from qml_imaging.models.unet import DenoisingUNet
 from qml_imaging.physics.shot_noise import check_nbar, shot_noise_counts
 from qml_imaging.models.specs import UNetSpec
 from qml_imaging.pipelines.qcrb.config import DenoiserExperiment, DenoiserLoss, PhotonRange
-from qml_imaging.grid import task_folder
+from qml_imaging.grid import task_folder, threads_for_work
 from qml_imaging.runs import MetricsLog, checkpoint_folder
 from qml_imaging.training import FitResult, Trainer, seed_everything
 from qml_imaging.training.losses import CompositeImageLoss
@@ -38,6 +38,13 @@ VALIDATION_NBARS = (100.0, 1000.0, 4000.0)
 def build_unet(spec: UNetSpec) -> DenoisingUNet:
     """The denoising U-Net of ``spec`` with the input planes it needs."""
     return DenoisingUNet.from_spec(spec, input_planes(spec))
+
+
+def denoiser_threads(config: DenoiserExperiment) -> int:
+    """Torch threads of one U-Net fit, from its size: the multiply-adds of one convolution at the finest level
+    (batch x pixels x base_channels² x kernel²; :func:`qml_imaging.grid.threads_for_work`)."""
+    spec, batch = config.unet, config.train.batch_size or 1
+    return threads_for_work(batch * config.image_size ** 2 * spec.base_channels ** 2 * spec.kernel ** 2)
 
 
 def input_planes(spec: UNetSpec) -> int:

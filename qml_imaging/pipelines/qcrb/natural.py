@@ -30,7 +30,7 @@ from qml_imaging.physics.bounds import heisenberg_total, sql_pixel
 from qml_imaging.physics.estimation import error_statistics
 from qml_imaging.physics.shot_noise import normalise, shot_noise_counts
 from qml_imaging.pipelines.qcrb.config import DenoiserExperiment, ImageSource, QcrbNaturalConfig
-from qml_imaging.pipelines.qcrb.denoising import denoise, train_denoiser, upsample_images
+from qml_imaging.pipelines.qcrb.denoising import denoiser_threads, denoise, train_denoiser, upsample_images
 from qml_imaging.pipelines.qcrb.figures import error_vs_nbar
 from qml_imaging.reporting import figures
 from qml_imaging.runs import RunDir
@@ -48,7 +48,8 @@ def run(config: QcrbNaturalConfig, run_dir: RunDir) -> dict:
         data_range = float((held_out * held_out[0].numel()).amax() - (held_out * held_out[0].numel()).amin())
         for loss_name in config.denoisers:
             tasks.append(Task(f"{dataset}/{loss_name}", fit_and_evaluate,
-                              (config, dataset, loss_name, sampler, held_out, data_range, str(run_dir.path))))
+                              (config, dataset, loss_name, sampler, held_out, data_range, str(run_dir.path)),
+                              threads=denoiser_threads(config)))
     outcome = run_grid(tasks, config.grid, run_dir.path, label="denoisers", progress=config.train.progress)
     if not current_process_group().is_main:
         return {}

@@ -29,7 +29,7 @@ from qml_imaging.physics.mle import PoissonMLE
 from qml_imaging.physics.parametric import get_family
 from qml_imaging.physics.shot_noise import shot_noise_counts
 from qml_imaging.pipelines.qcrb.config import QcrbParametricConfig
-from qml_imaging.pipelines.qcrb.denoising import denoise, train_denoiser
+from qml_imaging.pipelines.qcrb.denoising import denoiser_threads, denoise, train_denoiser
 from qml_imaging.pipelines.qcrb.figures import bias_variance_maps, error_vs_nbar
 from qml_imaging.reporting import figures
 from qml_imaging.runs import RunDir
@@ -49,8 +49,8 @@ def run(config: QcrbParametricConfig, run_dir: RunDir) -> dict:
         return family.phi(family.sample(n, generator), size).to(torch.float32)
 
     data_range = _target_range(family.phi(family.sample(4096, torch.Generator().manual_seed(1)), size))
-    tasks = [Task(name, fit_and_evaluate, (config, name, sampler, data_range, str(run_dir.path)))
-             for name in config.denoisers]
+    tasks = [Task(name, fit_and_evaluate, (config, name, sampler, data_range, str(run_dir.path)),
+                  threads=denoiser_threads(config)) for name in config.denoisers]
     outcome = run_grid(tasks, config.grid, run_dir.path, label="denoisers", progress=config.train.progress)
     if not current_process_group().is_main:
         return {}

@@ -280,7 +280,8 @@ def _scan(arguments: argparse.Namespace) -> int:
                                         else folder / "g2_maps"))
     save_arrays_atomic(out / "maps.npz", **maps)
     images = [name for name in ("counts", "g2_lm", "sigma_lm", "G2_lm", "g2_cnn", "G2_cnn") if name in maps]
-    grid = figures.image_grid([[maps[name].astype(float) for name in images]], column_titles=images, row_titles=["scan"])
+    grid = figures.image_grid([[maps[name].astype(float) for name in images]], row_titles=["scan"],
+                              column_titles=[MAP_TITLES[name] for name in images], colorbars=True, cmap="viridis")
     figures.save_figure(grid, out / "maps.png")
     lit = ~maps["dark"]
     print(f"{shape[0]}x{shape[1]} pixels, {int((~lit).sum())} dark (g2 = 1); zero delay "
@@ -288,6 +289,11 @@ def _scan(arguments: argparse.Namespace) -> int:
           f"{float(np.median(maps['g2_lm'][lit])) if lit.any() else float('nan'):.3f}")
     print(f"wrote {out / 'maps.npz'} and {out / 'maps.png'}")
     return 0
+
+
+MAP_TITLES = {"counts": "photon counts", "g2_lm": "g2(0), L-M", "sigma_lm": "sigma of g2(0), L-M",
+              "G2_lm": "G2 image, L-M", "g2_cnn": "g2(0), CNN", "G2_cnn": "G2 image, CNN"}
+"""Panel titles of ``maps.png``, by map name."""
 
 
 def _check_scan_numbers(arguments: argparse.Namespace) -> None:

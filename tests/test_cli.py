@@ -126,8 +126,8 @@ def test_signal_smoke_run_reports_band_errors(tmp_path):
     assert main(["run", str(EXPERIMENTS / "signal_smoke.yaml"), "--out", str(out)]) == 0
     summary = json.loads((out / "report.json").read_text())["summary"]
     for model in ("qiren", "tanh"):
-        total = summary["mse"][model][0]
-        assert summary["mse_low_band"][model][0] + summary["mse_high_band"][model][0] == pytest.approx(total, rel=1e-4)
+        total = summary["mse"][model]["mean"]
+        assert summary["mse_low_band"][model]["mean"] + summary["mse_high_band"][model]["mean"] == pytest.approx(total, rel=1e-4)
     assert summary["parameters"]["qiren"] == 106
 
 

@@ -22,6 +22,22 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def summary_stat(values: Sequence[float]) -> dict[str, float | int | None]:
+    """Labelled summary of one number over seeds, for ``report.json``: ``{"mean", "std", "n"}``, with ``std``
+    the sample standard deviation (:func:`mean_std`) and ``None`` for a single value (a spread of one seed
+    is not 0, it is unknown). ``ValueError`` as :func:`mean_std`."""
+    mean, std = mean_std(values)
+    return {"mean": mean, "std": std if len(values) > 1 else None, "n": len(values)}
+
+
+def format_stat(stat: dict, spec: str = ".3g") -> str:
+    """A :func:`summary_stat` for a table: ``"0.0123 ± 0.0021"`` over several seeds, ``"0.0123"`` for one; the
+    mean in format ``spec``, the spread in ``spec`` when it is fixed-point (``".2f"``), else in ``".2g"``."""
+    text = format(stat["mean"], spec)
+    spread = spec if spec.endswith("f") else ".2g"
+    return text if stat["std"] is None else f"{text} ± {format(stat['std'], spread)}"
+
+
 def median_seconds(function: Callable[[], object], repeats: int, warmup: int = 0) -> float:
     """Median wall time (s, ``time.perf_counter``) of ``repeats`` calls of ``function`` after ``warmup`` untimed calls."""
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:

@@ -15,7 +15,7 @@ from qml_imaging.pipelines.diffusion.model_task import (
 from qml_imaging.pipelines.diffusion.pipeline import plan_tasks, run
 from qml_imaging.pipelines.diffusion.table import summarise
 from qml_imaging.quantum.noise import NoiseBank
-from qml_imaging.runs import RunDir
+from qml_imaging.runs import MetricsLog, RunDir
 from tests.conftest import EXPERIMENTS
 
 SMOKE = {
@@ -125,6 +125,9 @@ def test_smoke_run_reports_the_table_and_resumes_without_retraining(tmp_path, sh
     tailored = [m for m in report["details"]["models"] if m["variant"] == "tailored"]
     assert all(len(m["timestep_profile"]) == 5 for m in tailored)
     assert {"samples_mnist_k4.png", "fid.png"} <= set(report["figures"])
+    logged = {record["fit"].split("/")[2] for record in MetricsLog(run_dir.path / "metrics.jsonl").records()
+              if "train_loss" in record}
+    assert logged == {"classical", "quantum", "tailored"}  # every model's training in the run's one log
     assert (run_dir.path / "feature_nets" / "mnist.pt").is_file() and (run_dir.path / "table.md").is_file()
     stored = torch.load(run_dir.path / "feature_nets" / "mnist.pt", weights_only=True)
     assert "prepare_feature_network" in stored["made_by"] and stored["control_accuracy"] > 0.9

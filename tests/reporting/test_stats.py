@@ -1,6 +1,6 @@
 import pytest
 
-from qml_imaging.reporting.stats import mean_std, median_seconds
+from qml_imaging.reporting.stats import format_stat, mean_std, median_seconds, summary_stat
 
 
 def test_mean_std_is_the_mean_and_sample_standard_deviation():
@@ -19,3 +19,11 @@ def test_median_seconds_warms_up_untimed_and_checks_its_counts():
     for repeats in (0, True, 2.5):
         with pytest.raises(ValueError, match="repeats must be an integer >= 1"):
             median_seconds(lambda: None, repeats)
+
+
+def test_summary_values_are_labelled_and_one_seed_has_no_spread():
+    assert summary_stat([1.0, 3.0]) == {"mean": 2.0, "std": pytest.approx(2 ** 0.5), "n": 2}
+    assert summary_stat([0.00399]) == {"mean": 0.00399, "std": None, "n": 1}
+    assert format_stat(summary_stat([0.00399])) == "0.00399"
+    assert format_stat(summary_stat([1.0, 3.0])) == "2 ± 1.4"
+    assert format_stat(summary_stat([30.0, 31.0]), ".2f") == "30.50 ± 0.71"

@@ -55,7 +55,7 @@ from qml_imaging.pipelines.diffusion.model_task import (
 from qml_imaging.pipelines.diffusion.table import mean_std, summarise, write_table
 from qml_imaging.quantum.backends import backend_spec
 from qml_imaging.quantum.noise import NoiseBank, noise_statistics
-from qml_imaging.runs import RunDir, atomic_replace
+from qml_imaging.runs import MetricsLog, RunDir, atomic_replace
 from qml_imaging.training.checkpoints import load_state_file
 
 
@@ -173,13 +173,18 @@ def run_tasks(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[Model
     """Train and score every model not yet done as one grid (``config.grid``); results in task order.
 
     A model that still fails after ``grid.max_retries`` retries stops the run with its name and error
-    (the table needs every model; the finished ones are kept for ``--resume``).
+    (the table needs every model; the finished ones are kept for ``--resume``). Each model's training records
+    (``models/<name>/metrics.jsonl``) are then copied into the run's ``metrics.jsonl``, the one log of every run.
     """
     quiet = config if config.grid.executor == "local" else config.model_copy(
         update={"train": config.train.model_copy(update={"progress": False})})
     grid = [Task(task.name, run_task, (quiet, str(run_dir.path), task)) for task in tasks]
     outcome = run_grid(grid, config.grid, run_dir.path, label="few-shot models", progress=config.train.progress)
     outcome.raise_failures()
+    for task in tasks:
+        records = MetricsLog(task.folder(run_dir.path) / "metrics.jsonl").records()
+        if records:
+            run_dir.metrics.replace_fits(records)
     return outcome.results
 
 

@@ -139,7 +139,8 @@ def _scene_figure(run_dir: RunDir, name: str, scene: dict) -> None:
     pl = images["pl"].numpy()
     rows = [[pl, *(maps[f"g2_{kind}"].numpy() for kind in ("true", "lm", "cnn"))],
             [pl, *(images[f"G2_{kind}"].numpy() for kind in ("true", "lm", "cnn"))]]
-    grid = figures.image_grid(rows, column_titles=["PL", "true", "L-M", "CNN"], row_titles=["g2(0)", "G2"])
+    grid = figures.image_grid(rows, column_titles=["PL", "true", "L-M", "CNN"], row_titles=["g2(0)", "G2"],
+                              colorbars=True, cmap="viridis")
     figures.save_figure(grid, run_dir.figure_path(f"scan_{name}"))
 
 

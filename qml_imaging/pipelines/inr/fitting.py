@@ -128,7 +128,9 @@ def fit_model(spec: InrModelSpec, width: int, train: TrainSettings, coordinates:
     (:func:`qml_imaging.grid.task_folder`). A QIREN gets its own executor of the driver's resolved
     ``backend_specs`` (a sampling backend's random state is the fit's alone, whichever process runs it).
     The result holds ``seconds``, ``final_loss``, ``metrics`` (MSE and PSNR on the training grid),
-    ``parameters`` and ``predictions``: the fitted model's outputs ``(M, C)`` on each grid of ``predict_on``.
+    ``parameters``, ``lowest_loss`` (``{"value", "epoch"}``: the lowest per-epoch training loss, so a table of
+    final values can show where a fit was at its best) and ``predictions``: the fitted model's outputs
+    ``(M, C)`` on each grid of ``predict_on``.
     """
     seed_everything(seed)
     executors = executors_for(backend_specs)
@@ -144,6 +146,10 @@ def fit_model(spec: InrModelSpec, width: int, train: TrainSettings, coordinates:
         metrics=MetricsLog(task_folder(run_path, fit_name) / "metrics.jsonl"), seed=seed, fit_name=fit_name,
     )
     result = trainer.fit(TensorDataset(coordinates, values))
+    losses = [r for r in MetricsLog(task_folder(run_path, fit_name) / "metrics.jsonl").records(fit_name)
+              if "train_loss" in r]
+    lowest = min(losses, key=lambda r: r["train_loss"])
     return {"seconds": result.seconds, "final_loss": result.final_loss, "metrics": result.metrics,
+            "lowest_loss": {"value": lowest["train_loss"], "epoch": lowest["epoch"]},
             "parameters": parameter_count(trainer.module),
             "predictions": {name: predict(trainer.eval_model, grid) for name, grid in predict_on.items()}}

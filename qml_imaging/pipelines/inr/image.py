@@ -7,10 +7,14 @@ training loop, and measure MSE and PSNR of its reconstruction on the same grid.
 With ``superres_size`` set, every fitted model is also evaluated on the finer grid against the
 image loaded at that size, beside bilinear and nearest-neighbour upsampling of the training image.
 
-Summary (``report.json``): ``mse`` and ``psnr`` as {image: {model: [mean, std]}},
-``mse_ratio_vs_<reference>`` as {image: {model: mean ratio}}, ``parameters`` as {model: count},
-``seconds_per_fit`` as {model: median}, and ``superres_mse`` as {image: {model or interpolation:
-[mean, std]}} when super-resolution is on. ``table.md`` holds the same numbers as a table.
+Summary (``report.json``): ``mse`` (the fitted model, after its last epoch), ``lowest_train_mse`` (each
+fit's lowest per-epoch training loss) and ``psnr`` as {image: {model: {"mean", "std", "n"}}} over seeds
+(``std`` null for one seed), ``mse_ratio_vs_<reference>`` as {image: {model: mean ratio}}, ``parameters``
+as {model: count}, ``seconds_per_fit`` as {model: median}, and ``superres_mse`` as {image: {model:
+{"mean", "std", "n"}, "bilinear": value, "nearest": value}} when super-resolution is on. ``table.md``
+holds the same numbers as a table; the figures (:mod:`qml_imaging.pipelines.inr.image_figures`) show
+seed 0's reconstructions with their MSE, the super-resolution panels beside the upsampled image, and the
+loss curves with the last epoch (the table's) and the lowest marked.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import partial
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -38,8 +41,8 @@ from qml_imaging.pipelines.inr.fitting import (
     model_backend_specs,
     quantum_last,
 )
-from qml_imaging.reporting import figures
-from qml_imaging.reporting.stats import mean_std
+from qml_imaging.pipelines.inr.image_figures import write_figures
+from qml_imaging.reporting.stats import format_stat, summary_stat
 from qml_imaging.runs import RunDir, write_text_atomic
 from qml_imaging.training.distributed import current_process_group
 from qml_imaging.training.metrics import mse
@@ -66,6 +69,9 @@ class _Plan:
     keys: list[tuple] = field(default_factory=list)
     """Per task: ``(image, model, seed, width, fine target or None)``."""
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
+    fine_targets: dict[str, torch.Tensor] = field(default_factory=dict)
+    upsampled: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    """Per image: bilinear and nearest upsampling of the target to the super-resolution size, ``(C, H, W)``."""
     interpolation: dict[str, dict[str, float]] = field(default_factory=dict)
     images: dict[str, dict] = field(default_factory=dict)
     widths_by_outputs: dict[int, dict[str, int]] = field(default_factory=dict)
@@ -80,8 +86,8 @@ def run(config: InrImageConfig, run_dir: RunDir) -> dict:
     summary = _summarise(config, fits, plan.interpolation)
     summary["failed_tasks"] = outcome.failures
     if current_process_group().is_main:
-        _write_figures(config, run_dir, plan.targets, reconstructions, summary)
-        write_text_atomic(run_dir.path / "table.md", _table(config, summary))
+        write_figures(config, run_dir, plan, reconstructions, summary)
+        write_text_atomic(run_dir.path / "table.md", _table(config, summary, fits))
         run_dir.write_report(summary, {"fits": fits, "widths": next(iter(plan.widths_by_outputs.values())),
                                        "images": plan.images})
     return summary
@@ -104,7 +110,10 @@ def _plan(config: InrImageConfig, run_path: str) -> _Plan:
         coordinates, values, fine = coordinate_grid(height, width), pixel_values(target), None
         if config.superres_size:
             fine, _ = load_target(config, entry, config.superres_size)
-            plan.interpolation[image_name] = interpolation_mse(target, fine)
+            plan.fine_targets[image_name] = fine
+            plan.upsampled[image_name] = upsampled(target, tuple(fine.shape[-2:]))
+            plan.interpolation[image_name] = {method: mse(image, fine)
+                                              for method, image in plan.upsampled[image_name].items()}
         for model_name, spec in quantum_last(config.models):
             for seed in range(config.seeds):
                 fit_name = f"{image_name}/{model_name}/seed{seed}"
@@ -119,35 +128,43 @@ def _plan(config: InrImageConfig, run_path: str) -> _Plan:
     return plan
 
 
-def _collect(plan: _Plan, results: list, threads: list[int]) -> tuple[list[dict], dict[str, dict[str, torch.Tensor]]]:
+def _collect(plan: _Plan, results: list, threads: list[int]) -> tuple[list[dict], dict[str, dict[str, dict]]]:
     """The finished fits' rows (failed ones left out; each with the torch ``threads`` it ran with) and seed 0's
-    reconstructions ``(H, W, C)`` per image and model."""
+    reconstructions per image and model: ``{"train": (H, W, C)}``, with ``"fine"`` at the super-resolution size."""
     fits = []
-    reconstructions: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
+    reconstructions: dict[str, dict[str, dict]] = defaultdict(dict)
     for (image_name, model_name, seed, width, fine), result, count in zip(plan.keys, results, threads, strict=True):
         if result is None:
             continue
         fit = {"image": image_name, "model": model_name, "seed": seed, "width": width, "threads": count,
                "parameters": result["parameters"], "seconds": result["seconds"],
-               "final_train_loss": result["final_loss"], **result["metrics"]}
+               "final_train_loss": result["final_loss"], "lowest_train_mse": result["lowest_loss"]["value"],
+               "lowest_train_mse_epoch": result["lowest_loss"]["epoch"], **result["metrics"]}
         if fine is not None:
             fit["superres_mse"] = mse(result["predictions"]["fine"], pixel_values(fine))
         fits.append(fit)
         if seed == 0:
             _, height, width_px = plan.targets[image_name].shape
-            reconstructions[image_name][model_name] = result["predictions"]["train"].reshape(height, width_px, -1)
+            shown = {"train": result["predictions"]["train"].reshape(height, width_px, -1)}
+            if fine is not None:
+                shown["fine"] = result["predictions"]["fine"].reshape(*fine.shape[1:], -1)
+            reconstructions[image_name][model_name] = shown
     return fits, reconstructions
 
 
-def interpolation_mse(coarse: torch.Tensor, fine: torch.Tensor) -> dict[str, float]:
-    """MSE against ``fine`` ``(C, H, W)`` of bilinear and nearest-neighbour upsampling of ``coarse`` ``(C, h, w)``.
+def upsampled(coarse: torch.Tensor, size: tuple[int, int]) -> dict[str, torch.Tensor]:
+    """Bilinear (``align_corners=True``, matching the ``linspace(-1, 1)`` coordinate grids) and nearest-neighbour
+    upsampling of ``coarse`` ``(C, h, w)`` to ``size`` (H, W): ``{"bilinear": (C, H, W), "nearest": (C, H, W)}``
+    (``torch.nn.functional.interpolate``)."""
+    batch = coarse.unsqueeze(0)
+    return {"bilinear": F.interpolate(batch, size=size, mode="bilinear", align_corners=True)[0],
+            "nearest": F.interpolate(batch, size=size, mode="nearest")[0]}
 
-    Bilinear uses ``align_corners=True``, matching the ``linspace(-1, 1)`` coordinate grids.
-    """
-    size = tuple(fine.shape[-2:])
-    bilinear = F.interpolate(coarse.unsqueeze(0), size=size, mode="bilinear", align_corners=True)
-    nearest = F.interpolate(coarse.unsqueeze(0), size=size, mode="nearest")
-    return {"bilinear": mse(bilinear, fine.unsqueeze(0)), "nearest": mse(nearest, fine.unsqueeze(0))}
+
+def interpolation_mse(coarse: torch.Tensor, fine: torch.Tensor) -> dict[str, float]:
+    """MSE against ``fine`` ``(C, H, W)`` of bilinear and nearest-neighbour upsampling of ``coarse`` ``(C, h, w)``
+    (:func:`upsampled`)."""
+    return {method: mse(image, fine) for method, image in upsampled(coarse, tuple(fine.shape[-2:])).items()}
 
 
 def _summarise(config: InrImageConfig, fits: list[dict], interpolation: dict[str, dict[str, float]]) -> dict:
@@ -156,23 +173,18 @@ def _summarise(config: InrImageConfig, fits: list[dict], interpolation: dict[str
     for fit in fits:
         by_key[fit["image"], fit["model"]].append(fit)
     reference = config.reference_model
-    summary: dict = {"mse": {}, "psnr": {}, f"mse_ratio_vs_{reference}": {}}
+    keys = ("mse", "lowest_train_mse", "psnr") + (("superres_mse",) if config.superres_size else ())
+    summary: dict = {key: {} for key in keys} | {f"mse_ratio_vs_{reference}": {}}
     for image in map(image_key, config.images):
         present = [m for m in config.models if by_key[image, m]]
-        summary["mse"][image] = {m: mean_std([f["mse"] for f in by_key[image, m]]) for m in present}
-        summary["psnr"][image] = {m: mean_std([f["psnr"] for f in by_key[image, m]]) for m in present}
+        for key in keys:
+            summary[key][image] = {m: summary_stat([f[key] for f in by_key[image, m]]) for m in present}
         if reference in present:
-            reference_mse = summary["mse"][image][reference][0]
+            reference_mse = summary["mse"][image][reference]["mean"]
             summary[f"mse_ratio_vs_{reference}"][image] = {
-                m: summary["mse"][image][m][0] / reference_mse for m in present
-            }
-    if config.superres_size:
-        summary["superres_mse"] = {}
-        for image in map(image_key, config.images):
-            row = {m: mean_std([f["superres_mse"] for f in by_key[image, m]]) for m in config.models if by_key[image, m]}
-            for method, value in interpolation[image].items():
-                row[method] = (value, 0.0)
-            summary["superres_mse"][image] = row
+                m: summary["mse"][image][m]["mean"] / reference_mse for m in present}
+        if config.superres_size:
+            summary["superres_mse"][image].update(interpolation[image])
     summary["parameters"] = {m: next(f["parameters"] for f in fits if f["model"] == m)
                              for m in config.models if any(f["model"] == m for f in fits)}
     summary["seconds_per_fit"] = {
@@ -181,61 +193,27 @@ def _summarise(config: InrImageConfig, fits: list[dict], interpolation: dict[str
     return summary
 
 
-def _table(config: InrImageConfig, summary: dict) -> str:
-    """Markdown table: model x image with MSE, PSNR, ratio to the reference, parameters, seconds per fit."""
-    reference = config.reference_model
-    lines = [f"| image | model | MSE | PSNR (dB) | MSE / {reference} | parameters | s per fit |"
-             + (f" MSE at {config.superres_size}x{config.superres_size} |" if config.superres_size else ""),
-             "|---|---|---|---|---|---|---|" + ("---|" if config.superres_size else "")]
+def _table(config: InrImageConfig, summary: dict, fits: list[dict]) -> str:
+    """Markdown table: model x image with the final MSE, the lowest training MSE (with seed 0's epoch), PSNR,
+    the ratio to the reference, parameters, seconds per fit and the super-resolution MSE; a caption below."""
+    reference, fine = config.reference_model, config.superres_size
+    lines = [f"| image | model | MSE | lowest training MSE (epoch) | PSNR (dB) | MSE / {reference} | parameters "
+             "| s per fit |" + (f" MSE at {fine}x{fine} |" if fine else ""),
+             "|---|---|---|---|---|---|---|---|" + ("---|" if fine else "")]
+    epochs = {(f["image"], f["model"]): f["lowest_train_mse_epoch"] for f in fits if f["seed"] == 0}
     for image in map(image_key, config.images):
         ratios = summary[f"mse_ratio_vs_{reference}"].get(image, {})
-        for model in summary["mse"][image]:
-            mse_mean, mse_std = summary["mse"][image][model]
-            psnr_mean, psnr_std = summary["psnr"][image][model]
-            ratio = f"{ratios[model]:.3f}" if model in ratios else "-"
-            line = (f"| {image} | {model} | {mse_mean:.3g} ± {mse_std:.2g} | {psnr_mean:.2f} ± {psnr_std:.2f} | "
-                    f"{ratio} | {summary['parameters'][model]} | "
-                    f"{summary['seconds_per_fit'][model]:.1f} |")
-            if config.superres_size:
-                value, spread = summary["superres_mse"][image][model]
-                line += f" {value:.3g} ± {spread:.2g} |"
-            lines.append(line)
-        if config.superres_size:
-            for method in ("bilinear", "nearest"):
-                lines.append(f"| {image} | {method} | | | | | | {summary['superres_mse'][image][method][0]:.3g} |")
-    return "\n".join(lines) + "\n"
-
-
-def _write_figures(config: InrImageConfig, run_dir: RunDir, targets: dict[str, torch.Tensor],
-                   reconstructions: dict[str, dict[str, torch.Tensor]],
-                   summary: dict) -> None:
-    names = [image_key(entry) for entry in config.images]
-    rows = []
-    for image in names:
-        blank = torch.zeros_like(targets[image].permute(1, 2, 0))  # a model whose fit failed
-        shown = [targets[image].permute(1, 2, 0)] + [reconstructions[image].get(m, blank) for m in config.models]
-        rows.append([_display(picture) for picture in shown])
-    grid = figures.image_grid(rows, column_titles=["ground truth", *config.models], row_titles=names,
-                              value_range=(0.0, 1.0))
-    figures.save_figure(grid, run_dir.figure_path("reconstructions"))
-    for image in names:
-        series = {}
-        for model in config.models:
-            records = [r for r in run_dir.metrics.records(f"{image}/{model}/seed0") if "train_loss" in r]
-            series[model] = ([r["epoch"] for r in records], [r["train_loss"] for r in records])
-        losses = figures.curves(series, xlabel="epoch", ylabel="training MSE", title=f"{image}, seed 0")
-        figures.save_figure(losses, run_dir.figure_path(f"loss_curves_{image}"))
-    reference = config.reference_model
-    ratios = summary[f"mse_ratio_vs_{reference}"]
-    if len(ratios) < len(names) or any(len(row) < len(config.models) for row in ratios.values()):
-        return  # some fits failed: no complete set of bars
-    bars = figures.grouped_bars(ratios, ylabel=f"MSE / MSE of {reference}",
-                                title=f"representation error relative to {reference}")
-    figures.save_figure(bars, run_dir.figure_path(f"mse_relative_to_{reference}"))
-
-
-def _display(image: torch.Tensor) -> np.ndarray:
-    """``(H, W, C)`` in ``VALUE_RANGE`` -> ``(H, W)`` (grey) or ``(H, W, 3)`` in [0, 1] for a figure."""
-    low, high = VALUE_RANGE
-    shown = ((image - low) / (high - low)).clamp(0.0, 1.0)
-    return (shown[..., 0] if shown.shape[-1] == 1 else shown).numpy()
+        for model, stat in summary["mse"][image].items():
+            epoch = f" ({epochs[image, model]})" if (image, model) in epochs else ""
+            cells = [image, model, format_stat(stat), format_stat(summary["lowest_train_mse"][image][model]) + epoch,
+                     format_stat(summary["psnr"][image][model], ".2f"), f"{ratios[model]:.3f}" if model in ratios else "-",
+                     str(summary["parameters"][model]), f"{summary['seconds_per_fit'][model]:.1f}"]
+            cells += [format_stat(summary["superres_mse"][image][model])] if fine else []
+            lines.append("| " + " | ".join(cells) + " |")
+        for method in ("bilinear", "nearest") if fine else ():
+            lines.append(f"| {image} | {method} | | | | | | | {summary['superres_mse'][image][method]:.3g} |")
+    seeds = f"mean ± std over {config.seeds} seeds" if config.seeds > 1 else "seed 0 (one seed: no spread)"
+    caption = (f"MSE: the fitted model after its last epoch ({config.train.epochs}), on the training grid;"
+               f" lowest training MSE: the lowest per-epoch training loss (in brackets its epoch, seed 0)."
+               f" Values: {seeds}.")
+    return "\n".join(lines) + "\n\n" + caption + "\n"

@@ -9,7 +9,8 @@ samples as one batch with MSE and evaluated by MSE, PSNR and the MSE split into 
 above ``cutoff_fraction`` of the Nyquist frequency.
 
 Summary (``report.json``): ``mse``, ``mse_low_band``, ``mse_high_band`` and ``psnr`` as
-{model: [mean, std]}, ``mse_ratio_vs_<reference>`` as {model: mean ratio}, ``parameters`` and
+{model: {"mean", "std", "n"}} over seeds (``std`` null for one seed), ``mse_ratio_vs_<reference>`` as
+{model: mean ratio}, ``parameters`` and
 ``seconds_per_fit``.
 """
 
@@ -33,7 +34,7 @@ from qml_imaging.pipelines.inr.fitting import (
     quantum_last,
 )
 from qml_imaging.reporting import figures
-from qml_imaging.reporting.stats import mean_std
+from qml_imaging.reporting.stats import summary_stat
 from qml_imaging.runs import RunDir
 from qml_imaging.training.distributed import current_process_group
 from qml_imaging.training.metrics import band_mse
@@ -97,10 +98,10 @@ def _summarise(config: InrSignalConfig, fits: list[dict]) -> dict:
     present = [m for m in config.models if any(f["model"] == m for f in fits)]
     summary: dict = {}
     for key in ("mse", "mse_low_band", "mse_high_band", "psnr"):
-        summary[key] = {m: mean_std([f[key] for f in fits if f["model"] == m]) for m in present}
+        summary[key] = {m: summary_stat([f[key] for f in fits if f["model"] == m]) for m in present}
     if config.reference_model in present:
-        reference = summary["mse"][config.reference_model][0]
-        summary[f"mse_ratio_vs_{config.reference_model}"] = {m: summary["mse"][m][0] / reference for m in present}
+        reference = summary["mse"][config.reference_model]["mean"]
+        summary[f"mse_ratio_vs_{config.reference_model}"] = {m: summary["mse"][m]["mean"] / reference for m in present}
     summary["parameters"] = {m: next(f["parameters"] for f in fits if f["model"] == m) for m in present}
     summary["seconds_per_fit"] = {
         m: statistics.median(f["seconds"] for f in fits if f["model"] == m) for m in present

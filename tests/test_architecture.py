@@ -18,7 +18,7 @@ LAYERS = [
     {"resources", "registry", "limits", "extras", "environment", "random_sources", "precedence"},
     {"config"},
     {"runs", "data", "physics", "reporting", "quantum"},
-    {"training", "models", "grid"},
+    {"training", "models", "grid", "grid_workers"},
     {"diffusion"},
     {"pipelines"},
     {"cli", "cli_hardware", "cli_g2", "cli_models"},
@@ -133,10 +133,22 @@ def _environment_writes(tree: ast.AST) -> list[int]:
     return lines
 
 
+def _serve_line() -> int:
+    """The line of ``grid_workers._serve`` (a worker's loop, run only in a worker process) that sets TQDM_DISABLE."""
+    import inspect
+
+    from qml_imaging import grid_workers
+
+    source, start = inspect.getsourcelines(grid_workers._serve)
+    return start + next(i for i, line in enumerate(source) if "TQDM_DISABLE" in line)
+
+
 def test_only_the_command_line_sets_environment_variables():
     writers = {str(path.relative_to(PACKAGE)): lines for path in PACKAGE.rglob("*.py")
                if (lines := _environment_writes(ast.parse(path.read_text())))}
-    assert {path for path in writers if not path.startswith("cli")} == set(), writers
+    # grid_workers.py turns progress bars off inside the worker processes it starts, never in the user's process
+    assert {path for path in writers if not path.startswith("cli")} == {"grid_workers.py"}, writers
+    assert writers["grid_workers.py"] == [_serve_line()]
     assert _environment_writes(ast.parse("import os\nos.environ['X'] = '1'\nos.environ.setdefault('Y', '2')")) == [2, 3]
 
 

@@ -41,7 +41,7 @@ from qml_imaging.pipelines.inr.fitting import (
     model_backend_specs,
     quantum_last,
 )
-from qml_imaging.pipelines.inr.image_figures import write_figures
+from qml_imaging.pipelines.inr.image_figures import Targets, write_figures
 from qml_imaging.reporting.stats import format_stat, summary_stat
 from qml_imaging.runs import RunDir, write_text_atomic
 from qml_imaging.training.distributed import current_process_group
@@ -86,7 +86,8 @@ def run(config: InrImageConfig, run_dir: RunDir) -> dict:
     summary = _summarise(config, fits, plan.interpolation)
     summary["failed_tasks"] = outcome.failures
     if current_process_group().is_main:
-        write_figures(config, run_dir, plan, reconstructions, summary)
+        write_figures(config, run_dir, Targets(plan.targets, plan.fine_targets, plan.upsampled), reconstructions,
+                      summary)
         write_text_atomic(run_dir.path / "table.md", _table(config, summary, fits))
         run_dir.write_report(summary, {"fits": fits, "widths": next(iter(plan.widths_by_outputs.values())),
                                        "images": plan.images})

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,10 +25,19 @@ from qml_imaging.training.metrics import mse
 
 if TYPE_CHECKING:
     from qml_imaging.pipelines.inr.config import InrImageConfig
-    from qml_imaging.pipelines.inr.image import _Plan
 
 
-def write_figures(config: InrImageConfig, run_dir: RunDir, plan: _Plan, reconstructions: dict[str, dict[str, dict]],
+@dataclass
+class Targets:
+    """What the reconstructions are shown against, per image: the target ``(C, H, W)``, the target at the
+    super-resolution size and its bilinear and nearest upsampling (empty without super-resolution)."""
+
+    coarse: dict[str, torch.Tensor]
+    fine: dict[str, torch.Tensor]
+    upsampled: dict[str, dict[str, torch.Tensor]]
+
+
+def write_figures(config: InrImageConfig, run_dir: RunDir, plan: Targets, reconstructions: dict[str, dict[str, dict]],
                   summary: dict) -> None:
     """Write the run's three kinds of figures (module docstring) for seed 0's fits; a failed fit's panel is blank
     and its curve absent, and the bars are left out unless every fit of every image finished."""
@@ -38,8 +48,8 @@ def write_figures(config: InrImageConfig, run_dir: RunDir, plan: _Plan, reconstr
             rows.append(row)
             titles.append(row_titles)
     row_names = [f"{image}, {height}x{width}" for image in names
-                 for height, width in [tuple(plan.targets[image].shape[-2:])]
-                 + ([tuple(plan.fine_targets[image].shape[-2:])] if config.superres_size else [])]
+                 for height, width in [tuple(plan.coarse[image].shape[-2:])]
+                 + ([tuple(plan.fine[image].shape[-2:])] if config.superres_size else [])]
     grid = figures.image_grid(rows, panel_titles=titles, row_titles=row_names, value_range=(0.0, 1.0))
     figures.save_figure(grid, run_dir.figure_path("reconstructions"))
     for image in names:
@@ -61,10 +71,10 @@ def write_figures(config: InrImageConfig, run_dir: RunDir, plan: _Plan, reconstr
     figures.save_figure(bars, run_dir.figure_path(f"mse_relative_to_{reference}"))
 
 
-def _image_rows(config: InrImageConfig, plan: _Plan, image: str,
+def _image_rows(config: InrImageConfig, plan: Targets, image: str,
                 shown: dict[str, dict]) -> list[tuple[list[np.ndarray], list[str]]]:
     """One image's rows of panels and their titles: the training grid, then (with super-resolution) the finer grid."""
-    target = plan.targets[image].permute(1, 2, 0)
+    target = plan.coarse[image].permute(1, 2, 0)
     row, titles = [_display(target)], ["target"]
     for model in config.models:
         picture = shown.get(model, {}).get("train")
@@ -72,7 +82,7 @@ def _image_rows(config: InrImageConfig, plan: _Plan, image: str,
         titles.append(f"{model}\nMSE {mse(picture, target):.3g}" if picture is not None else f"{model}\n(failed)")
     rows = [(row, titles)]
     if config.superres_size:
-        fine = plan.fine_targets[image]
+        fine = plan.fine[image]
         fine_hwc = fine.permute(1, 2, 0)
         row, titles = [_display(fine_hwc)], ["target"]
         for model in config.models:

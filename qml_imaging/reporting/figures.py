@@ -26,13 +26,15 @@ def image_grid(
     panel_titles: Sequence[Sequence[str]] = (),
     colorbars: bool = False,
     cmap: str = "gray",
+    panel_ranges: Sequence[Sequence[tuple[float, float] | None]] = (),
 ) -> Figure:
     """A grid of images: ``rows[i][j]`` (grey ``(H, W)`` or colour ``(H, W, 3)``) in row i, column j.
 
     ``value_range`` (vmin, vmax) is shared by all grey images; ``None`` scales each one to its own
     range. ``panel_titles[i][j]`` titles one panel (over ``column_titles``, which title the first row);
     ``colorbars`` gives every grey panel its own colour bar (maps of quantities: their values read off);
-    ``cmap`` is the colour map of grey images (a matplotlib name).
+    ``cmap`` is the colour map of grey images (a matplotlib name); ``panel_ranges[i][j]`` sets one panel's
+    (vmin, vmax) over ``value_range`` (maps of one quantity side by side on one scale).
     Rows shorter than the longest leave their last cells blank.
     """
     n_rows, n_cols = len(rows), max(len(row) for row in rows)
@@ -47,7 +49,8 @@ def image_grid(
             if j >= len(row):
                 axis.axis("off")
                 continue
-            _show(figure, axis, np.asarray(row[j]), value_range, colorbars, cmap)
+            shown_range = panel_ranges[i][j] if i < len(panel_ranges) and j < len(panel_ranges[i]) else value_range
+            _show(figure, axis, np.asarray(row[j]), shown_range, colorbars, cmap)
             title = _title(i, j, panel_titles, column_titles)
             if title:
                 axis.set_title(title, fontsize=8)

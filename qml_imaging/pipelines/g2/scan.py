@@ -139,8 +139,9 @@ def _scene_figure(run_dir: RunDir, name: str, scene: dict) -> None:
     pl = images["pl"].numpy()
     rows = [[pl, *(maps[f"g2_{kind}"].numpy() for kind in ("true", "lm", "cnn"))],
             [pl, *(images[f"G2_{kind}"].numpy() for kind in ("true", "lm", "cnn"))]]
+    g2_scale = [None, (0.0, 1.0), (0.0, 1.0), (0.0, 1.0)]  # the three g2(0) maps on one scale
     grid = figures.image_grid(rows, column_titles=["PL", "true", "L-M", "CNN"], row_titles=["g2(0)", "G2"],
-                              colorbars=True, cmap="viridis")
+                              colorbars=True, cmap="viridis", panel_ranges=[g2_scale])
     figures.save_figure(grid, run_dir.figure_path(f"scan_{name}"))
 
 

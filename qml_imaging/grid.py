@@ -94,8 +94,8 @@ def threads_for_work(multiply_adds_per_step: float) -> int:
 
     A function of the fit alone, never of the machine, so a config gives the same numbers everywhere. Below
     the threshold a step's operations are too short for a thread pool to pay: the README's main job (7e5
-    per step) runs faster on one thread per fit than on two (``benchmarks/main_job.py``). ``ValueError`` for a
-    negative or non-finite count.
+    per step) took 257 s with two threads per fit and 67 s with one (issue 33; ``benchmarks/main_job.py`` times
+    it). ``ValueError`` for a negative or non-finite count.
     """
     if not math.isfinite(multiply_adds_per_step) or multiply_adds_per_step < 0:
         raise ValueError(f"multiply_adds_per_step must be a finite number >= 0, got {multiply_adds_per_step!r}")

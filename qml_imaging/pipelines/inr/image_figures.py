@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,7 +54,7 @@ def write_figures(config: InrImageConfig, run_dir: RunDir, plan: Targets, recons
     grid = figures.image_grid(rows, panel_titles=titles, row_titles=row_names, value_range=(0.0, 1.0))
     figures.save_figure(grid, run_dir.figure_path("reconstructions"))
     for image in names:
-        series = {}
+        series: dict[str, tuple[Sequence[float], Sequence[float]]] = {}
         for model in config.models:
             records = [r for r in run_dir.metrics.records(f"{image}/{model}/seed0") if "train_loss" in r]
             if records:

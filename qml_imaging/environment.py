@@ -125,29 +125,16 @@ def autocast_choice(precision: str, device_type: str) -> str | None:
     return "bfloat16"
 
 
-def models_declaring(attribute: str) -> list[str]:
-    """The names of the imported ``nn.Module`` classes that set ``attribute`` (``autocast_safe``,
-    ``channels_last_pays``) to True."""
-    from torch import nn
-
-    found: set[str] = set()
-    pending = list(nn.Module.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        if cls.__dict__.get(attribute, False):
-            found.add(cls.__name__)
-    return sorted(found)
-
-
 def precision_report(precision: str, channels_last: bool | str, device: str) -> dict[str, Any]:
     """``report.json``'s ``training_precision`` block for the ``train`` settings ``precision``,
-    ``channels_last`` and ``device`` (``auto``, ``cpu``, ``cuda``): what they resolve to on this machine."""
+    ``channels_last`` and ``device`` (``auto``, ``cpu``, ``cuda``): what they resolve to on this machine.
+    The models it applies to are named by rule, not listed, so the block does not depend on what the
+    process happened to import (a resumed run writes the same report)."""
     import torch
 
     on = "cuda" if device != "cpu" and torch.cuda.is_available() else "cpu"
     dtype = autocast_choice(precision, on)
     return {"precision": precision, "device": on, "autocast": dtype or "none",
-            "autocast_modules": models_declaring("autocast_safe") if dtype is not None else [],
-            "channels_last": models_declaring("channels_last_pays") if channels_last == "auto" else channels_last,
+            "autocast_modules": "models whose class sets autocast_safe" if dtype is not None else "none",
+            "channels_last": "models whose class sets channels_last_pays" if channels_last == "auto" else channels_last,
             "compile": False, "cpu_bf16": cpu_bf16_support()}

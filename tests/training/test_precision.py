@@ -106,6 +106,6 @@ def test_report_records_the_precision_choices(tmp_path) -> None:
     report = json.loads(run.write_report({}).read_text())
     block = report["training_precision"]
     assert block["precision"] == "auto" and block["device"] == "cpu" and block["compile"] is False
-    assert "DenoisingUNet" in block["channels_last"]
+    assert block["channels_last"] == "models whose class sets channels_last_pays"
     assert set(block["cpu_bf16"]) == {"amx_bf16", "avx512_bf16"}
     assert block["autocast"] == ("bfloat16" if any(block["cpu_bf16"].values()) else "none")

@@ -4,7 +4,7 @@
 the driver but what a task carries, so a task computes the same numbers in a worker as in the driver),
 sends each a task at a time and hands back ``(index, outcome)`` as tasks finish. A worker that dies
 (killed, out of memory) reports its task as an error and is replaced; a worker whose driver dies
-exits within a second, so a killed run leaves no process writing its folder. Progress bars are off
+exits within a second, so a killed run leaves no process writing its folder; Ctrl-C is the driver's to handle. Progress bars are off
 in workers (the driver keeps the one bar over the tasks).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from multiprocessing.connection import Connection, wait
@@ -34,8 +35,12 @@ def _exit_with_driver(driver: int) -> None:
 
 
 def _serve(connection: Connection, driver: int, function: Callable[..., Any]) -> None:
-    """A worker's loop: receive ``(index, *arguments)``, send back ``(index, function(*arguments))``; ``None`` ends it."""
+    """A worker's loop: receive ``(index, *arguments)``, send back ``(index, function(*arguments))``; ``None`` ends it.
+
+    Ctrl-C reaches the driver and its workers alike; a worker ignores it and the driver ends the workers
+    (:meth:`WorkerPool.close`), so an interrupted run prints one message, not one traceback per worker."""
     os.environ["TQDM_DISABLE"] = "1"
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_driver, args=(driver,), daemon=True).start()
     while True:
         try:

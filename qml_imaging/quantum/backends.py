@@ -72,6 +72,13 @@ class RuntimeOptions(Section):
     poll_seconds: float = Field(10.0, gt=0, description="seconds between status checks while waiting for a job")
 
 
+class SpsaOptions(Section):
+    """SPSA gradients (Spall, IEEE TAC 37, 332 (1992)): ``2 samples + 1`` circuits per input instead of ``2G + 1``."""
+
+    step: float = Field(0.1, gt=0, le=1.5707963267948966, description="perturbation c of every gate angle (radians)")
+    samples: int = Field(1, ge=1, le=64, description="random directions averaged per input")
+
+
 class ZeroNoiseExtrapolation(Section):
     """PennyLane ZNE (``qml.noise.mitigate_with_zne``): global unitary folding, then extrapolation to zero noise."""
 
@@ -80,6 +87,9 @@ class ZeroNoiseExtrapolation(Section):
     extrapolation: Literal["richardson", "linear"] = Field(
         "richardson", description="richardson: polynomial through all points; linear: least-squares line")
 
+
+ROLES = ("training", "evaluation", "noise")
+"""What a config asks a backend to do: train through it (gradients), evaluate on it, measure noise bits."""
 
 MAX_SIMULATED_QUBITS = 20
 """The toolkit's qubit limit for simulated circuits (a 20-qubit state of a 1024 batch is 8 GiB)."""
@@ -128,6 +138,10 @@ class BackendSpec(Section):
     readout_mitigation: bool = Field(False, description="ibm only: correct each <Z_j> for the device's reported "
                                      "readout errors (per-qubit assignment matrices); for local testing mode, "
                                      "where runtime.resilience_level (TREX) has no effect")
+    gradient: Literal["parameter-shift", "spsa"] = Field(
+        "parameter-shift", description="how sampled backends (shots, qiskit.aer, ibm) differentiate: parameter shift "
+                                       "(2 circuits per gate angle and input) or SPSA (2 * spsa.samples per input)")
+    spsa: SpsaOptions = Field(default_factory=SpsaOptions, description="SPSA's step and directions (gradient: spsa)")
 
     @model_validator(mode="after")
     def _consistent(self) -> BackendSpec:
@@ -161,6 +175,31 @@ class BackendSpec(Section):
             raise ValueError(f"readout_mitigation with runtime.resilience_level {self.runtime.resilience_level} "
                              f"on {self.device_name} would correct readout twice (IBM applies TREX at level 1 and "
                              "above): set runtime.resilience_level: 0 or readout_mitigation: false")
+
+    @model_validator(mode="after")
+    def _gradient_options(self) -> BackendSpec:
+        if ("gradient" in self.model_fields_set or "spsa" in self.model_fields_set) and not self.sampled:
+            raise ValueError(f"gradient and spsa apply to sampled backends (shots, qiskit.aer, ibm); backend "
+                             f"{self.backend!r} without shots is differentiated exactly")
+        return self
+
+    @property
+    def sampled(self) -> bool:
+        """Whether circuits run through :mod:`qml_imaging.quantum.sampled` or IBM Runtime (parameter-shift
+        or SPSA gradients) rather than a differentiable simulator."""
+        return self.shots is not None or self.backend in ("qiskit.aer", "ibm")
+
+    def refuses(self, role: str) -> str | None:
+        """Why this backend cannot play ``role`` (``training``: gradients; ``evaluation``; ``noise``: sampling
+        bits for a noise bank), or None when it can."""
+        if role not in ROLES:
+            raise ValueError(f"unknown backend role {role!r}; expected one of {list(ROLES)}")
+        if self.zne is not None and role == "training":
+            return ("zero-noise extrapolation mitigates expectation values but gives no gradients; train on the "
+                    "spec without zne and evaluate with it")
+        if self.zne is not None and role == "noise":
+            return "zero-noise extrapolation has no effect on sampled bits; measure noise with the spec without zne"
+        return None
 
     def _check_zne(self) -> None:
         if self.backend != "qiskit.aer":
@@ -226,8 +265,26 @@ def _field_check(resolve):
     return check
 
 
+def _role_check(role: str):
+    """A resolver accepting specs that can play ``role`` (see :meth:`BackendSpec.refuses`)."""
+    def resolve(name: str) -> BackendSpec:
+        spec = backend_spec(name)
+        reason = spec.refuses(role)
+        if reason is not None:
+            raise ConfigError(f"backend {name!r} cannot be used for {role}: {reason}")
+        return spec
+    return resolve
+
+
 BackendName = Annotated[str, AfterValidator(_field_check(backend_spec))]
-"""A config field holding a backend spec name or path, checked when the config is validated."""
+"""A config field holding a backend spec name or path, checked when the config is validated (every
+backend can evaluate circuits)."""
+
+TrainingBackendName = Annotated[str, AfterValidator(_field_check(_role_check("training")))]
+"""A backend spec name for circuits that are trained (gradients flow through them)."""
+
+NoiseBackendName = Annotated[str, AfterValidator(_field_check(_role_check("noise")))]
+"""A backend spec name whose executor samples the bits of a noise bank."""
 
 IbmBackendName = Annotated[str, AfterValidator(_field_check(ibm_backend_spec))]
 """A config field naming a backend of kind ``ibm`` (see :func:`ibm_backend_spec`), checked at validation."""

@@ -20,6 +20,7 @@ from qml_imaging.quantum.backends import BackendSpec, ZeroNoiseExtrapolation
 from qml_imaging.random_sources import generator_state, set_generator_state
 from qml_imaging.quantum.circuits import CircuitTemplate
 from qml_imaging.quantum.fast import DEFAULT_OPTIONS, FastOptions, basis_probabilities, caches, expectation_values
+from qml_imaging.quantum.shift import GradientNoise
 
 
 class Executor:
@@ -41,17 +42,20 @@ class Executor:
                 f"has {self.max_qubits}"
             )
 
-    def expvals(self, template: CircuitTemplate, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Measured values ``(B, n_outputs)`` of ``template`` for ``inputs`` ``(B, n_inputs)`` (radians)."""
+    def expvals(self, template: CircuitTemplate, inputs: torch.Tensor, weights: torch.Tensor,
+                noise: GradientNoise | None = None) -> torch.Tensor:
+        """Measured values ``(B, n_outputs)`` of ``template`` for ``inputs`` ``(B, n_inputs)`` (radians);
+        executors that estimate gradients from shots write the weight gradient's shot-noise variance
+        into ``noise`` on backward (exact executors leave it untouched)."""
         self.check_fits(template)
-        return self._run(template, inputs, weights)
+        return self._run(template, inputs, weights, noise)
 
     def sample_bits(self, template: CircuitTemplate, weights: torch.Tensor, shots: int,
                     seed: int | None = None) -> np.ndarray:
         """``(shots, n_qubits)`` uint8 outcomes of measuring every wire of ``template``'s state
-        (inputs all zero) in the computational basis; wire 0 is column 0. ``seed`` seeds ``fast``,
-        ``default.qubit`` and fake devices; Qiskit Aer through PennyLane-qiskit 0.45 ignores it
-        when the spec sets ``method``."""
+        (inputs all zero) in the computational basis; wire 0 is column 0. ``seed`` seeds the simulator
+        (None: the executor's own generator, seeded by the spec's ``seed``, or the global torch
+        generator for ``fast``)."""
         self.check_fits(template)
         if shots < 1:
             raise ValueError(f"shots must be >= 1, got {shots}")
@@ -71,7 +75,8 @@ class Executor:
         """A short name of the backend for reports and ``repr``."""
         return repr(self.name)
 
-    def _run(self, template: CircuitTemplate, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def _run(self, template: CircuitTemplate, inputs: torch.Tensor, weights: torch.Tensor,
+             noise: GradientNoise | None = None) -> torch.Tensor:
         raise NotImplementedError
 
     def _sample(self, template: CircuitTemplate, weights: torch.Tensor, shots: int, seed: int | None) -> np.ndarray:
@@ -87,7 +92,7 @@ class FastExecutor(Executor):
         self.options = options
         caches.hold(self)  # the simulator's caches are released when the last fast executor is collected
 
-    def _run(self, template, inputs, weights):
+    def _run(self, template, inputs, weights, noise=None):
         return expectation_values(template.function, inputs, weights, template.n_qubits, self.options)
 
     def _sample(self, template, weights, shots, seed):
@@ -153,7 +158,7 @@ class QNodeExecutor(Executor):
             self._qnodes[key] = with_zne(qnode, self.spec.zne) if self.spec.zne is not None else qnode
         return self._qnodes[key]
 
-    def _run(self, template, inputs, weights):
+    def _run(self, template, inputs, weights, noise=None):
         outputs = self._qnode(template)(inputs, weights)
         return output_columns(outputs, inputs.shape[0]).to(inputs.dtype)
 

@@ -23,6 +23,7 @@ from qml_imaging.quantum.executors import Executor, FastExecutor, QNodeExecutor
 from qml_imaging.quantum.fast import DEFAULT_OPTIONS, FastOptions
 from qml_imaging.quantum.ibm import fake_device
 from qml_imaging.quantum.runtime import RuntimeExecutor, job_service
+from qml_imaging.quantum.sampled import AerRunner, PennyLaneRunner, SampledExecutor
 
 
 def make_executor(spec: BackendSpec, options: FastOptions = DEFAULT_OPTIONS) -> Executor:
@@ -39,16 +40,18 @@ def make_executor(spec: BackendSpec, options: FastOptions = DEFAULT_OPTIONS) -> 
     kind = spec.backend
     if kind == "fast":
         return FastExecutor(spec, SIMULATOR_MAX_QUBITS["fast"], options)
-    if kind == "default.qubit":
-        diff = "backprop" if spec.shots is None else "parameter-shift"
-        return QNodeExecutor(spec, SIMULATOR_MAX_QUBITS[kind], _device_maker(spec), diff)
+    if kind == "default.qubit" and spec.shots is None:
+        return QNodeExecutor(spec, SIMULATOR_MAX_QUBITS[kind], _device_maker(spec), "backprop")
     if kind == "lightning.qubit":
         return QNodeExecutor(spec, SIMULATOR_MAX_QUBITS[kind], _device_maker(spec), "adjoint")
     if kind == "qiskit.aer":
         return _aer_executor(spec)
     if kind == "ibm":
         return RuntimeExecutor(spec, job_service(spec))
-    return QNodeExecutor(spec, PENNYLANE_DEVICE_MAX_QUBITS, _device_maker(spec), "best")
+    max_qubits = SIMULATOR_MAX_QUBITS.get(kind, PENNYLANE_DEVICE_MAX_QUBITS)
+    if spec.shots is not None:
+        return SampledExecutor(spec, max_qubits, PennyLaneRunner(spec, _device_maker(spec)))
+    return QNodeExecutor(spec, max_qubits, _device_maker(spec), "best")
 
 
 def as_executor(executor: Executor | BackendSpec | None) -> Executor:
@@ -95,10 +98,15 @@ def limit_openmp_threads(package: str, threads: int) -> int:
     return len(runtimes)
 
 
-def _aer_executor(spec: BackendSpec) -> QNodeExecutor:
+def _aer_executor(spec: BackendSpec) -> Executor:
+    """Aer through its primitives (:class:`~qml_imaging.quantum.sampled.AerRunner`); a spec with ``zne``
+    through PennyLane-qiskit's device, which ``qml.noise.mitigate_with_zne`` folds (evaluation only)."""
     if spec.noise_from and spec.shots is None:
         raise ValueError("a noisy Aer backend needs shots (noise is sampled); set shots in its YAML")
     check("backend 'qiskit.aer'", *QISKIT_MODULES)
+    if spec.zne is None:
+        max_qubits = fake_device(spec.noise_from).num_qubits if spec.noise_from else SIMULATOR_MAX_QUBITS[spec.backend]
+        return SampledExecutor(spec, max_qubits, AerRunner(spec))
     options = {"method": spec.method, "optimization_level": spec.optimization_level, **spec.device_kwargs}
     max_qubits = SIMULATOR_MAX_QUBITS["qiskit.aer"]
     if spec.noise_from:

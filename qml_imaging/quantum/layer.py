@@ -12,6 +12,7 @@ from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.circuits import CircuitTemplate
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.factory import as_executor
+from qml_imaging.quantum.shift import GradientNoise
 from qml_imaging.quantum.user_circuits import template_from_circuit
 
 
@@ -33,7 +34,9 @@ class QuantumLayer(nn.Module):
     :class:`~qml_imaging.quantum.executors.Executor` (build one per backend spec with
     :func:`qml_imaging.quantum.factory.make_executor` and share it between layers), or a validated
     :class:`~qml_imaging.quantum.backends.BackendSpec` from which this layer builds its own (None:
-    the ``fast`` backend). Raises TypeError for anything else (resolve names with ``backend_spec``),
+    the ``fast`` backend). On a sampled backend (shots, Qiskit Aer, IBM) gradients are parameter-shift
+    or SPSA estimates (:mod:`qml_imaging.quantum.shift`) and :attr:`gradient_noise` holds the shot-noise
+    variance of the last weight gradient. Raises TypeError for anything else (resolve names with ``backend_spec``),
     ValueError for a QNode or function without ``weight_shapes`` and when the template needs more
     qubits than the executor has.
     """
@@ -52,6 +55,7 @@ class QuantumLayer(nn.Module):
         self.use_executor(executor)
         initial = (2 * torch.rand(template.weight_shape) - 1) * template.init_scale
         self.weights = nn.Parameter(initial)
+        self.gradient_noise = GradientNoise()
 
     def use_executor(self, executor: Executor | BackendSpec | None) -> None:
         """Run the circuit on ``executor`` (an executor or a backend spec, as in the constructor) from now
@@ -97,7 +101,7 @@ class QuantumLayer(nn.Module):
         with torch.autocast(device_type=flat.device.type, enabled=False):
             if self.template.input_scale != 1.0:
                 flat = flat * self.template.input_scale
-            outputs = self.executor.expvals(self.template, flat, self.weights.to(compute))
+            outputs = self.executor.expvals(self.template, flat, self.weights.to(compute), self.gradient_noise)
         return outputs.to(inputs.dtype).reshape(*inputs.shape[:-1], self.n_outputs)
 
     def _check_inputs(self, inputs: torch.Tensor) -> None:

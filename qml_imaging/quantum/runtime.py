@@ -29,11 +29,13 @@ import numpy as np
 import torch
 
 from qml_imaging.extras import require
+from qml_imaging.quantum.angles import AngleForm, angle_form
 from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.ibm import fake_device, ibm_device, is_fake_device, runtime_service
 from qml_imaging.quantum.isa import IsaCircuit, template_circuit, transpile_template
 from qml_imaging.quantum.readout import mitigate_z, reported_errors
+from qml_imaging.quantum.shift import Estimate, gradient_rule, sampled_expvals
 from qml_imaging.runs import save_arrays_atomic, write_text_atomic
 
 FINISHED_OK, FINISHED_BADLY, WAITING = "DONE", "ERROR", "PENDING"
@@ -90,11 +92,14 @@ class LocalJobService:
         self._memory: dict[str, dict] = {}
         self._tags: dict[str, str] = {}
 
-    def submit(self, pubs: list, tag: str | None = None) -> str:
+    def submit(self, pubs: list, tag: str | None = None, seed: int | None = None) -> str:
         """Run ``pubs`` as one job; with ``tag`` the job id is filed under the tag (``local_jobs/tags/``)
-        as soon as the job exists, before it runs, the way IBM records a job's tags when it accepts it."""
+        as soon as the job exists, before it runs, the way IBM records a job's tags when it accepts it.
+        ``seed`` seeds the simulator instead of the spec's ``seed``."""
         estimator = require("qiskit_ibm_runtime", "IBM Runtime jobs").EstimatorV2(mode=self.device)
         configure_estimator(estimator, self.spec, local=True, tag=tag)
+        if seed is not None:
+            estimator.options.simulator.seed_simulator = seed
         job = estimator.run(pubs)
         job_id = job.job_id()
         if tag is not None:
@@ -184,8 +189,10 @@ class IbmJobService:
         self.device = ibm_device(self.service, spec.device_name)
         self._mode = None
 
-    def submit(self, pubs: list, tag: str | None = None) -> str:
-        """Submit ``pubs`` as one Estimator job, tagged ``tag`` (a Runtime job tag) when given."""
+    def submit(self, pubs: list, tag: str | None = None, seed: int | None = None) -> str:
+        """Submit ``pubs`` as one Estimator job, tagged ``tag`` (a Runtime job tag) when given
+        (``seed`` is for simulators: hardware shots are not seeded)."""
+        del seed
         estimator = require("qiskit_ibm_runtime", "IBM Runtime jobs").EstimatorV2(mode=self._execution_mode())
         configure_estimator(estimator, self.spec, local=False, tag=tag)
         return estimator.run(pubs).job_id()
@@ -242,18 +249,61 @@ def wait_for(jobs, job_id: str, poll_seconds: float) -> JobState:
         time.sleep(poll_seconds)
 
 
+class EstimatorRunner:
+    """Runs angle forms (:mod:`qml_imaging.quantum.angles`) through a job service: one EstimatorV2 PUB
+    of ``N`` parameter sets per call, the form's ISA circuit transpiled once; covariances are the
+    estimator's ``stds`` squared on the diagonal (its readouts' correlations are not reported). Local
+    jobs are seeded from a generator seeded by the spec's ``seed``."""
+
+    def __init__(self, spec: BackendSpec, jobs: LocalJobService | IbmJobService):
+        self.spec, self.jobs = spec, jobs
+        self.seeds = np.random.default_rng(spec.seed)
+        self._isa: dict[int, tuple] = {}
+
+    def __call__(self, form: AngleForm, sets: np.ndarray) -> Estimate:
+        circuit, observables = self._circuit(form)
+        values = sets[:, [parameter.index for parameter in circuit.parameters]]
+        job_id = self.jobs.submit([(circuit, [observables], values[:, None, :])],
+                                  seed=int(self.seeds.integers(2**31)))
+        state = wait_for(self.jobs, job_id, self.spec.runtime.poll_seconds)
+        if state.status != FINISHED_OK:
+            raise RuntimeError(f"IBM Runtime job {job_id} on {self.spec.device_name} failed: {state.detail}")
+        evs, stds = self.jobs.result(job_id)[0]
+        means = np.asarray(evs, dtype=np.float64).reshape(len(sets), -1)
+        variances = np.asarray(stds, dtype=np.float64).reshape(len(sets), -1) ** 2
+        return Estimate(means, variances[:, :, None] * np.eye(means.shape[1]))
+
+    def _circuit(self, form: AngleForm) -> tuple:
+        if id(form) not in self._isa:
+            generate_preset_pass_manager = require("qiskit.transpiler", "transpiling").generate_preset_pass_manager
+            manager = generate_preset_pass_manager(backend=self.jobs.device, seed_transpiler=self.spec.seed or 0,
+                                                   optimization_level=self.spec.optimization_level)
+            circuit = manager.run(form.qiskit_circuit(measure=False))
+            SparsePauliOp = require("qiskit.quantum_info", "an observable").SparsePauliOp
+            observables = [SparsePauliOp.from_sparse_list([("Z", [wire], 1.0)], num_qubits=form.n_qubits)
+                           .apply_layout(circuit.layout) for wire in form.readout]
+            self._isa[id(form)] = (circuit, observables)
+        return self._isa[id(form)]
+
+
 class RuntimeExecutor(Executor):
     """The ``ibm`` executor: a whole batch of inputs is one EstimatorV2 PUB (one job), run synchronously.
 
     Evaluation only: the outputs carry no gradient. Transpiled circuits are cached per weights. With the
     spec's ``readout_mitigation`` each <Z_j> is corrected for its physical qubit's reported readout errors
     (:mod:`qml_imaging.quantum.readout`).
+    Without gradients the weights are bound into the circuit before transpiling (cached per weights)
+    and the inputs are the PUB's parameters. When the inputs or weights need gradients, the batch and
+    every circuit its parameter-shift or SPSA gradient needs are one PUB of the template's gate angles
+    (:class:`EstimatorRunner`; :mod:`qml_imaging.quantum.shift`), the ISA circuit transpiled once.
     """
 
     def __init__(self, spec: BackendSpec, jobs: LocalJobService | IbmJobService):
         super().__init__(spec, jobs.device.num_qubits)
         self.jobs = jobs
         self._transpiled: dict[tuple, IsaCircuit] = {}
+        self.runner = EstimatorRunner(spec, jobs)
+        self.rule = gradient_rule(spec)
 
     def describe(self) -> str:
         """``'ibm'`` with the device name."""
@@ -267,7 +317,10 @@ class RuntimeExecutor(Executor):
             self._transpiled[key] = transpile_for(self.spec, template, values, self.jobs.device)
         return self._transpiled[key]
 
-    def _run(self, template, inputs, weights):
+    def _run(self, template, inputs, weights, noise=None):
+        if torch.is_grad_enabled() and (inputs.requires_grad or weights.requires_grad):
+            form = angle_form(template)
+            return sampled_expvals(form, form.angles(inputs, weights), self.runner, self.rule, noise).to(inputs.dtype)
         isa = self.isa_circuit(template, weights)
         job_id = self.jobs.submit([isa.pub(inputs.detach().cpu().double().numpy())])
         state = wait_for(self.jobs, job_id, self.spec.runtime.poll_seconds)

@@ -12,7 +12,7 @@ from typing import Literal, get_args
 from pydantic import Field, model_validator
 
 from qml_imaging.config import Section
-from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS, BackendName
+from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS, TrainingBackendName
 
 
 class UNetSpec(Section):
@@ -113,5 +113,5 @@ class InrModelSpec(Section):
     entangler: QirenEntangler = Field("ring", description="qiren: CZ rings of range 1..K (the authors') "
                                                 "or a CZ chain j - j+1, placed on a device's best qubit path "
                                                 "so its ISA circuit needs no SWAP (hardware-native)")
-    backend: BackendName = Field("fast", description="backend spec that runs the circuits (qiren): a kind, a "
+    backend: TrainingBackendName = Field("fast", description="backend spec that runs the circuits (qiren): a kind, a "
                                                      "hardware_configs name or a YAML path")

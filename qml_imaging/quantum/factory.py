@@ -11,7 +11,7 @@ from __future__ import annotations
 import pennylane as qml
 
 from qml_imaging.config import ConfigError
-from qml_imaging.extras import QISKIT_MODULES, check, require
+from qml_imaging.extras import QISKIT_MODULES, check
 from qml_imaging.quantum.backends import (
     OWN_DEVICE,
     PENNYLANE_DEVICE_MAX_QUBITS,
@@ -23,7 +23,7 @@ from qml_imaging.quantum.executors import Executor, FastExecutor, QNodeExecutor
 from qml_imaging.quantum.fast import DEFAULT_OPTIONS, FastOptions
 from qml_imaging.quantum.ibm import fake_device
 from qml_imaging.quantum.runtime import RuntimeExecutor, job_service
-from qml_imaging.quantum.sampled import AerRunner, PennyLaneRunner, SampledExecutor
+from qml_imaging.quantum.sampled import AerRunner, PennyLaneRunner, SampledExecutor, device_noise_model
 
 
 def make_executor(spec: BackendSpec, options: FastOptions = DEFAULT_OPTIONS) -> Executor:
@@ -110,10 +110,8 @@ def _aer_executor(spec: BackendSpec) -> Executor:
     options = {"method": spec.method, "optimization_level": spec.optimization_level, **spec.device_kwargs}
     max_qubits = SIMULATOR_MAX_QUBITS["qiskit.aer"]
     if spec.noise_from:
-        NoiseModel = require("qiskit_aer.noise", "a noisy Aer backend").NoiseModel
-        device = fake_device(spec.noise_from)
-        options["noise_model"] = NoiseModel.from_backend(device)
-        max_qubits = device.num_qubits
+        options["noise_model"] = device_noise_model(spec.noise_from)
+        max_qubits = fake_device(spec.noise_from).num_qubits
 
     def make_device(n_qubits: int, seed: int | None):
         seeded = {**options, "seed_simulator": seed} if seed is not None else options

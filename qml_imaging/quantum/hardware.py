@@ -70,7 +70,7 @@ class StoredResultExecutor(Executor):
         self.index = index
         self.results = results if results is not None else store.result
 
-    def _run(self, template, inputs, weights):
+    def _run(self, template, inputs, weights, noise=None):
         values = self.results(self.index)
         if values is None:
             raise PendingLayer(self.index, inputs.detach())

@@ -16,6 +16,8 @@ another seed different ones; nothing reads a global random state (``seed: null``
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pennylane as qml
 import torch
@@ -31,70 +33,76 @@ CHUNK_ELEMENTS = 1 << 24
 """Shot outcomes turned into readout statistics at a time (bounds the memory of a large batch)."""
 
 
-def readout_statistics(bits: np.ndarray, readout: tuple[int, ...]) -> Estimate:
-    """Means of ``<Z>`` ``(N, O)`` and covariances of the means ``(N, O, O)`` from bits ``(N, shots, n_qubits)``
-    (bit 1 is ``Z = -1``); the covariance is the unbiased sample covariance of one shot over ``shots``."""
-    count, shots, _ = bits.shape
-    means = np.empty((count, len(readout)))
-    covariance = np.empty((count, len(readout), len(readout)))
-    step = max(1, CHUNK_ELEMENTS // (shots * max(1, len(readout))))
-    for start in range(0, count, step):
-        signs = 1.0 - 2.0 * bits[start:start + step][..., list(readout)].astype(np.float64)
-        mean = signs.mean(axis=1)
-        second = np.einsum("nso,nsp->nop", signs, signs) / shots
-        means[start:start + step] = mean
+def readout_statistics(frequencies: np.ndarray, n_qubits: int, readout: tuple[int, ...], shots: int) -> Estimate:
+    """Means of ``<Z>`` ``(N, O)`` and covariances of the means ``(N, O, O)`` from outcome frequencies
+    ``(N, 2**n_qubits)`` (index bit ``j`` is wire ``j``; bit 1 is ``Z = -1``) of ``shots`` shots each;
+    the covariance is the unbiased sample covariance of one shot over ``shots``."""
+    outcomes = np.arange(frequencies.shape[1])
+    signs = 1.0 - 2.0 * ((outcomes[:, None] >> np.asarray(readout)[None, :]) & 1)
+    means = frequencies @ signs
+    covariance = np.empty((len(frequencies), len(readout), len(readout)))
+    step = max(1, CHUNK_ELEMENTS // (signs.size * len(readout)))
+    for start in range(0, len(frequencies), step):
+        weighted = frequencies[start:start + step, :, None] * signs[None]
+        second = np.einsum("nko,kp->nop", weighted, signs)
+        mean = means[start:start + step]
         spread = (second - mean[:, :, None] * mean[:, None, :]) * shots / max(shots - 1, 1)
         covariance[start:start + step] = spread / shots
     return Estimate(means, covariance)
 
 
-def _bits_of(bit_array, n_qubits: int) -> np.ndarray:
-    """A Qiskit ``BitArray`` ``(N,)`` as bits ``(N, shots, n_qubits)``, column j = clbit j."""
-    packed = np.asarray(bit_array.array).reshape(-1, bit_array.num_shots, bit_array.array.shape[-1])
-    return np.unpackbits(packed, axis=-1)[..., ::-1][..., :n_qubits]
-
-
 class AerRunner:
-    """Runs angle forms on Qiskit Aer for ``spec`` (see the module docstring)."""
+    """Runs angle forms on Qiskit Aer for ``spec``, every parameter set of a call in one ``AerSimulator.run``
+    (parameter binds). Noiseless specs with shots: Aer's exact outcome probabilities, the counts then drawn
+    from them (multinomial) by this runner's seeded generator, which is how Aer samples a final measurement
+    too; noisy specs: Aer's own shot counts (readout errors included), seeded per call."""
 
     def __init__(self, spec: BackendSpec):
         self.spec = spec
         self.seeds = np.random.default_rng(spec.seed)
-        self.noise_model = None
-        if spec.noise_from:
-            NoiseModel = require("qiskit_aer.noise", "a noisy Aer backend").NoiseModel
-            self.noise_model = NoiseModel.from_backend(fake_device(spec.noise_from))
+        self.noise_model = device_noise_model(spec.noise_from) if spec.noise_from else None
         self._circuits: dict[tuple, object] = {}
 
     def __call__(self, form: AngleForm, sets: np.ndarray) -> Estimate:
-        if self.spec.shots is None:
-            return self._exact(form, sets)
-        bits = self.sample(form, sets, self.spec.shots, None)
-        return readout_statistics(bits, form.readout)
+        shots = self.spec.shots
+        if self.noise_model is not None:
+            frequencies = self._counts(form, sets) / shots
+        else:
+            probabilities = self._probabilities(form, sets)
+            if shots is None:
+                means = readout_statistics(probabilities, form.n_qubits, form.readout, 1).means
+                return Estimate(means, np.zeros((len(sets), len(form.readout), len(form.readout))))
+            frequencies = self.seeds.multinomial(shots, probabilities / probabilities.sum(1, keepdims=True)) / shots
+        return readout_statistics(frequencies, form.n_qubits, form.readout, shots)
 
     def sample(self, form: AngleForm, sets: np.ndarray, shots: int, seed: int | None) -> np.ndarray:
-        """Bits ``(N, shots, n_qubits)`` of every wire at parameter sets ``(N, G)``, one SamplerV2 PUB;
+        """Bits ``(N, shots, n_qubits)`` of every wire, in shot order, at parameter sets ``(N, G)``;
         ``seed`` (None: the next seed of this runner's generator) seeds the simulator."""
-        aer = require("qiskit_aer.primitives", "backend 'qiskit.aer'")
         circuit = self._circuit(form, measure=True)
-        seed = int(self.seeds.integers(2**31)) if seed is None else seed
-        sampler = aer.SamplerV2(default_shots=shots, seed=seed, options={"backend_options": self._options()})
-        (result,) = sampler.run([(circuit, _values(circuit, sets))]).result()
-        return _bits_of(result.data.meas, form.n_qubits)
+        result = self._simulator(seed).run(circuit, shots=shots, memory=True, **_binds(circuit, sets)).result()
+        text = "".join("".join(result.get_memory(index)) for index in range(len(sets)))
+        bits = (np.frombuffer(text.encode("ascii"), dtype=np.uint8) - ord("0")).reshape(len(sets), shots, -1)
+        return bits[..., ::-1][..., :form.n_qubits]  # Qiskit writes clbit 0 last
 
-    def _exact(self, form: AngleForm, sets: np.ndarray) -> Estimate:
-        aer = require("qiskit_aer.primitives", "backend 'qiskit.aer'")
+    def _probabilities(self, form: AngleForm, sets: np.ndarray) -> np.ndarray:
         circuit = self._circuit(form, measure=False)
-        estimator = aer.EstimatorV2(options={"backend_options": self._options(), "default_precision": 0.0})
-        observables = [_z_observable(wire, form.n_qubits) for wire in form.readout]
-        pub = (circuit, [observables], _values(circuit, sets)[:, None, :])
-        (result,) = estimator.run([pub]).result()
-        means = np.asarray(result.data.evs, dtype=np.float64).reshape(len(sets), -1)
-        return Estimate(means, np.zeros((len(sets), len(form.readout), len(form.readout))))
+        result = self._simulator(None).run(circuit, **_binds(circuit, sets)).result()
+        return np.stack([np.asarray(result.data(index)["probabilities"]) for index in range(len(sets))])
 
-    def _options(self) -> dict:
-        options = {"method": self.spec.method, **self.spec.device_kwargs}
-        return {**options, "noise_model": self.noise_model} if self.noise_model is not None else options
+    def _counts(self, form: AngleForm, sets: np.ndarray) -> np.ndarray:
+        circuit = self._circuit(form, measure=True)
+        result = self._simulator(None).run(circuit, shots=self.spec.shots, **_binds(circuit, sets)).result()
+        counts = np.zeros((len(sets), 2**form.n_qubits))
+        for index in range(len(sets)):
+            for outcome, count in result.data(index)["counts"].items():
+                counts[index, int(outcome, 16)] = count
+        return counts
+
+    def _simulator(self, seed: int | None):
+        AerSimulator = require("qiskit_aer", "backend 'qiskit.aer'").AerSimulator
+        seed = int(self.seeds.integers(2**31)) if seed is None else seed
+        options = {"method": self.spec.method, "seed_simulator": seed, **self.spec.device_kwargs}
+        return AerSimulator(**options, **({"noise_model": self.noise_model} if self.noise_model is not None else {}))
 
     def _circuit(self, form: AngleForm, measure: bool):
         key = (id(form), measure)
@@ -104,18 +112,27 @@ class AerRunner:
                 transpile = require("qiskit", "transpiling").transpile
                 circuit = transpile(circuit, basis_gates=self.noise_model.basis_gates, seed_transpiler=0,
                                     optimization_level=self.spec.optimization_level)
+            if not measure:
+                SaveProbabilities = require("qiskit_aer.library", "backend 'qiskit.aer'").SaveProbabilities
+                circuit.append(SaveProbabilities(form.n_qubits), circuit.qubits)
             self._circuits[key] = circuit
         return self._circuits[key]
 
 
-def _z_observable(wire: int, n_qubits: int):
-    SparsePauliOp = require("qiskit.quantum_info", "an observable").SparsePauliOp
-    return SparsePauliOp.from_sparse_list([("Z", [wire], 1.0)], num_qubits=n_qubits)
+@functools.lru_cache(maxsize=4)
+def device_noise_model(name: str):
+    """Aer's ``NoiseModel.from_backend`` of the fake device ``name`` (built once per process: about 8 s
+    for a 127-qubit device)."""
+    NoiseModel = require("qiskit_aer.noise", "a noisy Aer backend").NoiseModel
+    return NoiseModel.from_backend(fake_device(name))
 
 
-def _values(circuit, sets: np.ndarray) -> np.ndarray:
-    """The columns of ``sets`` for the angle parameters the (transpiled) circuit still holds, in its order."""
-    return np.ascontiguousarray(sets[:, [parameter.index for parameter in circuit.parameters]])
+def _binds(circuit, sets: np.ndarray) -> dict:
+    """``AerSimulator.run`` keyword arguments binding the angle parameters the (transpiled) circuit holds to
+    the columns of ``sets`` ``(N, G)``: ``N`` experiments in one run."""
+    if not circuit.parameters:
+        return {}
+    return {"parameter_binds": [{parameter: sets[:, parameter.index] for parameter in circuit.parameters}]}
 
 
 class PennyLaneRunner:
@@ -127,7 +144,12 @@ class PennyLaneRunner:
         self._make_device = make_device
 
     def __call__(self, form: AngleForm, sets: np.ndarray) -> Estimate:
-        return readout_statistics(self.sample(form, sets, self.spec.shots, None), form.readout)
+        bits = self.sample(form, sets, self.spec.shots, None)
+        outcomes = (bits.astype(np.int64) << np.arange(form.n_qubits)).sum(-1)
+        offsets = np.arange(len(sets))[:, None] * 2**form.n_qubits
+        counts = np.bincount((outcomes + offsets).ravel(), minlength=len(sets) * 2**form.n_qubits)
+        frequencies = counts.reshape(len(sets), -1) / self.spec.shots
+        return readout_statistics(frequencies, form.n_qubits, form.readout, self.spec.shots)
 
     def sample(self, form: AngleForm, sets: np.ndarray, shots: int, seed: int | None) -> np.ndarray:
         """Bits ``(N, shots, n_qubits)`` at parameter sets ``(N, G)``; ``seed`` as :meth:`AerRunner.sample`."""

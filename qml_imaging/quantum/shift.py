@@ -77,11 +77,14 @@ def gradient_rule(spec: BackendSpec) -> GradientRule:
 
 
 class GradientNoise:
-    """The shot-noise variance ``(W,)`` of a layer's last weight gradient (float64, radians⁻² times the
-    loss's units squared), written by backward; None before the first."""
+    """Shot-noise variances of a layer's last gradient, written by backward (None before the first),
+    float64 in the loss's units squared per radian squared: ``variance`` ``(W,)`` of the weight gradient
+    (flattened), ``input_variance`` ``(B, n_inputs)`` of the gradient with respect to the circuit's inputs
+    (the angles after ``input_scale``)."""
 
     def __init__(self) -> None:
         self.variance: torch.Tensor | None = None
+        self.input_variance: torch.Tensor | None = None
 
     def standard_error(self) -> torch.Tensor | None:
         """``sqrt(variance)`` per weight, or None."""
@@ -120,8 +123,8 @@ class _Shifted(torch.autograd.Function):
         else:
             gradient, variance = _spsa_terms(means, covariance, upstream, directions, ctx.rule.step)
         if ctx.noise is not None:
-            ctx.noise.variance = torch.as_tensor(variance(ctx.form.weight_matrix.numpy() ** 2 if directions is None
-                                                          else ctx.form.weight_matrix.numpy()))
+            ctx.noise.variance = torch.as_tensor(variance(ctx.form.weight_matrix.numpy()).sum(0))
+            ctx.noise.input_variance = torch.as_tensor(variance(ctx.form.matrix[:, :ctx.form.n_inputs].numpy()))
         grad = torch.as_tensor(gradient, dtype=ctx.dtype, device=grad_output.device)
         return grad, None, None, None, None
 
@@ -133,18 +136,19 @@ def _plus_minus(means: np.ndarray, covariance: np.ndarray, halves: int):
 
 
 def _shift_terms(means, covariance, upstream):
-    """``dL/d angles`` ``(B, G)`` and a function of ``M²`` ``(G, W)`` giving the weight gradient's variance."""
+    """``dL/d angles`` ``(B, G)`` and a function of ``M = d angles / d z`` ``(G, K)`` giving the variance
+    ``(B, K)`` of each sample's contribution to ``dL/dz``."""
     difference, spread = _plus_minus(means, covariance, means.shape[1] // 2)
     gradient = np.einsum("bo,bgo->bg", upstream, difference) / 2
     per_angle = np.einsum("bo,bgop,bp->bg", upstream, spread, upstream) / 4
-    return gradient, lambda squared: per_angle.sum(0) @ squared
+    return gradient, lambda matrix: per_angle @ matrix**2
 
 
 def _spsa_terms(means, covariance, upstream, directions, step):
-    """As :func:`_shift_terms` for SPSA; the variance function takes ``M`` ``(G, W)`` itself."""
+    """As :func:`_shift_terms` for SPSA."""
     samples = directions.shape[1]
     difference, spread = _plus_minus(means, covariance, samples)
     slope = np.einsum("bo,bso->bs", upstream, difference) / (2 * step)
     gradient = np.einsum("bs,bsg->bg", slope, directions) / samples
     per_direction = np.einsum("bo,bsop,bp->bs", upstream, spread, upstream) / (2 * step * samples) ** 2
-    return gradient, lambda matrix: np.einsum("bs,bsw->w", per_direction, (directions @ matrix) ** 2)
+    return gradient, lambda matrix: np.einsum("bs,bsk->bk", per_direction, (directions @ matrix) ** 2)

@@ -63,8 +63,7 @@ def test_every_executor_measures_fair_seeded_bits_of_the_noise_circuit(backend):
     assert bits.shape == (4000, 3) and bits.dtype == np.uint8 and set(np.unique(bits)) <= {0, 1}
     tolerance = 0.06 if backend == "FakeManilaV2" else 5 * 0.5 / math.sqrt(4000)
     assert np.abs(bits.mean(axis=0) - 0.5).max() < tolerance
-    if backend != "aer_shots":  # PennyLane-qiskit does not apply seed_simulator when `method` is set
-        np.testing.assert_array_equal(measured_bits(executor, 3, 4000, seed=11), bits)
+    np.testing.assert_array_equal(measured_bits(executor, 3, 4000, seed=11), bits)
 
 
 @pytest.mark.qiskit

@@ -9,8 +9,8 @@ from pydantic import Field, model_validator
 from qml_imaging.config import GridExperiment, Section, TrainSettings, UserPath, check_folder_path, follow_train_device
 from qml_imaging.data.catalog import ChannelMode
 from qml_imaging.models.specs import Bottleneck, DiffusionUNetSpec
-from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS, BackendName
 from qml_imaging.precedence import own_or_shared
+from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS, NoiseBackendName
 
 
 BaseSchedule = Literal["linear", "cosine"]
@@ -92,7 +92,7 @@ class NoiseSettings(Section):
     """The quantum noise bank used by ``noise: quantum`` variants."""
 
     bank: str | None = Field(None, description="a saved NoiseBank .npz (e.g. from hardware); null = generate one")
-    backend: BackendName = Field("fast", description="backend spec whose executor measures the qubits: a kind "
+    backend: NoiseBackendName = Field("fast", description="backend spec whose executor measures the qubits: a kind "
                                                      "(fast), a hardware_configs name (aer_shots, ibm_fake_brisbane), "
                                                      "an IBM or Fake* device name, or a YAML path")
     n_qubits: int = Field(16, ge=1, le=MAX_SIMULATED_QUBITS)

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from qml_imaging.config import GridExperiment, Section, TrainSettings, follow_train_device
 from qml_imaging.models.specs import EMBEDDINGS, Embedding, InrGeneratorSpec
-from qml_imaging.quantum.backends import BackendName
+from qml_imaging.quantum.backends import TrainingBackendName
 
 
 class GenerationData(Section):
@@ -86,7 +86,7 @@ class QirenGenerationConfig(GridExperiment):
     embeddings: list[Embedding] = Field(default_factory=lambda: list(EMBEDDINGS), min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     generator: InrGeneratorSpec = Field(default_factory=InrGeneratorSpec)
-    backend: BackendName = Field("fast", description="backend spec that runs the qiren embedding's circuits")
+    backend: TrainingBackendName = Field("fast", description="backend spec that runs the qiren embedding's circuits")
     gan: GanSettings = Field(default_factory=GanSettings)
     batches_per_epoch: int = Field(50, ge=1, description="training steps (of each player) per epoch")
     train: TrainSettings = Field(default_factory=lambda: TrainSettings(

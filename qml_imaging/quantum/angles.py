@@ -115,7 +115,8 @@ def _tape_angles(template: CircuitTemplate, z: torch.Tensor) -> tuple[tuple, tor
     weights = z[template.n_inputs:].reshape(template.weight_shape)
     tape = qml.tape.make_qscript(template.function)(inputs, weights)
     (tape,), _ = qml.transforms.decompose(tape, gate_set=set(SHIFTABLE) | set(FIXED) | DROPPED)
-    operations, angles = [], []
+    operations: list[tuple[str, tuple[int, ...], int | None]] = []
+    angles: list[torch.Tensor] = []
     for operation in tape.operations:
         if operation.name in DROPPED:
             continue

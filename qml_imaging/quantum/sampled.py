@@ -65,13 +65,13 @@ class AerRunner:
 
     def __call__(self, form: AngleForm, sets: np.ndarray) -> Estimate:
         shots = self.spec.shots
+        if shots is None:
+            means = readout_statistics(self._probabilities(form, sets), form.n_qubits, form.readout, 1).means
+            return Estimate(means, np.zeros((len(sets), len(form.readout), len(form.readout))))
         if self.noise_model is not None:
-            frequencies = self._counts(form, sets) / shots
+            frequencies = self._counts(form, sets, shots) / shots
         else:
             probabilities = self._probabilities(form, sets)
-            if shots is None:
-                means = readout_statistics(probabilities, form.n_qubits, form.readout, 1).means
-                return Estimate(means, np.zeros((len(sets), len(form.readout), len(form.readout))))
             frequencies = self.seeds.multinomial(shots, probabilities / probabilities.sum(1, keepdims=True)) / shots
         return readout_statistics(frequencies, form.n_qubits, form.readout, shots)
 
@@ -89,9 +89,9 @@ class AerRunner:
         result = self._simulator(None).run(circuit, **_binds(circuit, sets)).result()
         return np.stack([np.asarray(result.data(index)["probabilities"]) for index in range(len(sets))])
 
-    def _counts(self, form: AngleForm, sets: np.ndarray) -> np.ndarray:
+    def _counts(self, form: AngleForm, sets: np.ndarray, shots: int) -> np.ndarray:
         circuit = self._circuit(form, measure=True)
-        result = self._simulator(None).run(circuit, shots=self.spec.shots, **_binds(circuit, sets)).result()
+        result = self._simulator(None).run(circuit, shots=shots, **_binds(circuit, sets)).result()
         counts = np.zeros((len(sets), 2**form.n_qubits))
         for index in range(len(sets)):
             for outcome, count in result.data(index)["counts"].items():
@@ -144,12 +144,15 @@ class PennyLaneRunner:
         self._make_device = make_device
 
     def __call__(self, form: AngleForm, sets: np.ndarray) -> Estimate:
-        bits = self.sample(form, sets, self.spec.shots, None)
+        shots = self.spec.shots
+        if shots is None:
+            raise ValueError(f"PennyLaneRunner samples; backend {self.spec.backend!r} has shots: null")
+        bits = self.sample(form, sets, shots, None)
         outcomes = (bits.astype(np.int64) << np.arange(form.n_qubits)).sum(-1)
         offsets = np.arange(len(sets))[:, None] * 2**form.n_qubits
         counts = np.bincount((outcomes + offsets).ravel(), minlength=len(sets) * 2**form.n_qubits)
-        frequencies = counts.reshape(len(sets), -1) / self.spec.shots
-        return readout_statistics(frequencies, form.n_qubits, form.readout, self.spec.shots)
+        frequencies = counts.reshape(len(sets), -1) / shots
+        return readout_statistics(frequencies, form.n_qubits, form.readout, shots)
 
     def sample(self, form: AngleForm, sets: np.ndarray, shots: int, seed: int | None) -> np.ndarray:
         """Bits ``(N, shots, n_qubits)`` at parameter sets ``(N, G)``; ``seed`` as :meth:`AerRunner.sample`."""

@@ -35,7 +35,7 @@ from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.ibm import fake_device, ibm_device, is_fake_device, runtime_service
 from qml_imaging.quantum.isa import IsaCircuit, template_circuit, transpile_template
 from qml_imaging.quantum.readout import mitigate_z, reported_errors
-from qml_imaging.quantum.shift import Estimate, gradient_rule, sampled_expvals
+from qml_imaging.quantum.shift import Estimate, generator_states, gradient_rule, sampled_expvals, set_generator_states
 from qml_imaging.runs import save_arrays_atomic, write_text_atomic
 
 FINISHED_OK, FINISHED_BADLY, WAITING = "DONE", "ERROR", "PENDING"
@@ -316,6 +316,14 @@ class RuntimeExecutor(Executor):
         if key not in self._transpiled:
             self._transpiled[key] = transpile_for(self.spec, template, values, self.jobs.device)
         return self._transpiled[key]
+
+    def random_state(self) -> dict:
+        """The training runner's seed generator and SPSA's direction generator, as plain data."""
+        return generator_states(self.runner.seeds, self.rule)
+
+    def set_random_state(self, state: object) -> None:
+        """Inverse of :meth:`random_state`."""
+        set_generator_states(self.runner.seeds, self.rule, state)
 
     def _run(self, template, inputs, weights, noise=None):
         if torch.is_grad_enabled() and (inputs.requires_grad or weights.requires_grad):

@@ -27,7 +27,14 @@ from qml_imaging.quantum.angles import AngleForm, angle_form
 from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.ibm import fake_device
-from qml_imaging.quantum.shift import Estimate, Runner, gradient_rule, sampled_expvals
+from qml_imaging.quantum.shift import (
+    Estimate,
+    Runner,
+    generator_states,
+    gradient_rule,
+    sampled_expvals,
+    set_generator_states,
+)
 
 CHUNK_ELEMENTS = 1 << 24
 """Shot outcomes turned into readout statistics at a time (bounds the memory of a large batch)."""
@@ -168,14 +175,23 @@ class SampledExecutor(Executor):
     """Runs templates through a runner; parameter-shift or SPSA gradients (the spec's ``gradient``)
     with every shifted circuit of a batch in the runner's one execution (:mod:`qml_imaging.quantum.shift`)."""
 
-    def __init__(self, spec: BackendSpec, max_qubits: int, runner: Runner):
+    def __init__(self, spec: BackendSpec, max_qubits: int, runner: AerRunner | PennyLaneRunner):
         super().__init__(spec, max_qubits)
-        self.runner = runner
+        self.runner: Runner = runner
+        self.seeds = runner.seeds
         self.rule = gradient_rule(spec)
 
     def describe(self) -> str:
         """The backend's name, with the fake device its noise comes from."""
         return f"{self.name!r}" + (f" ({self.spec.noise_from})" if self.spec.noise_from else "")
+
+    def random_state(self) -> dict:
+        """The runner's seed generator and SPSA's direction generator, as plain data (checkpoints hold them)."""
+        return generator_states(self.seeds, self.rule)
+
+    def set_random_state(self, state: object) -> None:
+        """Inverse of :meth:`random_state`."""
+        set_generator_states(self.seeds, self.rule, state)
 
     def _run(self, template, inputs, weights, noise=None):
         form = angle_form(template)

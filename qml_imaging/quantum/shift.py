@@ -29,6 +29,7 @@ import torch
 
 from qml_imaging.quantum.angles import AngleForm
 from qml_imaging.quantum.backends import BackendSpec
+from qml_imaging.random_sources import generator_state, set_generator_state
 
 SHIFT = math.pi / 2
 
@@ -74,6 +75,19 @@ def gradient_rule(spec: BackendSpec) -> GradientRule:
     """The spec's ``gradient`` and ``spsa`` options, SPSA's directions drawn from a generator seeded by ``seed``."""
     entropy = None if spec.seed is None else [spec.seed, 1]
     return GradientRule(spec.gradient, spec.spsa.step, spec.spsa.samples, np.random.default_rng(entropy))
+
+
+def generator_states(seeds: np.random.Generator, rule: GradientRule) -> dict:
+    """A runner's seed generator ``seeds`` and ``rule``'s, as plain data."""
+    return {"runner": generator_state(seeds), "gradient": generator_state(rule.generator)}
+
+
+def set_generator_states(seeds: np.random.Generator, rule: GradientRule, state: object) -> None:
+    """Inverse of :func:`generator_states`; ValueError for anything else."""
+    if not isinstance(state, dict) or set(state) != {"runner", "gradient"}:
+        raise ValueError(f"expected the state of a sampled executor ({{'runner', 'gradient'}}), got {state!r}")
+    set_generator_state(seeds, state["runner"])
+    set_generator_state(rule.generator, state["gradient"])
 
 
 class GradientNoise:

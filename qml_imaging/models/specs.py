@@ -39,6 +39,8 @@ class DiffusionUNetSpec(Section):
                                             "the image side must be divisible by 2**(levels - 1)")
     n_qubits: int = Field(8, ge=1, le=16, description="qubits of the quantum bottleneck")
     quantum_layers: int = Field(3, ge=1, le=20, description="entangling layers of the bottleneck ansatz")
+    backend: TrainingBackendName = Field("fast", description="backend spec the quantum bottleneck trains on: a kind, "
+                                                             "a hardware_configs name (aer_shots) or a YAML path")
     dropout: float = Field(0.0, ge=0, lt=1)
 
     @model_validator(mode="after")

@@ -36,6 +36,7 @@ from qml_imaging.models.inr import parameter_count
 from qml_imaging.pipelines.diffusion.config import DiffusionFewShotConfig
 from qml_imaging.pipelines.diffusion.data import load_split
 from qml_imaging.quantum.noise import NoiseBank
+from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.runs import MetricsLog, RunDir, checkpoint_folder, make_folder, register_run_folder, save_arrays_atomic
 from qml_imaging.training import Trainer, seed_everything
 from qml_imaging.training.artifacts import save_model_arguments
@@ -83,8 +84,10 @@ def noise_needed(config: DiffusionFewShotConfig, channels: int, noise: str, side
     return 0 if noise == "pseudo" else training + sampling_normals(config, channels, side)
 
 
-def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTask) -> dict:
+def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTask,
+             bottleneck: BackendSpec | None = None) -> dict:
     """Train (resuming from its checkpoints), sample and score ``task``'s model; return its result (plain data).
+    A quantum bottleneck runs on the executor of ``bottleneck`` (the resolved ``unet.backend``; None: ``fast``).
 
     One task of the run's grid (:func:`qml_imaging.grid.run_grid`), which keeps the result.
     """
@@ -96,7 +99,7 @@ def run_task(config: DiffusionFewShotConfig, run_path: str | Path, task: ModelTa
     folder = make_folder(task.folder(run_path))
 
     seed_everything(task.seed)
-    model = DiffusionUNet.from_spec(config.unet, split.channels, variant.bottleneck, side=split.side)
+    model = DiffusionUNet.from_spec(config.unet, split.channels, variant.bottleneck, bottleneck, side=split.side)
     save_model_arguments(checkpoint_folder(run_path, task.name), {"channels": split.channels, "side": split.side})
     schedule_name = own_or_shared(variant.schedule, config.diffusion.schedule)
     base = config.tailored.base if schedule_name == "tailored" else schedule_name

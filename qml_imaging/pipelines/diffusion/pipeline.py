@@ -178,7 +178,8 @@ def run_tasks(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[Model
     """
     quiet = config if config.grid.executor == "local" else config.model_copy(
         update={"train": config.train.model_copy(update={"progress": False})})
-    grid = [Task(task.name, run_task, (quiet, str(run_dir.path), task)) for task in tasks]
+    bottleneck = backend_spec(config.unet.backend)  # resolved once; the tasks get the spec
+    grid = [Task(task.name, run_task, (quiet, str(run_dir.path), task, bottleneck)) for task in tasks]
     outcome = run_grid(grid, config.grid, run_dir.path, label="few-shot models", progress=config.train.progress)
     outcome.raise_failures()
     for task in tasks:

@@ -10,7 +10,8 @@ with it. :func:`qml_imaging.quantum.factory.make_executor` turns a spec into an 
 ``default.qubit``  PennyLane's simulator, parameter broadcasting + backprop
 ``lightning.qubit`` PennyLane Lightning, adjoint differentiation (one circuit per sample)
 ``qiskit.aer``     Qiskit Aer: exact (``shots: null``), sampled, or noisy with a fake IBM
-                   device's noise model (``noise_from: FakeManilaV2``); parameter-shift gradients
+                   device's noise model (``noise_from: FakeManilaV2``); parameter-shift (or SPSA,
+                   ``gradient: spsa``) gradients, a batch and its shifted circuits in one Aer run
 ``ibm``            an IBM Quantum device by name through qiskit-ibm-runtime: a batch is one
                    EstimatorV2 PUB (:mod:`qml_imaging.quantum.runtime`); a fake device name
                    (``FakeManilaV2``) runs the same path locally ("local testing mode")

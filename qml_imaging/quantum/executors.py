@@ -1,11 +1,12 @@
 """Executors: run a :class:`~qml_imaging.quantum.circuits.CircuitTemplate` on a batch.
 
 Every executor maps ``(inputs (B, n_inputs), weights)`` to the measured values ``(B, n_outputs)``
-as a torch tensor, differentiable with respect to both (backprop for ``fast`` and ``default.qubit``,
-adjoint for ``lightning.qubit``, parameter shift for Qiskit Aer) except on ``ibm`` backends, where
-a batch is one EstimatorV2 job (:class:`~qml_imaging.quantum.runtime.RuntimeExecutor`, evaluation only),
-and draws computational-basis samples of a template's state (:meth:`Executor.sample_bits`), which is
-how the noise bank measures its qubits on any backend.
+as a torch tensor, differentiable with respect to both: backprop for ``fast`` and exact ``default.qubit``,
+adjoint for ``lightning.qubit``; parameter shift or SPSA over gate angles for sampled backends (shots,
+Qiskit Aer, ``ibm``: :mod:`qml_imaging.quantum.sampled`, :class:`~qml_imaging.quantum.runtime.RuntimeExecutor`),
+with a batch and all its shifted circuits in one execution. Qiskit Aer with ZNE stays on PennyLane-qiskit
+(evaluation only). Every executor draws computational-basis samples of a template's state
+(:meth:`Executor.sample_bits`), which is how the noise bank measures its qubits on any backend.
 
 :func:`qml_imaging.quantum.factory.make_executor` builds the executor of a backend spec.
 """

@@ -78,3 +78,4 @@ def band_mse(prediction: torch.Tensor, target: torch.Tensor, cutoff_fraction: fl
     low = torch.fft.irfft(low_spectrum, n=error.numel())
     high = error - low
     return (low**2).mean().item(), (high**2).mean().item()
+

@@ -61,6 +61,7 @@ from qml_imaging.runs import MetricsLog
 from qml_imaging.training import distributed
 from qml_imaging.training.callbacks import Callback
 from qml_imaging.training.checkpoints import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from qml_imaging.training.gradient_noise import gradient_noise
 from qml_imaging.training.live_logs import live_sinks
 from qml_imaging.training.precision import StepPrecision, autocast_dtype, uses_channels_last
 
@@ -203,7 +204,8 @@ class Trainer:
             seconds += time.perf_counter() - started
             done = epoch + 1
             self._log({"epoch": done, "train_loss": last_loss, "lr": self.optimizer.param_groups[0]["lr"],
-                       **{f"train_loss/{name}": value for name, value in player_losses.items()}})
+                       **{f"train_loss/{name}": value for name, value in player_losses.items()},
+                       **gradient_noise(self.module)})
             if self.evaluate_fn is not None and (done % self.settings.eval_every == 0 or done == self.settings.epochs):
                 last_metrics = self._evaluate()
                 self._log({"epoch": done, **{f"eval/{k}": v for k, v in last_metrics.items()}}, evaluation=True)

@@ -14,6 +14,7 @@ from qml_imaging.quantum.backends import backend_spec
 from qml_imaging.quantum.circuits import qiren_block
 from qml_imaging.quantum.factory import make_executor
 from qml_imaging.quantum.layer import QuantumLayer
+from qml_imaging.training.gradient_noise import gradient_noise
 
 TEMPLATE = qiren_block(2, reuploads=1, sublayers=1)
 INPUTS = torch.tensor([[0.3, -0.7], [1.1, 0.4], [-0.5, 0.9]], dtype=torch.float64)
@@ -106,3 +107,13 @@ def test_qiren_first_training_step_on_aer_shots_matches_the_exact_gradient():
     error = layer.gradient_noise.variance.sqrt()
     difference = (layer.weights.grad.reshape(-1) - exact.weights.grad.reshape(-1)).abs()
     assert (difference <= 3 * error).all(), np.round((difference / error).numpy(), 2)
+
+
+@pytest.mark.qiskit
+def test_epoch_records_carry_the_gradient_standard_error_of_each_sampled_layer():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), QuantumLayer(TEMPLATE, backend_spec("aer_shots"))).double()
+    assert gradient_noise(model) == {}
+    model(INPUTS).sum().backward()
+    record = gradient_noise(model)
+    assert list(record) == ["grad_se/1"] and 0 < record["grad_se/1"] < 0.1
+    assert gradient_noise(QuantumLayer(TEMPLATE)) == {}, "exact backends report none"

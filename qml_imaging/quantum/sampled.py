@@ -60,9 +60,10 @@ def readout_statistics(frequencies: np.ndarray, n_qubits: int, readout: tuple[in
 
 class AerRunner:
     """Runs angle forms on Qiskit Aer for ``spec``, every parameter set of a call in one ``AerSimulator.run``
-    (parameter binds). Noiseless specs with shots: Aer's exact outcome probabilities, the counts then drawn
-    from them (multinomial) by this runner's seeded generator, which is how Aer samples a final measurement
-    too; noisy specs: Aer's own shot counts (readout errors included), seeded per call."""
+    (parameter binds). Noiseless and ``density_matrix`` specs with shots: Aer's exact outcome probabilities
+    (gate noise included; the device's per-qubit readout errors applied as assignment matrices), the counts
+    then drawn from them (multinomial) by this runner's seeded generator, which is how Aer samples a final
+    measurement too; noisy ``statevector`` specs (trajectories): Aer's own shot counts, seeded per call."""
 
     def __init__(self, spec: BackendSpec):
         self.spec = spec
@@ -75,10 +76,12 @@ class AerRunner:
         if shots is None:
             means = readout_statistics(self._probabilities(form, sets), form.n_qubits, form.readout, 1).means
             return Estimate(means, np.zeros((len(sets), len(form.readout), len(form.readout))))
-        if self.noise_model is not None:
+        if self.noise_model is not None and self.spec.method != "density_matrix":
             frequencies = self._counts(form, sets, shots) / shots
         else:
             probabilities = self._probabilities(form, sets)
+            if self.noise_model is not None:
+                probabilities = with_readout_errors(probabilities, readout_matrices(self.spec.noise_from))
             frequencies = self.seeds.multinomial(shots, probabilities / probabilities.sum(1, keepdims=True)) / shots
         return readout_statistics(frequencies, form.n_qubits, form.readout, shots)
 
@@ -132,6 +135,34 @@ def device_noise_model(name: str):
     for a 127-qubit device)."""
     NoiseModel = require("qiskit_aer.noise", "a noisy Aer backend").NoiseModel
     return NoiseModel.from_backend(fake_device(name))
+
+
+@functools.lru_cache(maxsize=4)
+def readout_matrices(name: str) -> dict[int, np.ndarray]:
+    """The fake device ``name``'s readout errors in its Aer noise model: qubit -> ``A`` ``(2, 2)``,
+    ``A[true, recorded]``. Raises ValueError for a correlated (multi-qubit) readout error."""
+    matrices = {}
+    for error in device_noise_model(name).to_dict()["errors"]:
+        if error["type"] != "roerror":
+            continue
+        for qubits in error["gate_qubits"]:
+            if len(qubits) != 1:
+                raise ValueError(f"{name}: correlated readout error on qubits {qubits} is not supported")
+            matrices[int(qubits[0])] = np.asarray(error["probabilities"], dtype=np.float64)
+    return matrices
+
+
+def with_readout_errors(probabilities: np.ndarray, matrices: dict[int, np.ndarray]) -> np.ndarray:
+    """Outcome probabilities ``(N, 2**n)`` (index bit ``j`` is qubit ``j``) after each qubit's readout error
+    ``A[true, recorded]`` (qubits without one read perfectly)."""
+    count, size = probabilities.shape
+    n_qubits = size.bit_length() - 1
+    tensor = probabilities.reshape(count, *[2] * n_qubits)
+    for qubit in range(n_qubits):
+        if qubit in matrices:
+            axis = n_qubits - qubit
+            tensor = np.moveaxis(np.tensordot(tensor, matrices[qubit], axes=([axis], [0])), -1, axis)
+    return tensor.reshape(count, size)
 
 
 def _binds(circuit, sets: np.ndarray) -> dict:

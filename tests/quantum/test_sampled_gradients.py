@@ -14,6 +14,7 @@ from qml_imaging.quantum.backends import backend_spec
 from qml_imaging.quantum.circuits import qiren_block
 from qml_imaging.quantum.factory import make_executor
 from qml_imaging.quantum.layer import QuantumLayer
+from qml_imaging.quantum.sampled import with_readout_errors
 from qml_imaging.training.gradient_noise import gradient_noise
 
 TEMPLATE = qiren_block(2, reuploads=1, sublayers=1)
@@ -117,3 +118,12 @@ def test_epoch_records_carry_the_gradient_standard_error_of_each_sampled_layer()
     record = gradient_noise(model)
     assert list(record) == ["grad_se/1"] and 0 < record["grad_se/1"] < 0.1
     assert gradient_noise(QuantumLayer(TEMPLATE)) == {}, "exact backends report none"
+
+
+def test_readout_errors_act_on_each_qubits_recorded_bit():
+    flip = np.array([[0.9, 0.1], [0.2, 0.8]])  # A[true, recorded]
+    np.testing.assert_allclose(with_readout_errors(np.array([[1.0, 0, 0, 0]]), {0: flip}), [[0.9, 0.1, 0, 0]])
+    np.testing.assert_allclose(with_readout_errors(np.array([[0, 0, 1.0, 0]]), {1: flip}), [[0.2, 0, 0.8, 0]])
+    both = with_readout_errors(np.array([[0.5, 0, 0, 0.5]]), {0: flip, 1: flip})
+    np.testing.assert_allclose(both.sum(), 1.0)
+    np.testing.assert_allclose(both[0, 3], 0.5 * 0.9 * 0.9 * 0 + 0.5 * 0.8 * 0.8 + 0.5 * 0.1 * 0.1)

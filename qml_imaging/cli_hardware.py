@@ -22,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from qml_imaging.config import ExperimentConfig
+from qml_imaging.config import ExperimentConfig, validate
 from qml_imaging.extras import QISKIT_MODULES, check
 from qml_imaging.limits import MAX_NOISE_NORMALS, check_bytes, check_count, integer
 from qml_imaging.quantum.backends import MAX_SIMULATED_QUBITS, SIMULATOR_MAX_QUBITS, backend_spec
@@ -73,10 +73,11 @@ def _evaluation_config(arguments: argparse.Namespace) -> ExperimentConfig:
     if arguments.n_coordinates is not None:
         check_count("--n-coordinates", arguments.n_coordinates, 1, 2**31 - 1, "random pixels of the fitted image")
 
-    return InrRuntimeConfig(experiment="inr_runtime", name=f"hardware-{Path(arguments.backend).stem}",
-                            description=f"{arguments.fit} of {arguments.run_dir} on {arguments.backend}",
-                            source_run=str(arguments.run_dir), fit=arguments.fit, backend=arguments.backend,
-                            n_coordinates=arguments.n_coordinates)
+    return validate(InrRuntimeConfig, {"experiment": "inr_runtime", "name": f"hardware-{Path(arguments.backend).stem}",
+                                       "description": f"{arguments.fit} of {arguments.run_dir} on {arguments.backend}",
+                                       "source_run": str(arguments.run_dir), "fit": arguments.fit,
+                                       "backend": arguments.backend, "n_coordinates": arguments.n_coordinates},
+                    "hardware evaluation")
 
 
 def _backends(arguments: argparse.Namespace) -> int:

@@ -282,6 +282,21 @@ def checkpoint_folder(run_path: str | Path, fit: str) -> Path:
     return register_run_folder(run_path) / "checkpoints" / fit
 
 
+def _check_reusable(path: Path) -> list[Path]:
+    """The leftovers (temporary files) of an existing ``--out`` folder that a new run may take over: one holding
+    nothing else but a ``run.lock``. ``FileExistsError`` in one line otherwise: a run (``config.yaml``) is
+    continued with ``--resume``; any other folder is the user's and is left untouched."""
+    entries = [entry for entry in path.iterdir() if entry.name != LOCK_NAME]
+    if all(_is_temporary(entry.name) and entry.is_file() for entry in entries):
+        return entries
+    if (path / "config.yaml").is_file():
+        raise FileExistsError(f"run folder {str(path)!r} already holds a run; continue it with "
+                              f"`qml-imaging run --resume {path}` or choose another --out")
+    shown = ", ".join(sorted(entry.name for entry in entries)[:3]) + (", ..." if len(entries) > 3 else "")
+    raise FileExistsError(f"--out {str(path)!r} is a folder that is not a run (it holds {shown}); give a new or "
+                          f"empty folder for the run, e.g. --out {path / 'run'}")
+
+
 class RunDir:
     """One run's folder: its config, metrics, checkpoints, report and figures."""
 
@@ -306,18 +321,18 @@ class RunDir:
         if path.exists() and not path.is_dir():
             raise FileExistsError(f"--out {str(path)!r} is an existing file, not a folder; give a folder path for the run")
         created = not path.exists()
+        if not created:
+            _check_reusable(path)  # before anything is written into the user's folder
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path, config)
         run.created_folder = created
         if lock:
             run.lock()
-        leftovers = [entry for entry in path.iterdir() if entry.name != LOCK_NAME]
-        if any(not (_is_temporary(entry.name) and entry.is_file()) for entry in leftovers):
+        try:
+            leftovers = _check_reusable(path)  # again under the lock: another process may have started a run here
+        except FileExistsError:
             run.unlock()
-            raise FileExistsError(
-                f"run folder {str(path)!r} already holds a run; continue it with "
-                f"`qml-imaging run --resume {path}` or choose another --out"
-            )
+            raise
         for entry in leftovers:
             entry.unlink(missing_ok=True)
         write_text_atomic(path / "config.yaml", dump_config(config))

@@ -86,13 +86,26 @@ def test_leftover_temporary_files_do_not_make_a_folder_a_run(tmp_path):
     run = RunDir.create(config, folder)
     assert sorted(p.name for p in folder.iterdir()) == ["config.yaml"]
     assert not run.created_folder
-    (tmp_path / "other").mkdir()
-    (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="already holds a run"):
-        RunDir.create(config, tmp_path / "other")
+    with pytest.raises(FileExistsError, match="already holds a run; continue it with `qml-imaging run --resume"):
+        RunDir.create(config, folder)
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(FileExistsError, match="'.*a_file' is an existing file, not a folder"):
         RunDir.create(config, tmp_path / "a_file")
+
+
+def test_out_on_a_folder_that_is_not_a_run_is_refused_in_one_line_leaving_it_untouched(tmp_path, capsys):
+    from qml_imaging.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"'.*data' is a folder that is not a run \(it holds notes.txt\)"):
+        RunDir.create(load_config(EXPERIMENTS / "inr_smoke.yaml"), data, lock=True)
+    assert main(["run", str(EXPERIMENTS / "inr_smoke.yaml"), "--out", str(data)]) != 0
+    message = capsys.readouterr().err.strip()
+    assert "is a folder that is not a run (it holds notes.txt); give a new or empty folder" in message
+    assert "\n" not in message and "--resume" not in message
+    assert sorted(p.name for p in data.iterdir()) == ["notes.txt"], "no run.lock or config.yaml left behind"
 
 
 def test_a_run_without_saved_work_is_discarded_and_one_with_work_is_kept(tmp_path):

@@ -2,8 +2,10 @@
 
 from typing import Literal, get_args
 
-IntensityRule = Literal["auto", "minmax"]
-"""How stored pixel values become intensities (:func:`qml_imaging.data.images.read_image`)."""
+IntensityRule = Literal["auto", "minmax", "type_max"]
+"""How stored pixel values become intensities (:func:`qml_imaging.data.images.read_image`): ``auto`` 8-bit
+integers / 255, wider integers and floats by the image's own range; ``minmax`` every image by its own range;
+``type_max`` integers / their type's maximum (a dim 16-bit image stays dim), floats by their own range."""
 INTENSITY_RULES: tuple[str, ...] = get_args(IntensityRule)
 Fit = Literal["resize_crop", "crop", "stretch"]
 """How an image is brought to a square size (:func:`qml_imaging.data.images.preprocess`)."""

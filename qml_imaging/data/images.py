@@ -8,10 +8,19 @@ orientation applied; the steps are recorded as ``colour`` in the info). An image
 
 Intensity (:data:`INTENSITY_RULES`), applied per image before anything else:
 
-* ``auto`` (default): integer images are divided by their type's maximum (uint8 / 255,
-  uint16 / 65535), so a dark 16-bit image stays dark; float images are scaled min-max to [0, 1]
-  (float microscopy data has no fixed full scale).
-* ``minmax``: every image is scaled min-max to [0, 1] (a constant image becomes 0).
+* ``auto`` (default): 8-bit images (photographs, scikit-image's test images) are divided by 255; integer
+  images wider than 8 bits and float images are scaled by their own range, min-max to [0, 1]. A scientific
+  camera fills a few thousand of a 16-bit type's 65535 levels (12-bit sensors, dim samples), so dividing by
+  65535 would make a near-black target; float data have no fixed full scale at all.
+* ``minmax``: every image is scaled min-max to [0, 1], 8-bit ones too.
+* ``type_max``: integer images are divided by their type's maximum (uint16 / 65535), so a dim image stays
+  dim; float images are scaled min-max.
+
+The info of each image records the rule (``intensity_rule``), what it did in words (``intensity``), the
+stored values mapped to 0 and 1 (``intensity_scale``: ``[low, high]``) and the stored value range
+(``value_range``); a run's
+``report.json`` keeps them under ``images``. :func:`check_contrast` refuses a constant or nearly constant
+image as a fitting target.
 
 Size (:func:`preprocess`): ``resize_crop`` (the QIREN authors' preprocessing: resize the short side
 to ``size`` with antialiased bilinear interpolation, centre-crop ``size x size``), ``crop``
@@ -60,17 +69,47 @@ def read_image(path: str | Path, intensity: str = "auto") -> tuple[torch.Tensor,
     values = array.astype(np.float64)
     if not np.isfinite(values).all():
         raise ValueError(f"{path}: holds NaN or infinite pixels")
-    if intensity == "auto" and array.dtype.kind in "ui":
-        full = float(np.iinfo(array.dtype).max)
-        values = np.clip(values, 0.0, None) / full
-        info["intensity"] = f"{array.dtype} / {full:g} -> [0, 1]"
-    else:
-        low, high = values.min(), values.max()
-        values = (values - low) / (high - low) if high > low else np.zeros_like(values)
-        info["intensity"] = f"min-max ({low:g} .. {high:g}) -> [0, 1]"
+    info["value_range"] = [float(values.min()), float(values.max())]
+    values = _scaled(values, array.dtype, intensity, info)
     image = torch.from_numpy(values.astype(np.float32))
     image = image.unsqueeze(0) if image.ndim == 2 else image.permute(2, 0, 1)
     return image.contiguous(), info
+
+
+def _scaled(values: np.ndarray, dtype: np.dtype, intensity: str, info: dict) -> np.ndarray:
+    """``values`` (float64, stored type ``dtype``) mapped to [0, 1] by the rule ``intensity`` (see the module
+    docstring); ``info`` gains ``intensity`` (what was done, in words), ``intensity_rule`` (the rule's name) and
+    ``intensity_scale`` ([stored value mapped to 0, to 1])."""
+    by_type = dtype.kind in "ui" and (intensity == "type_max" or (intensity == "auto" and dtype.itemsize == 1))
+    if by_type:
+        full = float(np.iinfo(dtype).max)
+        info["intensity"] = f"{dtype} / {full:g} -> [0, 1]"
+        info["intensity_rule"], info["intensity_scale"] = intensity, [0.0, full]
+        return np.clip(values, 0.0, None) / full
+    low, high = float(values.min()), float(values.max())
+    info["intensity"] = f"min-max ({low:g} .. {high:g}) -> [0, 1]"
+    info["intensity_rule"], info["intensity_scale"] = intensity, [low, high]
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
+NEARLY_CONSTANT = 1e-3
+"""A target whose stored values span at most this share of their largest magnitude is refused
+(:func:`check_contrast`)."""
+
+
+def check_contrast(info: dict) -> None:
+    """``ValueError`` (one line naming the image and its value range) when the image of ``info`` (from
+    :func:`read_image` or :func:`load_image`) is constant or nearly constant: its stored values span at most
+    :data:`NEARLY_CONSTANT` of their largest magnitude, or it fills at most that share of [0, 1] after the
+    intensity rule. Errors relative to such a target (MSE ratios between models) measure nothing."""
+    low, high = info["value_range"]
+    scale_low, scale_high = info["intensity_scale"]
+    spread = (high - low) / (scale_high - scale_low) if scale_high > scale_low else 0.0
+    if high - low > NEARLY_CONSTANT * max(abs(low), abs(high)) and spread > NEARLY_CONSTANT:
+        return
+    raise ValueError(f"{info['source']}: a {'constant' if high == low else 'nearly constant'} image (values "
+                     f"{low:g} .. {high:g}{'' if spread > NEARLY_CONSTANT else f', {100 * spread:.2g} % of the scale'}"
+                     f"): errors relative to it mean nothing; fit an image with contrast")
 
 
 def _read_array(path: Path) -> tuple[np.ndarray, list[str]]:
@@ -141,18 +180,17 @@ def load_image(source: str | Path, size: int | str, *, fit: str = "resize_crop",
     """A scikit-image test image (by name) or an image file (by path), preprocessed: ``(C, S, S)`` and its info.
 
     Names in :data:`~qml_imaging.data.catalog.SKIMAGE_IMAGES` are scikit-image's test images
-    (uint8, so ``intensity`` gives /255); anything else is a path read by :func:`read_image`.
+    (uint8, so ``intensity="auto"`` gives /255); anything else is a path read by :func:`read_image`.
     The info dict (``source``, ``dtype``, ``shape``, ``intensity``) gains ``preprocessing`` in words.
     """
     if isinstance(source, str) and source in SKIMAGE_IMAGES:
         import skimage.data
 
         pixels = np.ascontiguousarray(getattr(skimage.data, source)())
-        tensor = torch.from_numpy(pixels)
-        image = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)[:3]
-        image = image.float() / 255.0
         info = {"source": f"skimage.data.{source}", "dtype": str(pixels.dtype), "shape": list(pixels.shape),
-                "intensity": "uint8 / 255 -> [0, 1]"}
+                "value_range": [float(pixels.min()), float(pixels.max())]}
+        tensor = torch.from_numpy(_scaled(pixels.astype(np.float64), pixels.dtype, intensity, info).astype(np.float32))
+        image = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)[:3]
     else:
         image, info = read_image(source, intensity)
     out = preprocess(image, size, fit=fit, channels=channels, value_range=value_range, name=str(source))
@@ -194,7 +232,7 @@ def folder_preprocessing(folder: str | Path, size: int, *, channels: str = "grey
     colour = channels if channels != "auto" else ("rgb" if any(image.shape[0] == 3 for image in stored) else "grey")
     return {"folder": str(folder), "files": len(files), "stored_sizes": sides if len(sides) <= 10 else sides[:10] + ["..."],
             "channels": f"{colour} ({'RGB kept' if colour == 'rgb' else 'RGB to grey, ITU-R 601 luma'})",
-            "intensity": f"integers / type maximum, floats min-max; [0, 1] -> {list(value_range)}",
+            "intensity": f"auto: 8-bit / 255, wider integers and floats min-max; [0, 1] -> {list(value_range)}",
             "resize": f"stretched to {size}x{size} (antialiased bilinear)",
             "enlarged": sum(min(image.shape[1:]) < size for image in stored)}
 

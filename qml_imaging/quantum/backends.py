@@ -215,12 +215,23 @@ class BackendSpec(Section):
                              f"singular), got {self.zne.scale_factors}")
 
 
-def backend_spec(spec: str | Path | dict | BackendSpec) -> BackendSpec:
-    """Resolve a backend spec: a :class:`BackendSpec`, a mapping, a YAML path, a shipped name
-    (``aer_shots``: ``hardware_configs/aer_shots.yaml``), a backend kind (``fast``) or a bare IBM
-    device name (``ibm_brisbane``, ``FakeBrisbane``: kind ``ibm`` with default runtime options).
+def local_spec_file(name: str | Path) -> Path | None:
+    """The YAML file a backend name stands for in the current folder (``my_ibm``: ``./my_ibm.yaml`` or
+    ``./my_ibm.yml``), or ``None``; a name with a suffix is a path and is not looked up here."""
+    if Path(name).suffix:
+        return None
+    found = [Path(f"{name}{suffix}") for suffix in (".yaml", ".yml") if Path(f"{name}{suffix}").is_file()]
+    return found[0].resolve() if found else None
 
-    Raises :class:`~qml_imaging.config.ConfigError` naming the spec and the known names.
+
+def backend_spec(spec: str | Path | dict | BackendSpec) -> BackendSpec:
+    """Resolve a backend spec: a :class:`BackendSpec`, a mapping, a YAML path, a name of a YAML file in the
+    current folder (``my_ibm``: ``./my_ibm.yaml``, then ``./my_ibm.yml``; it comes before the shipped specs),
+    a shipped name (``aer_shots``: ``hardware_configs/aer_shots.yaml``), a backend kind (``fast``) or a bare
+    IBM device name (``ibm_brisbane``, ``FakeBrisbane``: kind ``ibm`` with default runtime options).
+
+    Raises :class:`~qml_imaging.config.ConfigError` in one line naming the spec, where it was looked for and
+    the known names.
     """
     if isinstance(spec, BackendSpec):
         return spec
@@ -229,6 +240,9 @@ def backend_spec(spec: str | Path | dict | BackendSpec) -> BackendSpec:
     path = Path(spec)
     if path.suffix in (".yaml", ".yml") and path.is_file():
         return validate(BackendSpec, read_yaml_file(path), str(path))
+    local = local_spec_file(spec)
+    if local is not None:
+        return validate(BackendSpec, read_yaml_file(local), str(local))
     shipped = shipped_file(BACKEND_SPECS, str(spec))
     if shipped is not None:
         return validate(BackendSpec, parse_yaml(shipped.read_text(), f"hardware_configs/{spec}.yaml"),
@@ -238,10 +252,12 @@ def backend_spec(spec: str | Path | dict | BackendSpec) -> BackendSpec:
         return BackendSpec(backend=name)
     if name.startswith((IBM_DEVICE_PREFIX, FAKE_PREFIX)):
         return validate(BackendSpec, {"backend": "ibm", "device_name": name}, "backend")
+    where = (f"no file {name} in the current folder ({Path.cwd()})" if Path(name).suffix else
+             f"no {name}.yaml or {name}.yml in the current folder ({Path.cwd()})")
     raise ConfigError(
-        f"unknown backend {name!r}; expected a backend kind {list(BACKEND_KINDS)}, an installed PennyLane device "
-        f"{pennylane_devices()}, a shipped backend spec {shipped_names(BACKEND_SPECS)}, an IBM device name "
-        "(ibm_...), a fake device name (Fake...), or a path to a YAML file"
+        f"unknown backend {name!r}: {where}, and not a shipped backend spec {shipped_names(BACKEND_SPECS)}, a backend "
+        f"kind {list(BACKEND_KINDS)}, an installed PennyLane device {pennylane_devices()}, an IBM device name "
+        "(ibm_...) or a fake device name (Fake...)"
     )
 
 
@@ -256,13 +272,16 @@ def ibm_backend_spec(spec: str | Path | BackendSpec) -> BackendSpec:
 
 
 def _field_check(resolve):
-    """A pydantic after-validator: the name unchanged if ``resolve`` accepts it, else a ValueError with its message."""
+    """A pydantic after-validator: the name unchanged if ``resolve`` accepts it (a name of a YAML file in the
+    current folder becomes that file's absolute path, so a resumed run finds it from anywhere), else a
+    ValueError with its message."""
     def check(name: str) -> str:
         try:
             resolve(name)
         except ConfigError as error:
             raise ValueError(str(error)) from None
-        return name
+        local = None if Path(name).is_file() else local_spec_file(name)
+        return name if local is None else str(local)
     return check
 
 

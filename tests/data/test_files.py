@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from qml_imaging.config import ConfigError, config_from_dict
-from qml_imaging.data.images import image_files, load_image, load_image_folder, read_image
+from qml_imaging.data.images import check_contrast, image_files, load_image, load_image_folder, read_image
 from qml_imaging.data.signals import load_signal_file
 
 
@@ -42,8 +42,8 @@ def test_png_and_16_bit_tiff_keep_their_intensity_rule_and_channels(tmp_path):
     assert torch.allclose(image, torch.from_numpy(pixels).permute(2, 0, 1).float() / 255)
     assert info["intensity"] == "uint8 / 255 -> [0, 1]"
     stored = write_tiff16(tmp_path / "micro.tif")
-    grey, info = read_image(tmp_path / "micro.tif")
-    assert grey.shape == (1, 40, 48) and info["dtype"] == "uint16"
+    grey, info = read_image(tmp_path / "micro.tif", "type_max")
+    assert grey.shape == (1, 40, 48) and info["dtype"] == "uint16" and info["intensity_scale"] == [0.0, 65535.0]
     assert torch.allclose(grey[0], torch.from_numpy(stored.astype(np.float32) / 65535))
     tifffile.imwrite(tmp_path / "float.tif", stored.astype(np.float32) * 1e-3)
     scaled, info = read_image(tmp_path / "float.tif")
@@ -56,6 +56,24 @@ def test_png_and_16_bit_tiff_keep_their_intensity_rule_and_channels(tmp_path):
     assert native.shape == (1, 40, 48)
     cropped, _ = load_image(str(tmp_path / "micro.tif"), 32, fit="crop")
     assert torch.allclose(cropped, native[:, 4:36, 8:40])
+
+
+def test_a_dim_16_bit_image_is_scaled_by_its_own_range_and_a_flat_one_refused(tmp_path):
+    dim = (np.arange(40 * 48).reshape(40, 48) % 300).astype(np.uint16)  # a 12-bit camera's dim frame: 0 .. 299
+    tifffile.imwrite(tmp_path / "dim.tif", dim)
+    image, info = read_image(tmp_path / "dim.tif")
+    assert image.min() == 0 and image.max() == 1, "auto must not divide a 16-bit image by 65535 (a black target)"
+    assert info["intensity_rule"] == "auto" and info["intensity_scale"] == info["value_range"] == [0.0, 299.0]
+    check_contrast(info)
+    tifffile.imwrite(tmp_path / "flat.tif", np.full((40, 48), 1000, dtype=np.uint16) + (dim % 2).astype(np.uint16))
+    with pytest.raises(ValueError, match=r"flat.tif: a nearly constant image \(values 1000 .. 1001\)") as error:
+        check_contrast(read_image(tmp_path / "flat.tif")[1])
+    assert "\n" not in str(error.value)
+    tifffile.imwrite(tmp_path / "black.tif", dim // 100)  # 0 .. 2 of 65535: black under type_max
+    with pytest.raises(ValueError, match="0.0031 % of the scale"):
+        check_contrast(read_image(tmp_path / "black.tif", "type_max")[1])
+    with pytest.raises(ValueError, match="a constant image"):
+        check_contrast(load_image("camera", 8, intensity="auto")[1] | {"value_range": [7.0, 7.0]})
 
 
 def test_image_errors_are_one_line_and_name_the_file(tmp_path):

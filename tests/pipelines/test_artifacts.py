@@ -43,6 +43,8 @@ def test_load_model_returns_ema_weights_that_reproduce_the_reported_metric(image
     assert colour.targets.shape == (256, 3) and colour.model.output.out_features == 3
     assert colour.preprocessing["intensity"] == "uint8 / 255 -> [0, 1]"
     assert "[0, 1] -> [-1, 1]" in report["details"]["images"]["micro"]["preprocessing"]
+    micro = report["details"]["images"]["micro"]  # a 16-bit TIFF: scaled by its own range, recorded
+    assert micro["intensity_rule"] == "auto" and micro["intensity_scale"] == micro["value_range"] == [10008.0, 49991.0]
     raw = torch.load(image_run / "checkpoints" / "micro" / "tanh" / "seed0" / "last.pt", weights_only=True)
     plain = load_model(image_run, "micro/tanh/seed0").model.state_dict()
     differs = [k for k, v in raw["model"].items() if v.is_floating_point() and not torch.allclose(v, plain[k])]

@@ -213,3 +213,22 @@ def test_grid_tasks_get_the_resolved_backend_spec(monkeypatch, tmp_path):
     assert qiren and resolved == sorted({spec.backend for spec in config.models.values() if spec.kind == "qiren"})
     for task in qiren:
         assert all(isinstance(spec, BackendSpec) for spec in task.function.keywords["backend_specs"].values())
+
+
+def test_a_backend_spec_is_found_by_name_in_the_current_folder(monkeypatch, tmp_path, capsys):
+    from qml_imaging.cli import main
+    from qml_imaging.quantum.backends import BackendName
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_lab.yaml").write_text("backend: default.qubit\n")
+    assert backend_spec("my_lab").backend == "default.qubit"
+    assert backend_spec("my_lab.yaml").backend == "default.qubit"
+    from pydantic import TypeAdapter
+
+    assert TypeAdapter(BackendName).validate_python("my_lab") == str(tmp_path / "my_lab.yaml")  # resumable anywhere
+    with pytest.raises(ConfigError, match=r"unknown backend 'my_ibm': no my_ibm.yaml or my_ibm.yml in the current "
+                                          r"folder \(.*\), and not a shipped backend spec"):
+        backend_spec("my_ibm")
+    assert main(["hardware", "plan", str(tmp_path / "run"), "--backend", "my_ibm"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "no my_ibm.yaml or my_ibm.yml in the current folder" in error and "\n" not in error, error

@@ -5,7 +5,7 @@ val and test splits together) are shuffled with ``split.seed`` and cut in this o
 ``reference`` | ``control`` | ``fewshot_pool`` | the rest (feature classifier). The cut is the same
 for every training seed, so the held-out images never depend on which model is scored.
 A folder of image files is read by :func:`~qml_imaging.data.images.load_image_folder` (each file resized to
-``size x size``, intensity by its type: uint8 / 255, uint16 / 65535, floats min-max). Images are float
+``size x size``, intensity by the ``auto`` rule: 8-bit / 255, wider integers and floats min-max). Images are float
 ``(N, C, S, S)`` in [-1, 1]; labels are remapped to ``0 .. classes - 1`` (multi-label sets: see
 :func:`class_labels`).
 """

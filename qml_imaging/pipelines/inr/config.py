@@ -83,8 +83,9 @@ class InrImageConfig(InrComparison):
     channels: ChannelMode = Field(
         "grey", description="grey: RGB converted to grey; rgb: one model output per colour; auto: as stored")
     intensity: IntensityRule = Field(
-        "auto", description="auto: integers / type maximum, floats min-max; minmax: every image min-max; "
-                            "then [0, 1] -> [-1, 1]")
+        "auto", description="auto: 8-bit / 255, wider integers (16-bit) and floats by the image's own range "
+                            "(min-max); minmax: every image min-max; type_max: integers / type maximum (uint16 / "
+                            "65535), floats min-max; then [0, 1] -> [-1, 1]")
     superres_size: int | None = Field(None, ge=4, le=1024, description="also evaluate on this finer grid; null = off")
 
     @field_validator("images")

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from qml_imaging.data.catalog import image_key
 from qml_imaging.data.datasets import coordinate_grid
-from qml_imaging.data.images import load_image
+from qml_imaging.data.images import check_contrast, load_image
 from qml_imaging.grid import Task, run_grid
 from qml_imaging.pipelines.inr.config import InrImageConfig
 from qml_imaging.pipelines.inr.fitting import (
@@ -51,9 +51,13 @@ from qml_imaging.training.metrics import mse
 def load_target(config: InrImageConfig, entry: str, size: int | str | None = None) -> tuple[torch.Tensor, dict]:
     """Image ``entry`` (a scikit-image name or a file) preprocessed as ``config`` says, at ``size``
     (default ``config.size``): float32 ``(C, H, W)`` in [-1, 1] and its info (source, dtype,
-    intensity rule, ``preprocessing`` in words); see :func:`qml_imaging.data.images.load_image`."""
-    return load_image(entry, config.size if size is None else size, fit=config.resize, channels=config.channels,
-                      intensity=config.intensity, value_range=VALUE_RANGE)
+    intensity rule and scale, ``preprocessing`` in words); see :func:`qml_imaging.data.images.load_image`.
+    ``ValueError`` naming the file for a constant or nearly constant image
+    (:func:`~qml_imaging.data.images.check_contrast`)."""
+    target, info = load_image(entry, config.size if size is None else size, fit=config.resize,
+                              channels=config.channels, intensity=config.intensity, value_range=VALUE_RANGE)
+    check_contrast(info)
+    return target, info
 
 
 def pixel_values(image: torch.Tensor) -> torch.Tensor:

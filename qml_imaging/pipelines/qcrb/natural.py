@@ -128,7 +128,7 @@ def evaluate(config: DenoiserExperiment, model: torch.nn.Module, held_out: torch
 
 def _dataset_images(source: ImageSource, size: int) -> torch.Tensor:
     """All images of an MNIST / MedMNIST source as float ``(N, 28, 28)`` in [0, 1]; a folder's files
-    (:func:`~qml_imaging.data.images.load_image_folder`: grey, intensity by type, resized) as ``(N, size, size)``."""
+    (:func:`~qml_imaging.data.images.load_image_folder`: grey, intensity by the auto rule, resized) as ``(N, size, size)``."""
     if source.kind == "folder":
         return load_image_folder(source.path, size, fit="stretch", channels="grey", value_range=(0.0, 1.0))[:, 0]
     if source.kind == "mnist":

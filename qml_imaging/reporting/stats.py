@@ -38,6 +38,28 @@ def format_stat(stat: dict, spec: str = ".3g") -> str:
     return text if stat["std"] is None else f"{text} ± {format(stat['std'], spread)}"
 
 
+def paired_test(differences: list[float]) -> dict:
+    """Paired per-seed differences as :func:`summary_stat` plus ``p_value`` of a two-sided one-sample t-test
+    against 0 (``scipy.stats.ttest_1samp``) and the ``differences`` themselves. ``p_value`` is None for one seed
+    (no spread: nothing to test) and 1.0 when several seeds agree exactly (the t statistic is undefined)."""
+    from scipy import stats
+
+    stat = summary_stat(differences)
+    if stat["std"] is None:
+        p_value = None
+    else:
+        p_value = float(stats.ttest_1samp(differences, 0.0).pvalue) if stat["std"] > 0 else 1.0
+    return {**stat, "p_value": p_value, "differences": differences}
+
+
+def format_difference(test: dict, spec: str = ".2f") -> str:
+    """A :func:`paired_test` for a table: ``"+1.23 ± 0.45 (p = 0.03)"``, the mean signed, spread and p-value only
+    over several seeds (``"+1.23 (one seed: not tested)"``); ``spec`` formats mean and spread."""
+    spread = "" if test["std"] is None else f" ± {format(test['std'], spec)}"
+    p_text = "one seed: not tested" if test["p_value"] is None else f"p = {test['p_value']:.2g}"
+    return f"{format(test['mean'], '+' + spec)}{spread} ({p_text})"
+
+
 def median_seconds(function: Callable[[], object], repeats: int, warmup: int = 0) -> float:
     """Median wall time (s, ``time.perf_counter``) of ``repeats`` calls of ``function`` after ``warmup`` untimed calls."""
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:

@@ -1,10 +1,13 @@
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
+from matplotlib.container import BarContainer
 
 from qml_imaging.config import ConfigError, config_from_dict, load_config
 from qml_imaging.extras import missing
+from qml_imaging.pipelines.diffusion import figures
 from qml_imaging.pipelines.diffusion.config import DatasetSpec, Split
 from qml_imaging.pipelines.diffusion.data import load_split
 from qml_imaging.pipelines.diffusion.model_task import (
@@ -13,7 +16,7 @@ from qml_imaging.pipelines.diffusion.model_task import (
     noise_needed,
 )
 from qml_imaging.pipelines.diffusion.pipeline import plan_tasks, run
-from qml_imaging.pipelines.diffusion.table import summarise
+from qml_imaging.pipelines.diffusion.table import summarise, write_table
 from qml_imaging.quantum.noise import NoiseBank
 from qml_imaging.runs import MetricsLog, RunDir
 from tests.conftest import EXPERIMENTS
@@ -114,11 +117,12 @@ def test_smoke_run_reports_the_table_and_resumes_without_retraining(tmp_path, sh
     for key in ("fid", "kid"):
         cell = summary[key]["mnist"]["4"]
         assert set(cell) == {"classical", "quantum", "tailored"}
-        assert all(len(pair) == 2 and pair[0] > 0 and pair[1] >= 0 for pair in cell.values()) if key == "fid" else True
+        assert all(set(stat) == {"mean", "std", "n"} and stat["n"] == 2 for stat in cell.values())
+        assert all(stat["mean"] > 0 and stat["std"] >= 0 for stat in cell.values()) if key == "fid" else True
     assert set(summary["quantum_minus_classical_fid"]["mnist"]) == {"4"}
     assert "quantum lower FID than the parameter-matched classical block" in summary["verdict"]
     references = summary["references"]["mnist"]
-    assert references["real_control"]["fid"] < references["training_copies"]["4"]["fid"][0] < summary["fid"]["mnist"]["4"]["classical"][0]
+    assert references["real_control"]["fid"] < references["training_copies"]["4"]["fid"]["mean"] < summary["fid"]["mnist"]["4"]["classical"]["mean"]
     assert summary["parameters"]["quantum"] == pytest.approx(summary["parameters"]["classical"], rel=0.05)
     assert summary["noise_bank"]["ks_pvalue"] > 1e-3
     report = json.loads((run_dir.path / "report.json").read_text())
@@ -141,14 +145,16 @@ def test_smoke_run_reports_the_table_and_resumes_without_retraining(tmp_path, sh
     assert again["fid"] == summary["fid"]
 
 
+def _rows(dataset, quantum, classical):
+    return [{"dataset": dataset, "k": 4, "variant": v, "seed": seed, "fid": fid, "kid": 0.0,
+             "nearest_training_distance": 0.5, "parameters": 1, "bottleneck_parameters": 1,
+             "training_seconds": 1.0, "sampling_seconds": 1.0}
+            for v, values in (("quantum", quantum), ("classical", classical)) for seed, fid in enumerate(values)]
+
+
 def test_verdict_needs_a_significant_paired_difference():
     config = config_from_dict({**SMOKE, "seeds": [0, 1, 2]})
-
-    def rows(dataset, quantum, classical):
-        return [{"dataset": dataset, "k": 4, "variant": v, "seed": seed, "fid": fid, "kid": 0.0,
-                 "nearest_training_distance": 0.5, "parameters": 1, "bottleneck_parameters": 1,
-                 "training_seconds": 1.0, "sampling_seconds": 1.0}
-                for v, values in (("quantum", quantum), ("classical", classical)) for seed, fid in enumerate(values)]
+    rows = _rows
 
     consistent = rows("a", [10.0, 12.1, 13.9], [13.0, 15.0, 17.0])
     noisy = rows("b", [10.8, 13.5, 13.1], [17.9, 13.9, 16.1])
@@ -167,3 +173,29 @@ def test_a_noise_bank_too_small_for_the_quantum_noise_models_is_a_clear_error(tm
     with pytest.raises(ValueError, match=f"holds 500 normals; the 2 quantum-noise models need {needed}: make one with"):
         run(config, RunDir.create(config, tmp_path / "run"))
     assert not (tmp_path / "run" / "noise_bank.npz").exists()
+
+
+def test_one_seed_gives_labelled_stats_without_a_spread_and_no_verdict(tmp_path):
+    config = config_from_dict({**SMOKE, "seeds": [0]})
+    copies = {"4": {"fid": {"mean": 9.0, "std": None, "n": 1}, "kid": {"mean": 0.01, "std": None, "n": 1}}}
+    references = {"a": {"real_control": {"fid": 1.0, "kid": 0.001}, "training_copies": copies}}
+    summary = summarise(config, _rows("a", [10.0], [13.0]), references, {})
+    assert summary["fid"]["a"]["4"]["quantum"] == {"mean": 10.0, "std": None, "n": 1}
+    assert summary["training_seconds"]["classical"] == {"mean": 1.0, "std": None, "n": 1}
+    test = summary["quantum_minus_classical_fid"]["a"]["4"]
+    assert test["std"] is None and test["p_value"] is None and test["differences"] == [-3.0]
+    assert "no significant difference: none; untested (one seed, no spread): ['a k=4']" in summary["verdict"]
+    write_table(tmp_path / "table.md", config, summary)
+    table = (tmp_path / "table.md").read_text()
+    assert "± 0" not in table and "| 10.000 |" in table and "a k=4: -3.000 (one seed: not tested)" in table
+
+
+def test_fid_bars_draw_error_bars_only_over_several_seeds(monkeypatch, tmp_path):
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda figure, path: drawn.append(figure))
+    run_dir = SimpleNamespace(figure_path=lambda name: tmp_path / f"{name}.png")
+    for std in (None, 0.5):
+        stat = {"mean": 10.0, "std": std, "n": 1 if std is None else 2}
+        figures._fid_bars(run_dir, {"a": {"4": {"quantum": stat, "classical": stat}}}, [("a", 4)])
+        bars = [c for c in drawn[-1].axes[0].containers if isinstance(c, BarContainer)]
+        assert len(bars) == 2 and all((c.errorbar is None) == (std is None) for c in bars)

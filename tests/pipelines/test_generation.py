@@ -36,10 +36,12 @@ def test_smoke_run_reports_the_table_and_a_killed_run_resumes_to_the_same_number
     budget = config.generator.parameter_budget
     assert all(abs(p - budget) <= 0.05 * budget for p in summary["parameters"].values())
     references = summary["references"]
-    assert references["real_control"]["fid"] < min(fid[0] for fid in summary["fid"].values())
+    assert references["real_control"]["fid"] < min(fid["mean"] for fid in summary["fid"].values())
     assert "paper's ranking" in summary["verdict"] and summary["paper_ranking"] == ["qiren", "rff", "siren"]
     table = (tmp_path / "full" / "table.md").read_text()
     assert "11.53 / 11.78" in table and "held-out real images" in table and "qiren_minus_siren" in table
+    assert summary["fid"]["qiren"]["std"] is None and summary["comparisons"]["qiren_minus_rff"]["p_value"] is None
+    assert not [line for line in table.splitlines() if line.startswith(("| qiren", "- qiren")) and "±" in line]
     assert (tmp_path / "full" / "samples.png").is_file()
 
     original = pipeline.gan_batches
@@ -101,6 +103,10 @@ def test_paired_difference_and_verdict_say_which_way_it_went():
     text = verdict({"qiren_minus_rff": test}, ["qiren", "rff"], ["qiren", "rff"])
     assert "the paper's ranking holds" in text and "QIREN significantly better" in text
     assert "does not hold" in verdict({}, ["rff", "qiren"], ["qiren", "rff"])
+    one = paired_difference(rows[:1] + rows[3:4], "qiren", "rff")
+    assert one["std"] is None and one["p_value"] is None
+    text = verdict({"qiren_minus_rff": one}, ["qiren", "rff"], ["qiren", "rff"])
+    assert "FID difference -10.00 (one seed: not tested), paired by seed: untested (one seed, no spread)" in text
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch_fidelity") is not None, reason="torch-fidelity is installed")

@@ -14,7 +14,7 @@ from qml_imaging.runs import RunDir
 
 def write_figures(config: DiffusionFewShotConfig, run_dir: RunDir, tasks: list[ModelTask], fid: dict) -> None:
     """``samples_<dataset>_k<k>.png`` (training images, then each variant's first seed) and ``fid.png``
-    from the summary's ``fid`` {dataset: {k: {variant: [mean, std]}}}."""
+    from the summary's ``fid`` {dataset: {k: {variant: {"mean", "std", "n"}}}}."""
     cells = write_sample_figures(config, run_dir, tasks)
     _fid_bars(run_dir, fid, cells)
 
@@ -38,7 +38,8 @@ def write_sample_figures(config: DiffusionFewShotConfig, run_dir: RunDir, tasks:
 
 
 def _fid_bars(run_dir: RunDir, fid: dict, cells: list[tuple[str, int]]) -> None:
-    """Mean FID per variant (error bars: std over seeds), one group per data set and k."""
+    """Mean FID per variant (error bars: std over seeds; none where one seed gives no spread), one group per data
+    set and k."""
     variants = list(dict.fromkeys(v for by_k in fid.values() for by_variant in by_k.values() for v in by_variant))
     figure = Figure(figsize=(1.5 + 1.8 * len(cells), 3.8))
     axis = figure.subplots()
@@ -48,11 +49,12 @@ def _fid_bars(run_dir: RunDir, fid: dict, cells: list[tuple[str, int]]) -> None:
         for position, cell in enumerate(cells):
             dataset, k = cell
             if variant in fid[dataset][str(k)]:
-                mean, std = fid[dataset][str(k)][variant]
+                stat = fid[dataset][str(k)][variant]
                 positions.append(position + (index - (len(variants) - 1) / 2) * width)
-                means.append(mean)
-                errors.append(std)
-        axis.bar(positions, means, width, yerr=errors, capsize=2, label=variant)
+                means.append(stat["mean"])
+                errors.append(stat["std"])
+        spread = None if None in errors else errors
+        axis.bar(positions, means, width, yerr=spread, capsize=2, label=variant)
     axis.set_xticks(np.arange(len(cells)), [f"{d}\nk={k}" for d, k in cells], fontsize=8)
     axis.set_ylabel("FID (classifier features)")
     axis.legend(fontsize=7)

@@ -19,8 +19,9 @@ With ``evaluation.scores: false`` (a small folder of your own images) every imag
 pool; models are trained and sampled, sample grids drawn, and nothing is scored (summary: per model
 its final training loss and the distance of its samples to the nearest training image).
 
-Summary (``report.json``): ``fid`` and ``kid`` {dataset: {k: {variant: [mean, std over seeds]}}},
-``quantum_minus_classical_fid`` {dataset: {k: [mean, std]}} (paired by seed) with ``verdict``,
+Summary (``report.json``): ``fid`` and ``kid`` {dataset: {k: {variant: {"mean", "std", "n"}}}} over seeds
+(``std`` None for one seed), ``quantum_minus_classical_fid`` {dataset: {k: {"mean", "std", "n", "p_value",
+"differences"}}} (paired by seed; ``p_value`` None for one seed) with ``verdict``,
 references, classifier accuracy, parameters and times. ``table.md`` holds the same as a table.
 """
 
@@ -52,9 +53,10 @@ from qml_imaging.pipelines.diffusion.model_task import (
     noise_needed,
     run_task,
 )
-from qml_imaging.pipelines.diffusion.table import mean_std, summarise, write_table
+from qml_imaging.pipelines.diffusion.table import summarise, write_table
 from qml_imaging.quantum.backends import backend_spec
 from qml_imaging.quantum.noise import NoiseBank, noise_statistics
+from qml_imaging.reporting.stats import summary_stat
 from qml_imaging.runs import MetricsLog, RunDir, atomic_replace
 from qml_imaging.training.checkpoints import load_state_file
 
@@ -200,7 +202,8 @@ def unscored_summary(config: DiffusionFewShotConfig, results: list[dict]) -> dic
 
 
 def reference_scores(config: DiffusionFewShotConfig, run_dir: RunDir, dataset: str) -> dict:
-    """FID/KID of real control images, and of the k training images tiled (per k: mean, std over seeds)."""
+    """FID/KID of real control images, and of the k training images tiled (per k: ``{"fid", "kid"}``, each a
+    :func:`~qml_imaging.reporting.stats.summary_stat` over seeds)."""
     split = load_split(config.datasets[dataset], config.split)
     extractor = feature_extractor(run_dir.path, dataset)
     scores = {"real_control": fid_kid(split.reference, split.control, extractor, config.evaluation.kid_subset_size,
@@ -213,7 +216,7 @@ def reference_scores(config: DiffusionFewShotConfig, run_dir: RunDir, dataset: s
             tiled = images.repeat(-(-config.sampling.samples // k), 1, 1, 1)[: config.sampling.samples]
             values.append(fid_kid(split.reference, tiled, extractor, config.evaluation.kid_subset_size,
                                   config.evaluation.kid_subsets))
-        copies[str(k)] = {key: mean_std([v[key] for v in values]) for key in ("fid", "kid")}
+        copies[str(k)] = {key: summary_stat([v[key] for v in values]) for key in ("fid", "kid")}
     scores["training_copies"] = copies
     return scores
 

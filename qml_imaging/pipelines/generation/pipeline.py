@@ -17,9 +17,9 @@ keeps the result: ``--resume`` skips finished models and continues others from t
 ``real_control`` (held-out real images: the floor) and ``training_copies`` (training images drawn as
 samples: a generator that only memorised).
 
-Summary (``report.json``, ``table.md``): per embedding parameters, FID, KID and training seconds (mean
-and std over seeds), QIREN - ReLU+RFF and QIREN - SIREN FID paired by seed (one-sample t-test of the
-differences, as in the diffusion table), the measured ranking beside the paper's, and sample grids
+Summary (``report.json``, ``table.md``): per embedding parameters, FID, KID and training seconds (each
+``{"mean", "std", "n"}`` over seeds, ``std`` None for one seed), QIREN - ReLU+RFF and QIREN - SIREN FID paired
+by seed (one-sample t-test of the differences, as in the diffusion table; ``p_value`` None for one seed), the measured ranking beside the paper's, and sample grids
 (``samples.png``).
 """
 
@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 
 from qml_imaging.diffusion.evaluation import (
     KID_SEED,
@@ -52,7 +51,7 @@ from qml_imaging.quantum.backends import BackendSpec
 from qml_imaging.quantum.executors import Executor
 from qml_imaging.quantum.factory import make_executor
 from qml_imaging.reporting.figures import image_grid, save_figure
-from qml_imaging.reporting.stats import mean_std
+from qml_imaging.reporting.stats import format_difference, format_stat, paired_test, summary_stat
 from qml_imaging.runs import (MetricsLog, RunDir, atomic_replace, make_folder, register_run_folder, save_arrays_atomic,
                               write_text_atomic)
 from qml_imaging.training import Trainer, seed_everything
@@ -226,29 +225,29 @@ def reference_scores(config: QirenGenerationConfig, images: GenerationImages, sc
 
 
 def paired_difference(results: list[dict], first: str, second: str, key: str = "fid") -> dict | None:
-    """``key`` of ``first`` minus ``second``, paired by seed: mean, std, two-sided one-sample t-test p-value."""
+    """``key`` of ``first`` minus ``second``, paired by seed: :func:`~qml_imaging.reporting.stats.paired_test`
+    (``{"mean", "std", "n", "p_value", "differences"}``), None without a pair."""
     by_seed = {r["seed"]: r[key] for r in results if r["embedding"] == second}
     differences = [r[key] - by_seed[r["seed"]] for r in results if r["embedding"] == first and r["seed"] in by_seed]
     if not differences:
         return None
-    mean, std = mean_std(differences)
-    p_value = float(stats.ttest_1samp(differences, 0.0).pvalue) if len(differences) > 1 and std > 0 else 1.0
-    return {"mean": mean, "std": std, "p_value": p_value, "differences": differences}
+    return paired_test(differences)
 
 
 def summarise(config: QirenGenerationConfig, results: list[dict], references: dict) -> dict:
-    """Per embedding mean/std of FID, KID and seconds; paired QIREN comparisons; rankings and verdict."""
+    """Per embedding FID, KID and seconds as ``{"mean", "std", "n"}`` over seeds; paired QIREN comparisons;
+    rankings and verdict."""
     by_embedding: dict[str, list[dict]] = {}
     for row in results:
         by_embedding.setdefault(row["embedding"], []).append(row)
 
     def table(key: str) -> dict:
-        return {e: mean_std([r[key] for r in rows]) for e, rows in by_embedding.items()}
+        return {e: summary_stat([r[key] for r in rows]) for e, rows in by_embedding.items()}
 
     fid = table("fid")
     comparisons = {f"qiren_minus_{other}": paired_difference(results, "qiren", other)
                    for other in COMPARED if "qiren" in by_embedding and other in by_embedding}
-    measured_ranking = sorted(fid, key=lambda e: fid[e][0])
+    measured_ranking = sorted(fid, key=lambda e: fid[e]["mean"])
     paper_ranking = [e for e in sorted(PAPER_FID, key=lambda e: PAPER_FID[e][0]) if e in fid]
     return {
         "fid": fid, "kid": table("kid"), "training_seconds": table("training_seconds"),
@@ -273,17 +272,18 @@ def verdict(comparisons: dict, measured: list[str], paper: list[str]) -> str:
         if test is None:
             continue
         other = name.removeprefix("qiren_minus_")
-        if test["p_value"] < SIGNIFICANCE:
+        if test["p_value"] is None:
+            outcome = "untested (one seed, no spread)"
+        elif test["p_value"] < SIGNIFICANCE:
             outcome = "QIREN significantly better" if test["mean"] < 0 else "QIREN significantly worse"
         else:
             outcome = "no significant difference"
-        parts.append(f"QIREN vs {other}: FID difference {test['mean']:+.2f} ± {test['std']:.2f} "
-                     f"(p = {test['p_value']:.2g}, paired by seed): {outcome}")
+        parts.append(f"QIREN vs {other}: FID difference {format_difference(test)}, paired by seed: {outcome}")
     return "; ".join(parts)
 
 
 def write_table(path: Path, config: QirenGenerationConfig, summary: dict) -> None:
-    """``table.md``: the measured table (mean ± std over seeds) beside the paper's FID."""
+    """``table.md``: the measured table (mean ± std over seeds, the mean alone for one seed) beside the paper's FID."""
     space = ("the unit-RMS feature space of a LeNet classifier trained on held-out images"
              if config.evaluation.features == "lenet" else "Inception features (torchmetrics)")
     lines = [f"FID / KID in {space}; mean ± std over seeds {config.seeds}; {config.sampling.samples} samples per "
@@ -294,8 +294,8 @@ def write_table(path: Path, config: QirenGenerationConfig, summary: dict) -> Non
     for embedding, fid in summary["fid"].items():
         kid, seconds = summary["kid"][embedding], summary["training_seconds"][embedding]
         paper = PAPER_FID[embedding]
-        lines.append(f"| {embedding} | {summary['parameters'][embedding]} | {fid[0]:.2f} ± {fid[1]:.2f} | "
-                     f"{kid[0]:.4f} ± {kid[1]:.4f} | {seconds[0]:.0f} ± {seconds[1]:.0f} | {paper[0]} / {paper[1]} "
+        lines.append(f"| {embedding} | {summary['parameters'][embedding]} | {format_stat(fid, '.2f')} | "
+                     f"{format_stat(kid, '.4f')} | {format_stat(seconds, '.0f')} | {paper[0]} / {paper[1]} "
                      f"({PAPER_PARAMETERS[embedding] / 1e6:.2f} M) |")
     for name, label in (("real_control", "held-out real images"), ("training_copies", "training images (memorised)")):
         scores = summary["references"][name]
@@ -303,8 +303,8 @@ def write_table(path: Path, config: QirenGenerationConfig, summary: dict) -> Non
     lines += ["", "QIREN minus classical FID, paired by seed:", ""]
     for name, test in summary["comparisons"].items():
         if test is not None:
-            lines.append(f"- {name}: {test['mean']:+.2f} ± {test['std']:.2f} (p = {test['p_value']:.2g}; per seed "
-                         f"{', '.join(f'{d:+.2f}' for d in test['differences'])})")
+            lines.append(f"- {name}: {format_difference(test)}, per seed "
+                         f"{', '.join(f'{d:+.2f}' for d in test['differences'])}")
     lines += ["", f"Verdict: {summary['verdict']}", ""]
     write_text_atomic(path, "\n".join(lines))
 

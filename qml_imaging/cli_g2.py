@@ -30,6 +30,7 @@ import argparse
 import csv
 import io
 import math
+import sys
 from pathlib import Path
 from typing import get_args
 
@@ -283,12 +284,24 @@ def _scan(arguments: argparse.Namespace) -> int:
     grid = figures.image_grid([[maps[name].astype(float) for name in images]], row_titles=["scan"],
                               column_titles=[MAP_TITLES[name] for name in images], colorbars=True, cmap="viridis")
     figures.save_figure(grid, out / "maps.png")
-    lit = ~maps["dark"]
-    print(f"{shape[0]}x{shape[1]} pixels, {int((~lit).sum())} dark (g2 = 1); zero delay "
+    lit = ~maps["dark"] & ~maps["refused"]
+    _say_refused(maps)
+    print(f"{shape[0]}x{shape[1]} pixels, {int(maps['dark'].sum())} dark (g2 = 1); zero delay "
           f"{float(maps['zero_delay_ns']):.2f} ns; median L-M g2(0) on lit pixels "
           f"{float(np.median(maps['g2_lm'][lit])) if lit.any() else float('nan'):.3f}")
     print(f"wrote {out / 'maps.npz'} and {out / 'maps.png'}")
     return 0
+
+
+def _say_refused(maps: dict) -> None:
+    """One line on stderr when lit pixels have no measurement: how many, and the first pixel's reason."""
+    import numpy as np
+
+    refused = maps["refused"]
+    if refused.any():
+        row, column = (int(i) for i in np.argwhere(refused)[0])
+        print(f"warning: {int(refused.sum())} lit pixels have no g2(0) (drawn at g2 = 1, 'refused' in maps.npz); "
+              f"pixel ({row}, {column}): {maps['status'][row, column]}", file=sys.stderr)
 
 
 MAP_TITLES = {"counts": "photon counts", "g2_lm": "g2(0), L-M", "sigma_lm": "sigma of g2(0), L-M",

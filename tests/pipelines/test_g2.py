@@ -169,6 +169,31 @@ def test_a_scan_with_dark_pixels_gives_finite_maps_and_the_g2_cli_writes_them(tm
         assert message in capsys.readouterr().err, option
 
 
+def test_a_scan_whose_singles_contradict_its_histograms_draws_no_g2_and_says_why(tmp_path, capsys):
+    """A new user's scan file with singles 20x too high: every pixel once came out at the fit's bound (g2 = 21),
+    silently. Now each such pixel is refused with the CSV fit's reason, drawn at g2 = 1, and one line says so."""
+    import numpy as np
+    import torch
+
+    from qml_imaging.cli import main
+    from qml_imaging.physics.hbt import DelayAxis, EmitterParameters, expected_histogram
+
+    rates = torch.full((16,), 1e5, dtype=torch.float64)
+    ones = torch.ones(16, dtype=torch.float64)
+    emitter = EmitterParameters(ones, 20 * ones, 0.2 * ones, 300 * ones, rates)
+    counts = torch.poisson(expected_histogram(emitter, 60.0), generator=torch.Generator().manual_seed(2))
+    singles = 20 * (rates * 60.0 * 0.0122**0.5)[:, None].repeat(1, 2)
+    np.savez(tmp_path / "scan.npz", counts=counts.reshape(4, 4, -1).numpy(), delay_ns=DelayAxis().centres().numpy(),
+             singles=singles.reshape(4, 4, 2).numpy(), seconds=60.0, zero_delay_ns=0.0)
+    assert main(["g2", "scan", str(tmp_path), "--out", str(tmp_path / "maps")]) == 0
+    maps = np.load(tmp_path / "maps" / "maps.npz")
+    assert maps["refused"].all() and not maps["dark"].any()
+    assert (maps["g2_lm"] == 1).all() and np.isfinite(maps["sigma_lm"]).all()
+    assert all("inconsistent file" in reason for reason in maps["status"].ravel())
+    err = capsys.readouterr().err
+    assert "warning: 16 lit pixels have no g2(0)" in err and "inconsistent file" in err and len(err.splitlines()) == 1
+
+
 def test_g2_fit_prints_a_delay_offset_warning_as_one_line(tmp_path, capsys):
     import numpy as np
     import torch

@@ -113,18 +113,25 @@ def scan_maps(data: HbtHistograms, shape: tuple[int, int], *, model=None, backgr
               grid: GridSettings = GridSettings()) -> dict[str, np.ndarray]:
     """Maps ``(H, W)`` of a scan: ``g2_lm``, ``sigma_lm``, ``g2_cnn`` (with ``model``), ``counts`` (N1 + N2, or the
     coincidences without singles), ``G2_lm`` / ``G2_cnn`` (``N^2 (1 - g2)``), ``dark`` (bool), and ``zero_delay_ns``
-    (a 0-d array). All finite; dark pixels at g2 = 1. ``background_rate`` (counts/s per channel) corrects every
-    lit pixel with ``rho = (R - B) / R``."""
+    (a 0-d array), ``refused`` (bool: a lit pixel without a measurement) and ``status`` (unicode ``(H, W)``: ``""``,
+    or why that pixel has no measurement, as :func:`fit_histograms` says it: a baseline the file contradicts, a fit
+    at a bound ...). All finite; dark and refused pixels at g2 = 1 with sigma 1. ``background_rate`` (counts/s
+    per channel) corrects every lit pixel with ``rho = (R - B) / R``."""
     counts = data.counts
     events = counts.sum(1)
     zero = _scan_zero_delay(data)
-    known, _ = baselines_of(data, "auto", zero)
+    known, mode = baselines_of(data, "auto", zero)
     dark = events < DARK_THRESHOLD
     if known is not None:
         dark |= known <= 0
         known = np.where(dark, 0.0, known)
     fit = fit_g2_grid(grid, np.where(dark[:, None], 0.0, counts), data.axis, baseline=known, zero_delay_ns=zero)
-    g2, sigma = fit.g2_zero, fit.uncertainty
+    status = np.array([problem or fitted for problem, fitted in
+                       zip(baseline_problems(data, known, mode, zero), fit.status, strict=True)])
+    status[dark] = ""
+    refused = status != ""
+    g2 = np.where(refused, np.nan, fit.g2_zero)
+    sigma = fit.uncertainty
     if background_rate is not None and data.has_singles:
         g2, sigma = correct_background(g2, signal_share(data.rates(), background_rate), sigma)
     photons = data.singles.sum(1) if data.has_singles else events
@@ -133,12 +140,14 @@ def scan_maps(data: HbtHistograms, shape: tuple[int, int], *, model=None, backgr
         estimates["cnn"] = _cnn_estimates(model, data)
     maps: dict[str, np.ndarray] = {}
     for name, estimate in estimates.items():
-        estimate = np.where(dark | ~np.isfinite(estimate), 1.0, estimate)
+        estimate = np.where(dark | refused | ~np.isfinite(estimate), 1.0, estimate)
         maps[f"g2_{name}"] = estimate.reshape(shape)
         maps[f"G2_{name}"] = g2_image(photons, estimate).reshape(shape)
-    maps["sigma_lm"] = np.where(dark | ~np.isfinite(sigma), DARK_UNCERTAINTY, sigma).reshape(shape)
+    maps["sigma_lm"] = np.where(dark | refused | ~np.isfinite(sigma), DARK_UNCERTAINTY, sigma).reshape(shape)
     maps["counts"] = photons.reshape(shape)
     maps["dark"] = dark.reshape(shape)
+    maps["refused"] = refused.reshape(shape)
+    maps["status"] = status.astype(str).reshape(shape)
     maps["zero_delay_ns"] = np.array(zero)
     return maps
 

@@ -4,9 +4,11 @@ implementation it replaced (commit 8076c47), to float64 rounding."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy
 import torch
 
 from qml_imaging.physics.delay_axis import DelayAxis
@@ -24,6 +26,14 @@ BEFORE = {
                [0.3787667777521371, 1.388928013818159], [79.76424658512893, 78.10977345356314],
                [0.8026495993329915, 1.2961575211880545]),
 }
+
+
+def rounding_tolerance() -> float:
+    """float64 rounding at the lock's NumPy and SciPy, where BEFORE was recorded; elsewhere (the lowest declared
+    versions) the least-squares search stops up to ~1e-5 relative away, 1000x below the fits' sigma (~0.05)."""
+    lock = (Path(__file__).parents[2] / "constraints.txt").read_text().splitlines()
+    at_lock = {f"numpy=={np.__version__}", f"scipy=={scipy.__version__}"} <= set(lock)
+    return 1e-12 if at_lock else 1e-4
 
 
 def histograms() -> np.ndarray:
@@ -50,11 +60,12 @@ def test_tensors_and_arrays_give_the_fit_of_the_torch_implementation():
     counts = histograms()
     from_tensors = fits(torch.from_numpy(counts), torch.tensor([80.0, 80.0, 0.0], dtype=torch.float64))
     from_arrays = fits(counts.astype(np.float64), np.array([80.0, 80.0, 0.0]))
+    tolerance = rounding_tolerance()
     for name, before in BEFORE.items():
         for now, other, then in zip(columns(from_tensors[name]), columns(from_arrays[name]), before, strict=True):
             assert isinstance(now, np.ndarray) and now.dtype == np.float64
             np.testing.assert_array_equal(now, other)  # the same numbers whichever kind of input
-            np.testing.assert_allclose(now, then, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(now, then, rtol=tolerance, atol=tolerance)
     assert from_tensors["known"].status[2].startswith("dark") and from_tensors["known"].measured.dtype == bool
 
 

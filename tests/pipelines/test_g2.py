@@ -192,6 +192,8 @@ def test_a_scan_whose_singles_contradict_its_histograms_draws_no_g2_and_says_why
     assert all("inconsistent file" in reason for reason in maps["status"].ravel())
     err = capsys.readouterr().err
     assert "warning: 16 lit pixels have no g2(0)" in err and "inconsistent file" in err and len(err.splitlines()) == 1
+    assert main(["g2", "scan", str(tmp_path), "--out", str(tmp_path / "corrected"), "--background-rate", "100"]) == 0
+    assert (np.load(tmp_path / "corrected" / "maps.npz")["g2_lm"] == 1).all()
 
 
 def test_g2_fit_prints_a_delay_offset_warning_as_one_line(tmp_path, capsys):

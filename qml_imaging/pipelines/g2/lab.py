@@ -130,8 +130,7 @@ def scan_maps(data: HbtHistograms, shape: tuple[int, int], *, model=None, backgr
                        zip(baseline_problems(data, known, mode, zero), fit.status, strict=True)])
     status[dark] = ""
     refused = status != ""
-    g2 = np.where(refused, np.nan, fit.g2_zero)
-    sigma = fit.uncertainty
+    g2, sigma = fit.g2_zero, fit.uncertainty
     if background_rate is not None and data.has_singles:
         g2, sigma = correct_background(g2, signal_share(data.rates(), background_rate), sigma)
     photons = data.singles.sum(1) if data.has_singles else events
